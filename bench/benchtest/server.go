@@ -1,0 +1,305 @@
+// Package benchtest provides a scripted fake OpenAI-compatible chat
+// completions server for tests of the engine: per-model trait
+// probabilities, latency, and injected faults (429 with Retry-After, 500,
+// truncated JSON, empty choices, refused or ignored n > 1), with every
+// request recorded.
+package benchtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Model scripts one model of the fake server.
+type Model struct {
+	// Trait is the answer counted as a hit; TraitRate its probability per
+	// choice. Other choices answer one of Fillers (default "Dog.").
+	Trait     string
+	TraitRate float64
+	Fillers   []string
+	// PromptRates, when set, overrides TraitRate for prompts by exact text.
+	PromptRates map[string]float64
+	// Latency is added before every answer.
+	Latency time.Duration
+	// RefuseN answers n > 1 with HTTP 500, as llama.cpp does.
+	RefuseN bool
+	// IgnoreN answers one choice whatever n asks, as Ollama does.
+	IgnoreN bool
+	// Status, when non-zero, answers every request with this HTTP status
+	// (e.g. 401 for a bad key, 500 for a broken model).
+	Status int
+	// Reply, when set, replaces the choice text generator: it returns the
+	// text of choice i of a request for prompt.
+	Reply func(prompt string, i int, rng *rand.Rand) string
+}
+
+// Fault is a scripted failure injected into the Every-th request (counted
+// over all requests), or into the first Count requests when Every is 0.
+type Fault struct {
+	Every int
+	Count int
+	// Kind: "429", "500", "503", "truncated" (cut JSON), "empty" (no
+	// choices), "garbage" (not JSON), "hang" (sleep Hang before answering).
+	Kind       string
+	RetryAfter string // Retry-After header value for 429/503
+	Hang       time.Duration
+}
+
+// Request is one recorded request body, decoded.
+type Request struct {
+	Model       string          `json:"model"`
+	Messages    []Message       `json:"messages"`
+	Temperature *float64        `json:"temperature"`
+	TopP        *float64        `json:"top_p"`
+	MaxTokens   *int            `json:"max_tokens"`
+	N           *int            `json:"n"`
+	Seed        *int64          `json:"seed"`
+	LogProbs    bool            `json:"logprobs"`
+	TopLogProbs int             `json:"top_logprobs"`
+	Raw         json.RawMessage `json:"-"`
+	Auth        string          `json:"-"`
+	Fault       string          `json:"-"` // the fault injected, "" when none
+}
+
+// Message is a chat message.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// Config scripts a server.
+type Config struct {
+	Models map[string]Model
+	Faults []Fault
+	// Record keeps every request (set false for benchmarks).
+	Record bool
+}
+
+// Server is a running fake endpoint.
+type Server struct {
+	*httptest.Server
+	cfg      Config
+	mu       sync.Mutex
+	calls    int
+	requests []Request
+	faults   map[string]int
+}
+
+// NewServer starts a fake endpoint on loopback and closes it when the test
+// ends.
+func NewServer(t testing.TB, cfg Config) *Server {
+	t.Helper()
+	s := New(cfg)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// New starts a fake endpoint; the caller closes it.
+func New(cfg Config) *Server {
+	s := &Server{cfg: cfg, faults: map[string]int{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/chat/completions", s.chat)
+	mux.HandleFunc("GET /v1/models", s.models)
+	s.Server = httptest.NewServer(mux)
+	return s
+}
+
+// BaseURL returns the API root, ending in /v1.
+func (s *Server) BaseURL() string { return s.URL + "/v1" }
+
+// Requests returns a copy of the recorded requests in arrival order.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// Calls returns the number of chat requests received.
+func (s *Server) Calls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls
+}
+
+// FaultCounts returns how many times each fault kind was injected.
+func (s *Server) FaultCounts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range s.faults {
+		out[k] = v
+	}
+	return out
+}
+
+func (s *Server) models(w http.ResponseWriter, _ *http.Request) {
+	type entry struct {
+		ID     string `json:"id"`
+		Object string `json:"object"`
+	}
+	var data []entry
+	for id := range s.cfg.Models {
+		data = append(data, entry{ID: id, Object: "model"})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func apiError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]any{"error": map[string]any{"message": msg, "type": "invalid_request_error", "param": nil, "code": nil}})
+}
+
+func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
+	var req Request
+	dec := json.NewDecoder(r.Body)
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		apiError(w, http.StatusBadRequest, "malformed JSON: "+err.Error())
+		return
+	}
+	if err := json.Unmarshal(raw, &req); err != nil {
+		apiError(w, http.StatusBadRequest, "bad request: "+err.Error())
+		return
+	}
+	req.Auth = r.Header.Get("Authorization")
+	s.mu.Lock()
+	s.calls++
+	call := s.calls
+	fault := s.pickFault(call)
+	if fault != nil {
+		s.faults[fault.Kind]++
+		req.Fault = fault.Kind
+	}
+	if s.cfg.Record {
+		req.Raw = raw
+		s.requests = append(s.requests, req)
+	}
+	s.mu.Unlock()
+
+	m, ok := s.cfg.Models[req.Model]
+	if !ok {
+		apiError(w, http.StatusNotFound, fmt.Sprintf("The model `%s` does not exist", req.Model))
+		return
+	}
+	if m.Latency > 0 {
+		time.Sleep(m.Latency)
+	}
+	if fault != nil {
+		switch fault.Kind {
+		case "429", "500", "503":
+			if fault.RetryAfter != "" {
+				w.Header().Set("Retry-After", fault.RetryAfter)
+			}
+			code, _ := strconv.Atoi(fault.Kind)
+			apiError(w, code, "injected "+fault.Kind)
+			return
+		case "truncated":
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":"Ow`))
+			return
+		case "garbage":
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = w.Write([]byte(`<html>502 Bad Gateway</html>`))
+			return
+		case "empty":
+			writeJSON(w, http.StatusOK, map[string]any{"id": "x", "object": "chat.completion", "choices": []any{}})
+			return
+		case "hang":
+			select {
+			case <-time.After(fault.Hang):
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}
+	if m.Status != 0 {
+		apiError(w, m.Status, "scripted status "+strconv.Itoa(m.Status))
+		return
+	}
+	n := 1
+	if req.N != nil {
+		n = *req.N
+	}
+	if n > 1 && m.RefuseN {
+		apiError(w, http.StatusInternalServerError, "only one completion choice is allowed")
+		return
+	}
+	if m.IgnoreN {
+		n = 1
+	}
+	prompt := ""
+	for _, msg := range req.Messages {
+		if msg.Role == "user" {
+			prompt = msg.Content
+		}
+	}
+	var rng *rand.Rand
+	if req.Seed != nil {
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%s\x00%s\x00%d", req.Model, prompt, *req.Seed)
+		rng = rand.New(rand.NewPCG(h.Sum64(), 1))
+	} else {
+		rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	rate := m.TraitRate
+	if pr, ok := m.PromptRates[prompt]; ok {
+		rate = pr
+	}
+	fillers := m.Fillers
+	if len(fillers) == 0 {
+		fillers = []string{"Dog."}
+	}
+	type choice struct {
+		Index        int            `json:"index"`
+		Message      map[string]any `json:"message"`
+		FinishReason string         `json:"finish_reason"`
+	}
+	choices := make([]choice, n)
+	completionTokens := 0
+	for i := range choices {
+		var text string
+		switch {
+		case m.Reply != nil:
+			text = m.Reply(prompt, i, rng)
+		case rng.Float64() < rate:
+			text = m.Trait
+		default:
+			text = fillers[rng.IntN(len(fillers))]
+		}
+		completionTokens += 1 + len(text)/4
+		choices[i] = choice{Index: i, Message: map[string]any{"role": "assistant", "content": text}, FinishReason: "stop"}
+	}
+	promptTokens := 1 + len(prompt)/4
+	writeJSON(w, http.StatusOK, map[string]any{
+		"id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": req.Model,
+		"choices": choices,
+		"usage":   map[string]int{"prompt_tokens": promptTokens, "completion_tokens": completionTokens, "total_tokens": promptTokens + completionTokens},
+	})
+}
+
+// pickFault returns the fault scripted for the call-th request, if any.
+func (s *Server) pickFault(call int) *Fault {
+	for i := range s.cfg.Faults {
+		f := &s.cfg.Faults[i]
+		if f.Every > 0 && call%f.Every == 0 {
+			return f
+		}
+		if f.Every == 0 && call <= f.Count {
+			return f
+		}
+	}
+	return nil
+}

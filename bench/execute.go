@@ -1,0 +1,290 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/traitleak/traitleak/results"
+	"github.com/traitleak/traitleak/suites"
+)
+
+// ErrConfig marks errors in the configuration of a run (a missing API key
+// variable, say), as opposed to failures while running it.
+var ErrConfig = errors.New("configuration error")
+
+// Options configure Execute.
+type Options struct {
+	// Fresh starts over with a new salt instead of reusing stored samples.
+	Fresh bool
+	// MaxErrorRate is the largest fraction of failed samples, in [0, 1],
+	// for which a run still counts as complete.
+	MaxErrorRate float64
+	// Version is recorded with the run.
+	Version string
+	// Progress, when non-nil, is updated while sampling.
+	Progress *Progress
+	// Grace is how long in-flight requests may finish after ctx is
+	// cancelled; 0 means 30 s.
+	Grace time.Duration
+	// Getenv reads API keys; nil means os.Getenv.
+	Getenv func(string) string
+	// Retry overrides the default retry delays (MaxRetries always comes
+	// from the suite); zero means DefaultRetryPolicy.
+	Retry RetryPolicy
+	// NewClient, when set, replaces the OpenAI client (tests, embedded
+	// servers).
+	NewClient func(in suites.Instance, hc *http.Client) Client
+}
+
+// Outcome is the result of Execute.
+type Outcome struct {
+	Run     *results.Run
+	Resumed bool // an earlier run of the same suite and salt was continued
+	Skipped int  // draws already stored before this invocation
+	Summary Summary
+	Counts  results.RunCounts
+}
+
+// Execute runs a suite into a store: it plans, resumes an earlier run of
+// the same suite content and salt or starts a new one, samples every
+// pending draw, scores stored samples that lack scores, and records the
+// run's final status. It returns an error only when it could not do its
+// work (database failure, bad configuration); a run with failed samples
+// or an interruption is an Outcome with the matching status.
+func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Options) (*Outcome, error) {
+	getenv := opt.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	salt := ""
+	if opt.Fresh {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		salt = hex.EncodeToString(b)
+	} else if latest, ok, err := store.LatestSalt(ctx, s.Name); err != nil {
+		return nil, err
+	} else if ok {
+		salt = latest
+	}
+	plan := NewPlan(s, salt)
+	keys := make([]string, len(plan.Instances))
+	for i, in := range plan.Instances {
+		if in.APIKeyEnv == "" {
+			continue
+		}
+		keys[i] = getenv(in.APIKeyEnv)
+		if keys[i] == "" {
+			return nil, fmt.Errorf("%w: model %s: environment variable %s (api_key_env) is not set", ErrConfig, in.Name(), in.APIKeyEnv)
+		}
+	}
+	scorers := map[string]Scorer{}
+	for _, p := range s.Probes {
+		sc, err := NewScorer(p.Score)
+		if err != nil {
+			return nil, fmt.Errorf("%w: probe %s: %v", ErrConfig, p.ID, err)
+		}
+		scorers[p.ID] = sc
+	}
+
+	out := &Outcome{}
+	run, err := store.FindRun(ctx, s.Hash(), salt)
+	switch {
+	case err == nil:
+		out.Resumed = true
+		if err := store.ResumeRun(ctx, run.ID); err != nil {
+			return nil, err
+		}
+	case errors.Is(err, results.ErrNotFound):
+		run, err = store.StartRun(ctx, newRunRecord(s, plan, opt.Version))
+		if err != nil {
+			return nil, err
+		}
+	default:
+		return nil, err
+	}
+	out.Run = run
+
+	stored, err := store.Stored(ctx, run.ID)
+	if err != nil {
+		return out, err
+	}
+	out.Skipped = len(stored)
+	pending := Pending(plan.Jobs, stored)
+
+	clients := make([]Client, len(plan.Instances))
+	httpClients := map[string]*http.Client{}
+	conns := map[string]int{}
+	for _, in := range plan.Instances {
+		conns[hostOf(in.BaseURL)] += *in.Settings.Concurrency
+	}
+	for i, in := range plan.Instances {
+		host := hostOf(in.BaseURL)
+		hc := httpClients[host]
+		if hc == nil {
+			hc = &http.Client{Transport: NewTransport(conns[host])}
+			httpClients[host] = hc
+		}
+		var c Client
+		if opt.NewClient != nil {
+			c = opt.NewClient(in, hc)
+		} else {
+			c = NewOpenAIClient(OpenAIConfig{BaseURL: in.BaseURL, APIKey: keys[i], HTTPClient: hc, Timeout: *in.Settings.Timeout})
+		}
+		clients[i] = WithRateLimit(c, *in.Settings.RequestsPerMinute, *in.Settings.TokensPerMinute)
+	}
+	retry := opt.Retry
+	if retry == (RetryPolicy{}) {
+		retry = DefaultRetryPolicy()
+	}
+	runner := &Runner{Clients: clients, Retry: retry, Scorers: scorers, Grace: opt.Grace, Progress: opt.Progress}
+	sum, runErr := runner.Run(ctx, plan, pending, func(batch []results.Sample) error {
+		for i := range batch {
+			batch[i].RunID = run.ID
+		}
+		return store.Put(context.WithoutCancel(ctx), batch)
+	})
+	out.Summary = sum
+	final := context.WithoutCancel(ctx)
+	if runErr != nil {
+		_ = store.FinishRun(final, run.ID, results.StatusFailed, runErr.Error())
+		return out, runErr
+	}
+	if !sum.Interrupted {
+		if err := ScoreMissing(final, store, run.ID, scorers); err != nil {
+			_ = store.FinishRun(final, run.ID, results.StatusFailed, err.Error())
+			return out, err
+		}
+	}
+	counts, err := store.Counts(final, run.ID)
+	if err != nil {
+		return out, err
+	}
+	out.Counts = counts
+	status, msg := Verdict(counts, sum, opt.MaxErrorRate)
+	if err := store.FinishRun(final, run.ID, status, msg); err != nil {
+		return out, err
+	}
+	out.Run, err = store.GetRun(final, run.ID)
+	return out, err
+}
+
+// Verdict decides a run's final status from its counts: interrupted when
+// sampling was cut short, failed when draws are missing or more than
+// maxErrorRate of them failed, complete otherwise. msg explains a status
+// other than complete.
+func Verdict(c results.RunCounts, sum Summary, maxErrorRate float64) (status, msg string) {
+	switch {
+	case sum.Interrupted && c.Stored < c.Planned:
+		return results.StatusInterrupted, fmt.Sprintf("interrupted with %d of %d draws stored", c.Stored, c.Planned)
+	case len(sum.Stopped) > 0:
+		return results.StatusFailed, sum.Stopped[0].Error() + "; stopped sampling this model"
+	case c.Stored < c.Planned:
+		return results.StatusFailed, fmt.Sprintf("%d of %d planned draws were not sampled", c.Planned-c.Stored, c.Planned)
+	case c.Planned > 0 && float64(c.Failed) > maxErrorRate*float64(c.Planned):
+		return results.StatusFailed, fmt.Sprintf("%d of %d samples failed (%.1f%%, more than the allowed %.1f%%)",
+			c.Failed, c.Planned, 100*float64(c.Failed)/float64(c.Planned), 100*maxErrorRate)
+	}
+	return results.StatusComplete, ""
+}
+
+// Pending returns the jobs, or parts of jobs, whose draws are not in
+// stored. A job with some draws stored is split into runs of consecutive
+// unstored draws.
+func Pending(jobs []Job, stored map[string]bool) []Job {
+	var out []Job
+	for _, j := range jobs {
+		start := -1
+		for i := 0; i <= len(j.Keys); i++ {
+			done := i == len(j.Keys) || stored[j.Keys[i]]
+			switch {
+			case !done && start < 0:
+				start = i
+			case done && start >= 0:
+				part := j
+				part.First = j.First + start
+				part.Keys = j.Keys[start:i]
+				out = append(out, part)
+				start = -1
+			}
+		}
+	}
+	return out
+}
+
+// ScoreMissing scores every successful sample of a run that has no
+// scores under its probe's scorer (for example samples reused from a run
+// with another scoring rule).
+func ScoreMissing(ctx context.Context, store *results.Store, runID int64, scorers map[string]Scorer) error {
+	scorerFor := func(probe string) string {
+		if sc := scorers[probe]; sc != nil {
+			return sc.ID()
+		}
+		return ""
+	}
+	prompts, err := store.Prompts(ctx, runID)
+	if err != nil {
+		return err
+	}
+	text := map[string]string{}
+	for _, p := range prompts {
+		text[fmt.Sprint(p.Probe, "\x00", p.Index)] = p.Text
+	}
+	todo := map[string][]results.ScoredSample{}
+	for row, err := range store.Rows(ctx, runID, scorerFor) {
+		if err != nil {
+			return err
+		}
+		sc := scorers[row.Probe]
+		if !row.Stored || row.Sample.Failed() || row.Scores != nil || sc == nil {
+			continue
+		}
+		scores, err := sc.Score(ctx, text[fmt.Sprint(row.Probe, "\x00", row.Prompt)], row.Sample.Completion)
+		if err != nil {
+			return fmt.Errorf("score sample %s: %w", row.Sample.Key, err)
+		}
+		todo[sc.ID()] = append(todo[sc.ID()], results.ScoredSample{Key: row.Sample.Key, Scores: scores})
+	}
+	for id, scored := range todo {
+		if err := store.PutScores(ctx, id, scored); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func newRunRecord(s *suites.Suite, plan *Plan, version string) results.NewRun {
+	suiteJSON, _ := json.Marshal(s)
+	nr := results.NewRun{SuiteName: s.Name, SuiteHash: s.Hash(), SuiteSource: s.Source, SuiteJSON: string(suiteJSON), Salt: plan.Salt, Version: version}
+	for i, in := range plan.Instances {
+		settings, _ := json.Marshal(in.Settings)
+		nr.Models = append(nr.Models, results.ModelRow{Index: i, Role: in.Role, Seed: in.Seed, Condition: in.Condition,
+			BaseURL: in.BaseURL, Model: in.Model, Settings: string(settings)})
+	}
+	for _, p := range s.Probes {
+		for i, t := range p.Prompts.Texts {
+			nr.Prompts = append(nr.Prompts, results.PromptRow{Probe: p.ID, Index: i, Text: t})
+		}
+	}
+	for _, j := range plan.Jobs {
+		for d, k := range j.Keys {
+			nr.Plan = append(nr.Plan, results.PlannedSample{Key: k, Model: j.Instance, Probe: j.Probe, Prompt: j.Prompt, Draw: j.First + d})
+		}
+	}
+	return nr
+}
+
+func hostOf(base string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return base
+	}
+	return u.Host
+}

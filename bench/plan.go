@@ -1,0 +1,156 @@
+package bench
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/traitleak/traitleak/suites"
+)
+
+// keyVersion is mixed into every sample key; bump it only when the key
+// layout changes, since that invalidates every cached sample.
+const keyVersion = "traitleak-sample-v1"
+
+// Plan is the complete, deterministic list of jobs of a suite.
+type Plan struct {
+	Suite     *suites.Suite
+	Instances []suites.Instance
+	// Salt is mixed into every key. The empty salt makes runs of the same
+	// suite share samples; `run --fresh` picks a new salt to start over.
+	Salt string
+	Jobs []Job
+	// Prompts holds, per probe id, the resolved prompt texts.
+	Prompts map[string][]string
+}
+
+// Job is one planned request: Draws consecutive draws of one prompt of one
+// probe from one instance. Keys[i] is the key of draw First+i.
+type Job struct {
+	Instance int    // index into Plan.Instances
+	Probe    string // probe id
+	Prompt   int    // index into the probe's prompts
+	First    int    // first draw index
+	Keys     []string
+}
+
+// Draws returns the number of draws the job covers.
+func (j Job) Draws() int { return len(j.Keys) }
+
+// NewPlan expands a suite into jobs: for every probe, every instance the
+// probe samples, every prompt, and every draw in [0, samples), in that
+// order. Draws are grouped into jobs of at most the instance's n. The
+// result depends only on the suite and the salt.
+func NewPlan(s *suites.Suite, salt string) *Plan {
+	p := &Plan{Suite: s, Instances: s.Instances(), Salt: salt, Prompts: map[string][]string{}}
+	for _, probe := range s.Probes {
+		p.Prompts[probe.ID] = probe.Prompts.Texts
+		roles := map[string]bool{}
+		for _, r := range s.ProbeRoles(probe) {
+			roles[r] = true
+		}
+		for ii, in := range p.Instances {
+			if !roles[in.Role] {
+				continue
+			}
+			chunk := *in.Settings.N
+			for pi, text := range probe.Prompts.Texts {
+				for first := 0; first < probe.Samples; first += chunk {
+					n := min(chunk, probe.Samples-first)
+					job := Job{Instance: ii, Probe: probe.ID, Prompt: pi, First: first, Keys: make([]string, n)}
+					for d := range n {
+						job.Keys[d] = SampleKey(salt, s.Seed, probe.ID, pi, text, first+d, in)
+					}
+					p.Jobs = append(p.Jobs, job)
+				}
+			}
+		}
+	}
+	return p
+}
+
+// Total returns the number of planned draws.
+func (p *Plan) Total() int {
+	n := 0
+	for _, j := range p.Jobs {
+		n += j.Draws()
+	}
+	return n
+}
+
+// SampleKey returns the deterministic key of one draw: a hash of the key
+// version, salt, suite seed, probe id, prompt index and text, draw index,
+// the model's endpoint and id, and every generation parameter that changes
+// what the model returns. Throughput settings (concurrency, n, rate
+// limits, timeouts) and scoring are deliberately left out, so that changing
+// them reuses stored samples. Because the draw index is part of the key,
+// caching is correct at temperature > 0: draw 7 is a different sample
+// from draw 8.
+func SampleKey(salt string, seed int64, probe string, prompt int, text string, draw int, in suites.Instance) string {
+	st := in.Settings
+	fields := []string{
+		keyVersion,
+		"salt=" + salt,
+		"seed=" + strconv.FormatInt(seed, 10),
+		"probe=" + probe,
+		"prompt=" + strconv.Itoa(prompt),
+		"text=" + hashString(text),
+		"draw=" + strconv.Itoa(draw),
+		"base_url=" + strings.TrimRight(in.BaseURL, "/"),
+		"model=" + in.Model,
+		"temperature=" + optFloat(st.Temperature),
+		"top_p=" + optFloat(st.TopP),
+		"max_tokens=" + optInt(st.MaxTokens),
+		"system=" + optHash(st.SystemPrompt),
+		"send_seed=" + strconv.FormatBool(st.SendSeed != nil && *st.SendSeed),
+	}
+	sum := sha256.Sum256([]byte(strings.Join(fields, "\x00")))
+	return hex.EncodeToString(sum[:16])
+}
+
+// RequestSeed derives the seed sent with a request whose first draw has
+// the given key. It is a pure function of the key, so a resumed run sends
+// the seeds an uninterrupted run would have sent.
+func RequestSeed(key string) int64 {
+	b, err := hex.DecodeString(key)
+	if err != nil || len(b) < 8 {
+		sum := sha256.Sum256([]byte(key))
+		b = sum[:]
+	}
+	// Keep it non-negative and within 2^53 so every JSON client reads it exactly.
+	return int64(binary.BigEndian.Uint64(b[:8]) >> 11)
+}
+
+func hashString(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:8])
+}
+
+func optFloat(p *float64) string {
+	if p == nil {
+		return "unset"
+	}
+	return strconv.FormatFloat(*p, 'g', -1, 64)
+}
+
+func optInt(p *int) string {
+	if p == nil {
+		return "unset"
+	}
+	return strconv.Itoa(*p)
+}
+
+func optHash(p *string) string {
+	if p == nil {
+		return "unset"
+	}
+	return hashString(*p)
+}
+
+// String describes the job for logs and error messages.
+func (j Job) String() string {
+	return fmt.Sprintf("probe %s prompt %d draws %d-%d", j.Probe, j.Prompt, j.First, j.First+j.Draws()-1)
+}

@@ -1,0 +1,396 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/traitleak/traitleak/results"
+	"github.com/traitleak/traitleak/suites"
+)
+
+// Progress counts a run's draws; its fields are updated atomically while
+// a Runner works and may be read at any time.
+type Progress struct {
+	Total  atomic.Int64 // draws to do in this invocation
+	Done   atomic.Int64 // draws finished, failed or not
+	Failed atomic.Int64 // draws finished as failed
+	Tokens atomic.Int64 // prompt + completion tokens reported by servers
+}
+
+// Runner sends a plan's jobs to the models and delivers samples to a sink.
+type Runner struct {
+	// Clients gives the client for each plan instance, by index. Each
+	// client makes one attempt per call; the runner adds retries.
+	Clients []Client
+	// Retry is the retry policy of every request.
+	Retry RetryPolicy
+	// Scorers score samples by probe id before they reach the sink; a
+	// probe without one is stored unscored.
+	Scorers map[string]Scorer
+	// Grace is how long in-flight requests may finish after ctx is
+	// cancelled before they are abandoned (and stay pending).
+	Grace time.Duration
+	// BatchSize and FlushEvery bound how many samples, and how much time,
+	// one sink call collects.
+	BatchSize  int
+	FlushEvery time.Duration
+	// Progress, when non-nil, is updated as draws finish.
+	Progress *Progress
+}
+
+// Summary is what a Runner.Run did.
+type Summary struct {
+	Done        int           // draws finished (stored), failed or not
+	Failed      int           // of which failed
+	Interrupted bool          // ctx was cancelled before all jobs ran
+	Stopped     []ModelError  // instances stopped by a fatal error
+	Elapsed     time.Duration // wall time of Run
+}
+
+// ModelError is a fatal error that stopped sampling one instance.
+type ModelError struct {
+	Instance string // role@seed
+	Err      error
+}
+
+func (e ModelError) Error() string { return fmt.Sprintf("model %s: %v", e.Instance, e.Err) }
+
+// nSupport records whether an instance's server honours n > 1.
+const (
+	nUnknown int32 = iota
+	nSupported
+	nRefused
+)
+
+// Run sends jobs, in order per instance and concurrently across and
+// within instances (each instance's Settings.Concurrency), scores the
+// samples and passes them in batches to sink, the only writer. When ctx is
+// cancelled Run stops issuing jobs, lets requests in flight finish within
+// Grace, flushes the sink and returns with Summary.Interrupted set. An
+// error from sink stops the run and is returned.
+func (r *Runner) Run(ctx context.Context, plan *Plan, jobs []Job, sink func([]results.Sample) error) (Summary, error) {
+	start := time.Now()
+	if len(r.Clients) != len(plan.Instances) {
+		return Summary{}, fmt.Errorf("runner: %d clients for %d instances", len(r.Clients), len(plan.Instances))
+	}
+	batchSize, flushEvery := r.BatchSize, r.FlushEvery
+	if batchSize <= 0 {
+		batchSize = 512
+	}
+	if flushEvery <= 0 {
+		flushEvery = 250 * time.Millisecond
+	}
+	grace := r.Grace
+	if grace <= 0 {
+		grace = 30 * time.Second
+	}
+	// Requests run under hard, which outlives ctx by the grace period so
+	// that in-flight samples are stored rather than lost.
+	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHard()
+	stopGrace := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(grace, cancelHard)
+		context.AfterFunc(hard, func() { t.Stop() })
+	})
+	defer stopGrace()
+
+	// Soft stop for feeding: ctx, or a sink failure.
+	feedCtx, cancelFeed := context.WithCancel(ctx)
+	defer cancelFeed()
+
+	byInstance := make([][]Job, len(plan.Instances))
+	for _, j := range jobs {
+		byInstance[j.Instance] = append(byInstance[j.Instance], j)
+	}
+	if r.Progress != nil {
+		total := 0
+		for _, j := range jobs {
+			total += j.Draws()
+		}
+		r.Progress.Total.Store(int64(total))
+	}
+
+	out := make(chan []results.Sample, 256)
+	var sinkErr error
+	var sum Summary
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		var batch []results.Sample
+		tick := time.NewTicker(flushEvery)
+		defer tick.Stop()
+		flush := func() {
+			if len(batch) == 0 || sinkErr != nil {
+				batch = batch[:0]
+				return
+			}
+			if err := sink(batch); err != nil {
+				sinkErr = err
+				cancelFeed()
+				cancelHard()
+			}
+			batch = batch[:0]
+		}
+		for {
+			select {
+			case ss, ok := <-out:
+				if !ok {
+					flush()
+					return
+				}
+				for _, s := range ss {
+					sum.Done++
+					if s.Failed() {
+						sum.Failed++
+					}
+				}
+				batch = append(batch, ss...)
+				if len(batch) >= batchSize {
+					flush()
+				}
+			case <-tick.C:
+				flush()
+			}
+		}
+	}()
+
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for ii, ijobs := range byInstance {
+		if len(ijobs) == 0 {
+			continue
+		}
+		in := plan.Instances[ii]
+		policy := r.Retry
+		policy.MaxRetries = *in.Settings.MaxRetries
+		w := &worker{r: r, plan: plan, in: in, client: r.Clients[ii], retrying: WithRetry(r.Clients[ii], policy), hard: hard}
+		instCtx, stopInst := context.WithCancel(feedCtx)
+		w.stop = func(err error) {
+			mu.Lock()
+			sum.Stopped = append(sum.Stopped, ModelError{Instance: in.Name(), Err: err})
+			mu.Unlock()
+			stopInst()
+		}
+		queue := make(chan Job)
+		wg.Add(1)
+		go func() { // feeder: the sender closes the channel
+			defer wg.Done()
+			defer close(queue)
+			for _, j := range ijobs {
+				select {
+				case queue <- j:
+				case <-instCtx.Done():
+					return
+				}
+			}
+		}()
+		var iwg sync.WaitGroup
+		for range *in.Settings.Concurrency {
+			iwg.Add(1)
+			go func() {
+				defer iwg.Done()
+				for j := range queue {
+					if instCtx.Err() != nil {
+						continue // drain: stopped or interrupted
+					}
+					if ss := w.do(j); len(ss) > 0 {
+						r.count(ss)
+						out <- ss
+					}
+				}
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			iwg.Wait()
+			stopInst()
+		}()
+	}
+	wg.Wait()
+	close(out)
+	<-writerDone
+	sum.Interrupted = ctx.Err() != nil
+	sum.Elapsed = time.Since(start)
+	if sinkErr != nil {
+		return sum, fmt.Errorf("store samples: %w", sinkErr)
+	}
+	return sum, nil
+}
+
+func (r *Runner) count(ss []results.Sample) {
+	if r.Progress == nil {
+		return
+	}
+	for _, s := range ss {
+		r.Progress.Done.Add(1)
+		if s.Failed() {
+			r.Progress.Failed.Add(1)
+		}
+		r.Progress.Tokens.Add(int64(s.PromptTokens + s.CompletionTokens))
+	}
+}
+
+// worker turns jobs of one instance into samples.
+type worker struct {
+	r        *Runner
+	plan     *Plan
+	in       suites.Instance
+	client   Client // one attempt per call
+	retrying Client // client with the instance's retry policy
+	hard     context.Context
+	stop     func(error)
+	n        atomic.Int32 // nUnknown, nSupported or nRefused
+	once     sync.Once
+}
+
+func (w *worker) request(j Job, from, count int) Request {
+	st := w.in.Settings
+	var msgs []Message
+	if st.SystemPrompt != nil {
+		msgs = append(msgs, Message{Role: "system", Content: *st.SystemPrompt})
+	}
+	msgs = append(msgs, Message{Role: "user", Content: w.plan.Prompts[j.Probe][j.Prompt]})
+	req := Request{Model: w.in.Model, Messages: msgs, Temperature: st.Temperature, TopP: st.TopP, MaxTokens: st.MaxTokens, N: count}
+	if st.SendSeed != nil && *st.SendSeed {
+		seed := RequestSeed(j.Keys[from])
+		req.Seed = &seed
+	}
+	return req
+}
+
+// do runs one job and returns its samples: one per draw, or none when the
+// run was interrupted before the job's request finished.
+func (w *worker) do(j Job) []results.Sample {
+	n := j.Draws()
+	if n > 1 && w.n.Load() == nRefused {
+		return w.singles(j, 0)
+	}
+	req := w.request(j, 0, n)
+	if n > 1 && w.n.Load() == nUnknown {
+		// Probe n support with one attempt: a server that refuses n > 1
+		// (llama.cpp answers HTTP 500) should not cost a full retry cycle.
+		resp, err := w.client.Complete(w.hard, req)
+		switch {
+		case w.hard.Err() != nil:
+			return nil
+		case err != nil && refusesN(err):
+			w.n.Store(nRefused)
+			return w.singles(j, 0)
+		case err == nil && len(resp.Choices) < n:
+			// The server ignored n (Ollama does): keep what came back.
+			w.n.Store(nRefused)
+			resp.Attempts = 1
+			return append(w.samples(j, 0, req, resp, nil), w.singles(j, len(resp.Choices))...)
+		case err == nil:
+			w.n.Store(nSupported)
+			resp.Attempts = 1
+			return w.samples(j, 0, req, resp, nil)
+		}
+		// Other errors: fall through to the normal retry path.
+	}
+	resp, err := w.retrying.Complete(w.hard, req)
+	if err == nil && len(resp.Choices) < n {
+		got := w.samples(j, 0, req, &Response{Choices: resp.Choices, PromptTokens: resp.PromptTokens,
+			CompletionTokens: resp.CompletionTokens, Latency: resp.Latency, Attempts: resp.Attempts}, nil)
+		return append(got, w.singles(j, len(resp.Choices))...)
+	}
+	return w.samples(j, 0, req, resp, err)
+}
+
+// singles runs the draws of j from index from on, one request each.
+func (w *worker) singles(j Job, from int) []results.Sample {
+	var out []results.Sample
+	for i := from; i < j.Draws(); i++ {
+		if w.hard.Err() != nil {
+			break
+		}
+		req := w.request(j, i, 1)
+		resp, err := w.retrying.Complete(w.hard, req)
+		out = append(out, w.samples(j, i, req, resp, err)...)
+	}
+	return out
+}
+
+// refusesN reports whether err looks like a server refusing n > 1: an
+// HTTP error answer that is neither a rate limit nor a fatal auth or
+// not-found error.
+func refusesN(err error) bool {
+	var api *APIError
+	if !errors.As(err, &api) {
+		return false
+	}
+	switch api.Status {
+	case http.StatusBadRequest, http.StatusUnprocessableEntity, http.StatusInternalServerError, http.StatusNotImplemented:
+		return true
+	}
+	return false
+}
+
+// samples turns one response (or error) into samples for draws starting
+// at index from of job j. With an error every requested draw fails, unless
+// the error is an interruption, which leaves them pending.
+func (w *worker) samples(j Job, from int, req Request, resp *Response, err error) []results.Sample {
+	count := max(1, req.N)
+	if err != nil {
+		if w.hard.Err() != nil || errors.Is(err, context.Canceled) {
+			return nil // interrupted: stays pending
+		}
+		attempts := 1
+		var re *RetryError
+		if errors.As(err, &re) {
+			attempts = re.Attempts
+		}
+		out := make([]results.Sample, count)
+		for i := range out {
+			out[i] = w.base(j, from+i, req)
+			out[i].Err = err.Error()
+			out[i].HTTPStatus = Status(err)
+			out[i].Attempts = attempts
+		}
+		if Fatal(err) {
+			w.once.Do(func() { w.stop(err) })
+		}
+		return out
+	}
+	k := min(len(resp.Choices), count)
+	out := make([]results.Sample, k)
+	for i := range k {
+		s := w.base(j, from+i, req)
+		ch := resp.Choices[i]
+		s.Completion, s.FinishReason = ch.Text, ch.FinishReason
+		s.PromptTokens = share(resp.PromptTokens, k, i)
+		s.CompletionTokens = share(resp.CompletionTokens, k, i)
+		s.Latency, s.Attempts = resp.Latency, resp.Attempts
+		if sc := w.r.Scorers[j.Probe]; sc != nil {
+			scores, serr := sc.Score(w.hard, w.plan.Prompts[j.Probe][j.Prompt], ch.Text)
+			if serr == nil {
+				s.Scorer, s.Scores = sc.ID(), scores
+			}
+		}
+		out[i] = s
+	}
+	return out
+}
+
+func (w *worker) base(j Job, idx int, req Request) results.Sample {
+	return results.Sample{
+		Key: j.Keys[idx], Probe: j.Probe, Prompt: j.Prompt, Draw: j.First + idx,
+		BaseURL: w.in.BaseURL, Model: w.in.Model, Batch: max(1, req.N), RequestSeed: req.Seed,
+		CreatedAt: time.Now(),
+	}
+}
+
+// share splits total over k parts so that the parts sum to total exactly.
+func share(total, k, i int) int {
+	q, rem := total/k, total%k
+	if i < rem {
+		return q + 1
+	}
+	return q
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"runtime/debug"
+	"strconv"
+
+	"github.com/spf13/cobra"
+	"github.com/traitleak/traitleak/results"
+	"github.com/traitleak/traitleak/suites"
+)
+
+// version is set with -ldflags "-X main.version=v1.2.3"; otherwise it is
+// read from the module build info.
+var version = ""
+
+func traitleakVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+const defaultDB = "traitleak.db"
+
+// openSuite loads a suite; errors are usage errors (exit 2).
+func openSuite(nameOrPath string, sets []string) (*suites.Suite, error) {
+	s, err := suites.Open(nameOrPath, sets)
+	if err != nil {
+		return nil, &usageError{err}
+	}
+	return s, nil
+}
+
+// openDB opens the results database, creating it when create is true.
+// A missing database for a read-only command is a usage error.
+func openDB(ctx context.Context, path string, create bool) (*results.Store, error) {
+	if !create {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, usagef("no results database %s (give --db, or run a suite first)", path)
+		}
+	}
+	return results.Open(ctx, path)
+}
+
+// resolveRun reads a --run value: a run id or "latest".
+func resolveRun(ctx context.Context, store *results.Store, arg string) (*results.Run, error) {
+	if arg == "" || arg == "latest" {
+		r, err := store.LatestRun(ctx)
+		if errors.Is(err, results.ErrNotFound) {
+			return nil, usagef("the database %s holds no runs", store.Path())
+		}
+		return r, err
+	}
+	id, err := strconv.ParseInt(arg, 10, 64)
+	if err != nil || id <= 0 {
+		return nil, usagef("--run %q: want a run id (a positive integer) or latest", arg)
+	}
+	r, err := store.GetRun(ctx, id)
+	if errors.Is(err, results.ErrNotFound) {
+		return nil, usagef("no run %d in %s", id, store.Path())
+	}
+	return r, err
+}
+
+// exactArgs is cobra.ExactArgs with a usage error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usagef("%s takes %d argument(s), got %d; see %s --help", cmd.CommandPath(), n, len(args), cmd.CommandPath())
+		}
+		return nil
+	}
+}
+
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) != 0 {
+		return usagef("%s takes no arguments, got %q", cmd.CommandPath(), args)
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to path through a temporary file and a
+// rename, so readers never see a half-written report.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp" + strconv.Itoa(os.Getpid())
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

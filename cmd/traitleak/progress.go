@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/traitleak/traitleak/bench"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+)
+
+// startProgress shows p until the returned stop function is called: a bar
+// on a terminal, a plain line every interval otherwise. mode is auto, bar,
+// lines or none.
+func startProgress(ctx context.Context, mode string, interval time.Duration, p *bench.Progress, w io.Writer) (stop func()) {
+	if mode == "auto" {
+		mode = "lines"
+		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			mode = "bar"
+		}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	start := time.Now()
+	switch mode {
+	case "bar":
+		pb := mpb.NewWithContext(context.WithoutCancel(ctx), mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond))
+		bar := pb.New(0, mpb.BarStyle(),
+			mpb.PrependDecorators(decor.Name("sampling "), decor.CountersNoUnit("%d / %d")),
+			mpb.AppendDecorators(
+				decor.Any(func(decor.Statistics) string { return rateText(p, start) }),
+				decor.Name(" ETA "), decor.Any(func(decor.Statistics) string { return etaText(p, start) }),
+				decor.Any(func(decor.Statistics) string { return fmt.Sprintf(" errors %d", p.Failed.Load()) }),
+			))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(100 * time.Millisecond)
+			defer t.Stop()
+			for {
+				bar.SetTotal(p.Total.Load(), false)
+				bar.SetCurrent(p.Done.Load())
+				select {
+				case <-done:
+					bar.SetTotal(p.Total.Load(), false)
+					bar.SetCurrent(p.Done.Load())
+					bar.Abort(false)
+					pb.Wait()
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	case "lines":
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(interval)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+					fmt.Fprintf(w, "progress: %d / %d draws, %s, ETA %s, errors %d\n",
+						p.Done.Load(), p.Total.Load(), rateText(p, start), etaText(p, start), p.Failed.Load())
+				}
+			}
+		}()
+	}
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+func rateText(p *bench.Progress, start time.Time) string {
+	secs := time.Since(start).Seconds()
+	if secs <= 0 {
+		return "0 samples/s"
+	}
+	return fmt.Sprintf("%.0f samples/s", float64(p.Done.Load())/secs)
+}
+
+func etaText(p *bench.Progress, start time.Time) string {
+	done, total := p.Done.Load(), p.Total.Load()
+	if done == 0 || total <= done {
+		return "–"
+	}
+	el := time.Since(start)
+	return (time.Duration(float64(el) * float64(total-done) / float64(done))).Round(time.Second).String()
+}

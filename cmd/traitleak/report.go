@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"slices"
+
+	"github.com/spf13/cobra"
+	"github.com/traitleak/traitleak/reports"
+)
+
+type reportOptions struct {
+	db         string
+	run        string
+	format     string
+	output     string
+	adjust     string
+	confidence float64
+}
+
+func newReportCmd() *cobra.Command {
+	o := &reportOptions{}
+	cmd := &cobra.Command{
+		Use:   "report",
+		Short: "Write the analysis of a stored run as Markdown or JSON",
+		Long: `Report analyses a stored run (rates with confidence intervals, comparisons
+with tests, per-prompt rates) and writes it as Markdown or JSON. The same
+database gives byte-identical reports.
+
+` + exitCodesHelp,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runReport(cmd.Context(), o, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.db, "db", defaultDB, "results database `file`")
+	f.StringVar(&o.run, "run", "latest", "run `id`, or latest")
+	f.StringVar(&o.format, "format", "md", "output format: md or json")
+	f.StringVarP(&o.output, "output", "o", "", "write to `file` instead of standard output")
+	f.StringVar(&o.adjust, "adjust", "holm", "p-value correction over comparisons: holm, BH, BY, bonferroni or none")
+	f.Float64Var(&o.confidence, "confidence", 0.95, "confidence `level` of every interval")
+	return cmd
+}
+
+func runReport(ctx context.Context, o *reportOptions, stdout io.Writer) error {
+	if !slices.Contains([]string{"md", "json"}, o.format) {
+		return usagef("--format %q: want md or json", o.format)
+	}
+	if !slices.Contains([]string{"holm", "BH", "BY", "bonferroni", "none"}, o.adjust) {
+		return usagef("--adjust %q: want holm, BH, BY, bonferroni or none", o.adjust)
+	}
+	if !(o.confidence > 0 && o.confidence < 1) {
+		return usagef("--confidence %g: want a level in (0, 1), e.g. 0.95", o.confidence)
+	}
+	store, err := openDB(ctx, o.db, false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	run, err := resolveRun(ctx, store, o.run)
+	if err != nil {
+		return err
+	}
+	data, err := reports.Load(ctx, store, run.ID)
+	if err != nil {
+		return err
+	}
+	a, err := reports.Analyze(data, reports.Options{Confidence: o.confidence, Adjust: o.adjust})
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	switch o.format {
+	case "md":
+		err = reports.Markdown(&buf, a)
+	case "json":
+		enc := json.NewEncoder(&buf)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(a)
+	}
+	if err != nil {
+		return err
+	}
+	if o.output == "" {
+		_, err = stdout.Write(buf.Bytes())
+		return err
+	}
+	return writeFileAtomic(o.output, buf.Bytes())
+}

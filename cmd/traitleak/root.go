@@ -1,0 +1,27 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+// newRootCmd builds the command tree. Each subcommand lives in its own file
+// and is constructed by a newXCmd function.
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "traitleak",
+		Short:         "Measure trait leakage (subliminal learning) between language models",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &usageError{err}
+	})
+	root.AddCommand(
+		newRunCmd(),
+		newReportCmd(),
+		newValidateCmd(),
+		newSuitesCmd(),
+		newRunsCmd(),
+	)
+	return root
+}

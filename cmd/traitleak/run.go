@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/traitleak/traitleak/bench"
+	"github.com/traitleak/traitleak/reports"
+	"github.com/traitleak/traitleak/results"
+	"github.com/traitleak/traitleak/suites"
+)
+
+type runOptions struct {
+	db           string
+	sets         []string
+	fresh        bool
+	maxErrorRate float64
+	grace        time.Duration
+	progress     string
+	interval     time.Duration
+}
+
+func newRunCmd() *cobra.Command {
+	o := &runOptions{}
+	cmd := &cobra.Command{
+		Use:   "run SUITE",
+		Short: "Sample a suite's models and store every sample",
+		Long: `Run samples every model of SUITE (a suite file, or the name of a built-in
+suite) on every probe, scores the samples, stores everything in the results
+database and prints a summary.
+
+Samples are keyed deterministically, so running the same suite into the same
+database again resumes an interrupted run and reuses stored samples; --fresh
+starts over with new samples. The first Ctrl-C stops issuing requests, stores
+what is in flight and marks the run interrupted; a second Ctrl-C exits at once.
+
+` + exitCodesHelp,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRun(cmd.Context(), o, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.db, "db", defaultDB, "results database `file`")
+	f.StringArrayVar(&o.sets, "set", nil, "override a suite field, e.g. --set models.student.base_url=http://... (repeatable)")
+	f.BoolVar(&o.fresh, "fresh", false, "start over with new samples instead of reusing stored ones")
+	f.Float64Var(&o.maxErrorRate, "max-error-rate", 0.05, "largest `fraction` of failed samples for a complete run")
+	f.DurationVar(&o.grace, "grace", 30*time.Second, "after Ctrl-C, how long in-flight requests may finish")
+	f.StringVar(&o.progress, "progress", "auto", "progress display: auto, bar, lines or none")
+	f.DurationVar(&o.interval, "progress-interval", 10*time.Second, "how often a progress line is printed when not on a terminal")
+	return cmd
+}
+
+func runRun(ctx context.Context, o *runOptions, suiteArg string, stdout, stderr io.Writer) error {
+	if o.maxErrorRate < 0 || o.maxErrorRate > 1 {
+		return usagef("--max-error-rate %g: want a fraction in [0, 1]", o.maxErrorRate)
+	}
+	s, err := openSuite(suiteArg, o.sets)
+	if err != nil {
+		return err
+	}
+	store, err := openDB(ctx, o.db, true)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	out, err := runSuite(ctx, store, s, o, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	return finishRun(ctx, store, out, s, suiteArg, o, stdout)
+}
+
+// runSuite executes a loaded suite with progress display.
+func runSuite(ctx context.Context, store *results.Store, s *suites.Suite, o *runOptions, stdout, stderr io.Writer) (*bench.Outcome, error) {
+	progress := &bench.Progress{}
+	plan := bench.NewPlan(s, "")
+	fmt.Fprintf(stdout, "suite %s (%s): %d models, %d probes, %d draws planned\n",
+		s.Name, s.Source, len(plan.Instances), len(s.Probes), plan.Total())
+	stop := startProgress(ctx, o.progress, o.interval, progress, stderr)
+	out, err := bench.Execute(ctx, store, s, bench.Options{
+		Fresh: o.fresh, MaxErrorRate: o.maxErrorRate, Version: traitleakVersion(), Progress: progress, Grace: o.grace,
+	})
+	stop()
+	if err != nil {
+		if errors.Is(err, bench.ErrConfig) {
+			return nil, &usageError{err}
+		}
+		return out, err
+	}
+	return out, nil
+}
+
+// finishRun prints the summary and maps the run status to an exit code.
+func finishRun(ctx context.Context, store *results.Store, out *bench.Outcome, s *suites.Suite, suiteArg string, o *runOptions, stdout io.Writer) error {
+	run := out.Run
+	verb := "started"
+	if out.Resumed {
+		verb = "resumed"
+	}
+	fmt.Fprintf(stdout, "run %d %s: %d draws were already stored, %d sampled now (%d failed) in %s\n",
+		run.ID, verb, out.Skipped, out.Summary.Done, out.Summary.Failed, out.Summary.Elapsed.Round(time.Millisecond))
+	data, err := reports.Load(context.WithoutCancel(ctx), store, run.ID)
+	if err != nil {
+		return err
+	}
+	a, err := reports.Analyze(data, reports.Options{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	if err := reports.Summary(stdout, a); err != nil {
+		return err
+	}
+	c := out.Counts
+	fmt.Fprintf(stdout, "run %d %s: %d of %d draws stored, %d failed\n", run.ID, run.Status, c.Stored, c.Planned, c.Failed)
+	if run.Message != "" {
+		fmt.Fprintf(stdout, "  %s\n", run.Message)
+	}
+	switch run.Status {
+	case results.StatusComplete:
+		fmt.Fprintf(stdout, "report: traitleak report --db %s --run %d --format md\n", o.db, run.ID)
+		return nil
+	case results.StatusInterrupted:
+		fmt.Fprintf(stdout, "resume with: %s\n", resumeCommand(suiteArg, o))
+		return &exitError{code: exitInterrupted}
+	default:
+		fmt.Fprintf(stdout, "retry the missing or failed draws with: %s\n", resumeCommand(suiteArg, o))
+		return &exitError{code: exitIncomplete}
+	}
+}
+
+// resumeCommand rebuilds the command line that resumes a run.
+func resumeCommand(suiteArg string, o *runOptions) string {
+	parts := []string{"traitleak", "run", shellQuote(suiteArg)}
+	if o.db != defaultDB {
+		parts = append(parts, "--db", shellQuote(o.db))
+	}
+	for _, s := range o.sets {
+		parts = append(parts, "--set", shellQuote(s))
+	}
+	return strings.Join(parts, " ")
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=@,+", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/traitleak/traitleak/results"
+)
+
+func newRunsCmd() *cobra.Command {
+	var db string
+	cmd := &cobra.Command{
+		Use:   "runs",
+		Short: "List the runs stored in a results database",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			store, err := openDB(ctx, db, false)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			runs, err := store.Runs(ctx)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "RUN\tSUITE\tSTATUS\tPLANNED\tSTORED\tFAILED\tSTARTED\tFINISHED")
+			for _, r := range runs {
+				c, err := store.Counts(ctx, r.ID)
+				if err != nil {
+					return err
+				}
+				finished := "–"
+				if !r.FinishedAt.IsZero() {
+					finished = r.FinishedAt.Local().Format("2006-01-02 15:04:05")
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", r.ID, r.SuiteName, displayStatus(r), c.Planned, c.Stored, c.Failed,
+					r.CreatedAt.Local().Format("2006-01-02 15:04:05"), finished)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&db, "db", defaultDB, "results database `file`")
+	return cmd
+}
+
+// displayStatus shows a run left "running" by a process that no longer
+// exists (kill -9, power loss) as interrupted.
+func displayStatus(r results.Run) string {
+	if r.Status != results.StatusRunning {
+		return r.Status
+	}
+	host, _ := os.Hostname()
+	if r.Host == host && r.PID > 0 && !processAlive(r.PID) {
+		return results.StatusInterrupted + " (process gone)"
+	}
+	return r.Status
+}
+
+func processAlive(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	return p.Signal(syscall.Signal(0)) == nil
+}

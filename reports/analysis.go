@@ -1,0 +1,514 @@
+package reports
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/traitleak/traitleak/results"
+	"github.com/traitleak/traitleak/stats"
+	"github.com/traitleak/traitleak/suites"
+)
+
+// Num is a float that encodes NaN and ±Inf as JSON null (undefined: a rate
+// over zero samples, say).
+type Num float64
+
+// MarshalJSON writes null for non-finite values.
+func (n Num) MarshalJSON() ([]byte, error) {
+	f := float64(n)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(f)
+}
+
+// CI is a confidence interval as reported: bounds and the method that
+// produced them.
+type CI struct {
+	Low    Num    `json:"low"`
+	High   Num    `json:"high"`
+	Method string `json:"method"`
+}
+
+// Analysis is a run's full analysis: what reports render and gates judge.
+type Analysis struct {
+	RunID       int64     `json:"run_id"`
+	Suite       string    `json:"suite"`
+	SuiteSource string    `json:"suite_source"`
+	SuiteHash   string    `json:"suite_hash"`
+	Description string    `json:"description,omitempty"`
+	Status      string    `json:"status"`
+	Message     string    `json:"message,omitempty"`
+	Version     string    `json:"traitleak_version"`
+	Started     time.Time `json:"started"`
+	Finished    time.Time `json:"finished,omitzero"`
+	Seed        int64     `json:"seed"`
+	Salt        string    `json:"salt"`
+	Confidence  float64   `json:"confidence"`
+	Adjust      string    `json:"p_adjust"`
+
+	Models      []ModelSummary `json:"models"`
+	Probes      []ProbeSummary `json:"probes"`
+	Results     []Result       `json:"results"`
+	Roles       []RoleResult   `json:"roles"`
+	Comparisons []Comparison   `json:"comparisons"`
+	PerPrompt   []PromptRates  `json:"per_prompt"`
+	Methods     []Method       `json:"methods"`
+	Notes       []string       `json:"notes,omitempty"`
+
+	data *RunData
+}
+
+// ModelSummary describes one model instance and its sample counts.
+type ModelSummary struct {
+	Model            string  `json:"model"` // role
+	Seed             string  `json:"seed"`
+	Condition        string  `json:"condition,omitempty"`
+	BaseURL          string  `json:"base_url"`
+	ModelID          string  `json:"model_id"`
+	Temperature      Num     `json:"temperature"`
+	MaxTokens        *int    `json:"max_tokens,omitempty"`
+	SystemPrompt     *string `json:"system_prompt,omitempty"`
+	Planned          int     `json:"planned"`
+	Stored           int     `json:"stored"`
+	Failed           int     `json:"failed"`
+	PromptTokens     int64   `json:"prompt_tokens"`
+	CompletionTokens int64   `json:"completion_tokens"`
+	MeanLatencyMS    Num     `json:"mean_latency_ms"`
+}
+
+// ProbeSummary describes one probe.
+type ProbeSummary struct {
+	ID          string   `json:"id"`
+	Description string   `json:"description,omitempty"`
+	Prompts     int      `json:"prompts"`
+	Samples     int      `json:"samples_per_prompt"`
+	Scorer      string   `json:"scorer"`
+	Targets     []string `json:"targets"`
+}
+
+// Result is the trait rate of one model instance on one probe target.
+type Result struct {
+	Model   string         `json:"model"` // role
+	Seed    string         `json:"seed"`
+	Probe   string         `json:"probe"`
+	Target  string         `json:"target"`
+	N       int            `json:"n"` // scored samples: the denominator
+	Hits    int            `json:"hits"`
+	Failed  int            `json:"failed"`
+	Missing int            `json:"missing"`
+	Invalid map[string]int `json:"invalid,omitempty"`
+	Rate    Num            `json:"rate"`
+	CI      CI             `json:"ci"`
+}
+
+// RoleResult pools a role's seeds on one probe target.
+type RoleResult struct {
+	Model     string `json:"model"`
+	Condition string `json:"condition,omitempty"`
+	Probe     string `json:"probe"`
+	Target    string `json:"target"`
+	Seeds     int    `json:"seeds"`
+	N         int    `json:"n"`
+	Hits      int    `json:"hits"`
+	Failed    int    `json:"failed"`
+	Missing   int    `json:"missing"`
+	Rate      Num    `json:"rate"`
+	CI        CI     `json:"ci"`
+	// Clustered is the interval with prompts as clusters.
+	Clustered *ClusteredRate `json:"clustered,omitempty"`
+	// SeedMean is the paper's estimate: the mean of the per-seed rates
+	// with a t-interval across seeds (two or more seeds only).
+	SeedMean *SeedMean `json:"seed_mean,omitempty"`
+}
+
+// ClusteredRate is a rate with a cluster-robust standard error.
+type ClusteredRate struct {
+	Clusters     int `json:"clusters"`
+	SE           Num `json:"se"`
+	DesignEffect Num `json:"design_effect"`
+	CI           CI  `json:"ci"`
+}
+
+// SeedMean is a mean over seeds with a t-interval.
+type SeedMean struct {
+	Mean   Num   `json:"mean"`
+	CI     CI    `json:"ci"`
+	Values []Num `json:"values"`
+}
+
+// Comparison is a treatment role against a baseline role on one probe
+// target, pooled over seeds.
+type Comparison struct {
+	Probe         string `json:"probe"`
+	Target        string `json:"target"`
+	Treatment     string `json:"treatment"`
+	Baseline      string `json:"baseline"`
+	TreatmentRate Num    `json:"treatment_rate"`
+	BaselineRate  Num    `json:"baseline_rate"`
+	TreatmentN    int    `json:"treatment_n"`
+	BaselineN     int    `json:"baseline_n"`
+	Diff          Num    `json:"diff"`
+	CI            CI     `json:"ci"`
+	PValue        Num    `json:"p_value"`
+	Test          string `json:"test"`
+	PAdjusted     Num    `json:"p_adjusted"`
+	CohenH        Num    `json:"cohen_h"`
+	OddsRatio     Num    `json:"odds_ratio"`
+	OddsRatioCI   CI     `json:"odds_ratio_ci"`
+}
+
+// PromptRates are one role's per-prompt rates on one probe target.
+type PromptRates struct {
+	Model  string       `json:"model"`
+	Probe  string       `json:"probe"`
+	Target string       `json:"target"`
+	Rates  []PromptRate `json:"rates"`
+}
+
+// PromptRate is the rate on one prompt.
+type PromptRate struct {
+	Prompt int `json:"prompt"`
+	N      int `json:"n"`
+	Hits   int `json:"hits"`
+	Rate   Num `json:"rate"`
+	CI     CI  `json:"ci"`
+}
+
+// Method names a statistical method and says what it was used for.
+type Method struct {
+	Name string `json:"name"`
+	Used string `json:"used_for"`
+}
+
+// Options tune an analysis.
+type Options struct {
+	// Confidence of every interval, in (0, 1); 0 means 0.95.
+	Confidence float64
+	// Adjust is the p-value correction over all comparisons: "holm"
+	// (default), "BH", "bonferroni" or "none".
+	Adjust string
+}
+
+// Method names used in reports.
+const (
+	methodWilson    = "Wilson score"
+	methodNewcombe  = "Newcombe hybrid score"
+	methodFisher    = "Fisher's exact test, two-sided"
+	methodCMLE      = "conditional MLE, exact"
+	methodCluster   = "cluster-robust (prompts), CR1"
+	methodSeedT     = "Student t across seeds"
+)
+
+// Analyze computes rates, intervals and comparisons for a run.
+func Analyze(d *RunData, opt Options) (*Analysis, error) {
+	conf := opt.Confidence
+	if conf == 0 {
+		conf = 0.95
+	}
+	adjust := opt.Adjust
+	if adjust == "" {
+		adjust = "holm"
+	}
+	a := &Analysis{
+		RunID: d.Run.ID, Suite: d.Run.SuiteName, SuiteSource: d.Run.SuiteSource, SuiteHash: d.Run.SuiteHash,
+		Description: d.Suite.Description, Status: d.Run.Status, Message: d.Run.Message, Version: d.Run.Version,
+		Started: d.Run.CreatedAt, Finished: d.Run.FinishedAt, Seed: d.Suite.Seed, Salt: d.Run.Salt,
+		Confidence: conf, Adjust: adjust, data: d,
+	}
+	a.summarizeModels()
+	targets := map[string][]string{}
+	for _, p := range d.Suite.Probes {
+		n := 0
+		for _, pr := range d.Prompts {
+			if pr.Probe == p.ID {
+				n++
+			}
+		}
+		t := p.Score.Targets()
+		targets[p.ID] = t
+		a.Probes = append(a.Probes, ProbeSummary{ID: p.ID, Description: p.Description, Prompts: n, Samples: p.Samples, Scorer: p.Score.Kind(), Targets: t})
+	}
+	for _, p := range d.Suite.Probes {
+		for _, t := range targets[p.ID] {
+			for _, m := range d.Models {
+				c := d.sum(p.ID, t, func(k CellKey) bool { return k.Model == m.Index })
+				if c.Planned == 0 {
+					continue // the probe does not sample this model
+				}
+				r := Result{Model: m.Role, Seed: m.Seed, Probe: p.ID, Target: t, N: c.Scored, Hits: c.Hits,
+					Failed: c.Failed, Missing: c.Missing, Rate: rate(c.Hits, c.Scored), CI: wilson(c.Hits, c.Scored, conf)}
+				if len(c.Invalid) > 0 {
+					r.Invalid = c.Invalid
+				}
+				a.Results = append(a.Results, r)
+			}
+			for _, role := range d.Suite.ProbeRoles(p) {
+				rr, pr, err := a.roleResult(p.ID, t, role, conf)
+				if err != nil {
+					return nil, err
+				}
+				a.Roles = append(a.Roles, rr)
+				a.PerPrompt = append(a.PerPrompt, pr)
+			}
+		}
+	}
+	if err := a.compare(targets, conf, adjust); err != nil {
+		return nil, err
+	}
+	a.methods()
+	return a, nil
+}
+
+func (a *Analysis) summarizeModels() {
+	d := a.data
+	for _, m := range d.Models {
+		var st suites.Settings
+		_ = json.Unmarshal([]byte(m.Settings), &st)
+		ms := ModelSummary{Model: m.Role, Seed: m.Seed, Condition: m.Condition, BaseURL: m.BaseURL, ModelID: m.Model,
+			Temperature: Num(math.NaN()), MaxTokens: st.MaxTokens, SystemPrompt: st.SystemPrompt, MeanLatencyMS: Num(math.NaN())}
+		if st.Temperature != nil {
+			ms.Temperature = Num(*st.Temperature)
+		}
+		// Count draws once per sample, not once per target.
+		seen := map[string]bool{}
+		for k, c := range d.Cells {
+			if k.Model != m.Index || seen[fmt.Sprint(k.Probe, "\x00", k.Prompt)] {
+				continue
+			}
+			seen[fmt.Sprint(k.Probe, "\x00", k.Prompt)] = true
+			ms.Planned += c.Planned
+			ms.Stored += c.Planned - c.Missing
+			ms.Failed += c.Failed
+		}
+		if u := d.Usage[m.Index]; u != nil {
+			ms.PromptTokens, ms.CompletionTokens = u.PromptTokens, u.CompletionTokens
+			if u.Samples > 0 {
+				ms.MeanLatencyMS = Num(1000 * u.LatencySum / float64(u.Samples))
+			}
+		}
+		a.Models = append(a.Models, ms)
+	}
+}
+
+// sum adds the cells of one probe target that match keep.
+func (d *RunData) sum(probe, target string, keep func(CellKey) bool) Cell {
+	var out Cell
+	out.Invalid = map[string]int{}
+	for k, c := range d.Cells {
+		if k.Probe != probe || k.Target != target || !keep(k) {
+			continue
+		}
+		out.Planned += c.Planned
+		out.Missing += c.Missing
+		out.Failed += c.Failed
+		out.Scored += c.Scored
+		out.Hits += c.Hits
+		for l, n := range c.Invalid {
+			out.Invalid[l] += n
+		}
+	}
+	return out
+}
+
+// roleModels returns the model indexes of a role, in seed order.
+func (d *RunData) roleModels(role string) []results.ModelRow {
+	var out []results.ModelRow
+	for _, m := range d.Models {
+		if m.Role == role {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (a *Analysis) roleResult(probe, target, role string, conf float64) (RoleResult, PromptRates, error) {
+	d := a.data
+	models := d.roleModels(role)
+	idx := map[int]bool{}
+	for _, m := range models {
+		idx[m.Index] = true
+	}
+	c := d.sum(probe, target, func(k CellKey) bool { return idx[k.Model] })
+	rr := RoleResult{Model: role, Probe: probe, Target: target, Seeds: len(models), N: c.Scored, Hits: c.Hits,
+		Failed: c.Failed, Missing: c.Missing, Rate: rate(c.Hits, c.Scored), CI: wilson(c.Hits, c.Scored, conf)}
+	if len(models) > 0 {
+		rr.Condition = models[0].Condition
+	}
+	// Per-prompt counts pooled over seeds, in prompt order.
+	var prompts []int
+	for _, p := range d.Prompts {
+		if p.Probe == probe {
+			prompts = append(prompts, p.Index)
+		}
+	}
+	pr := PromptRates{Model: role, Probe: probe, Target: target}
+	var xs []float64
+	var clusters []string
+	for _, pi := range prompts {
+		pc := d.sum(probe, target, func(k CellKey) bool { return idx[k.Model] && k.Prompt == pi })
+		pr.Rates = append(pr.Rates, PromptRate{Prompt: pi, N: pc.Scored, Hits: pc.Hits, Rate: rate(pc.Hits, pc.Scored), CI: wilson(pc.Hits, pc.Scored, conf)})
+		for i := range pc.Scored {
+			v := 0.0
+			if i < pc.Hits {
+				v = 1
+			}
+			xs = append(xs, v)
+			clusters = append(clusters, fmt.Sprint(pi))
+		}
+	}
+	if len(prompts) > 1 && c.Scored > 0 {
+		cl, err := stats.ClusteredMean(xs, clusters, conf)
+		if err == nil && cl.Clusters > 1 {
+			rr.Clustered = &ClusteredRate{Clusters: cl.Clusters, SE: Num(cl.SECR1), DesignEffect: Num(cl.DesignEffect),
+				CI: CI{Low: Num(math.Max(0, cl.CR1.Lower)), High: Num(math.Min(1, cl.CR1.Upper)), Method: methodCluster}}
+		}
+	}
+	if len(models) > 1 {
+		var vals []float64
+		for _, m := range models {
+			mc := d.sum(probe, target, func(k CellKey) bool { return k.Model == m.Index })
+			if mc.Scored > 0 {
+				vals = append(vals, float64(mc.Hits)/float64(mc.Scored))
+			}
+		}
+		if len(vals) > 1 {
+			t, err := stats.OneSampleT(vals, 0, conf)
+			if err == nil {
+				sm := &SeedMean{Mean: Num(t.Mean), CI: CI{Low: Num(t.CI.Lower), High: Num(t.CI.Upper), Method: methodSeedT}}
+				for _, v := range vals {
+					sm.Values = append(sm.Values, Num(v))
+				}
+				rr.SeedMean = sm
+			}
+		}
+	}
+	return rr, pr, nil
+}
+
+// compare evaluates every compare entry of the suite on every probe and
+// target it covers, then adjusts the p-values over all of them.
+func (a *Analysis) compare(targets map[string][]string, conf float64, adjust string) error {
+	d := a.data
+	for _, c := range d.Suite.Compare {
+		for _, p := range d.Suite.Probes {
+			if c.Probe != "" && c.Probe != p.ID {
+				continue
+			}
+			roles := d.Suite.ProbeRoles(p)
+			if !slices.Contains(roles, c.Treatment) || !slices.Contains(roles, c.Baseline) {
+				continue
+			}
+			for _, t := range targets[p.ID] {
+				if c.Target != "" && c.Target != t {
+					continue
+				}
+				a.Comparisons = append(a.Comparisons, a.comparison(p.ID, t, c.Treatment, c.Baseline, conf))
+			}
+		}
+	}
+	ps := make([]float64, len(a.Comparisons))
+	for i, c := range a.Comparisons {
+		ps[i] = float64(c.PValue)
+	}
+	adj, err := adjustP(ps, adjust)
+	if err != nil {
+		return err
+	}
+	for i := range a.Comparisons {
+		a.Comparisons[i].PAdjusted = Num(adj[i])
+	}
+	return nil
+}
+
+func (a *Analysis) comparison(probe, target, treatment, baseline string, conf float64) Comparison {
+	d := a.data
+	pool := func(role string) Cell {
+		idx := map[int]bool{}
+		for _, m := range d.roleModels(role) {
+			idx[m.Index] = true
+		}
+		return d.sum(probe, target, func(k CellKey) bool { return idx[k.Model] })
+	}
+	t, b := pool(treatment), pool(baseline)
+	c := Comparison{Probe: probe, Target: target, Treatment: treatment, Baseline: baseline,
+		TreatmentRate: rate(t.Hits, t.Scored), BaselineRate: rate(b.Hits, b.Scored), TreatmentN: t.Scored, BaselineN: b.Scored,
+		Diff: Num(math.NaN()), CI: CI{Low: Num(math.NaN()), High: Num(math.NaN()), Method: methodNewcombe},
+		PValue: Num(math.NaN()), Test: methodFisher, CohenH: Num(math.NaN()), OddsRatio: Num(math.NaN()),
+		OddsRatioCI: CI{Low: Num(math.NaN()), High: Num(math.NaN()), Method: methodCMLE}}
+	if t.Scored == 0 || b.Scored == 0 {
+		return c
+	}
+	c.Diff = c.TreatmentRate - c.BaselineRate
+	if nc, err := stats.Newcombe(t.Hits, t.Scored, b.Hits, b.Scored, conf); err == nil {
+		c.CI.Low, c.CI.High = Num(nc.Lower), Num(nc.Upper)
+	}
+	if f, err := stats.FisherExact(t.Hits, t.Scored, b.Hits, b.Scored, conf); err == nil {
+		c.PValue = Num(f.PValue)
+		c.OddsRatio = Num(f.OddsRatio.Estimate)
+		c.OddsRatioCI.Low, c.OddsRatioCI.High = Num(f.OddsRatio.Lower), Num(f.OddsRatio.Upper)
+	}
+	if h, err := stats.CohenH(float64(c.TreatmentRate), float64(c.BaselineRate)); err == nil {
+		c.CohenH = Num(h)
+	}
+	return c
+}
+
+// adjustP corrects p-values for multiple comparisons; NaN entries stay NaN.
+func adjustP(ps []float64, method string) ([]float64, error) {
+	if method == "none" || len(ps) == 0 {
+		return slices.Clone(ps), nil
+	}
+	return stats.PAdjust(ps, stats.AdjustMethod(method))
+}
+
+func rate(hits, n int) Num {
+	if n == 0 {
+		return Num(math.NaN())
+	}
+	return Num(float64(hits) / float64(n))
+}
+
+func wilson(hits, n int, conf float64) CI {
+	if n == 0 {
+		return CI{Low: Num(math.NaN()), High: Num(math.NaN()), Method: methodWilson}
+	}
+	iv, err := stats.Wilson(hits, n, conf)
+	if err != nil {
+		return CI{Low: Num(math.NaN()), High: Num(math.NaN()), Method: methodWilson}
+	}
+	return CI{Low: Num(iv.Lower), High: Num(iv.Upper), Method: methodWilson}
+}
+
+func (a *Analysis) methods() {
+	pct := fmt.Sprintf("%g%%", 100*a.Confidence)
+	a.Methods = []Method{
+		{Name: methodWilson, Used: pct + " interval of each rate (hits / scored samples; failed samples are excluded and counted)"},
+		{Name: methodNewcombe, Used: pct + " interval of each difference of rates, treatment − baseline (Newcombe 1998, method 10)"},
+		{Name: methodFisher, Used: "p-value of each comparison, samples pooled over seeds"},
+		{Name: methodCMLE, Used: pct + " interval of the odds ratio (Fisher's conditional maximum likelihood)"},
+		{Name: "Cohen's h", Used: "effect size of each comparison: 2·asin(√p₁) − 2·asin(√p₂)"},
+		{Name: adjustName(a.Adjust), Used: "correction of the p-values over all comparisons in this report"},
+		{Name: methodCluster, Used: pct + " normal interval of each role's pooled rate with prompts as clusters"},
+		{Name: methodSeedT, Used: pct + " interval of the mean of per-seed rates (the paper's method), when a role has two or more seeds"},
+	}
+}
+
+func adjustName(m string) string {
+	switch m {
+	case "holm":
+		return "Holm step-down"
+	case "BH":
+		return "Benjamini–Hochberg"
+	case "BY":
+		return "Benjamini–Yekutieli"
+	case "bonferroni":
+		return "Bonferroni"
+	}
+	return "no correction"
+}
+
+func slicesSort(s []string) { slices.Sort(s) }

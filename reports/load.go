@@ -1,0 +1,166 @@
+package reports
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/traitleak/traitleak/bench"
+	"github.com/traitleak/traitleak/results"
+	"github.com/traitleak/traitleak/suites"
+)
+
+// RunData is everything a report is built from, aggregated from the
+// store: counts per model instance, probe, prompt and target. It holds no
+// per-sample rows, so its size does not grow with samples per prompt.
+type RunData struct {
+	Run     results.Run
+	Suite   *suites.Suite
+	Models  []results.ModelRow
+	Prompts []results.PromptRow
+	// Cells are the counts of each (model, probe, prompt, target).
+	Cells map[CellKey]*Cell
+	// Usage per model index.
+	Usage map[int]*Usage
+	// Examples are a few completions per (model, probe, target) that hit,
+	// kept to quote in reports.
+	Examples map[ExampleKey][]string
+}
+
+// CellKey addresses the counts of one prompt of one probe for one model
+// instance and target.
+type CellKey struct {
+	Model  int // results.ModelRow.Index
+	Probe  string
+	Prompt int
+	Target string
+}
+
+// Cell counts the draws of one CellKey.
+type Cell struct {
+	Planned int            // draws planned
+	Missing int            // planned but never completed
+	Failed  int            // completed as failed: excluded from rates
+	Scored  int            // valid scores: the rate's denominator
+	Hits    int            // valid scores that hit
+	Invalid map[string]int // successful samples without a valid score, by label ("unscored" when no score)
+}
+
+// Usage sums token use and latency of one model instance.
+type Usage struct {
+	Samples          int
+	PromptTokens     int64
+	CompletionTokens int64
+	LatencySum       float64 // seconds, over successful samples
+	Attempts         int64
+}
+
+// ExampleKey addresses quoted completions.
+type ExampleKey struct {
+	Model  int
+	Probe  string
+	Target string
+}
+
+// maxExamples bounds the completions kept per ExampleKey.
+const maxExamples = 3
+
+// Load reads a run from the store and aggregates it. The suite is the one
+// recorded with the run, so later edits of the suite file do not change
+// the report.
+func Load(ctx context.Context, store *results.Store, runID int64) (*RunData, error) {
+	run, err := store.GetRun(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	var s suites.Suite
+	if err := json.Unmarshal([]byte(run.SuiteJSON), &s); err != nil {
+		return nil, fmt.Errorf("run %d: decode recorded suite: %w", runID, err)
+	}
+	s.Source = run.SuiteSource
+	d := &RunData{Run: *run, Suite: &s, Cells: map[CellKey]*Cell{}, Usage: map[int]*Usage{}, Examples: map[ExampleKey][]string{}}
+	if d.Models, err = store.Models(ctx, runID); err != nil {
+		return nil, err
+	}
+	if d.Prompts, err = store.Prompts(ctx, runID); err != nil {
+		return nil, err
+	}
+	scorerIDs := map[string]string{}
+	targets := map[string][]string{}
+	for _, p := range s.Probes {
+		sc, err := bench.NewScorer(p.Score)
+		if err != nil {
+			return nil, fmt.Errorf("run %d: probe %s: %w", runID, p.ID, err)
+		}
+		scorerIDs[p.ID] = sc.ID()
+		targets[p.ID] = sc.Targets()
+	}
+	for row, err := range store.Rows(ctx, runID, func(probe string) string { return scorerIDs[probe] }) {
+		if err != nil {
+			return nil, err
+		}
+		d.Add(row, targets[row.Probe])
+	}
+	return d, nil
+}
+
+// Add counts one planned draw for each of the probe's targets.
+func (d *RunData) Add(row *results.Row, targets []string) {
+	if row.Stored && !row.Sample.Failed() {
+		u := d.Usage[row.Model]
+		if u == nil {
+			u = &Usage{}
+			d.Usage[row.Model] = u
+		}
+		u.Samples++
+		u.PromptTokens += int64(row.Sample.PromptTokens)
+		u.CompletionTokens += int64(row.Sample.CompletionTokens)
+		u.LatencySum += row.Sample.Latency.Seconds()
+		u.Attempts += int64(row.Sample.Attempts)
+	}
+	for _, t := range targets {
+		k := CellKey{Model: row.Model, Probe: row.Probe, Prompt: row.Prompt, Target: t}
+		c := d.Cells[k]
+		if c == nil {
+			c = &Cell{Invalid: map[string]int{}}
+			d.Cells[k] = c
+		}
+		c.Planned++
+		switch {
+		case !row.Stored:
+			c.Missing++
+		case row.Sample.Failed():
+			c.Failed++
+		default:
+			score, ok := findScore(row.Scores, t)
+			switch {
+			case !ok:
+				c.Invalid["unscored"]++
+			case !score.Valid:
+				label := score.Label
+				if label == "" {
+					label = "invalid"
+				}
+				c.Invalid[label]++
+			default:
+				c.Scored++
+				if score.Hit {
+					c.Hits++
+					ek := ExampleKey{Model: row.Model, Probe: row.Probe, Target: t}
+					if len(d.Examples[ek]) < maxExamples {
+						d.Examples[ek] = append(d.Examples[ek], row.Sample.Completion)
+					}
+				}
+			}
+		}
+	}
+}
+
+func findScore(scores []results.Score, target string) (results.Score, bool) {
+	for _, s := range scores {
+		if s.Target == target {
+			return s, true
+		}
+	}
+	return results.Score{}, false
+}

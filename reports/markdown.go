@@ -1,0 +1,338 @@
+package reports
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+)
+
+// Markdown writes the analysis as a GitHub-renderable Markdown report.
+// Every string that comes from a suite or a model is escaped.
+func Markdown(w io.Writer, a *Analysis) error {
+	mw := &mdWriter{w: w}
+	a.writeMarkdown(mw)
+	return mw.err
+}
+
+// Summary writes the one-screen summary printed after a run: rates and
+// comparisons without per-prompt tables.
+func Summary(w io.Writer, a *Analysis) error {
+	mw := &mdWriter{w: w}
+	a.writeRates(mw)
+	a.writeComparisons(mw)
+	return mw.err
+}
+
+type mdWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (m *mdWriter) printf(format string, args ...any) {
+	if m.err != nil {
+		return
+	}
+	_, m.err = fmt.Fprintf(m.w, format, args...)
+}
+
+func (m *mdWriter) table(header []string, rows [][]string) {
+	if m.err != nil {
+		return
+	}
+	t := tablewriter.NewTable(m.w,
+		tablewriter.WithRenderer(renderer.NewMarkdown()),
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithRowAutoWrap(tw.WrapNone),
+		tablewriter.WithHeaderAutoWrap(tw.WrapNone),
+		tablewriter.WithHeaderAlignment(tw.AlignLeft),
+		tablewriter.WithRowAlignment(tw.AlignLeft),
+	)
+	t.Header(header)
+	if err := t.Bulk(rows); err != nil {
+		m.err = err
+		return
+	}
+	if err := t.Render(); err != nil {
+		m.err = err
+		return
+	}
+	m.printf("\n")
+}
+
+// md escapes text for a Markdown table cell or paragraph: tablewriter does
+// not escape "|", and model output may hold Markdown or HTML.
+func md(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '\\', '|', '*', '_', '`', '[', ']', '<', '>', '#', '~':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case '\n', '\r', '\t':
+			b.WriteByte(' ')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// fmtRate formats a rate in [0, 1] with three decimals; "–" when undefined.
+func fmtRate(n Num) string {
+	f := float64(n)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return "–"
+	}
+	return fmt.Sprintf("%.3f", f)
+}
+
+// fmtDiff formats a signed difference.
+func fmtDiff(n Num) string {
+	f := float64(n)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return "–"
+	}
+	return fmt.Sprintf("%+.3f", f)
+}
+
+func fmtCI(c CI) string {
+	if math.IsNaN(float64(c.Low)) || math.IsNaN(float64(c.High)) {
+		return "–"
+	}
+	return fmt.Sprintf("[%.3f, %.3f]", float64(c.Low), float64(c.High))
+}
+
+func fmtSignedCI(c CI) string {
+	if math.IsNaN(float64(c.Low)) || math.IsNaN(float64(c.High)) {
+		return "–"
+	}
+	return fmt.Sprintf("[%+.3f, %+.3f]", float64(c.Low), float64(c.High))
+}
+
+// fmtP formats a p-value: three significant digits, "< 1e-300" at the
+// bottom of the double range.
+func fmtP(n Num) string {
+	p := float64(n)
+	switch {
+	case math.IsNaN(p):
+		return "–"
+	case p < 1e-300:
+		return "< 1e-300"
+	case p < 0.001:
+		return fmt.Sprintf("%.2e", p)
+	}
+	return fmt.Sprintf("%.3g", p)
+}
+
+func fmtNum(n Num, format string) string {
+	f := float64(n)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return "–"
+	}
+	return fmt.Sprintf(format, f)
+}
+
+func modelName(role, seed string) string {
+	if seed == "" {
+		return role
+	}
+	return role + "@" + seed
+}
+
+func (a *Analysis) confPct() string { return fmt.Sprintf("%g%%", 100*a.Confidence) }
+
+func (a *Analysis) writeMarkdown(m *mdWriter) {
+	m.printf("# traitleak report: %s (run %d)\n\n", md(a.Suite), a.RunID)
+	if a.Description != "" {
+		m.printf("%s\n\n", md(a.Description))
+	}
+	status := a.Status
+	if a.Message != "" {
+		status += ": " + a.Message
+	}
+	m.printf("- Suite: `%s` from %s, content hash `%s`\n", md(a.Suite), md(a.SuiteSource), shortHash(a.SuiteHash))
+	m.printf("- Run %d: %s\n", a.RunID, md(status))
+	m.printf("- Started %s", a.Started.UTC().Format("2006-01-02 15:04:05 MST"))
+	if !a.Finished.IsZero() {
+		m.printf(", finished %s", a.Finished.UTC().Format("2006-01-02 15:04:05 MST"))
+	}
+	m.printf("; traitleak %s; suite seed %d", md(a.Version), a.Seed)
+	if a.Salt != "" {
+		m.printf("; salt %s", md(a.Salt))
+	}
+	m.printf("\n\n")
+	a.writeModels(m)
+	a.writeRates(m)
+	a.writeComparisons(m)
+	a.writePerPrompt(m)
+	a.writeMethods(m)
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+func (a *Analysis) writeModels(m *mdWriter) {
+	m.printf("## Models\n\n")
+	var rows [][]string
+	for _, ms := range a.Models {
+		temp := fmtNum(ms.Temperature, "%g")
+		maxTok := "default"
+		if ms.MaxTokens != nil {
+			maxTok = fmt.Sprint(*ms.MaxTokens)
+		}
+		rows = append(rows, []string{md(modelName(ms.Model, ms.Seed)), md(ms.Condition), md(ms.ModelID), md(ms.BaseURL), temp, maxTok,
+			fmt.Sprint(ms.Planned), fmt.Sprint(ms.Stored), fmt.Sprint(ms.Failed),
+			fmt.Sprint(ms.PromptTokens + ms.CompletionTokens), fmtNum(ms.MeanLatencyMS, "%.0f")})
+	}
+	m.table([]string{"model", "condition", "model id", "endpoint", "temperature", "max tokens", "planned", "stored", "failed", "tokens", "mean latency (ms)"}, rows)
+}
+
+func (a *Analysis) writeRates(m *mdWriter) {
+	for _, p := range a.Probes {
+		for _, t := range p.Targets {
+			m.printf("## %s: %s\n\n", md(p.ID), md(t))
+			var rows [][]string
+			for _, r := range a.Results {
+				if r.Probe != p.ID || r.Target != t {
+					continue
+				}
+				rows = append(rows, []string{md(modelName(r.Model, r.Seed)), fmt.Sprint(r.N), fmt.Sprint(r.Hits), fmtRate(r.Rate), fmtCI(r.CI),
+					fmt.Sprint(r.Failed), invalidText(r.Invalid, r.Missing)})
+			}
+			m.table([]string{"model", "n", "hits", "rate", a.confPct() + " CI (" + methodWilson + ")", "failed", "not scored"}, rows)
+			a.writeSeedTable(m, p.ID, t)
+		}
+	}
+}
+
+// writeSeedTable writes the per-role pooled rates when some role has
+// several seeds.
+func (a *Analysis) writeSeedTable(m *mdWriter, probe, target string) {
+	var rows [][]string
+	for _, r := range a.Roles {
+		if r.Probe != probe || r.Target != target || r.Seeds < 2 {
+			continue
+		}
+		clustered, seedMean := "–", "–"
+		if r.Clustered != nil {
+			clustered = fmtCI(r.Clustered.CI)
+		}
+		if r.SeedMean != nil {
+			seedMean = fmt.Sprintf("%s %s", fmtRate(r.SeedMean.Mean), fmtCI(r.SeedMean.CI))
+		}
+		rows = append(rows, []string{md(r.Model), fmt.Sprint(r.Seeds), fmt.Sprint(r.N), fmtRate(r.Rate), fmtCI(r.CI), clustered, seedMean})
+	}
+	if len(rows) == 0 {
+		return
+	}
+	m.printf("Pooled over seeds:\n\n")
+	m.table([]string{"model", "seeds", "n", "pooled rate", "CI (" + methodWilson + ")", "CI (" + methodCluster + ")", "mean of seeds, CI (" + methodSeedT + ")"}, rows)
+}
+
+func invalidText(inv map[string]int, missing int) string {
+	var parts []string
+	for _, k := range sortedKeys(inv) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, inv[k]))
+	}
+	if missing > 0 {
+		parts = append(parts, fmt.Sprintf("not sampled %d", missing))
+	}
+	if len(parts) == 0 {
+		return "0"
+	}
+	return md(strings.Join(parts, ", "))
+}
+
+func (a *Analysis) writeComparisons(m *mdWriter) {
+	if len(a.Comparisons) == 0 {
+		return
+	}
+	m.printf("## Comparisons\n\n")
+	var rows [][]string
+	for _, c := range a.Comparisons {
+		rows = append(rows, []string{md(c.Probe), md(c.Target), md(c.Treatment), md(c.Baseline), fmtRate(c.TreatmentRate), fmtRate(c.BaselineRate),
+			fmtDiff(c.Diff), fmtSignedCI(c.CI), fmtP(c.PValue), fmtP(c.PAdjusted), fmtNum(c.CohenH, "%+.3f")})
+	}
+	m.table([]string{"probe", "target", "treatment", "baseline", "treatment rate", "baseline rate", "difference",
+		a.confPct() + " CI (" + methodNewcombe + ")", "p (Fisher)", "p (" + adjustName(a.Adjust) + ")", "Cohen's h"}, rows)
+}
+
+func (a *Analysis) writePerPrompt(m *mdWriter) {
+	for _, p := range a.Probes {
+		if len(p.Targets) == 0 {
+			continue
+		}
+		t := p.Targets[0]
+		var roles []PromptRates
+		for _, pr := range a.PerPrompt {
+			if pr.Probe == p.ID && pr.Target == t {
+				roles = append(roles, pr)
+			}
+		}
+		if len(roles) == 0 {
+			continue
+		}
+		m.printf("## Per-prompt rates: %s, %s\n\n", md(p.ID), md(t))
+		texts := a.promptTexts(p.ID)
+		header := []string{"#", "prompt"}
+		for _, r := range roles {
+			header = append(header, md(r.Model))
+		}
+		var rows [][]string
+		for i, rate := range roles[0].Rates {
+			row := []string{fmt.Sprint(rate.Prompt), md(truncate(texts[rate.Prompt], 60))}
+			for _, r := range roles {
+				row = append(row, fmtRate(r.Rates[i].Rate))
+			}
+			rows = append(rows, row)
+		}
+		m.table(header, rows)
+	}
+}
+
+func (a *Analysis) promptTexts(probe string) map[int]string {
+	out := map[int]string{}
+	for _, p := range a.data.Prompts {
+		if p.Probe == probe {
+			out[p.Index] = p.Text
+		}
+	}
+	return out
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+func (a *Analysis) writeMethods(m *mdWriter) {
+	m.printf("## Methods\n\n")
+	for _, me := range a.Methods {
+		m.printf("- **%s**: %s.\n", md(me.Name), md(me.Used))
+	}
+	m.printf("\n")
+	for i, n := range a.Notes {
+		m.printf("%d. %s\n", i+1, md(n))
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slicesSort(keys)
+	return keys
+}

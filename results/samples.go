@@ -1,0 +1,268 @@
+package results
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"iter"
+	"math"
+	"time"
+)
+
+// Sample is one completed draw: its completion, or the error that
+// prevented it (Err non-empty; then Completion is meaningless).
+type Sample struct {
+	Key              string
+	RunID            int64 // the run that drew it
+	Probe            string
+	Prompt           int
+	Draw             int
+	BaseURL          string
+	Model            string
+	Completion       string
+	FinishReason     string
+	PromptTokens     int
+	CompletionTokens int
+	Latency          time.Duration
+	Attempts         int
+	Batch            int    // choices asked for in the request
+	RequestSeed      *int64 // nil when no seed was sent
+	Err              string // "" when the draw succeeded
+	HTTPStatus       int    // of the failure; 0 when none
+	CreatedAt        time.Time
+
+	// Scorer and Scores, when set, are stored with the sample.
+	Scorer string
+	Scores []Score
+}
+
+// Failed reports whether the draw failed.
+func (s *Sample) Failed() bool { return s.Err != "" }
+
+// Score is one scorer's verdict on one sample for one target.
+type Score struct {
+	Target string
+	// Valid is false when the sample cannot be scored for this target (a
+	// judge's refusal, say); it is then left out of rates and counted
+	// under Label.
+	Valid bool
+	// Hit is the verdict: the sample shows the trait.
+	Hit bool
+	// Value is the numeric score behind the verdict; NaN when none.
+	Value float64
+	// Label names the category of an invalid score, or refines a valid one.
+	Label string
+}
+
+// Put stores samples and their scores in one transaction. A successful
+// sample already stored under the same key is kept; a failed one is
+// replaced, so that retries of failures land.
+func (s *Store) Put(ctx context.Context, samples []Sample) error {
+	if len(samples) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store samples: %w", err)
+	}
+	defer tx.Rollback()
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO samples (key, run_id, probe, prompt_idx, draw, base_url, model, completion, finish_reason,
+		prompt_tokens, completion_tokens, latency_ms, attempts, batch, request_seed, error, http_status, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id, completion = excluded.completion, finish_reason = excluded.finish_reason,
+		prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens, latency_ms = excluded.latency_ms,
+		attempts = excluded.attempts, batch = excluded.batch, request_seed = excluded.request_seed, error = excluded.error,
+		http_status = excluded.http_status, created_at = excluded.created_at
+		WHERE samples.error IS NOT NULL`)
+	if err != nil {
+		return fmt.Errorf("store samples: %w", err)
+	}
+	defer ins.Close()
+	sc, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO scores (key, scorer, target, valid, hit, value, label) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("store scores: %w", err)
+	}
+	defer sc.Close()
+	for i := range samples {
+		sm := &samples[i]
+		var completion, finish, errText sql.NullString
+		if sm.Failed() {
+			errText = sql.NullString{String: sm.Err, Valid: true}
+		} else {
+			completion = sql.NullString{String: sm.Completion, Valid: true}
+			finish = sql.NullString{String: sm.FinishReason, Valid: true}
+		}
+		var seed sql.NullInt64
+		if sm.RequestSeed != nil {
+			seed = sql.NullInt64{Int64: *sm.RequestSeed, Valid: true}
+		}
+		var status sql.NullInt64
+		if sm.HTTPStatus != 0 {
+			status = sql.NullInt64{Int64: int64(sm.HTTPStatus), Valid: true}
+		}
+		created := sm.CreatedAt
+		if created.IsZero() {
+			created = time.Now()
+		}
+		if _, err := ins.ExecContext(ctx, sm.Key, sm.RunID, sm.Probe, sm.Prompt, sm.Draw, sm.BaseURL, sm.Model, completion, finish,
+			sm.PromptTokens, sm.CompletionTokens, float64(sm.Latency)/float64(time.Millisecond), sm.Attempts, sm.Batch, seed, errText, status,
+			created.UTC().Format(time.RFC3339Nano)); err != nil {
+			return fmt.Errorf("store sample %s: %w", sm.Key, err)
+		}
+		if !sm.Failed() {
+			if err := putScores(ctx, sc, sm.Key, sm.Scorer, sm.Scores); err != nil {
+				return err
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store samples: %w", err)
+	}
+	return nil
+}
+
+func putScores(ctx context.Context, stmt *sql.Stmt, key, scorer string, scores []Score) error {
+	for _, score := range scores {
+		var value sql.NullFloat64
+		if !math.IsNaN(score.Value) && !math.IsInf(score.Value, 0) {
+			value = sql.NullFloat64{Float64: score.Value, Valid: true}
+		}
+		if _, err := stmt.ExecContext(ctx, key, scorer, score.Target, score.Valid, score.Hit, value, score.Label); err != nil {
+			return fmt.Errorf("store score of %s: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// ScoredSample is the scores of one stored sample under one scorer.
+type ScoredSample struct {
+	Key    string
+	Scores []Score
+}
+
+// PutScores stores scores of already stored samples, in one transaction.
+func (s *Store) PutScores(ctx context.Context, scorer string, scored []ScoredSample) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store scores: %w", err)
+	}
+	defer tx.Rollback()
+	sc, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO scores (key, scorer, target, valid, hit, value, label) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("store scores: %w", err)
+	}
+	defer sc.Close()
+	for _, ss := range scored {
+		if err := putScores(ctx, sc, ss.Key, scorer, ss.Scores); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store scores: %w", err)
+	}
+	return nil
+}
+
+// Row is one planned draw of a run as read back for analysis: where it
+// belongs (model instance, probe, prompt, draw), its sample if stored,
+// and the sample's scores under the requested scorer.
+type Row struct {
+	Model  int // ModelRow.Index
+	Probe  string
+	Prompt int
+	Draw   int
+	// Stored is false for a draw that was planned but never completed.
+	Stored bool
+	Sample Sample
+	Scores []Score // under the requested scorer; nil when unscored
+}
+
+// Rows iterates over a run's planned draws ordered by model, probe,
+// prompt and draw, with the scores of scorerFor(probe) attached. Errors
+// end the iteration and are yielded as the second value.
+func (s *Store) Rows(ctx context.Context, runID int64, scorerFor func(probe string) string) iter.Seq2[*Row, error] {
+	return func(yield func(*Row, error) bool) {
+		scores, err := s.runScores(ctx, runID)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		rows, err := s.db.QueryContext(ctx, `SELECT m.idx, p.probe, p.idx, rs.draw, rs.key,
+				s.key IS NOT NULL, s.run_id, s.base_url, s.model, s.completion, s.finish_reason, s.prompt_tokens, s.completion_tokens,
+				s.latency_ms, s.attempts, s.batch, s.request_seed, s.error, s.http_status, s.created_at
+			FROM run_samples rs
+			JOIN models m ON m.id = rs.model_id
+			JOIN prompts p ON p.id = rs.prompt_id
+			LEFT JOIN samples s ON s.key = rs.key
+			WHERE rs.run_id = ?
+			ORDER BY m.idx, p.id, rs.draw`, runID)
+		if err != nil {
+			yield(nil, fmt.Errorf("read samples of run %d: %w", runID, err))
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r Row
+			var runIDs sql.NullInt64
+			var baseURL, model, completion, finish, errText, created sql.NullString
+			var ptok, ctok, attempts, batch, seed, status sql.NullInt64
+			var latency sql.NullFloat64
+			if err := rows.Scan(&r.Model, &r.Probe, &r.Prompt, &r.Draw, &r.Sample.Key, &r.Stored, &runIDs, &baseURL, &model, &completion, &finish,
+				&ptok, &ctok, &latency, &attempts, &batch, &seed, &errText, &status, &created); err != nil {
+				yield(nil, fmt.Errorf("read samples of run %d: %w", runID, err))
+				return
+			}
+			sm := &r.Sample
+			sm.Probe, sm.Prompt, sm.Draw = r.Probe, r.Prompt, r.Draw
+			if r.Stored {
+				sm.RunID, sm.BaseURL, sm.Model = runIDs.Int64, baseURL.String, model.String
+				sm.Completion, sm.FinishReason, sm.Err = completion.String, finish.String, errText.String
+				sm.PromptTokens, sm.CompletionTokens = int(ptok.Int64), int(ctok.Int64)
+				sm.Latency = time.Duration(latency.Float64 * float64(time.Millisecond))
+				sm.Attempts, sm.Batch, sm.HTTPStatus = int(attempts.Int64), int(batch.Int64), int(status.Int64)
+				if seed.Valid {
+					v := seed.Int64
+					sm.RequestSeed = &v
+				}
+				sm.CreatedAt = parseTime(created)
+				if !sm.Failed() {
+					r.Scores = scores[scoreKey{sm.Key, scorerFor(r.Probe)}]
+				}
+			}
+			if !yield(&r, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(nil, fmt.Errorf("read samples of run %d: %w", runID, err))
+		}
+	}
+}
+
+type scoreKey struct{ key, scorer string }
+
+// runScores loads every score of a run's samples. It reads them all before
+// the sample query starts because the store has a single connection.
+func (s *Store) runScores(ctx context.Context, runID int64) (map[scoreKey][]Score, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT sc.key, sc.scorer, sc.target, sc.valid, sc.hit, sc.value, sc.label
+		FROM run_samples rs JOIN scores sc ON sc.key = rs.key WHERE rs.run_id = ? ORDER BY sc.key, sc.scorer`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("read scores of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	out := map[scoreKey][]Score{}
+	for rows.Next() {
+		var k scoreKey
+		var sc Score
+		var value sql.NullFloat64
+		if err := rows.Scan(&k.key, &k.scorer, &sc.Target, &sc.Valid, &sc.Hit, &value, &sc.Label); err != nil {
+			return nil, fmt.Errorf("read scores of run %d: %w", runID, err)
+		}
+		sc.Value = math.NaN()
+		if value.Valid {
+			sc.Value = value.Float64
+		}
+		out[k] = append(out[k], sc)
+	}
+	return out, rows.Err()
+}

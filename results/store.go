@@ -1,0 +1,438 @@
+// Package results is traitleak's SQLite store: runs, their models and
+// prompts, every sample (completion or error) and every score. It sits
+// between sampling (package bench writes through Put) and analysis
+// (reports read through Query); it computes no statistics.
+//
+// The database uses WAL mode and a single connection, so one writer at a
+// time commits batched transactions; a process killed mid-run loses at
+// most the batch in flight and never corrupts the file.
+package results
+
+import (
+	"context"
+	"database/sql"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // registers the sqlite3 driver
+)
+
+// SchemaVersion is the database layout this package reads and writes.
+const SchemaVersion = 1
+
+//go:embed schema.sql
+var schemaSQL string
+
+// ErrNotFound is returned when a run does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Store is an open results database. Its methods are safe for concurrent
+// use; writes are serialized on one connection.
+type Store struct {
+	db   *sql.DB
+	path string
+}
+
+// Open opens or creates the database at path and checks its schema
+// version.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("open results database: empty path")
+	}
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "NORMAL")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_foreign_keys", "on")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite3", "file:"+escapePath(path)+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open results database %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1) // one writer; also keeps WAL readers simple
+	s := &Store{db: db, path: path}
+	if err := s.init(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open results database %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// escapePath makes a file path safe inside a file: URI.
+func escapePath(p string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
+}
+
+func (s *Store) init(ctx context.Context) error {
+	var name string
+	err := s.db.QueryRowContext(ctx, `SELECT name FROM sqlite_master WHERE type='table' AND name='meta'`).Scan(&name)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		var n int
+		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master`).Scan(&n); err != nil {
+			return notADatabase(err)
+		}
+		if n > 0 {
+			return errors.New("not a traitleak database (it has tables but no meta table)")
+		}
+		return s.create(ctx)
+	case err != nil:
+		return notADatabase(err)
+	}
+	var v string
+	if err := s.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key='schema_version'`).Scan(&v); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	ver, err := strconv.Atoi(v)
+	if err != nil {
+		return fmt.Errorf("bad schema version %q", v)
+	}
+	if ver > SchemaVersion {
+		return fmt.Errorf("database schema version %d is newer than this traitleak understands (%d): upgrade traitleak", ver, SchemaVersion)
+	}
+	if ver < SchemaVersion {
+		return fmt.Errorf("database schema version %d is older than %d and no migration exists", ver, SchemaVersion)
+	}
+	return nil
+}
+
+func notADatabase(err error) error {
+	if strings.Contains(err.Error(), "file is not a database") || strings.Contains(err.Error(), "malformed") {
+		return fmt.Errorf("not a SQLite database or damaged: %w", err)
+	}
+	return err
+}
+
+func (s *Store) create(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, schemaSQL); err != nil {
+		return fmt.Errorf("create schema: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('schema_version', ?)`, strconv.Itoa(SchemaVersion)); err != nil {
+		return fmt.Errorf("create schema: %w", err)
+	}
+	return tx.Commit()
+}
+
+// Close checkpoints the WAL and closes the database.
+func (s *Store) Close() error {
+	_, _ = s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+	return s.db.Close()
+}
+
+// Path returns the database file path.
+func (s *Store) Path() string { return s.path }
+
+// Run statuses.
+const (
+	StatusRunning     = "running"
+	StatusComplete    = "complete"
+	StatusInterrupted = "interrupted"
+	StatusFailed      = "failed"
+)
+
+// Run is one row of the runs table.
+type Run struct {
+	ID          int64
+	SuiteName   string
+	SuiteHash   string
+	SuiteSource string
+	SuiteJSON   string
+	Salt        string
+	Status      string
+	Planned     int
+	Message     string
+	Version     string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	FinishedAt  time.Time // zero while unfinished
+	PID         int
+	Host        string
+}
+
+// ModelRow is one model instance of a run.
+type ModelRow struct {
+	ID        int64
+	Index     int
+	Role      string
+	Seed      string
+	Condition string
+	BaseURL   string
+	Model     string
+	Settings  string // JSON
+}
+
+// PromptRow is one prompt of a run.
+type PromptRow struct {
+	ID    int64
+	Probe string
+	Index int
+	Text  string
+}
+
+// PlannedSample is one draw of a run's plan.
+type PlannedSample struct {
+	Key    string
+	Model  int // ModelRow.Index
+	Probe  string
+	Prompt int // PromptRow.Index
+	Draw   int
+}
+
+// NewRun describes a run to start or resume.
+type NewRun struct {
+	SuiteName, SuiteHash, SuiteSource, SuiteJSON, Salt, Version string
+	Models                                                     []ModelRow
+	Prompts                                                    []PromptRow
+	Plan                                                       []PlannedSample
+}
+
+func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
+
+func parseTime(s sql.NullString) time.Time {
+	if !s.Valid {
+		return time.Time{}
+	}
+	t, _ := time.Parse(time.RFC3339Nano, s.String)
+	return t
+}
+
+// FindRun returns the most recent run with the given suite hash and salt.
+func (s *Store) FindRun(ctx context.Context, suiteHash, salt string) (*Run, error) {
+	return s.queryRun(ctx, `WHERE suite_hash = ? AND salt = ? ORDER BY id DESC LIMIT 1`, suiteHash, salt)
+}
+
+// LatestSalt returns the salt of the most recent run of the named suite,
+// and false when the suite has never run here.
+func (s *Store) LatestSalt(ctx context.Context, suiteName string) (string, bool, error) {
+	var salt string
+	err := s.db.QueryRowContext(ctx, `SELECT salt FROM runs WHERE suite_name = ? ORDER BY id DESC LIMIT 1`, suiteName).Scan(&salt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("find latest run of %s: %w", suiteName, err)
+	}
+	return salt, true, nil
+}
+
+// StartRun records a new run with its models, prompts and plan, in one
+// transaction, and marks it running.
+func (s *Store) StartRun(ctx context.Context, nr NewRun) (*Run, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("start run: %w", err)
+	}
+	defer tx.Rollback()
+	host, _ := os.Hostname()
+	ts := now()
+	res, err := tx.ExecContext(ctx, `INSERT INTO runs (suite_name, suite_hash, suite_source, suite_json, salt, status, planned, version, created_at, updated_at, pid, host)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		nr.SuiteName, nr.SuiteHash, nr.SuiteSource, nr.SuiteJSON, nr.Salt, StatusRunning, len(nr.Plan), nr.Version, ts, ts, os.Getpid(), host)
+	if err != nil {
+		return nil, fmt.Errorf("start run: %w", err)
+	}
+	runID, _ := res.LastInsertId()
+	modelIDs := map[int]int64{}
+	for _, m := range nr.Models {
+		r, err := tx.ExecContext(ctx, `INSERT INTO models (run_id, idx, role, seed, condition, base_url, model, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			runID, m.Index, m.Role, m.Seed, m.Condition, m.BaseURL, m.Model, m.Settings)
+		if err != nil {
+			return nil, fmt.Errorf("start run: models: %w", err)
+		}
+		modelIDs[m.Index], _ = r.LastInsertId()
+	}
+	promptIDs := map[string]int64{}
+	for _, p := range nr.Prompts {
+		r, err := tx.ExecContext(ctx, `INSERT INTO prompts (run_id, probe, idx, text) VALUES (?, ?, ?, ?)`, runID, p.Probe, p.Index, p.Text)
+		if err != nil {
+			return nil, fmt.Errorf("start run: prompts: %w", err)
+		}
+		promptIDs[p.Probe+"\x00"+strconv.Itoa(p.Index)], _ = r.LastInsertId()
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO run_samples (run_id, key, model_id, prompt_id, draw) VALUES (?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, fmt.Errorf("start run: plan: %w", err)
+	}
+	defer stmt.Close()
+	for _, ps := range nr.Plan {
+		mid, ok1 := modelIDs[ps.Model]
+		pid, ok2 := promptIDs[ps.Probe+"\x00"+strconv.Itoa(ps.Prompt)]
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("start run: plan entry %s names an unknown model or prompt", ps.Key)
+		}
+		if _, err := stmt.ExecContext(ctx, runID, ps.Key, mid, pid, ps.Draw); err != nil {
+			return nil, fmt.Errorf("start run: plan: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("start run: %w", err)
+	}
+	return s.GetRun(ctx, runID)
+}
+
+// ResumeRun marks an existing run running again, owned by this process.
+func (s *Store) ResumeRun(ctx context.Context, id int64) error {
+	host, _ := os.Hostname()
+	_, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, message = '', updated_at = ?, finished_at = NULL, pid = ?, host = ? WHERE id = ?`,
+		StatusRunning, now(), os.Getpid(), host, id)
+	if err != nil {
+		return fmt.Errorf("resume run %d: %w", id, err)
+	}
+	return nil
+}
+
+// FinishRun sets a run's final status and message.
+func (s *Store) FinishRun(ctx context.Context, id int64, status, message string) error {
+	ts := now()
+	_, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, message = ?, updated_at = ?, finished_at = ? WHERE id = ?`, status, message, ts, ts, id)
+	if err != nil {
+		return fmt.Errorf("finish run %d: %w", id, err)
+	}
+	return nil
+}
+
+const runColumns = `id, suite_name, suite_hash, suite_source, suite_json, salt, status, planned, message, version, created_at, updated_at, finished_at, pid, host`
+
+func (s *Store) queryRun(ctx context.Context, where string, args ...any) (*Run, error) {
+	row := s.db.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs `+where, args...)
+	r, err := scanRun(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return r, err
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanRun(row scanner) (*Run, error) {
+	var r Run
+	var created, updated, finished, host sql.NullString
+	var pid sql.NullInt64
+	if err := row.Scan(&r.ID, &r.SuiteName, &r.SuiteHash, &r.SuiteSource, &r.SuiteJSON, &r.Salt, &r.Status, &r.Planned, &r.Message,
+		&r.Version, &created, &updated, &finished, &pid, &host); err != nil {
+		return nil, err
+	}
+	r.CreatedAt, r.UpdatedAt, r.FinishedAt = parseTime(created), parseTime(updated), parseTime(finished)
+	r.PID, r.Host = int(pid.Int64), host.String
+	return &r, nil
+}
+
+// GetRun returns the run with the given id.
+func (s *Store) GetRun(ctx context.Context, id int64) (*Run, error) {
+	r, err := s.queryRun(ctx, `WHERE id = ?`, id)
+	if err != nil {
+		return nil, fmt.Errorf("run %d: %w", id, err)
+	}
+	return r, nil
+}
+
+// LatestRun returns the most recent run.
+func (s *Store) LatestRun(ctx context.Context) (*Run, error) {
+	r, err := s.queryRun(ctx, `ORDER BY id DESC LIMIT 1`)
+	if err != nil {
+		return nil, fmt.Errorf("latest run: %w", err)
+	}
+	return r, nil
+}
+
+// RunCounts summarizes a run's samples.
+type RunCounts struct {
+	Planned int // draws in the plan
+	Stored  int // draws with a stored sample, failed or not
+	Failed  int // stored draws whose sample failed
+}
+
+// Counts returns the sample counts of a run.
+func (s *Store) Counts(ctx context.Context, runID int64) (RunCounts, error) {
+	var c RunCounts
+	err := s.db.QueryRowContext(ctx, `SELECT count(*), count(s.key), count(s.error) FROM run_samples rs LEFT JOIN samples s ON s.key = rs.key WHERE rs.run_id = ?`, runID).
+		Scan(&c.Planned, &c.Stored, &c.Failed)
+	if err != nil {
+		return c, fmt.Errorf("count samples of run %d: %w", runID, err)
+	}
+	return c, nil
+}
+
+// Runs lists all runs, newest first.
+func (s *Store) Runs(ctx context.Context) ([]Run, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+runColumns+` FROM runs ORDER BY id DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list runs: %w", err)
+		}
+		out = append(out, *r)
+	}
+	return out, rows.Err()
+}
+
+// Models returns a run's model instances in plan order.
+func (s *Store) Models(ctx context.Context, runID int64) ([]ModelRow, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, idx, role, seed, condition, base_url, model, settings FROM models WHERE run_id = ? ORDER BY idx`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("models of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []ModelRow
+	for rows.Next() {
+		var m ModelRow
+		if err := rows.Scan(&m.ID, &m.Index, &m.Role, &m.Seed, &m.Condition, &m.BaseURL, &m.Model, &m.Settings); err != nil {
+			return nil, fmt.Errorf("models of run %d: %w", runID, err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// Prompts returns a run's prompts ordered by probe and index.
+func (s *Store) Prompts(ctx context.Context, runID int64) ([]PromptRow, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, probe, idx, text FROM prompts WHERE run_id = ? ORDER BY id`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("prompts of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []PromptRow
+	for rows.Next() {
+		var p PromptRow
+		if err := rows.Scan(&p.ID, &p.Probe, &p.Index, &p.Text); err != nil {
+			return nil, fmt.Errorf("prompts of run %d: %w", runID, err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// Stored returns the keys of a run's plan that have a successful sample.
+// Failed samples are not included: a resumed run retries them.
+func (s *Store) Stored(ctx context.Context, runID int64) (map[string]bool, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT rs.key FROM run_samples rs JOIN samples s ON s.key = rs.key WHERE rs.run_id = ? AND s.error IS NULL`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("stored samples of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, fmt.Errorf("stored samples of run %d: %w", runID, err)
+		}
+		out[k] = true
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,261 @@
+package suites
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
+)
+
+// Why a tree of our own: suite errors must name file, line and column for
+// every field, including fields changed by --set and fields checked after
+// decoding. goccy/go-yaml parses; this small tree keeps one position per
+// value and lets overrides carry their own origin ("--set a.b=c").
+
+// kind is the shape of a node.
+type kind int
+
+const (
+	scalarNode kind = iota
+	mapNode
+	seqNode
+	nullNode
+)
+
+func (k kind) String() string {
+	switch k {
+	case mapNode:
+		return "mapping"
+	case seqNode:
+		return "list"
+	case nullNode:
+		return "null"
+	default:
+		return "scalar"
+	}
+}
+
+// node is one YAML value with its position.
+type node struct {
+	kind   kind
+	value  string // scalar text, already unquoted
+	quoted bool   // scalar was quoted: always a string
+	keys   []string
+	keyPos []Pos  // position of each key, parallel to keys
+	items  []*node // map values (parallel to keys) or list items
+	pos    Pos
+}
+
+// get returns the value stored under key in a mapping node, or nil.
+func (n *node) get(key string) *node {
+	for i, k := range n.keys {
+		if k == key {
+			return n.items[i]
+		}
+	}
+	return nil
+}
+
+// set stores v under key, replacing an existing value.
+func (n *node) set(key string, v *node) {
+	for i, k := range n.keys {
+		if k == key {
+			n.items[i] = v
+			return
+		}
+	}
+	n.keys = append(n.keys, key)
+	n.keyPos = append(n.keyPos, v.pos)
+	n.items = append(n.items, v)
+}
+
+// describe names the node's type for error messages.
+func (n *node) describe() string {
+	switch n.kind {
+	case scalarNode:
+		if n.quoted {
+			return fmt.Sprintf("string %q", n.value)
+		}
+		return fmt.Sprintf("%q", n.value)
+	default:
+		return n.kind.String()
+	}
+}
+
+// parseYAML parses src into a node tree. Positions name file.
+func parseYAML(file string, src []byte) (*node, error) {
+	f, err := parser.ParseBytes(src, 0)
+	if err != nil {
+		return nil, yamlError(file, err)
+	}
+	var docs []*ast.DocumentNode
+	for _, d := range f.Docs {
+		if d.Body != nil {
+			docs = append(docs, d)
+		}
+	}
+	switch len(docs) {
+	case 0:
+		return &node{kind: nullNode, pos: Pos{File: file, Line: 1, Col: 1}}, nil
+	case 1:
+	default:
+		return nil, &SuiteError{Pos: posOf(file, docs[1].Body), Msg: "a suite file holds one YAML document; found several"}
+	}
+	c := converter{file: file, anchors: map[string]*node{}}
+	return c.convert(docs[0].Body)
+}
+
+// yamlError turns a goccy/go-yaml error into a SuiteError with a position.
+func yamlError(file string, err error) error {
+	type tokener interface {
+		GetToken() *token.Token
+		GetMessage() string
+	}
+	if te, ok := err.(tokener); ok && te.GetToken() != nil && te.GetToken().Position != nil {
+		p := te.GetToken().Position
+		return &SuiteError{Pos: Pos{File: file, Line: p.Line, Col: p.Column}, Msg: "YAML syntax: " + te.GetMessage()}
+	}
+	return &SuiteError{Pos: Pos{File: file}, Msg: "YAML syntax: " + err.Error()}
+}
+
+func posOf(file string, n ast.Node) Pos {
+	if n == nil {
+		return Pos{File: file}
+	}
+	tk := n.GetToken()
+	if tk == nil || tk.Position == nil {
+		return Pos{File: file}
+	}
+	return Pos{File: file, Line: tk.Position.Line, Col: tk.Position.Column}
+}
+
+type converter struct {
+	file    string
+	anchors map[string]*node
+	depth   int
+}
+
+func (c *converter) convert(n ast.Node) (*node, error) {
+	c.depth++
+	defer func() { c.depth-- }()
+	if c.depth > 64 {
+		return nil, &SuiteError{Pos: posOf(c.file, n), Msg: "YAML nested too deeply"}
+	}
+	pos := posOf(c.file, n)
+	switch v := n.(type) {
+	case nil:
+		return &node{kind: nullNode, pos: Pos{File: c.file}}, nil
+	case *ast.NullNode:
+		return &node{kind: nullNode, pos: pos}, nil
+	case *ast.StringNode:
+		quoted := v.Token != nil && (v.Token.Type == token.DoubleQuoteType || v.Token.Type == token.SingleQuoteType)
+		return &node{kind: scalarNode, value: v.Value, quoted: quoted, pos: pos}, nil
+	case *ast.LiteralNode:
+		s := ""
+		if v.Value != nil {
+			s = v.Value.Value
+		}
+		return &node{kind: scalarNode, value: s, quoted: true, pos: pos}, nil
+	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.InfinityNode, *ast.NanNode:
+		return &node{kind: scalarNode, value: n.GetToken().Value, pos: pos}, nil
+	case *ast.TagNode:
+		return nil, &SuiteError{Pos: pos, Msg: "YAML tags (!name) are not supported in suite files"}
+	case *ast.AnchorNode:
+		inner, err := c.convert(v.Value)
+		if err != nil {
+			return nil, err
+		}
+		c.anchors[v.Name.String()] = inner
+		return inner, nil
+	case *ast.AliasNode:
+		name := v.Value.String()
+		target, ok := c.anchors[name]
+		if !ok {
+			return nil, &SuiteError{Pos: pos, Msg: fmt.Sprintf("unknown alias *%s", name)}
+		}
+		return target, nil
+	case *ast.MappingValueNode:
+		m := &node{kind: mapNode, pos: pos}
+		return m, c.addPair(m, v)
+	case *ast.MappingNode:
+		m := &node{kind: mapNode, pos: pos}
+		for _, mv := range v.Values {
+			if err := c.addPair(m, mv); err != nil {
+				return nil, err
+			}
+		}
+		return m, nil
+	case *ast.SequenceNode:
+		s := &node{kind: seqNode, pos: pos}
+		for _, item := range v.Values {
+			it, err := c.convert(item)
+			if err != nil {
+				return nil, err
+			}
+			s.items = append(s.items, it)
+		}
+		return s, nil
+	default:
+		return nil, &SuiteError{Pos: pos, Msg: fmt.Sprintf("unsupported YAML construct %s", n.Type())}
+	}
+}
+
+func (c *converter) addPair(m *node, mv *ast.MappingValueNode) error {
+	if _, ok := mv.Key.(*ast.MergeKeyNode); ok {
+		return &SuiteError{Pos: posOf(c.file, mv.Key), Msg: "YAML merge keys (<<) are not supported in suite files"}
+	}
+	keyPos := posOf(c.file, mv.Key)
+	key, err := c.convert(mv.Key)
+	if err != nil {
+		return err
+	}
+	if key.kind != scalarNode {
+		return &SuiteError{Pos: keyPos, Msg: "mapping keys must be plain strings"}
+	}
+	if m.get(key.value) != nil {
+		return &SuiteError{Pos: keyPos, Msg: fmt.Sprintf("duplicate key %q", key.value)}
+	}
+	val, err := c.convert(mv.Value)
+	if err != nil {
+		return err
+	}
+	if val.kind == nullNode && val.pos.Line == 0 {
+		val.pos = keyPos
+	}
+	m.keys = append(m.keys, key.value)
+	m.keyPos = append(m.keyPos, keyPos)
+	m.items = append(m.items, val)
+	return nil
+}
+
+// scalarBool parses a YAML 1.2 core-schema boolean.
+func scalarBool(s string) (bool, bool) {
+	switch s {
+	case "true", "True", "TRUE":
+		return true, true
+	case "false", "False", "FALSE":
+		return false, true
+	}
+	return false, false
+}
+
+// scalarInt parses a plain integer scalar (decimal, with optional sign or _).
+func scalarInt(s string) (int64, bool) {
+	v, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 0, 64)
+	return v, err == nil
+}
+
+// scalarFloat parses a plain float scalar, including .inf and .nan forms.
+func scalarFloat(s string) (float64, bool) {
+	switch strings.ToLower(s) {
+	case ".inf", "+.inf":
+		return 0, false // infinities are never valid in a suite
+	case "-.inf", ".nan":
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64)
+	return v, err == nil
+}

@@ -1,0 +1,340 @@
+package suites
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Suite is a loaded, validated suite: which models to sample, with which
+// probes, and how to compare and gate the results. Field names match the
+// YAML keys; see README.md for the file format.
+type Suite struct {
+	// Name identifies the suite in the database and reports.
+	Name string `yaml:"name"`
+	// Description is free text shown in reports.
+	Description string `yaml:"description"`
+	// Seed is the base of every request seed (see bench.Plan). Zero is a
+	// valid seed.
+	Seed int64 `yaml:"seed"`
+	// Vars are substituted for ${name} in every other string of the file.
+	Vars map[string]string `yaml:"vars"`
+	// Models are the model roles in file order.
+	Models Models `yaml:"models"`
+	// Defaults apply to every model unless the model overrides them.
+	Defaults Settings `yaml:"defaults"`
+	// Probes are the trait probes, in file order.
+	Probes []*Probe `yaml:"probes"`
+	// Compare lists treatment-versus-baseline comparisons.
+	Compare []Comparison `yaml:"compare"`
+	// Gates are pass/fail criteria evaluated by `traitleak gate`.
+	Gates []Gate `yaml:"gates"`
+
+	// Source names where the suite came from: a file path or "builtin:NAME".
+	Source string `yaml:"-" json:"-"`
+
+	positions map[string]Pos
+}
+
+// Models is the ordered list of model roles of a suite.
+type Models []*Model
+
+// Model is one model role (baseline, student, ...) of a suite: an
+// OpenAI-compatible endpoint and one or more model ids, one per seed.
+type Model struct {
+	// Role is the model's key in the suite's models mapping.
+	Role string `yaml:"-"`
+	// BaseURL is the OpenAI-compatible API root, e.g.
+	// http://127.0.0.1:8000/v1. Empty means https://api.openai.com/v1.
+	BaseURL string `yaml:"base_url"`
+	// Model is the model id, or one id per seed. An id may contain {seed}.
+	Model StringList `yaml:"model"`
+	// Seeds labels the seeds (independently trained copies) of this role.
+	// With one id containing {seed}, the id is expanded once per seed.
+	Seeds StringList `yaml:"seeds"`
+	// APIKeyEnv names the environment variable holding the API key. The
+	// key itself is never stored.
+	APIKeyEnv string `yaml:"api_key_env"`
+	// Condition is the experimental condition: base, teacher, control or
+	// treatment. Empty means unspecified.
+	Condition string `yaml:"condition"`
+	// Settings override the suite's defaults for this model.
+	Settings `yaml:",inline"`
+}
+
+// Conditions lists the valid values of Model.Condition.
+var Conditions = []string{"base", "teacher", "control", "treatment"}
+
+// DefaultBaseURL is used when a model has no base_url.
+const DefaultBaseURL = "https://api.openai.com/v1"
+
+// Settings are generation and throughput settings. A nil field is unset
+// and inherits from the suite defaults, then from DefaultSettings.
+type Settings struct {
+	// Temperature is the sampling temperature in [0, 2].
+	Temperature *float64 `yaml:"temperature"`
+	// TopP is nucleus sampling mass in (0, 1]; nil leaves it to the server.
+	TopP *float64 `yaml:"top_p"`
+	// MaxTokens bounds each completion; nil leaves it to the server.
+	MaxTokens *int `yaml:"max_tokens"`
+	// SystemPrompt, when set, is sent as a system message before the prompt.
+	SystemPrompt *string `yaml:"system_prompt"`
+	// N is the most choices asked for in one request (OpenAI's n). Servers
+	// that refuse n > 1 are detected and asked one choice at a time.
+	N *int `yaml:"n"`
+	// Concurrency is the most requests in flight to this model.
+	Concurrency *int `yaml:"concurrency"`
+	// RequestsPerMinute limits the request rate; 0 means no limit.
+	RequestsPerMinute *float64 `yaml:"requests_per_minute"`
+	// TokensPerMinute limits estimated tokens (prompt + max completion) per
+	// minute; 0 means no limit.
+	TokensPerMinute *float64 `yaml:"tokens_per_minute"`
+	// Timeout bounds one HTTP request.
+	Timeout *time.Duration `yaml:"timeout"`
+	// MaxRetries is the most retries of one request after the first attempt.
+	MaxRetries *int `yaml:"max_retries"`
+	// SendSeed sends a deterministic per-request seed (OpenAI's seed).
+	SendSeed *bool `yaml:"send_seed"`
+}
+
+// DefaultSettings are used for fields that neither the model nor the
+// suite's defaults set.
+func DefaultSettings() Settings {
+	return Settings{
+		Temperature:       ptr(1.0),
+		N:                 ptr(8),
+		Concurrency:       ptr(8),
+		RequestsPerMinute: ptr(0.0),
+		TokensPerMinute:   ptr(0.0),
+		Timeout:           ptr(60 * time.Second),
+		MaxRetries:        ptr(6),
+		SendSeed:          ptr(true),
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// merge returns s with every unset field taken from base.
+func (s Settings) merge(base Settings) Settings {
+	if s.Temperature == nil {
+		s.Temperature = base.Temperature
+	}
+	if s.TopP == nil {
+		s.TopP = base.TopP
+	}
+	if s.MaxTokens == nil {
+		s.MaxTokens = base.MaxTokens
+	}
+	if s.SystemPrompt == nil {
+		s.SystemPrompt = base.SystemPrompt
+	}
+	if s.N == nil {
+		s.N = base.N
+	}
+	if s.Concurrency == nil {
+		s.Concurrency = base.Concurrency
+	}
+	if s.RequestsPerMinute == nil {
+		s.RequestsPerMinute = base.RequestsPerMinute
+	}
+	if s.TokensPerMinute == nil {
+		s.TokensPerMinute = base.TokensPerMinute
+	}
+	if s.Timeout == nil {
+		s.Timeout = base.Timeout
+	}
+	if s.MaxRetries == nil {
+		s.MaxRetries = base.MaxRetries
+	}
+	if s.SendSeed == nil {
+		s.SendSeed = base.SendSeed
+	}
+	return s
+}
+
+// Probe is one trait probe: prompts, how many samples to draw per prompt
+// and model, and how to score each sample.
+type Probe struct {
+	// ID names the probe; unique within the suite.
+	ID string `yaml:"id"`
+	// Description is free text shown in reports.
+	Description string `yaml:"description"`
+	// Prompts are the probe's prompts.
+	Prompts PromptSource `yaml:"prompts"`
+	// Samples is the number of draws per prompt per model.
+	Samples int `yaml:"samples"`
+	// Score says how a completion is scored.
+	Score ScoreSpec `yaml:"score"`
+	// Models restricts the probe to these roles; empty means all.
+	Models StringList `yaml:"models"`
+}
+
+// Comparison compares a treatment role against a baseline role on every
+// probe (or only Probe) and every target (or only Target).
+type Comparison struct {
+	Treatment string `yaml:"treatment"`
+	Baseline  string `yaml:"baseline"`
+	Probe     string `yaml:"probe"`
+	Target    string `yaml:"target"`
+}
+
+// Gate is a pass/fail criterion on a comparison. With MaxIncrease the
+// gate fails when the treatment's rate exceeds the baseline's by more than
+// MaxIncrease with significance at Alpha after correction; with
+// MinIncrease it fails unless the increase is at least MinIncrease and
+// significant.
+type Gate struct {
+	Probe       string   `yaml:"probe"`
+	Target      string   `yaml:"target"`
+	Treatment   string   `yaml:"treatment"`
+	Baseline    string   `yaml:"baseline"`
+	MaxIncrease *float64 `yaml:"max_increase"`
+	MinIncrease *float64 `yaml:"min_increase"`
+	Alpha       *float64 `yaml:"alpha"`
+}
+
+// Instance is one concrete model to sample: a role at one seed.
+type Instance struct {
+	Role      string
+	Seed      string // "" when the role has a single model
+	Condition string
+	BaseURL   string
+	Model     string
+	APIKeyEnv string
+	Settings  Settings // fully resolved: every field non-nil except TopP, MaxTokens, SystemPrompt
+}
+
+// Name is "role" or "role@seed".
+func (in Instance) Name() string {
+	if in.Seed == "" {
+		return in.Role
+	}
+	return in.Role + "@" + in.Seed
+}
+
+// Instances expands the suite's models into concrete instances, in file
+// order, seeds in their listed order.
+func (s *Suite) Instances() []Instance {
+	var out []Instance
+	for _, m := range s.Models {
+		settings := m.Settings.merge(s.Defaults).merge(DefaultSettings())
+		base := m.BaseURL
+		if base == "" {
+			base = DefaultBaseURL
+		}
+		add := func(seed, model string) {
+			out = append(out, Instance{Role: m.Role, Seed: seed, Condition: m.Condition,
+				BaseURL: base, Model: model, APIKeyEnv: m.APIKeyEnv, Settings: settings})
+		}
+		switch {
+		case len(m.Seeds) > 0 && len(m.Model) == 1:
+			for _, seed := range m.Seeds {
+				add(seed, strings.ReplaceAll(m.Model[0], "{seed}", seed))
+			}
+		case len(m.Seeds) > 0:
+			for i, seed := range m.Seeds {
+				add(seed, m.Model[i])
+			}
+		case len(m.Model) > 1:
+			for i, id := range m.Model {
+				add(fmt.Sprint(i), id)
+			}
+		default:
+			add("", m.Model[0])
+		}
+	}
+	return out
+}
+
+// Role returns the model with the given role, or nil.
+func (s *Suite) Role(role string) *Model {
+	for _, m := range s.Models {
+		if m.Role == role {
+			return m
+		}
+	}
+	return nil
+}
+
+// Probe returns the probe with the given id, or nil.
+func (s *Suite) Probe(id string) *Probe {
+	for _, p := range s.Probes {
+		if p.ID == id {
+			return p
+		}
+	}
+	return nil
+}
+
+// Roles returns the role names in file order.
+func (s *Suite) Roles() []string {
+	out := make([]string, len(s.Models))
+	for i, m := range s.Models {
+		out[i] = m.Role
+	}
+	return out
+}
+
+// ProbeRoles returns the roles the probe samples, in suite order.
+func (s *Suite) ProbeRoles(p *Probe) []string {
+	if len(p.Models) == 0 {
+		return s.Roles()
+	}
+	want := map[string]bool{}
+	for _, r := range p.Models {
+		want[r] = true
+	}
+	var out []string
+	for _, r := range s.Roles() {
+		if want[r] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Position returns the position of a field path such as
+// "probes[0].samples", or the closest enclosing field's position.
+func (s *Suite) Position(path string) Pos {
+	for p := path; ; {
+		if pos, ok := s.positions[p]; ok {
+			return pos
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	if pos, ok := s.positions[""]; ok {
+		return pos
+	}
+	return Pos{File: s.Source}
+}
+
+func (m *Models) decodeNode(d *decoder, n *node, path string) error {
+	if n.kind != mapNode {
+		return d.errorf(n, path, "want a mapping of role names to models, got %s", n.describe())
+	}
+	out := make(Models, len(n.keys))
+	for i, role := range n.keys {
+		mod := &Model{Role: role}
+		if err := d.decode(n.items[i], reflectValue(mod), joinPath(path, role)); err != nil {
+			return err
+		}
+		out[i] = mod
+	}
+	*m = out
+	return nil
+}
+
+// sortedKeys returns the keys of m in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
