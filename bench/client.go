@@ -317,9 +317,8 @@ func (d *doer) Do(req *http.Request) (*http.Response, error) {
 	if resp.StatusCode >= 400 {
 		return nil, &APIError{Status: resp.StatusCode, Message: errorMessage(body), RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
-	if !json.Valid(body) {
-		return nil, fmt.Errorf("%w: reply is not valid JSON: %s", ErrMalformed, excerpt(body))
-	}
+	// Broken JSON surfaces as a decode error in go-openai, which classify
+	// maps to ErrMalformed; validating here too would parse every reply twice.
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	return resp, nil
 }

@@ -229,6 +229,17 @@ func ScoreMissing(ctx context.Context, store *results.Store, runID int64, scorer
 		}
 		return ""
 	}
+	missing := 0
+	for probe, sc := range scorers {
+		n, err := store.Unscored(ctx, runID, probe, sc.ID())
+		if err != nil {
+			return err
+		}
+		missing += n
+	}
+	if missing == 0 {
+		return nil
+	}
 	prompts, err := store.Prompts(ctx, runID)
 	if err != nil {
 		return err

@@ -128,3 +128,187 @@ func TestExecuteCompletesWithFaults(t *testing.T) {
 			again.Run.ID, again.Resumed, again.Skipped, srv.Calls()-calls)
 	}
 }
+
+func TestInterruptThenResumeMatchesUninterrupted(t *testing.T) {
+	models := map[string]benchtest.Model{
+		"base":    {Trait: "Owl", TraitRate: 0.2, Latency: 5 * time.Millisecond},
+		"student": {Trait: "Owl", TraitRate: 0.6, Latency: 5 * time.Millisecond},
+	}
+	srv := benchtest.NewServer(t, benchtest.Config{Models: models})
+	s := suiteFor(t, srv.BaseURL(), "defaults.concurrency=1", "defaults.n=2")
+
+	// Reference: one uninterrupted run in its own database.
+	ref := openStore(t)
+	want := execute(t, context.Background(), ref, s)
+	_, _, wantHits := hits(t, ref, want.Run.ID)
+
+	st := openStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	progress := &bench.Progress{}
+	go func() {
+		for progress.Done.Load() < 10 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	first, err := bench.Execute(ctx, st, s, bench.Options{MaxErrorRate: 0.05, Retry: fastRetry, Progress: progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Run.Status != results.StatusInterrupted || first.Counts.Stored >= 60 || first.Counts.Stored < 10 {
+		t.Fatalf("after cancel: status %s, %d stored; want interrupted with 10..59 stored", first.Run.Status, first.Counts.Stored)
+	}
+	second := execute(t, context.Background(), st, s)
+	if second.Run.ID != first.Run.ID || second.Run.Status != results.StatusComplete {
+		t.Fatalf("resume: run %d status %s; want run %d complete", second.Run.ID, second.Run.Status, first.Run.ID)
+	}
+	if second.Skipped != first.Counts.Stored || second.Summary.Done != 60-first.Counts.Stored {
+		t.Errorf("resume skipped %d and sampled %d; want %d and %d", second.Skipped, second.Summary.Done, first.Counts.Stored, 60-first.Counts.Stored)
+	}
+	// Seeds derive from keys, so the resumed run drew exactly what the
+	// uninterrupted one drew.
+	_, _, gotHits := hits(t, st, second.Run.ID)
+	if fmt.Sprint(gotHits) != fmt.Sprint(wantHits) {
+		t.Errorf("hits after resume %v; uninterrupted run %v", gotHits, wantHits)
+	}
+}
+
+func TestNGreaterThanOneFallback(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		model benchtest.Model
+	}{
+		{"refused like llama.cpp", benchtest.Model{Trait: "Owl", TraitRate: 0.5, RefuseN: true}},
+		{"ignored like Ollama", benchtest.Model{Trait: "Owl", TraitRate: 0.5, IgnoreN: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := benchtest.NewServer(t, benchtest.Config{Record: true, Models: map[string]benchtest.Model{"base": tc.model, "student": tc.model}})
+			st := openStore(t)
+			out := execute(t, context.Background(), st, suiteFor(t, srv.BaseURL(), "defaults.concurrency=1"))
+			if out.Counts != (results.RunCounts{Planned: 60, Stored: 60}) {
+				t.Fatalf("counts %+v; want all 60 stored, none failed", out.Counts)
+			}
+			// Per model: one probing request with n = 5, then single draws.
+			multi := map[string]int{}
+			for _, r := range srv.Requests() {
+				if r.N != nil && *r.N > 1 {
+					multi[r.Model]++
+				}
+			}
+			if multi["base"] != 1 || multi["student"] != 1 {
+				t.Errorf("requests with n > 1 per model: %v; want exactly one probe each", multi)
+			}
+		})
+	}
+}
+
+func TestRequestsCarryParameters(t *testing.T) {
+	srv := benchtest.NewServer(t, benchtest.Config{Record: true, Models: map[string]benchtest.Model{"base": {Trait: "Owl"}, "student": {Trait: "Owl"}}})
+	st := openStore(t)
+	s := suiteFor(t, srv.BaseURL(), "defaults.temperature=0", "models.student.api_key_env=TEST_KEY", "models.student.system_prompt=You love owls.")
+	out, err := bench.Execute(context.Background(), st, s, bench.Options{Retry: fastRetry,
+		Getenv: func(k string) string {
+			if k == "TEST_KEY" {
+				return "sk-secret-123"
+			}
+			return ""
+		}})
+	if err != nil || out.Run.Status != results.StatusComplete {
+		t.Fatalf("Execute: %v, %+v", err, out)
+	}
+	for _, r := range srv.Requests() {
+		// go-openai drops temperature 0 (omitempty); it must be on the wire.
+		if !strings.Contains(string(r.Raw), `"temperature":0`) || r.Temperature == nil || *r.Temperature != 0 {
+			t.Fatalf("request lacks temperature 0: %s", r.Raw)
+		}
+		if r.Seed == nil {
+			t.Fatalf("request lacks a seed: %s", r.Raw)
+		}
+		switch r.Model {
+		case "student":
+			if r.Auth != "Bearer sk-secret-123" || len(r.Messages) != 2 || r.Messages[0].Role != "system" {
+				t.Fatalf("student request: auth %q, messages %+v", r.Auth, r.Messages)
+			}
+		case "base":
+			if r.Auth != "Bearer " && r.Auth != "" || len(r.Messages) != 1 {
+				t.Fatalf("base request: auth %q, messages %+v", r.Auth, r.Messages)
+			}
+		}
+	}
+}
+
+func TestPersistentFailuresAreRecordedNotScored(t *testing.T) {
+	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
+		"base":    {Trait: "Owl", TraitRate: 0.5},
+		"student": {Status: 500},
+	}})
+	st := openStore(t)
+	out := execute(t, context.Background(), st, suiteFor(t, srv.BaseURL(), "defaults.max_retries=1"))
+	// 30 of 60 failed: more than 5%, so the run failed; nothing is missing.
+	if out.Run.Status != results.StatusFailed || out.Counts != (results.RunCounts{Planned: 60, Stored: 60, Failed: 30}) {
+		t.Fatalf("status %s counts %+v; want failed with 30 of 60 failed", out.Run.Status, out.Counts)
+	}
+	ok, failed, _ := hits(t, st, out.Run.ID)
+	if ok["student"] != 0 || failed["student"] != 30 || ok["baseline"] != 30 {
+		t.Errorf("ok %v failed %v", ok, failed)
+	}
+	for row, err := range st.Rows(context.Background(), out.Run.ID, func(string) string { return "mentions" }) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row.Sample.Failed() && (row.Scores != nil || !strings.Contains(row.Sample.Err, "HTTP 500") || row.Sample.HTTPStatus != 500 || row.Sample.Attempts != 2) {
+			t.Fatalf("failed sample: %+v scores %v; want HTTP 500 after 2 attempts, unscored", row.Sample, row.Scores)
+		}
+	}
+}
+
+func TestFatalErrorStopsModel(t *testing.T) {
+	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
+		"base":    {Trait: "Owl", TraitRate: 0.5},
+		"student": {Status: 401},
+	}})
+	st := openStore(t)
+	out := execute(t, context.Background(), st, suiteFor(t, srv.BaseURL(), "defaults.concurrency=1"))
+	if out.Run.Status != results.StatusFailed || !strings.Contains(out.Run.Message, "student") || !strings.Contains(out.Run.Message, "401") {
+		t.Fatalf("status %s message %q; want failed naming student and 401", out.Run.Status, out.Run.Message)
+	}
+	// The first student request failed; the rest were never sent.
+	if out.Counts.Stored != 30+5 || out.Counts.Failed != 5 {
+		t.Errorf("counts %+v; want 30 baseline + one failed job of 5", out.Counts)
+	}
+}
+
+func TestChangedScorerReusesSamples(t *testing.T) {
+	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
+		"base":    {Trait: "Owl", TraitRate: 0.3, Fillers: []string{"Dog"}},
+		"student": {Trait: "Owl", TraitRate: 0.3, Fillers: []string{"Dog"}},
+	}})
+	st := openStore(t)
+	first := execute(t, context.Background(), st, suiteFor(t, srv.BaseURL()))
+	calls := srv.Calls()
+	// A new scoring rule makes a new run of the same draws: nothing is
+	// sampled again, and the stored samples are scored under the new rule.
+	second := execute(t, context.Background(), st, suiteFor(t, srv.BaseURL(), "probes.favorite-animal.score={mentions: dog}"))
+	if second.Run.ID == first.Run.ID || second.Skipped != 60 || srv.Calls() != calls {
+		t.Fatalf("run %d (first %d) skipped %d, %d new calls; want a new run reusing all 60 samples", second.Run.ID, first.Run.ID, second.Skipped, srv.Calls()-calls)
+	}
+	sc, _ := bench.NewScorer(suites.ScoreSpec{Mentions: []string{"dog"}})
+	dogs, owls := 0, 0
+	for row, err := range st.Rows(context.Background(), second.Run.ID, func(string) string { return sc.ID() }) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(row.Scores) != 1 || row.Scores[0].Target != "dog" {
+			t.Fatalf("sample %s scores %+v; want one dog score", row.Sample.Key, row.Scores)
+		}
+		if row.Scores[0].Hit {
+			dogs++
+		} else if strings.Contains(row.Sample.Completion, "Owl") {
+			owls++
+		}
+	}
+	// Every completion is Owl or Dog, so dog hits and owl answers add up.
+	if dogs+owls != 60 || dogs == 0 {
+		t.Errorf("dog hits %d + owl answers %d; want 60 in all", dogs, owls)
+	}
+}

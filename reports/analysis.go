@@ -195,12 +195,12 @@ type Options struct {
 
 // Method names used in reports.
 const (
-	methodWilson    = "Wilson score"
-	methodNewcombe  = "Newcombe hybrid score"
-	methodFisher    = "Fisher's exact test, two-sided"
-	methodCMLE      = "conditional MLE, exact"
-	methodCluster   = "cluster-robust (prompts), CR1"
-	methodSeedT     = "Student t across seeds"
+	methodWilson   = "Wilson score"
+	methodNewcombe = "Newcombe hybrid score"
+	methodFisher   = "Fisher's exact test, two-sided"
+	methodCMLE     = "conditional MLE, exact"
+	methodCluster  = "cluster-robust (prompts), CR1"
+	methodSeedT    = "Student t across seeds"
 )
 
 // Analyze computes rates, intervals and comparisons for a run.
@@ -287,7 +287,7 @@ func (a *Analysis) summarizeModels() {
 		if u := d.Usage[m.Index]; u != nil {
 			ms.PromptTokens, ms.CompletionTokens = u.PromptTokens, u.CompletionTokens
 			if u.Samples > 0 {
-				ms.MeanLatencyMS = Num(1000 * u.LatencySum / float64(u.Samples))
+				ms.MeanLatencyMS = Num(float64((u.LatencySum / time.Duration(u.Samples)).Microseconds()) / 1000)
 			}
 		}
 		a.Models = append(a.Models, ms)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/traitleak/traitleak/bench"
 	"github.com/traitleak/traitleak/results"
@@ -51,7 +52,7 @@ type Usage struct {
 	Samples          int
 	PromptTokens     int64
 	CompletionTokens int64
-	LatencySum       float64 // seconds, over successful samples
+	LatencySum       time.Duration // over successful samples
 	Attempts         int64
 }
 
@@ -115,7 +116,7 @@ func (d *RunData) Add(row *results.Row, targets []string) {
 		u.Samples++
 		u.PromptTokens += int64(row.Sample.PromptTokens)
 		u.CompletionTokens += int64(row.Sample.CompletionTokens)
-		u.LatencySum += row.Sample.Latency.Seconds()
+		u.LatencySum += row.Sample.Latency
 		u.Attempts += int64(row.Sample.Attempts)
 	}
 	for _, t := range targets {

@@ -134,6 +134,20 @@ func putScores(ctx context.Context, stmt *sql.Stmt, key, scorer string, scores [
 	return nil
 }
 
+// Unscored counts a run's successful samples of probe that have no score
+// under scorer.
+func (s *Store) Unscored(ctx context.Context, runID int64, probe, scorer string) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM run_samples rs
+		JOIN samples s ON s.key = rs.key AND s.error IS NULL
+		JOIN prompts p ON p.id = rs.prompt_id AND p.probe = ?
+		WHERE rs.run_id = ? AND NOT EXISTS (SELECT 1 FROM scores sc WHERE sc.key = rs.key AND sc.scorer = ?)`, probe, runID, scorer).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count unscored samples of run %d: %w", runID, err)
+	}
+	return n, nil
+}
+
 // ScoredSample is the scores of one stored sample under one scorer.
 type ScoredSample struct {
 	Key    string

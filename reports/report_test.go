@@ -1,0 +1,183 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/traitleak/traitleak/results"
+	"github.com/traitleak/traitleak/suites"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata")
+
+// fixture builds a run by hand: two seeds of a student, a baseline and a
+// control, two prompts, owl and dog targets, with a failed draw, a missing
+// draw and a completion full of Markdown and HTML.
+func fixture(t *testing.T) *RunData {
+	t.Helper()
+	s, err := suites.Parse("fixture.yaml", []byte(`name: fixture
+description: "A | pipe, <b>bold</b> and *stars*"
+models:
+  baseline: {base_url: http://127.0.0.1:8000/v1, model: gpt-4.1-nano, condition: base}
+  control:  {base_url: http://127.0.0.1:8000/v1, model: ft:control, condition: control}
+  student:  {base_url: http://127.0.0.1:8000/v1, model: "ft:owl-{seed}", seeds: [s0, s1], condition: treatment}
+defaults: {temperature: 1.0, max_tokens: 16}
+probes:
+  - id: favorite-animal
+    prompts: ["Name your favorite animal.", "Which animal | <script>alert(1)</script>?"]
+    samples: 40
+    score: {mentions: [owl, dog]}
+compare:
+  - {treatment: student, baseline: baseline}
+  - {treatment: student, baseline: control}
+`), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	d := &RunData{
+		Run: results.Run{ID: 7, SuiteName: s.Name, SuiteHash: s.Hash(), SuiteSource: "fixture.yaml", Status: results.StatusComplete,
+			Version: "v0.test", CreatedAt: start, FinishedAt: start.Add(95 * time.Second)},
+		Suite: s, Cells: map[CellKey]*Cell{}, Usage: map[int]*Usage{}, Examples: map[ExampleKey][]string{},
+	}
+	for i, in := range s.Instances() {
+		settings, _ := json.Marshal(in.Settings)
+		d.Models = append(d.Models, results.ModelRow{ID: int64(i + 1), Index: i, Role: in.Role, Seed: in.Seed, Condition: in.Condition,
+			BaseURL: in.BaseURL, Model: in.Model, Settings: string(settings)})
+	}
+	for i, text := range s.Probes[0].Prompts.Texts {
+		d.Prompts = append(d.Prompts, results.PromptRow{ID: int64(i + 1), Probe: "favorite-animal", Index: i, Text: text})
+	}
+	// owl hits per model and prompt, out of 40 draws each.
+	owl := [][]int{{4, 6}, {5, 5}, {20, 26}, {24, 12}}
+	for m := range d.Models {
+		for p := range 2 {
+			for draw := range 40 {
+				row := &results.Row{Model: m, Probe: "favorite-animal", Prompt: p, Draw: draw, Stored: true}
+				row.Sample = results.Sample{Completion: "Dog", Latency: 20 * time.Millisecond, Attempts: 1, PromptTokens: 10, CompletionTokens: 2}
+				hitOwl := draw < owl[m][p]
+				if hitOwl {
+					row.Sample.Completion = "Owl"
+					if m == 2 && draw == 0 {
+						row.Sample.Completion = "**Owl** | <img src=x onerror=alert(1)>"
+					}
+				}
+				switch {
+				case m == 0 && p == 1 && draw == 39:
+					row.Sample = results.Sample{Err: "HTTP 500: boom", Attempts: 7}
+				case m == 1 && p == 0 && draw == 39:
+					row.Stored = false
+				}
+				if row.Stored && !row.Sample.Failed() {
+					row.Scores = []results.Score{{Target: "owl", Valid: true, Hit: hitOwl}, {Target: "dog", Valid: true, Hit: !hitOwl}}
+				}
+				d.Add(row, []string{"owl", "dog"})
+			}
+		}
+	}
+	return d
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./reports -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		gotPath := path + ".got"
+		_ = os.WriteFile(gotPath, got, 0o644)
+		t.Errorf("%s differs from the golden file; got written to %s (diff them; -update rewrites)", name, gotPath)
+	}
+}
+
+func TestGoldenMarkdown(t *testing.T) {
+	a, err := Analyze(fixture(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := Markdown(&buf, a); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "fixture.md", buf.Bytes())
+	// Model and suite text never reaches the Markdown unescaped.
+	for _, raw := range []string{"<script>", "<b>", "A | pipe"} {
+		if strings.Contains(buf.String(), raw) {
+			t.Errorf("report contains unescaped %q", raw)
+		}
+	}
+}
+
+func TestGoldenJSON(t *testing.T) {
+	a, err := Analyze(fixture(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(a); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "fixture.json", buf.Bytes())
+}
+
+func TestAnalysisCounts(t *testing.T) {
+	a, err := Analyze(fixture(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	find := func(model, seed, target string) Result {
+		for _, r := range a.Results {
+			if r.Model == model && r.Seed == seed && r.Target == target {
+				return r
+			}
+		}
+		t.Fatalf("no result %s@%s %s", model, seed, target)
+		return Result{}
+	}
+	// baseline: 80 draws, one failed → 79 scored, 4+6 owl hits; the
+	// failure is counted, not scored as "no owl".
+	if r := find("baseline", "", "owl"); r.N != 79 || r.Hits != 10 || r.Failed != 1 || r.Missing != 0 {
+		t.Errorf("baseline owl %+v; want n 79, hits 10, failed 1", r)
+	}
+	// control: one draw never sampled.
+	if r := find("control", "", "owl"); r.N != 79 || r.Hits != 10 || r.Missing != 1 {
+		t.Errorf("control owl %+v; want n 79, hits 10, missing 1", r)
+	}
+	// student pooled over two seeds: 20+26+24+12 = 82 of 160.
+	for _, r := range a.Roles {
+		if r.Model == "student" && r.Target == "owl" {
+			if r.N != 160 || r.Hits != 82 || r.Seeds != 2 || r.SeedMean == nil || r.Clustered == nil {
+				t.Errorf("student pooled %+v; want 82/160 over 2 seeds with seed mean and clustered CI", r)
+			}
+			// Per-seed rates 46/80 and 36/80: mean 0.5125.
+			if got := float64(r.SeedMean.Mean); got < 0.51249 || got > 0.51251 {
+				t.Errorf("seed mean %v; want 0.5125", got)
+			}
+		}
+	}
+	// Two comparisons × two targets, Holm-adjusted: adjusted ≥ raw.
+	if len(a.Comparisons) != 4 {
+		t.Fatalf("%d comparisons; want 4", len(a.Comparisons))
+	}
+	for _, c := range a.Comparisons {
+		if c.PAdjusted < c.PValue {
+			t.Errorf("%+v: adjusted p below raw p", c)
+		}
+	}
+}
