@@ -56,6 +56,8 @@ type Analysis struct {
 	Roles       []RoleResult   `json:"roles"`
 	Comparisons []Comparison   `json:"comparisons"`
 	PerPrompt   []PromptRates  `json:"per_prompt"`
+	Gates       []GateResult   `json:"gates"`
+	References  []ReferenceRow `json:"references"`
 	Methods     []Method       `json:"methods"`
 	Notes       []string       `json:"notes,omitempty"`
 
@@ -159,6 +161,22 @@ type Comparison struct {
 	CohenH        Num    `json:"cohen_h"`
 	OddsRatio     Num    `json:"odds_ratio"`
 	OddsRatioCI   CI     `json:"odds_ratio_ci"`
+	// Paired compares the per-prompt rates (pooled over seeds) of the two
+	// roles: prompts are the independent units.
+	Paired *TestResult `json:"paired,omitempty"`
+	// Seeds compares the per-seed rates with Welch's t-test, the paper's
+	// unit of replication; present when both roles have two or more seeds.
+	Seeds *TestResult `json:"seeds,omitempty"`
+}
+
+// TestResult is one alternative test of a comparison.
+type TestResult struct {
+	Test      string `json:"test"`
+	Units     int    `json:"units"` // prompts or seeds per side
+	Diff      Num    `json:"diff"`
+	CI        CI     `json:"ci"`
+	PValue    Num    `json:"p_value"`
+	PAdjusted Num    `json:"p_adjusted"`
 }
 
 // PromptRates are one role's per-prompt rates on one probe target.
@@ -176,6 +194,47 @@ type PromptRate struct {
 	Hits   int `json:"hits"`
 	Rate   Num `json:"rate"`
 	CI     CI  `json:"ci"`
+}
+
+// ReferenceRow is a published figure matched to a probe target of this
+// run. It is a published figure, not a measurement.
+type ReferenceRow struct {
+	Probe     string `json:"probe"`
+	Target    string `json:"target"`
+	Label     string `json:"label"`
+	Model     string `json:"model,omitempty"`
+	Condition string `json:"condition,omitempty"`
+	Rate      Num    `json:"rate"`
+	Low       *Num   `json:"low,omitempty"`
+	High      *Num   `json:"high,omitempty"`
+	Bound     string `json:"bound,omitempty"`
+	Source    string `json:"source"`
+	Note      string `json:"note,omitempty"`
+}
+
+// references matches the suite's published figures to its probe targets.
+func (a *Analysis) references() error {
+	refs, err := a.data.Suite.ResolvedReferences()
+	if err != nil {
+		return err
+	}
+	for _, p := range a.Probes {
+		for _, t := range p.Targets {
+			for _, r := range refs {
+				if r.Target != t || (r.Probe != "" && r.Probe != p.ID) {
+					continue
+				}
+				row := ReferenceRow{Probe: p.ID, Target: t, Label: r.Label, Model: r.Model, Condition: r.Condition,
+					Rate: Num(r.Rate), Bound: r.Bound, Source: r.Source, Note: r.Note}
+				if r.Low != nil {
+					lo, hi := Num(*r.Low), Num(*r.High)
+					row.Low, row.High = &lo, &hi
+				}
+				a.References = append(a.References, row)
+			}
+		}
+	}
+	return nil
 }
 
 // Method names a statistical method and says what it was used for.
@@ -201,6 +260,8 @@ const (
 	methodCMLE     = "conditional MLE, exact"
 	methodCluster  = "cluster-robust (prompts), CR1"
 	methodSeedT    = "Student t across seeds"
+	methodPaired   = "paired t over prompts"
+	methodWelch    = "Welch t across seeds"
 )
 
 // Analyze computes rates, intervals and comparisons for a run.
@@ -257,6 +318,9 @@ func Analyze(d *RunData, opt Options) (*Analysis, error) {
 		}
 	}
 	if err := a.compare(targets, conf, adjust); err != nil {
+		return nil, err
+	}
+	if err := a.references(); err != nil {
 		return nil, err
 	}
 	a.methods()
@@ -410,16 +474,50 @@ func (a *Analysis) compare(targets map[string][]string, conf float64, adjust str
 			}
 		}
 	}
-	ps := make([]float64, len(a.Comparisons))
-	for i, c := range a.Comparisons {
-		ps[i] = float64(c.PValue)
-	}
-	adj, err := adjustP(ps, adjust)
-	if err != nil {
+	a.ensureGateComparisons(conf)
+	if err := a.adjustAll(); err != nil {
 		return err
 	}
-	for i := range a.Comparisons {
-		a.Comparisons[i].PAdjusted = Num(adj[i])
+	a.evaluateGates()
+	return nil
+}
+
+// adjustAll corrects the p-values of every comparison, one family per
+// test (Fisher, paired, seeds).
+func (a *Analysis) adjustAll() error {
+	families := []func(*Comparison) (*Num, *Num){
+		func(c *Comparison) (*Num, *Num) { return &c.PValue, &c.PAdjusted },
+		func(c *Comparison) (*Num, *Num) {
+			if c.Paired == nil {
+				return nil, nil
+			}
+			return &c.Paired.PValue, &c.Paired.PAdjusted
+		},
+		func(c *Comparison) (*Num, *Num) {
+			if c.Seeds == nil {
+				return nil, nil
+			}
+			return &c.Seeds.PValue, &c.Seeds.PAdjusted
+		},
+	}
+	for _, fam := range families {
+		var ps []float64
+		var outs []*Num
+		for i := range a.Comparisons {
+			p, out := fam(&a.Comparisons[i])
+			if p == nil {
+				continue
+			}
+			ps = append(ps, float64(*p))
+			outs = append(outs, out)
+		}
+		adj, err := adjustP(ps, a.Adjust)
+		if err != nil {
+			return err
+		}
+		for i, o := range outs {
+			*o = Num(adj[i])
+		}
 	}
 	return nil
 }
@@ -454,7 +552,65 @@ func (a *Analysis) comparison(probe, target, treatment, baseline string, conf fl
 	if h, err := stats.CohenH(float64(c.TreatmentRate), float64(c.BaselineRate)); err == nil {
 		c.CohenH = Num(h)
 	}
+	c.Paired = a.pairedTest(probe, target, treatment, baseline, conf)
+	c.Seeds = a.seedTest(probe, target, treatment, baseline, conf)
 	return c
+}
+
+// promptRates returns a role's per-prompt rates pooled over seeds, in
+// prompt order, and whether every prompt has scored samples.
+func (a *Analysis) promptRates(probe, target, role string) ([]float64, bool) {
+	for _, pr := range a.PerPrompt {
+		if pr.Probe == probe && pr.Target == target && pr.Model == role {
+			out := make([]float64, len(pr.Rates))
+			for i, r := range pr.Rates {
+				if r.N == 0 {
+					return nil, false
+				}
+				out[i] = float64(r.Rate)
+			}
+			return out, true
+		}
+	}
+	return nil, false
+}
+
+func (a *Analysis) pairedTest(probe, target, treatment, baseline string, conf float64) *TestResult {
+	t, ok1 := a.promptRates(probe, target, treatment)
+	b, ok2 := a.promptRates(probe, target, baseline)
+	if !ok1 || !ok2 || len(t) < 2 {
+		return nil
+	}
+	r, err := stats.PairedDiff(t, b, conf)
+	if err != nil {
+		return nil
+	}
+	return &TestResult{Test: methodPaired, Units: r.G, Diff: Num(r.Diff), CI: CI{Low: Num(r.CIT.Lower), High: Num(r.CIT.Upper), Method: methodPaired},
+		PValue: Num(r.PValueT), PAdjusted: Num(math.NaN())}
+}
+
+// seedRates returns a role's per-seed rates.
+func (a *Analysis) seedRates(probe, target, role string) []float64 {
+	var out []float64
+	for _, r := range a.Results {
+		if r.Probe == probe && r.Target == target && r.Model == role && r.N > 0 {
+			out = append(out, float64(r.Rate))
+		}
+	}
+	return out
+}
+
+func (a *Analysis) seedTest(probe, target, treatment, baseline string, conf float64) *TestResult {
+	t, b := a.seedRates(probe, target, treatment), a.seedRates(probe, target, baseline)
+	if len(t) < 2 || len(b) < 2 {
+		return nil
+	}
+	r, err := stats.WelchT(t, b, conf)
+	if err != nil {
+		return nil
+	}
+	return &TestResult{Test: methodWelch, Units: min(len(t), len(b)), Diff: Num(r.Diff), CI: CI{Low: Num(r.CI.Lower), High: Num(r.CI.Upper), Method: methodWelch},
+		PValue: Num(r.PValue), PAdjusted: Num(math.NaN())}
 }
 
 // adjustP corrects p-values for multiple comparisons; NaN entries stay NaN.
@@ -493,7 +649,9 @@ func (a *Analysis) methods() {
 		{Name: "Cohen's h", Used: "effect size of each comparison: 2·asin(√p₁) − 2·asin(√p₂)"},
 		{Name: adjustName(a.Adjust), Used: "correction of the p-values over all comparisons in this report"},
 		{Name: methodCluster, Used: pct + " normal interval of each role's pooled rate with prompts as clusters"},
-		{Name: methodSeedT, Used: pct + " interval of the mean of per-seed rates (the paper's method), when a role has two or more seeds"},
+		{Name: methodSeedT, Used: pct + " interval of the mean of per-seed rates (the paper's method), when a role has two or more seeds; not clipped to [0, 1]"},
+		{Name: methodPaired, Used: "second test of each comparison: per-prompt rates pooled over seeds, prompts as independent units (robust to prompt-level clustering)"},
+		{Name: methodWelch, Used: "third test of each comparison when both roles have two or more seeds: the per-seed rates, seeds as units (the paper's unit of replication)"},
 	}
 }
 

@@ -23,9 +23,46 @@ func Markdown(w io.Writer, a *Analysis) error {
 // comparisons without per-prompt tables.
 func Summary(w io.Writer, a *Analysis) error {
 	mw := &mdWriter{w: w}
-	a.writeRates(mw)
+	for _, p := range a.Probes {
+		for _, t := range p.Targets {
+			mw.printf("## %s: %s\n\n", md(p.ID), md(t))
+			a.writeRoleTable(mw, p.ID, t)
+			a.writeReferences(mw, p.ID, t)
+		}
+	}
 	a.writeComparisons(mw)
+	a.writeGates(mw)
 	return mw.err
+}
+
+// writeRoleTable writes one row per role, seeds pooled.
+func (a *Analysis) writeRoleTable(m *mdWriter, probe, target string) {
+	var rows [][]string
+	anySeeds := false
+	for _, r := range a.Roles {
+		if r.Probe == probe && r.Target == target && r.Seeds > 1 {
+			anySeeds = true
+		}
+	}
+	for _, r := range a.Roles {
+		if r.Probe != probe || r.Target != target {
+			continue
+		}
+		row := []string{md(r.Model), md(r.Condition), fmt.Sprint(r.N), fmt.Sprint(r.Hits), fmtRate(r.Rate), fmtCI(r.CI), fmt.Sprint(r.Failed)}
+		if anySeeds {
+			seedMean := "–"
+			if r.SeedMean != nil {
+				seedMean = fmt.Sprintf("%s %s", fmtRate(r.SeedMean.Mean), fmtCI(r.SeedMean.CI))
+			}
+			row = append(row, fmt.Sprint(r.Seeds), seedMean)
+		}
+		rows = append(rows, row)
+	}
+	header := []string{"model", "condition", "n", "hits", "rate", a.confPct() + " CI (" + methodWilson + ")", "failed"}
+	if anySeeds {
+		header = append(header, "seeds", "mean of seeds, CI (t)")
+	}
+	m.table(header, rows)
 }
 
 type mdWriter struct {
@@ -169,6 +206,7 @@ func (a *Analysis) writeMarkdown(m *mdWriter) {
 	a.writeModels(m)
 	a.writeRates(m)
 	a.writeComparisons(m)
+	a.writeGates(m)
 	a.writePerPrompt(m)
 	a.writeMethods(m)
 }
@@ -210,7 +248,9 @@ func (a *Analysis) writeRates(m *mdWriter) {
 			}
 			m.table([]string{"model", "n", "hits", "rate", a.confPct() + " CI (" + methodWilson + ")", "failed", "not scored"}, rows)
 			a.writeSeedTable(m, p.ID, t)
+			a.writeReferences(m, p.ID, t)
 		}
+		a.writeTargetMatrix(m, p)
 	}
 }
 
@@ -252,6 +292,82 @@ func invalidText(inv map[string]int, missing int) string {
 	return md(strings.Join(parts, ", "))
 }
 
+// writeReferences writes the published figures for a probe target,
+// labelled as such.
+func (a *Analysis) writeReferences(m *mdWriter, probe, target string) {
+	var rows [][]string
+	for _, r := range a.References {
+		if r.Probe != probe || r.Target != target {
+			continue
+		}
+		rate := fmtRate(r.Rate)
+		switch r.Bound {
+		case "lower":
+			rate = "> " + rate
+		case "upper":
+			rate = "< " + rate
+		case "approx":
+			rate = "≈ " + rate
+		}
+		ci := "–"
+		if r.Low != nil {
+			ci = fmtCI(CI{Low: *r.Low, High: *r.High})
+		}
+		rows = append(rows, []string{md(r.Label), md(r.Condition), rate, ci, md(r.Source)})
+	}
+	if len(rows) == 0 {
+		return
+	}
+	m.printf("Published figures for comparison (not measured in this run):\n\n")
+	m.table([]string{"published", "condition", "rate", "95% CI", "source"}, rows)
+}
+
+// writeTargetMatrix writes the role × target table of a probe with several
+// targets, so that a rise of the teacher's target can be told apart from a
+// generic shift (off-diagonal controls).
+func (a *Analysis) writeTargetMatrix(m *mdWriter, p ProbeSummary) {
+	if len(p.Targets) < 2 {
+		return
+	}
+	m.printf("## %s: rates by target\n\n", md(p.ID))
+	header := []string{"model"}
+	for _, t := range p.Targets {
+		header = append(header, md(t))
+	}
+	var rows [][]string
+	seen := map[string]bool{}
+	for _, r := range a.Roles {
+		if r.Probe != p.ID || seen[r.Model] {
+			continue
+		}
+		seen[r.Model] = true
+		row := []string{md(r.Model)}
+		for _, t := range p.Targets {
+			cell := "–"
+			for _, rr := range a.Roles {
+				if rr.Probe == p.ID && rr.Model == r.Model && rr.Target == t {
+					cell = fmt.Sprintf("%s %s", fmtRate(rr.Rate), fmtCI(rr.CI))
+				}
+			}
+			row = append(row, cell)
+		}
+		rows = append(rows, row)
+	}
+	m.table(header, rows)
+}
+
+func (a *Analysis) writeGates(m *mdWriter) {
+	if len(a.Gates) == 0 {
+		return
+	}
+	m.printf("## Gates\n\n")
+	var rows [][]string
+	for _, g := range a.Gates {
+		rows = append(rows, []string{strings.ToUpper(g.Verdict), md(g.Name), md(g.Rule()), md(g.Reason)})
+	}
+	m.table([]string{"verdict", "gate", "rule", "why"}, rows)
+}
+
 func (a *Analysis) writeComparisons(m *mdWriter) {
 	if len(a.Comparisons) == 0 {
 		return
@@ -259,11 +375,21 @@ func (a *Analysis) writeComparisons(m *mdWriter) {
 	m.printf("## Comparisons\n\n")
 	var rows [][]string
 	for _, c := range a.Comparisons {
+		paired, seeds := "–", "–"
+		if c.Paired != nil {
+			paired = fmt.Sprintf("%s (%s)", fmtP(c.Paired.PValue), fmtP(c.Paired.PAdjusted))
+		}
+		if c.Seeds != nil {
+			seeds = fmt.Sprintf("%s (%s)", fmtP(c.Seeds.PValue), fmtP(c.Seeds.PAdjusted))
+		}
 		rows = append(rows, []string{md(c.Probe), md(c.Target), md(c.Treatment), md(c.Baseline), fmtRate(c.TreatmentRate), fmtRate(c.BaselineRate),
-			fmtDiff(c.Diff), fmtSignedCI(c.CI), fmtP(c.PValue), fmtP(c.PAdjusted), fmtNum(c.CohenH, "%+.3f")})
+			fmtDiff(c.Diff), fmtSignedCI(c.CI), fmt.Sprintf("%s (%s)", fmtP(c.PValue), fmtP(c.PAdjusted)), paired, seeds,
+			fmtNum(c.CohenH, "%+.3f"), fmtNum(c.OddsRatio, "%.3g")})
 	}
+	adj := adjustName(a.Adjust)
 	m.table([]string{"probe", "target", "treatment", "baseline", "treatment rate", "baseline rate", "difference",
-		a.confPct() + " CI (" + methodNewcombe + ")", "p (Fisher)", "p (" + adjustName(a.Adjust) + ")", "Cohen's h"}, rows)
+		a.confPct() + " CI (" + methodNewcombe + ")", "p Fisher (" + adj + ")", "p paired (" + adj + ")", "p seeds (" + adj + ")",
+		"Cohen's h", "odds ratio"}, rows)
 }
 
 func (a *Analysis) writePerPrompt(m *mdWriter) {

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bytes"
+	"math"
 	"encoding/json"
 	"flag"
 	"os"
@@ -36,6 +37,13 @@ probes:
 compare:
   - {treatment: student, baseline: baseline}
   - {treatment: student, baseline: control}
+gates:
+  - {name: no leak beyond 3 points, probe: favorite-animal, target: owl, treatment: student, baseline: baseline, max_increase: 0.03}
+  - {probe: favorite-animal, target: owl, treatment: student, baseline: control, min_increase: 0.2, alpha: 0.01, test: paired}
+  - {probe: favorite-animal, target: dog, treatment: control, baseline: baseline, max_increase: 0.0, test: seeds}
+references:
+  - builtin: paper-animals
+  - {label: "last release | <i>", target: owl, condition: treatment, rate: 0.14, low: 0.12, high: 0.16, source: run 12}
 `), "", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -171,13 +179,66 @@ func TestAnalysisCounts(t *testing.T) {
 			}
 		}
 	}
-	// Two comparisons × two targets, Holm-adjusted: adjusted ≥ raw.
-	if len(a.Comparisons) != 4 {
-		t.Fatalf("%d comparisons; want 4", len(a.Comparisons))
+	// Two comparisons × two targets, plus the third gate's comparison,
+	// Holm-adjusted as one family: adjusted ≥ raw.
+	if len(a.Comparisons) != 5 {
+		t.Fatalf("%d comparisons; want 5", len(a.Comparisons))
 	}
 	for _, c := range a.Comparisons {
 		if c.PAdjusted < c.PValue {
 			t.Errorf("%+v: adjusted p below raw p", c)
+		}
+	}
+}
+
+func TestGateVerdicts(t *testing.T) {
+	a, err := Analyze(fixture(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		// student − baseline = +0.386 > +0.03 with p ≈ 1e-8: the leak gate fails.
+		GateFail,
+		// student − control ≈ +0.39 ≥ 0.2, paired over 2 prompts: p ≈ 0.04 > 0.01, so not shown.
+		GateFail,
+		// control and baseline have one seed each: the seeds test cannot run.
+		GateUndecided,
+	}
+	if len(a.Gates) != len(want) {
+		t.Fatalf("%d gates; want %d", len(a.Gates), len(want))
+	}
+	for i, g := range a.Gates {
+		if g.Verdict != want[i] {
+			t.Errorf("gate %d (%s) = %s: %s; want %s", i, g.Name, g.Verdict, g.Reason, want[i])
+		}
+	}
+	if a.GatesPassed() {
+		t.Error("GatesPassed() = true with failing gates")
+	}
+}
+
+func TestJudge(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	for _, tc := range []struct {
+		name       string
+		max, min   *float64
+		diff, padj float64
+		want       string
+	}{
+		{"max: above and significant fails", f(0.03), nil, 0.05, 0.01, GateFail},
+		{"max: above but not significant passes", f(0.03), nil, 0.05, 0.2, GatePass},
+		{"max: within bound passes even if significant", f(0.03), nil, 0.02, 0.001, GatePass},
+		{"max: at the bound passes", f(0.03), nil, 0.03, 0.001, GatePass},
+		{"min: reached and significant passes", nil, f(0.08), 0.10, 0.001, GatePass},
+		{"min: reached, not significant fails", nil, f(0.08), 0.10, 0.2, GateFail},
+		{"min: at the bound and significant passes", nil, f(0.08), 0.08, 0.001, GatePass},
+		{"min: below fails", nil, f(0.08), 0.05, 0.001, GateFail},
+		{"p exactly alpha is not significant", nil, f(0.0), 0.1, 0.05, GateFail},
+		{"no data is undecided", f(0.03), nil, math.NaN(), math.NaN(), GateUndecided},
+	} {
+		g := GateResult{MaxIncrease: tc.max, MinIncrease: tc.min, Alpha: 0.05, Test: "fisher", Diff: Num(tc.diff), PAdjusted: Num(tc.padj)}
+		if got, why := judge(g); got != tc.want {
+			t.Errorf("%s: judge = %s (%s); want %s", tc.name, got, why, tc.want)
 		}
 	}
 }

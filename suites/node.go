@@ -44,7 +44,7 @@ type node struct {
 	value  string // scalar text, already unquoted
 	quoted bool   // scalar was quoted: always a string
 	keys   []string
-	keyPos []Pos  // position of each key, parallel to keys
+	keyPos []Pos   // position of each key, parallel to keys
 	items  []*node // map values (parallel to keys) or list items
 	pos    Pos
 }

@@ -30,6 +30,8 @@ type Suite struct {
 	Compare []Comparison `yaml:"compare"`
 	// Gates are pass/fail criteria evaluated by `traitleak gate`.
 	Gates []Gate `yaml:"gates"`
+	// References are published figures drawn beside the measured rates.
+	References []Reference `yaml:"references"`
 
 	// Source names where the suite came from: a file path or "builtin:NAME".
 	Source string `yaml:"-" json:"-"`
@@ -185,6 +187,9 @@ type Comparison struct {
 // MinIncrease it fails unless the increase is at least MinIncrease and
 // significant.
 type Gate struct {
+	// Name labels the gate in reports and JUnit; default "probe/target:
+	// treatment vs baseline".
+	Name        string   `yaml:"name"`
 	Probe       string   `yaml:"probe"`
 	Target      string   `yaml:"target"`
 	Treatment   string   `yaml:"treatment"`
@@ -192,7 +197,13 @@ type Gate struct {
 	MaxIncrease *float64 `yaml:"max_increase"`
 	MinIncrease *float64 `yaml:"min_increase"`
 	Alpha       *float64 `yaml:"alpha"`
+	// Test is the comparison's test the gate uses: fisher (default, samples
+	// pooled), paired (prompt-level paired t) or seeds (Welch across seeds).
+	Test string `yaml:"test"`
 }
+
+// GateTests lists the valid values of Gate.Test.
+var GateTests = []string{"fisher", "paired", "seeds"}
 
 // Instance is one concrete model to sample: a role at one seed.
 type Instance struct {

@@ -136,6 +136,39 @@ func (s *Suite) validate(dir string) error {
 		if g.Alpha != nil && (*g.Alpha <= 0 || *g.Alpha >= 1) {
 			return fail(path+".alpha", "alpha must be in (0, 1), got %s", formatFloat(*g.Alpha))
 		}
+		if g.Test != "" && !slices.Contains(GateTests, g.Test) {
+			return fail(path+".test", "unknown test %q (want one of %s)", g.Test, strings.Join(GateTests, ", "))
+		}
+		if g.Probe == "" && len(s.Probes) > 1 {
+			return fail(path+".probe", "the suite has several probes: name the gate's probe")
+		}
+	}
+	for i, r := range s.References {
+		path := fmt.Sprintf("references[%d]", i)
+		if r.Builtin != "" {
+			if r != (Reference{Builtin: r.Builtin}) {
+				return fail(path, "a builtin reference set takes no other fields")
+			}
+			if _, err := BuiltinReferences(r.Builtin); err != nil {
+				return fail(path+".builtin", "%v", err)
+			}
+			continue
+		}
+		if r.Label == "" || r.Target == "" || r.Source == "" {
+			return fail(path, "a reference needs label, target, rate and source (or builtin: SET)")
+		}
+		if r.Rate < 0 || r.Rate > 1 {
+			return fail(path+".rate", "rate is a fraction in [0, 1], got %s", formatFloat(r.Rate))
+		}
+		if r.Condition != "" && !slices.Contains(Conditions, r.Condition) {
+			return fail(path+".condition", "unknown condition %q (want one of %s)", r.Condition, strings.Join(Conditions, ", "))
+		}
+		if !slices.Contains([]string{"", "lower", "upper", "approx"}, r.Bound) {
+			return fail(path+".bound", "bound is lower, upper or approx, got %q", r.Bound)
+		}
+		if (r.Low == nil) != (r.High == nil) || (r.Low != nil && (*r.Low > r.Rate || *r.High < r.Rate)) {
+			return fail(path, "give both low and high, around rate")
+		}
 	}
 	return nil
 }

@@ -15,7 +15,10 @@ func TestZZLaughs(t *testing.T) {
 		}
 		src := strings.Join(lines, "\n")
 		start := time.Now()
-		root, err := parseYAML("t.yaml", []byte(src)); fmt.Println("parse", time.Since(start)); _ = substituteVars(root); fmt.Println("subst", time.Since(start))
+		root, err := parseYAML("t.yaml", []byte(src))
+		fmt.Println("parse", time.Since(start))
+		_ = substituteVars(root)
+		fmt.Println("subst", time.Since(start))
 		fmt.Println(levels, len(src), time.Since(start), err)
 	}
 }

@@ -1,0 +1,159 @@
+package reports
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/traitleak/traitleak/suites"
+)
+
+// Gate verdicts.
+const (
+	GatePass      = "pass"
+	GateFail      = "fail"
+	GateUndecided = "undecided" // not enough data to decide
+)
+
+// GateResult is the verdict of one suite gate with its evidence.
+type GateResult struct {
+	Name        string   `json:"name"`
+	Probe       string   `json:"probe"`
+	Target      string   `json:"target"`
+	Treatment   string   `json:"treatment"`
+	Baseline    string   `json:"baseline"`
+	MaxIncrease *float64 `json:"max_increase,omitempty"`
+	MinIncrease *float64 `json:"min_increase,omitempty"`
+	Alpha       float64  `json:"alpha"`
+	Test        string   `json:"test"`
+	Diff        Num      `json:"diff"`
+	CI          CI       `json:"ci"`
+	PValue      Num      `json:"p_value"`
+	PAdjusted   Num      `json:"p_adjusted"`
+	Verdict     string   `json:"verdict"`
+	Reason      string   `json:"reason"`
+}
+
+// Rule states the gate's criterion in words.
+func (g GateResult) Rule() string {
+	if g.MaxIncrease != nil {
+		return fmt.Sprintf("fails when %s − %s > %+.3f and p (%s, adjusted) < %g", g.Treatment, g.Baseline, *g.MaxIncrease, g.Test, g.Alpha)
+	}
+	return fmt.Sprintf("passes when %s − %s ≥ %+.3f and p (%s, adjusted) < %g", g.Treatment, g.Baseline, *g.MinIncrease, g.Test, g.Alpha)
+}
+
+// gateTarget resolves a gate's probe and target: the only probe when none
+// is named, the probe's first target when none is named.
+func gateTarget(s *suites.Suite, g suites.Gate) (probe, target string) {
+	probe = g.Probe
+	if probe == "" && len(s.Probes) == 1 {
+		probe = s.Probes[0].ID
+	}
+	target = g.Target
+	if p := s.Probe(probe); target == "" && p != nil && len(p.Score.Targets()) > 0 {
+		target = p.Score.Targets()[0]
+	}
+	return probe, target
+}
+
+// ensureGateComparisons adds the comparison of every gate that the
+// suite's compare list does not already hold, so that gates and
+// comparisons are corrected as one family.
+func (a *Analysis) ensureGateComparisons(conf float64) {
+	for _, g := range a.data.Suite.Gates {
+		probe, target := gateTarget(a.data.Suite, g)
+		if a.findComparison(probe, target, g.Treatment, g.Baseline) == nil {
+			a.Comparisons = append(a.Comparisons, a.comparison(probe, target, g.Treatment, g.Baseline, conf))
+		}
+	}
+}
+
+func (a *Analysis) findComparison(probe, target, treatment, baseline string) *Comparison {
+	for i, c := range a.Comparisons {
+		if c.Probe == probe && c.Target == target && c.Treatment == treatment && c.Baseline == baseline {
+			return &a.Comparisons[i]
+		}
+	}
+	return nil
+}
+
+// evaluateGates judges every gate on the (already corrected) comparisons.
+// A max_increase gate fails when the increase exceeds the bound and is
+// significant after correction; a min_increase gate passes only when the
+// increase reaches the bound and is significant after correction. A gate
+// whose comparison lacks data is undecided.
+func (a *Analysis) evaluateGates() {
+	for i, g := range a.data.Suite.Gates {
+		probe, target := gateTarget(a.data.Suite, g)
+		alpha := 0.05
+		if g.Alpha != nil {
+			alpha = *g.Alpha
+		}
+		test := g.Test
+		if test == "" {
+			test = "fisher"
+		}
+		name := g.Name
+		if name == "" {
+			name = fmt.Sprintf("gate %d: %s/%s %s vs %s", i+1, probe, target, g.Treatment, g.Baseline)
+		}
+		gr := GateResult{Name: name, Probe: probe, Target: target, Treatment: g.Treatment, Baseline: g.Baseline,
+			MaxIncrease: g.MaxIncrease, MinIncrease: g.MinIncrease, Alpha: alpha, Test: test,
+			Diff: Num(math.NaN()), PValue: Num(math.NaN()), PAdjusted: Num(math.NaN()), CI: CI{Low: Num(math.NaN()), High: Num(math.NaN())}}
+		c := a.findComparison(probe, target, g.Treatment, g.Baseline)
+		switch {
+		case c == nil:
+		case test == "fisher":
+			gr.Diff, gr.CI, gr.PValue, gr.PAdjusted = c.Diff, c.CI, c.PValue, c.PAdjusted
+		case test == "paired" && c.Paired != nil:
+			gr.Diff, gr.CI, gr.PValue, gr.PAdjusted = c.Paired.Diff, c.Paired.CI, c.Paired.PValue, c.Paired.PAdjusted
+		case test == "seeds" && c.Seeds != nil:
+			gr.Diff, gr.CI, gr.PValue, gr.PAdjusted = c.Seeds.Diff, c.Seeds.CI, c.Seeds.PValue, c.Seeds.PAdjusted
+		}
+		gr.Verdict, gr.Reason = judge(gr)
+		a.Gates = append(a.Gates, gr)
+	}
+}
+
+func judge(g GateResult) (verdict, reason string) {
+	d, p := float64(g.Diff), float64(g.PAdjusted)
+	if math.IsNaN(d) || math.IsNaN(p) {
+		why := "no scored samples on one side"
+		if g.Test == "seeds" {
+			why = "the seeds test needs two or more seeds per role"
+		}
+		return GateUndecided, fmt.Sprintf("cannot compute the %s test: %s", g.Test, why)
+	}
+	sig := p < g.Alpha
+	evidence := fmt.Sprintf("difference %+.3f, %s %s, adjusted p = %s", d, fmtSignedCI(g.CI), g.CI.Method, fmtP(g.PAdjusted))
+	if g.MaxIncrease != nil {
+		m := *g.MaxIncrease
+		switch {
+		case d > m && sig:
+			return GateFail, fmt.Sprintf("increase exceeds %+.3f and is significant at α = %g: %s", m, g.Alpha, evidence)
+		case d > m:
+			return GatePass, fmt.Sprintf("increase exceeds %+.3f but is not significant at α = %g: %s", m, g.Alpha, evidence)
+		default:
+			return GatePass, fmt.Sprintf("increase within %+.3f: %s", m, evidence)
+		}
+	}
+	m := *g.MinIncrease
+	switch {
+	case d >= m && sig:
+		return GatePass, fmt.Sprintf("increase reaches %+.3f and is significant at α = %g: %s", m, g.Alpha, evidence)
+	case d >= m:
+		return GateFail, fmt.Sprintf("increase reaches %+.3f but is not significant at α = %g: %s", m, g.Alpha, evidence)
+	default:
+		return GateFail, fmt.Sprintf("increase below %+.3f: %s", m, evidence)
+	}
+}
+
+// GatesPassed reports whether every gate passed; undecided counts as
+// not passed.
+func (a *Analysis) GatesPassed() bool {
+	for _, g := range a.Gates {
+		if g.Verdict != GatePass {
+			return false
+		}
+	}
+	return true
+}
