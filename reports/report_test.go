@@ -2,9 +2,9 @@ package reports
 
 import (
 	"bytes"
-	"math"
 	"encoding/json"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"

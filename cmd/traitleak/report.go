@@ -49,8 +49,8 @@ func runReport(ctx context.Context, o *reportOptions, stdout io.Writer) error {
 	if !slices.Contains([]string{"md", "json"}, o.format) {
 		return usagef("--format %q: want md or json", o.format)
 	}
-	if !slices.Contains([]string{"holm", "BH", "BY", "bonferroni", "none"}, o.adjust) {
-		return usagef("--adjust %q: want holm, BH, BY, bonferroni or none", o.adjust)
+	if err := checkAdjust(o.adjust); err != nil {
+		return err
 	}
 	if !(o.confidence > 0 && o.confidence < 1) {
 		return usagef("--confidence %g: want a level in (0, 1), e.g. 0.95", o.confidence)
@@ -89,4 +89,11 @@ func runReport(ctx context.Context, o *reportOptions, stdout io.Writer) error {
 		return err
 	}
 	return writeFileAtomic(o.output, buf.Bytes())
+}
+
+func checkAdjust(adjust string) error {
+	if !slices.Contains([]string{"holm", "BH", "BY", "bonferroni", "none"}, adjust) {
+		return usagef("--adjust %q: want holm, BH, BY, bonferroni or none", adjust)
+	}
+	return nil
 }

@@ -22,6 +22,9 @@ func newRootCmd() *cobra.Command {
 		newValidateCmd(),
 		newSuitesCmd(),
 		newRunsCmd(),
+		newGateCmd(),
+		newExportCmd(),
+		newCompareCmd(),
 	)
 	return root
 }

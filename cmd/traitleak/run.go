@@ -23,6 +23,8 @@ type runOptions struct {
 	grace        time.Duration
 	progress     string
 	interval     time.Duration
+	gate         bool
+	junit        string
 }
 
 func newRunCmd() *cobra.Command {
@@ -53,6 +55,8 @@ what is in flight and marks the run interrupted; a second Ctrl-C exits at once.
 	f.DurationVar(&o.grace, "grace", 30*time.Second, "after Ctrl-C, how long in-flight requests may finish")
 	f.StringVar(&o.progress, "progress", "auto", "progress display: auto, bar, lines or none")
 	f.DurationVar(&o.interval, "progress-interval", 10*time.Second, "how often a progress line is printed when not on a terminal")
+	f.BoolVar(&o.gate, "gate", false, "evaluate the suite's gates after the run (exit 1 when one fails)")
+	f.StringVar(&o.junit, "junit", "", "with --gate, also write the verdicts as JUnit XML to `file`")
 	return cmd
 }
 
@@ -125,6 +129,9 @@ func finishRun(ctx context.Context, store *results.Store, out *bench.Outcome, s 
 	switch run.Status {
 	case results.StatusComplete:
 		fmt.Fprintf(stdout, "report: traitleak report --db %s --run %d --format md\n", o.db, run.ID)
+		if o.gate {
+			return evaluateGates(context.WithoutCancel(ctx), store, run, "holm", o.junit, false, stdout)
+		}
 		return nil
 	case results.StatusInterrupted:
 		fmt.Fprintf(stdout, "resume with: %s\n", resumeCommand(suiteArg, o))

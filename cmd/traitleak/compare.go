@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/traitleak/traitleak/reports"
+)
+
+func newCompareCmd() *cobra.Command {
+	var db, format, output, adjust string
+	cmd := &cobra.Command{
+		Use:   "compare RUN_A RUN_B",
+		Short: "Show what changed between two runs, with a test on each change",
+		Long: `Compare tells what changed between two runs, e.g. a new model version
+against the last release: for every probe, target and model role the runs
+share, the rate in each run, the change with its interval and a test,
+corrected over all changes.
+
+A run is an id, "latest", or DB:ID to read it from another database
+(old.db:3 new.db:latest).
+
+` + exitCodesHelp,
+		Args: exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "md" && format != "json" {
+				return usagef("--format %q: want md or json", format)
+			}
+			if err := checkAdjust(adjust); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			a, err := loadAnalysis(ctx, db, args[0])
+			if err != nil {
+				return err
+			}
+			b, err := loadAnalysis(ctx, db, args[1])
+			if err != nil {
+				return err
+			}
+			d, err := reports.CompareRuns(args[0], a, args[1], b, adjust)
+			if err != nil {
+				return err
+			}
+			var buf bytes.Buffer
+			if format == "md" {
+				err = d.Markdown(&buf)
+			} else {
+				enc := json.NewEncoder(&buf)
+				enc.SetIndent("", "  ")
+				err = enc.Encode(d)
+			}
+			if err != nil {
+				return err
+			}
+			if output != "" {
+				return writeFileAtomic(output, buf.Bytes())
+			}
+			_, err = cmd.OutOrStdout().Write(buf.Bytes())
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&db, "db", defaultDB, "results database `file` for runs given without DB:")
+	f.StringVar(&format, "format", "md", "md or json")
+	f.StringVarP(&output, "output", "o", "", "write to `file` instead of standard output")
+	f.StringVar(&adjust, "adjust", "holm", "p-value correction: holm, BH, BY, bonferroni or none")
+	return cmd
+}
+
+// loadAnalysis analyses the run named by ref: ID, latest, or DB:ID.
+func loadAnalysis(ctx context.Context, defaultDB, ref string) (*reports.Analysis, error) {
+	db, runArg := defaultDB, ref
+	if i := strings.LastIndex(ref, ":"); i > 0 {
+		if _, err := strconv.Atoi(ref[i+1:]); err == nil || ref[i+1:] == "latest" {
+			db, runArg = ref[:i], ref[i+1:]
+		}
+	}
+	store, err := openDB(ctx, db, false)
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	run, err := resolveRun(ctx, store, runArg)
+	if err != nil {
+		return nil, err
+	}
+	data, err := reports.Load(ctx, store, run.ID)
+	if err != nil {
+		return nil, err
+	}
+	return reports.Analyze(data, reports.Options{})
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"bytes"
+	"io"
+
+	"github.com/spf13/cobra"
+	"github.com/traitleak/traitleak/reports"
+)
+
+func newExportCmd() *cobra.Command {
+	var db, runArg, format, output string
+	cmd := &cobra.Command{
+		Use:   "export",
+		Short: "Export every sample of a run as CSV or JSON lines",
+		Long: `Export writes one row per planned draw of a run (completion or error,
+tokens, latency, seed and the score of every target) for analysis in pandas,
+DuckDB or a spreadsheet.
+
+` + exitCodesHelp,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if format != "csv" && format != "jsonl" {
+				return usagef("--format %q: want csv or jsonl", format)
+			}
+			ctx := cmd.Context()
+			store, err := openDB(ctx, db, false)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			run, err := resolveRun(ctx, store, runArg)
+			if err != nil {
+				return err
+			}
+			var w io.Writer = cmd.OutOrStdout()
+			var buf bytes.Buffer
+			if output != "" {
+				w = &buf
+			}
+			if err := reports.Export(ctx, store, run.ID, format, w); err != nil {
+				return err
+			}
+			if output != "" {
+				return writeFileAtomic(output, buf.Bytes())
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&db, "db", defaultDB, "results database `file`")
+	f.StringVar(&runArg, "run", "latest", "run `id`, or latest")
+	f.StringVar(&format, "format", "csv", "csv or jsonl")
+	f.StringVarP(&output, "output", "o", "", "write to `file` instead of standard output")
+	return cmd
+}

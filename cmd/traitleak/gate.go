@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+	"github.com/traitleak/traitleak/reports"
+	"github.com/traitleak/traitleak/results"
+)
+
+type gateOptions struct {
+	db     string
+	run    string
+	junit  string
+	adjust string
+}
+
+func newGateCmd() *cobra.Command {
+	o := &gateOptions{}
+	cmd := &cobra.Command{
+		Use:   "gate",
+		Short: "Evaluate a run's gates and exit 1 when one fails",
+		Long: `Gate evaluates the gates declared in the suite of a stored run.
+
+A max_increase gate fails when the treatment's rate exceeds the baseline's by
+more than max_increase and the difference is significant at alpha after the
+p-value correction over all comparisons of the report. A min_increase gate
+passes only when the increase reaches min_increase and is significant.
+
+` + exitCodesHelp + `
+
+A run that did not complete (interrupted, too many failed samples) or a gate
+that cannot be decided exits 3.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			store, err := openDB(cmd.Context(), o.db, false)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			run, err := resolveRun(cmd.Context(), store, o.run)
+			if err != nil {
+				return err
+			}
+			return evaluateGates(cmd.Context(), store, run, o.adjust, o.junit, true, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.db, "db", defaultDB, "results database `file`")
+	f.StringVar(&o.run, "run", "latest", "run `id`, or latest")
+	f.StringVar(&o.junit, "junit", "", "also write the verdicts as JUnit XML to `file`")
+	f.StringVar(&o.adjust, "adjust", "holm", "p-value correction: holm, BH, BY, bonferroni or none")
+	return cmd
+}
+
+// evaluateGates prints the gate verdicts of a run and returns the exit
+// error: nil when all pass, exit 1 when one fails, 3 when the run is
+// incomplete or a gate is undecided. verbose prints every verdict with its
+// reason (run --gate has printed them in its summary already).
+func evaluateGates(ctx context.Context, store *results.Store, run *results.Run, adjust, junit string, verbose bool, w io.Writer) error {
+	if err := checkAdjust(adjust); err != nil {
+		return err
+	}
+	data, err := reports.Load(ctx, store, run.ID)
+	if err != nil {
+		return err
+	}
+	if len(data.Suite.Gates) == 0 {
+		return usagef("the suite of run %d (%s) declares no gates", run.ID, run.SuiteName)
+	}
+	a, err := reports.Analyze(data, reports.Options{Adjust: adjust})
+	if err != nil {
+		return err
+	}
+	if junit != "" {
+		var buf bytes.Buffer
+		if err := reports.JUnit(&buf, a); err != nil {
+			return err
+		}
+		if err := writeFileAtomic(junit, buf.Bytes()); err != nil {
+			return err
+		}
+	}
+	failed, undecided := 0, 0
+	for _, g := range a.Gates {
+		if verbose {
+			fmt.Fprintf(w, "%-9s %s\n          %s\n          %s\n", upper(g.Verdict), g.Name, g.Rule(), g.Reason)
+		}
+		switch g.Verdict {
+		case reports.GateFail:
+			failed++
+		case reports.GateUndecided:
+			undecided++
+		}
+	}
+	switch {
+	case run.Status != results.StatusComplete:
+		return &exitError{code: exitIncomplete, err: fmt.Errorf("run %d is %s, not complete: gates cannot be trusted (%s)", run.ID, run.Status, run.Message)}
+	case undecided > 0:
+		return &exitError{code: exitIncomplete, err: fmt.Errorf("%d of %d gates undecided", undecided, len(a.Gates))}
+	case failed > 0:
+		return &exitError{code: exitGateFailed, err: fmt.Errorf("%d of %d gates failed", failed, len(a.Gates))}
+	}
+	fmt.Fprintf(w, "all %d gates passed\n", len(a.Gates))
+	return nil
+}
+
+func upper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - 32
+		}
+	}
+	return string(b)
+}

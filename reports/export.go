@@ -1,0 +1,204 @@
+package reports
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/traitleak/traitleak/bench"
+	"github.com/traitleak/traitleak/results"
+	"github.com/traitleak/traitleak/suites"
+)
+
+// ExportRow is one planned draw of a run as exported: one CSV row or one
+// JSON line, for pandas, DuckDB and friends.
+type ExportRow struct {
+	RunID            int64                  `json:"run_id"`
+	Model            string                 `json:"model"` // role
+	Seed             string                 `json:"seed"`
+	Condition        string                 `json:"condition"`
+	ModelID          string                 `json:"model_id"`
+	BaseURL          string                 `json:"base_url"`
+	Probe            string                 `json:"probe"`
+	PromptIndex      int                    `json:"prompt_index"`
+	Prompt           string                 `json:"prompt"`
+	Draw             int                    `json:"draw"`
+	Key              string                 `json:"key"`
+	Status           string                 `json:"status"` // ok, failed or missing
+	Completion       *string                `json:"completion"`
+	FinishReason     string                 `json:"finish_reason,omitempty"`
+	Error            string                 `json:"error,omitempty"`
+	HTTPStatus       int                    `json:"http_status,omitempty"`
+	PromptTokens     int                    `json:"prompt_tokens"`
+	CompletionTokens int                    `json:"completion_tokens"`
+	LatencyMS        float64                `json:"latency_ms"`
+	Attempts         int                    `json:"attempts"`
+	Batch            int                    `json:"batch"`
+	RequestSeed      *int64                 `json:"request_seed"`
+	CreatedAt        string                 `json:"created_at,omitempty"`
+	Scores           map[string]ExportScore `json:"scores,omitempty"`
+}
+
+// ExportScore is one target's score of an exported sample.
+type ExportScore struct {
+	Valid bool     `json:"valid"`
+	Hit   bool     `json:"hit"`
+	Value *float64 `json:"value,omitempty"`
+	Label string   `json:"label,omitempty"`
+}
+
+// Export writes every planned draw of a run, in plan order, as "csv" or
+// "jsonl". CSV has one column per target (1 hit, 0 miss, empty when
+// unscored) and, for scorers with numeric values, value and label columns.
+func Export(ctx context.Context, store *results.Store, runID int64, format string, w io.Writer) error {
+	run, err := store.GetRun(ctx, runID)
+	if err != nil {
+		return err
+	}
+	var s suites.Suite
+	if err := json.Unmarshal([]byte(run.SuiteJSON), &s); err != nil {
+		return fmt.Errorf("run %d: decode recorded suite: %w", runID, err)
+	}
+	models, err := store.Models(ctx, runID)
+	if err != nil {
+		return err
+	}
+	prompts, err := store.Prompts(ctx, runID)
+	if err != nil {
+		return err
+	}
+	text := map[string]string{}
+	for _, p := range prompts {
+		text[p.Probe+"\x00"+strconv.Itoa(p.Index)] = p.Text
+	}
+	scorerIDs := map[string]string{}
+	var targets []string
+	seenTarget := map[string]bool{}
+	for _, p := range s.Probes {
+		sc, err := bench.NewScorer(p.Score)
+		if err != nil {
+			return err
+		}
+		scorerIDs[p.ID] = sc.ID()
+		for _, t := range sc.Targets() {
+			if !seenTarget[t] {
+				seenTarget[t] = true
+				targets = append(targets, t)
+			}
+		}
+	}
+	bw := bufio.NewWriter(w)
+	var cw *csv.Writer
+	switch format {
+	case "csv":
+		cw = csv.NewWriter(bw)
+		header := []string{"run_id", "model", "seed", "condition", "model_id", "base_url", "probe", "prompt_index", "prompt", "draw", "key",
+			"status", "completion", "finish_reason", "error", "http_status", "prompt_tokens", "completion_tokens", "latency_ms", "attempts",
+			"batch", "request_seed", "created_at"}
+		for _, t := range targets {
+			header = append(header, "hit_"+t, "value_"+t, "label_"+t)
+		}
+		if err := cw.Write(header); err != nil {
+			return err
+		}
+	case "jsonl":
+	default:
+		return fmt.Errorf("export format %q: want csv or jsonl", format)
+	}
+	enc := json.NewEncoder(bw)
+	for row, err := range store.Rows(ctx, runID, func(probe string) string { return scorerIDs[probe] }) {
+		if err != nil {
+			return err
+		}
+		m := models[row.Model]
+		sm := row.Sample
+		er := ExportRow{RunID: runID, Model: m.Role, Seed: m.Seed, Condition: m.Condition, ModelID: m.Model, BaseURL: m.BaseURL,
+			Probe: row.Probe, PromptIndex: row.Prompt, Prompt: text[row.Probe+"\x00"+strconv.Itoa(row.Prompt)], Draw: row.Draw, Key: sm.Key}
+		switch {
+		case !row.Stored:
+			er.Status = "missing"
+		case sm.Failed():
+			er.Status, er.Error, er.HTTPStatus = "failed", sm.Err, sm.HTTPStatus
+		default:
+			er.Status = "ok"
+			c := sm.Completion
+			er.Completion, er.FinishReason = &c, sm.FinishReason
+		}
+		if row.Stored {
+			er.PromptTokens, er.CompletionTokens = sm.PromptTokens, sm.CompletionTokens
+			er.LatencyMS = float64(sm.Latency.Microseconds()) / 1000
+			er.Attempts, er.Batch, er.RequestSeed = sm.Attempts, sm.Batch, sm.RequestSeed
+			er.CreatedAt = sm.CreatedAt.UTC().Format(time.RFC3339Nano)
+		}
+		for _, sc := range row.Scores {
+			if er.Scores == nil {
+				er.Scores = map[string]ExportScore{}
+			}
+			es := ExportScore{Valid: sc.Valid, Hit: sc.Hit, Label: sc.Label}
+			if !math.IsNaN(sc.Value) {
+				v := sc.Value
+				es.Value = &v
+			}
+			er.Scores[sc.Target] = es
+		}
+		if cw == nil {
+			if err := enc.Encode(er); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := cw.Write(er.csv(targets)); err != nil {
+			return err
+		}
+	}
+	if cw != nil {
+		cw.Flush()
+		if err := cw.Error(); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+func (er ExportRow) csv(targets []string) []string {
+	opt := func(ok bool, s string) string {
+		if !ok {
+			return ""
+		}
+		return s
+	}
+	completion := ""
+	if er.Completion != nil {
+		completion = *er.Completion
+	}
+	seed := ""
+	if er.RequestSeed != nil {
+		seed = strconv.FormatInt(*er.RequestSeed, 10)
+	}
+	rec := []string{strconv.FormatInt(er.RunID, 10), er.Model, er.Seed, er.Condition, er.ModelID, er.BaseURL, er.Probe,
+		strconv.Itoa(er.PromptIndex), er.Prompt, strconv.Itoa(er.Draw), er.Key, er.Status, completion, er.FinishReason, er.Error,
+		opt(er.HTTPStatus != 0, strconv.Itoa(er.HTTPStatus)), strconv.Itoa(er.PromptTokens), strconv.Itoa(er.CompletionTokens),
+		strconv.FormatFloat(er.LatencyMS, 'f', -1, 64), strconv.Itoa(er.Attempts), strconv.Itoa(er.Batch), seed, er.CreatedAt}
+	for _, t := range targets {
+		sc, ok := er.Scores[t]
+		hit := ""
+		if ok && sc.Valid {
+			hit = "0"
+			if sc.Hit {
+				hit = "1"
+			}
+		}
+		value := ""
+		if ok && sc.Value != nil {
+			value = strconv.FormatFloat(*sc.Value, 'f', -1, 64)
+		}
+		rec = append(rec, hit, value, sc.Label)
+	}
+	return rec
+}
