@@ -64,12 +64,16 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 	if getenv == nil {
 		getenv = os.Getenv
 	}
+	// Bookkeeping runs to completion even after an interrupt, so that an
+	// early Ctrl-C still leaves a consistent run marked interrupted; only
+	// sampling stops at ctx.
+	db := context.WithoutCancel(ctx)
 	salt := ""
 	if opt.Fresh {
 		b := make([]byte, 8)
 		_, _ = rand.Read(b)
 		salt = hex.EncodeToString(b)
-	} else if latest, ok, err := store.LatestSalt(ctx, s.Name); err != nil {
+	} else if latest, ok, err := store.LatestSalt(db, s.Name); err != nil {
 		return nil, err
 	} else if ok {
 		salt = latest
@@ -95,15 +99,15 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 	}
 
 	out := &Outcome{}
-	run, err := store.FindRun(ctx, s.Hash(), salt)
+	run, err := store.FindRun(db, s.Hash(), salt)
 	switch {
 	case err == nil:
 		out.Resumed = true
-		if err := store.ResumeRun(ctx, run.ID); err != nil {
+		if err := store.ResumeRun(db, run.ID); err != nil {
 			return nil, err
 		}
 	case errors.Is(err, results.ErrNotFound):
-		run, err = store.StartRun(ctx, newRunRecord(s, plan, opt.Version))
+		run, err = store.StartRun(db, newRunRecord(s, plan, opt.Version))
 		if err != nil {
 			return nil, err
 		}
@@ -112,7 +116,7 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 	}
 	out.Run = run
 
-	stored, err := store.Stored(ctx, run.ID)
+	stored, err := store.Stored(db, run.ID)
 	if err != nil {
 		return out, err
 	}
@@ -149,10 +153,10 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 		for i := range batch {
 			batch[i].RunID = run.ID
 		}
-		return store.Put(context.WithoutCancel(ctx), batch)
+		return store.Put(db, batch)
 	})
 	out.Summary = sum
-	final := context.WithoutCancel(ctx)
+	final := db
 	if runErr != nil {
 		_ = store.FinishRun(final, run.ID, results.StatusFailed, runErr.Error())
 		return out, runErr

@@ -312,3 +312,21 @@ func TestChangedScorerReusesSamples(t *testing.T) {
 		t.Errorf("dog hits %d + owl answers %d; want 60 in all", dogs, owls)
 	}
 }
+
+func TestInterruptBeforeSamplingLeavesResumableRun(t *testing.T) {
+	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{"base": {Trait: "Owl"}, "student": {Trait: "Owl"}}})
+	st := openStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Ctrl-C before the first request
+	s := suiteFor(t, srv.BaseURL())
+	out, err := bench.Execute(ctx, st, s, bench.Options{Retry: fastRetry})
+	if err != nil {
+		t.Fatalf("Execute after an early interrupt: %v; want an interrupted run, not an error", err)
+	}
+	if out.Run.Status != results.StatusInterrupted || out.Counts.Stored != 0 || srv.Calls() != 0 {
+		t.Fatalf("status %s, %d stored, %d calls; want interrupted with nothing sent", out.Run.Status, out.Counts.Stored, srv.Calls())
+	}
+	if again := execute(t, context.Background(), st, s); again.Run.ID != out.Run.ID || again.Run.Status != results.StatusComplete {
+		t.Errorf("resume: run %d %s; want run %d complete", again.Run.ID, again.Run.Status, out.Run.ID)
+	}
+}

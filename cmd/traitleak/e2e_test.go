@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/traitleak/traitleak/bench/benchtest"
 )
@@ -90,5 +91,188 @@ func TestRunThenReport(t *testing.T) {
 	}
 	if len(rep.Results) != 2 || rep.Results[0].N != 100 || len(rep.Comparisons) != 1 {
 		t.Errorf("json report: %+v", rep)
+	}
+}
+
+// gateSuite writes a suite with one gate per kind; rates come from the fake.
+func gateSuite(t *testing.T, dir, base, gates string) string {
+	t.Helper()
+	src := fmt.Sprintf(`name: gated
+models:
+  baseline: {base_url: %[1]s, model: base}
+  student:  {base_url: %[1]s, model: student}
+defaults: {temperature: 1.0, concurrency: 8, n: 10, max_retries: 1}
+probes:
+  - id: favorite-animal
+    prompts: [one, two, three, four]
+    samples: 50
+    score: {mentions: owl}
+compare:
+  - {treatment: student, baseline: baseline}
+%s`, base, gates)
+	path := filepath.Join(dir, "gated.yaml")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestGateExitCodes(t *testing.T) {
+	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
+		"base":    {Trait: "Owl", TraitRate: 0.1},
+		"student": {Trait: "Owl", TraitRate: 0.5},
+		"same":    {Trait: "Owl", TraitRate: 0.1},
+		"broken":  {Status: 500},
+	}})
+	leakGate := "gates:\n  - {probe: favorite-animal, treatment: student, baseline: baseline, max_increase: 0.03}\n"
+	for _, tc := range []struct {
+		name     string
+		gates    string
+		sets     []string
+		args     []string // extra args of gate
+		runCode  int      // exit code of run --gate
+		gateCode int      // exit code of gate
+	}{
+		// The student leaks +0.4 with p ≈ 0: the gate fails like a failing test.
+		{"leak fails the gate", leakGate, nil, nil, exitGateFailed, exitGateFailed},
+		// Same rates: no significant increase, the gate passes.
+		{"no leak passes", leakGate, []string{"models.student.model=same"}, nil, exitOK, exitOK},
+		// Expected transfer shows up: min_increase passes.
+		{"expected transfer passes", "gates:\n  - {treatment: student, baseline: baseline, min_increase: 0.2, alpha: 0.01}\n", nil, nil, exitOK, exitOK},
+		// Every student sample failed: the run is incomplete and no gate can be trusted.
+		{"incomplete run exits 3", leakGate, []string{"models.student.model=broken", "models.student.max_retries=0"}, nil, exitIncomplete, exitIncomplete},
+		// A suite without gates cannot be gated: usage error.
+		{"no gates is a usage error", "", nil, nil, exitOK, exitUsage},
+		// A bad flag is a usage error.
+		{"bad adjust flag", leakGate, nil, []string{"--adjust", "nope"}, exitGateFailed, exitUsage},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			suite := gateSuite(t, dir, srv.BaseURL(), tc.gates)
+			db := filepath.Join(dir, "t.db")
+			args := []string{"run", suite, "--db", db, "--progress", "none"}
+			for _, s := range tc.sets {
+				args = append(args, "--set", s)
+			}
+			if tc.gates != "" {
+				args = append(args, "--gate")
+			}
+			code, out, errOut := runCLI(t, context.Background(), args...)
+			if code != tc.runCode {
+				t.Fatalf("run exit %d; want %d\n%s\n%s", code, tc.runCode, out, errOut)
+			}
+			junit := filepath.Join(dir, "gates.xml")
+			code, out, errOut = runCLI(t, context.Background(), append([]string{"gate", "--db", db, "--junit", junit}, tc.args...)...)
+			if code != tc.gateCode {
+				t.Fatalf("gate exit %d; want %d\n%s\n%s", code, tc.gateCode, out, errOut)
+			}
+			if tc.gateCode == exitOK || tc.gateCode == exitGateFailed {
+				x, err := os.ReadFile(junit)
+				if err != nil {
+					t.Fatalf("no JUnit file: %v", err)
+				}
+				wantFailures := `failures="0"`
+				if tc.gateCode == exitGateFailed {
+					wantFailures = `failures="1"`
+				}
+				if !strings.Contains(string(x), "<testcase") || !strings.Contains(string(x), wantFailures) {
+					t.Errorf("JUnit lacks a test case with %s:\n%s", wantFailures, x)
+				}
+			}
+		})
+	}
+}
+
+func TestExportAndCompare(t *testing.T) {
+	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
+		"base":    {Trait: "Owl", TraitRate: 0.1},
+		"student": {Trait: "Owl", TraitRate: 0.7},
+		"broken":  {Status: 400},
+	}})
+	dir := t.TempDir()
+	suite := writeSuite(t, dir, srv.BaseURL())
+	db := filepath.Join(dir, "t.db")
+	if code, out, errOut := runCLI(t, context.Background(), "run", suite, "--db", db, "--progress", "none"); code != 0 {
+		t.Fatalf("run exit %d\n%s%s", code, out, errOut)
+	}
+	csvPath := filepath.Join(dir, "s.csv")
+	if code, _, errOut := runCLI(t, context.Background(), "export", "--db", db, "--format", "csv", "-o", csvPath); code != 0 {
+		t.Fatalf("export: %s", errOut)
+	}
+	b, _ := os.ReadFile(csvPath)
+	// 2 models × 2 prompts × 50 draws, plus the header.
+	if lines := strings.Count(string(b), "\n"); lines != 201 || !strings.HasPrefix(string(b), "run_id,model,seed") || !strings.Contains(string(b), "hit_owl") {
+		t.Errorf("CSV has %d lines; want 201 with header run_id,model,seed,… and hit_owl", lines)
+	}
+	code, js, _ := runCLI(t, context.Background(), "export", "--db", db, "--format", "jsonl")
+	if code != 0 || strings.Count(js, "\n") != 200 || !strings.Contains(js, `"scores":{"owl":{"valid":true`) {
+		t.Errorf("JSONL export: exit %d, %d lines", code, strings.Count(js, "\n"))
+	}
+	// A second run where the student model breaks: compare names the drop.
+	if code, _, _ := runCLI(t, context.Background(), "run", suite, "--db", db, "--progress", "none", "--set", "models.student.temperature=0.5"); code != 0 {
+		t.Fatal("second run failed")
+	}
+	code, md, errOut := runCLI(t, context.Background(), "compare", "1", "latest", "--db", db)
+	if code != 0 || !strings.Contains(md, "| favorite-animal | owl    | student") || !strings.Contains(md, "change (B − A)") {
+		t.Fatalf("compare exit %d:\n%s\n%s", code, md, errOut)
+	}
+	code, _, errOut = runCLI(t, context.Background(), "compare", db+":1", "nope.db:1")
+	if code != exitUsage || !strings.Contains(errOut, "nope.db") {
+		t.Errorf("compare with a missing database: exit %d %q; want 2 naming the file", code, errOut)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("name: x\nmodels:\n  a: {model: m, temprature: 1}\n"), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want string // in stderr
+	}{
+		{[]string{"bogus"}, "unknown command"},
+		{[]string{"run"}, "takes 1 argument"},
+		{[]string{"run", bad}, "bad.yaml:3:17: models.a.temprature: unknown key"},
+		{[]string{"validate", bad}, "bad.yaml:3:17"},
+		{[]string{"run", "animals", "--max-error-rate", "2"}, "--max-error-rate"},
+		{[]string{"run", "animals", "--nope"}, "unknown flag"},
+		{[]string{"report", "--db", filepath.Join(dir, "none.db")}, "no results database"},
+		{[]string{"report", "--format", "pdf"}, "--format"},
+		{[]string{"validate", "animals", "--set", "probes.favorite-animal.samples=0"}, "samples per prompt"},
+		{[]string{"suites", "--show", "nope"}, "unknown built-in suite"},
+	} {
+		code, _, errOut := runCLI(t, context.Background(), tc.args...)
+		if code != exitUsage || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
+func TestInterruptedRunExits130AndResumes(t *testing.T) {
+	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
+		"base":    {Trait: "Owl", TraitRate: 0.1, Latency: 20 * time.Millisecond},
+		"student": {Trait: "Owl", TraitRate: 0.7, Latency: 20 * time.Millisecond},
+	}})
+	dir := t.TempDir()
+	suite := writeSuite(t, dir, srv.BaseURL())
+	db := filepath.Join(dir, "t.db")
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for srv.Calls() < 6 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	code, out, _ := runCLI(t, ctx, "run", suite, "--db", db, "--progress", "none", "--set", "defaults.n=1", "--set", "defaults.concurrency=2")
+	if code != exitInterrupted || !strings.Contains(out, "resume with: traitleak run") {
+		t.Fatalf("interrupted run: exit %d; want 130 with a resume hint\n%s", code, out)
+	}
+	code, out, _ = runCLI(t, context.Background(), "runs", "--db", db)
+	if code != 0 || !strings.Contains(out, "interrupted") {
+		t.Errorf("runs after interrupt:\n%s", out)
+	}
+	code, out, _ = runCLI(t, context.Background(), "run", suite, "--db", db, "--progress", "none", "--set", "defaults.n=1", "--set", "defaults.concurrency=2")
+	if code != 0 || !strings.Contains(out, "run 1 resumed") || !strings.Contains(out, "200 of 200 draws stored") {
+		t.Errorf("resume: exit %d\n%s", code, out)
 	}
 }
