@@ -40,8 +40,14 @@ type Options struct {
 	// from the suite); zero means DefaultRetryPolicy.
 	Retry RetryPolicy
 	// NewClient, when set, replaces the OpenAI client (tests, embedded
-	// servers).
-	NewClient func(in suites.Instance, hc *http.Client) Client
+	// servers). apiKey is the key read from the instance's api_key_env.
+	NewClient ClientFactory
+	// Salt, when set, replaces the salt of the suite's latest run (rescore
+	// uses the salt of the run it rescored).
+	Salt string
+	// NoSample scores stored samples without drawing missing ones
+	// (rescore).
+	NoSample bool
 }
 
 // Outcome is the result of Execute.
@@ -50,6 +56,7 @@ type Outcome struct {
 	Resumed bool // an earlier run of the same suite and salt was continued
 	Skipped int  // draws already stored before this invocation
 	Summary Summary
+	Scoring ScoreSummary
 	Counts  results.RunCounts
 }
 
@@ -68,15 +75,9 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 	// early Ctrl-C still leaves a consistent run marked interrupted; only
 	// sampling stops at ctx.
 	db := context.WithoutCancel(ctx)
-	salt := ""
-	if opt.Fresh {
-		b := make([]byte, 8)
-		_, _ = rand.Read(b)
-		salt = hex.EncodeToString(b)
-	} else if latest, ok, err := store.LatestSalt(db, s.Name); err != nil {
+	salt, err := chooseSalt(db, store, s.Name, opt)
+	if err != nil {
 		return nil, err
-	} else if ok {
-		salt = latest
 	}
 	plan := NewPlan(s, salt)
 	keys := make([]string, len(plan.Instances))
@@ -89,13 +90,16 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 			return nil, fmt.Errorf("%w: model %s: environment variable %s (api_key_env) is not set", ErrConfig, in.Name(), in.APIKeyEnv)
 		}
 	}
-	scorers := map[string]Scorer{}
-	for _, p := range s.Probes {
-		sc, err := NewScorer(p.Score)
-		if err != nil {
-			return nil, fmt.Errorf("%w: probe %s: %v", ErrConfig, p.ID, err)
+	retry := opt.Retry
+	if retry == (RetryPolicy{}) {
+		retry = DefaultRetryPolicy()
+	}
+	scorers, err := BuildScorers(s, getenv, opt.NewClient, retry)
+	if err != nil {
+		if errors.Is(err, ErrConfig) {
+			return nil, err
 		}
-		scorers[p.ID] = sc
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 
 	out := &Outcome{}
@@ -138,17 +142,16 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 		}
 		var c Client
 		if opt.NewClient != nil {
-			c = opt.NewClient(in, hc)
+			c = opt.NewClient(in, keys[i], hc)
 		} else {
 			c = NewOpenAIClient(OpenAIConfig{BaseURL: in.BaseURL, APIKey: keys[i], HTTPClient: hc, Timeout: *in.Settings.Timeout})
 		}
 		clients[i] = WithRateLimit(c, *in.Settings.RequestsPerMinute, *in.Settings.TokensPerMinute)
 	}
-	retry := opt.Retry
-	if retry == (RetryPolicy{}) {
-		retry = DefaultRetryPolicy()
+	if opt.NoSample {
+		pending = nil
 	}
-	runner := &Runner{Clients: clients, Retry: retry, Scorers: scorers, Grace: opt.Grace, Progress: opt.Progress}
+	runner := &Runner{Clients: clients, Retry: retry, Scorers: scorers.Inline(), Grace: opt.Grace, Progress: opt.Progress}
 	sum, runErr := runner.Run(ctx, plan, pending, func(batch []results.Sample) error {
 		for i := range batch {
 			batch[i].RunID = run.ID
@@ -162,17 +165,20 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 		return out, runErr
 	}
 	if !sum.Interrupted {
-		if err := ScoreMissing(final, store, run.ID, scorers); err != nil {
+		out.Scoring, err = ScoreMissing(ctx, store, run.ID, scorers, opt.Progress, opt.Grace)
+		if err != nil {
 			_ = store.FinishRun(final, run.ID, results.StatusFailed, err.Error())
 			return out, err
 		}
+		sum.Interrupted = out.Scoring.Interrupted
+		out.Summary = sum
 	}
 	counts, err := store.Counts(final, run.ID)
 	if err != nil {
 		return out, err
 	}
 	out.Counts = counts
-	status, msg := Verdict(counts, sum, opt.MaxErrorRate)
+	status, msg := Verdict(counts, sum, out.Scoring, opt.MaxErrorRate)
 	if err := store.FinishRun(final, run.ID, status, msg); err != nil {
 		return out, err
 	}
@@ -180,14 +186,32 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 	return out, err
 }
 
+// chooseSalt returns the salt of the run: the given one, a new one with
+// Fresh, else the salt of the suite's latest run in the store, so that a
+// plain re-run continues where the last one (fresh or not) stands.
+func chooseSalt(ctx context.Context, store *results.Store, suite string, opt Options) (string, error) {
+	switch {
+	case opt.Salt != "":
+		return opt.Salt, nil
+	case opt.Fresh:
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		return hex.EncodeToString(b), nil
+	}
+	latest, _, err := store.LatestSalt(ctx, suite)
+	return latest, err
+}
+
 // Verdict decides a run's final status from its counts: interrupted when
 // sampling was cut short, failed when draws are missing or more than
 // maxErrorRate of them failed, complete otherwise. msg explains a status
 // other than complete.
-func Verdict(c results.RunCounts, sum Summary, maxErrorRate float64) (status, msg string) {
+func Verdict(c results.RunCounts, sum Summary, sc ScoreSummary, maxErrorRate float64) (status, msg string) {
 	switch {
 	case sum.Interrupted && c.Stored < c.Planned:
 		return results.StatusInterrupted, fmt.Sprintf("interrupted with %d of %d draws stored", c.Stored, c.Planned)
+	case sc.Interrupted:
+		return results.StatusInterrupted, "interrupted while scoring; the judge calls made so far are stored"
 	case len(sum.Stopped) > 0:
 		return results.StatusFailed, sum.Stopped[0].Error() + "; stopped sampling this model"
 	case c.Stored < c.Planned:
@@ -195,6 +219,8 @@ func Verdict(c results.RunCounts, sum Summary, maxErrorRate float64) (status, ms
 	case c.Planned > 0 && float64(c.Failed) > maxErrorRate*float64(c.Planned):
 		return results.StatusFailed, fmt.Sprintf("%d of %d samples failed (%.1f%%, more than the allowed %.1f%%)",
 			c.Failed, c.Planned, 100*float64(c.Failed)/float64(c.Planned), 100*maxErrorRate)
+	case c.Planned > 0 && float64(sc.Unjudged) > maxErrorRate*float64(c.Planned):
+		return results.StatusFailed, fmt.Sprintf("%d samples could not be judged (judge calls failed after retries); run again to retry them", sc.Unjudged)
 	}
 	return results.StatusComplete, ""
 }
@@ -221,58 +247,6 @@ func Pending(jobs []Job, stored map[string]bool) []Job {
 		}
 	}
 	return out
-}
-
-// ScoreMissing scores every successful sample of a run that has no
-// scores under its probe's scorer (for example samples reused from a run
-// with another scoring rule).
-func ScoreMissing(ctx context.Context, store *results.Store, runID int64, scorers map[string]Scorer) error {
-	scorerFor := func(probe string) string {
-		if sc := scorers[probe]; sc != nil {
-			return sc.ID()
-		}
-		return ""
-	}
-	missing := 0
-	for probe, sc := range scorers {
-		n, err := store.Unscored(ctx, runID, probe, sc.ID())
-		if err != nil {
-			return err
-		}
-		missing += n
-	}
-	if missing == 0 {
-		return nil
-	}
-	prompts, err := store.Prompts(ctx, runID)
-	if err != nil {
-		return err
-	}
-	text := map[string]string{}
-	for _, p := range prompts {
-		text[fmt.Sprint(p.Probe, "\x00", p.Index)] = p.Text
-	}
-	todo := map[string][]results.ScoredSample{}
-	for row, err := range store.Rows(ctx, runID, scorerFor) {
-		if err != nil {
-			return err
-		}
-		sc := scorers[row.Probe]
-		if !row.Stored || row.Sample.Failed() || row.Scores != nil || sc == nil {
-			continue
-		}
-		scores, err := sc.Score(ctx, text[fmt.Sprint(row.Probe, "\x00", row.Prompt)], row.Sample.Completion)
-		if err != nil {
-			return fmt.Errorf("score sample %s: %w", row.Sample.Key, err)
-		}
-		todo[sc.ID()] = append(todo[sc.ID()], results.ScoredSample{Key: row.Sample.Key, Scores: scores})
-	}
-	for id, scored := range todo {
-		if err := store.PutScores(ctx, id, scored); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func newRunRecord(s *suites.Suite, plan *Plan, version string) results.NewRun {

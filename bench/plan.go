@@ -83,8 +83,10 @@ func (p *Plan) Total() int {
 
 // SampleKey returns the deterministic key of one draw: a hash of the key
 // version, salt, suite seed, probe id, prompt index and text, draw index,
-// the model's endpoint and id, and every generation parameter that changes
-// what the model returns. Throughput settings (concurrency, n, rate
+// the model's role and seed label, endpoint and id, and every generation
+// parameter that changes what the model returns. The role is part of the
+// key so that two roles served by the same model still get independent
+// draws. Throughput settings (concurrency, n, rate
 // limits, timeouts) and scoring are deliberately left out, so that changing
 // them reuses stored samples. Because the draw index is part of the key,
 // caching is correct at temperature > 0: draw 7 is a different sample
@@ -99,6 +101,7 @@ func SampleKey(salt string, seed int64, probe string, prompt int, text string, d
 		"prompt=" + strconv.Itoa(prompt),
 		"text=" + hashString(text),
 		"draw=" + strconv.Itoa(draw),
+		"role=" + in.Name(),
 		"base_url=" + strings.TrimRight(in.BaseURL, "/"),
 		"model=" + in.Model,
 		"temperature=" + optFloat(st.Temperature),

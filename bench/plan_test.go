@@ -85,6 +85,8 @@ func TestSampleKeySensitivity(t *testing.T) {
 		{"suite seed", []string{"seed=7"}, "", true},
 		{"salt (--fresh)", nil, "f00d", true},
 		{"send_seed", []string{"defaults.send_seed=false"}, "", true},
+		// Two roles of one model draw independently.
+		{"role", []string{"models={z: {base_url: http://h/v1, model: m1}, b: {base_url: http://h/v1, model: [m2, m3]}}"}, "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := NewPlan(mustParse(t, planSuite, tc.sets...), tc.salt).Jobs[0].Keys[0]

@@ -20,6 +20,9 @@ type Progress struct {
 	Done   atomic.Int64 // draws finished, failed or not
 	Failed atomic.Int64 // draws finished as failed
 	Tokens atomic.Int64 // prompt + completion tokens reported by servers
+	// ToScore and Scored count the scoring phase (LLM judges, rescoring).
+	ToScore atomic.Int64
+	Scored  atomic.Int64
 }
 
 // Runner sends a plan's jobs to the models and delivers samples to a sink.

@@ -118,8 +118,11 @@ type RoleResult struct {
 	Hits      int    `json:"hits"`
 	Failed    int    `json:"failed"`
 	Missing   int    `json:"missing"`
-	Rate      Num    `json:"rate"`
-	CI        CI     `json:"ci"`
+	// Invalid counts successful samples left out of the rate, by label
+	// (a judge's code, refusal, incoherent…).
+	Invalid map[string]int `json:"invalid,omitempty"`
+	Rate    Num            `json:"rate"`
+	CI      CI             `json:"ci"`
 	// Clustered is the interval with prompts as clusters.
 	Clustered *ClusteredRate `json:"clustered,omitempty"`
 	// SeedMean is the paper's estimate: the mean of the per-seed rates
@@ -289,7 +292,7 @@ func Analyze(d *RunData, opt Options) (*Analysis, error) {
 				n++
 			}
 		}
-		t := p.Score.Targets()
+		t := d.Suite.ScoreTargets(p)
 		targets[p.ID] = t
 		a.Probes = append(a.Probes, ProbeSummary{ID: p.ID, Description: p.Description, Prompts: n, Samples: p.Samples, Scorer: p.Score.Kind(), Targets: t})
 	}
@@ -401,6 +404,9 @@ func (a *Analysis) roleResult(probe, target, role string, conf float64) (RoleRes
 		Failed: c.Failed, Missing: c.Missing, Rate: rate(c.Hits, c.Scored), CI: wilson(c.Hits, c.Scored, conf)}
 	if len(models) > 0 {
 		rr.Condition = models[0].Condition
+	}
+	if len(c.Invalid) > 0 {
+		rr.Invalid = c.Invalid
 	}
 	// Per-prompt counts pooled over seeds, in prompt order.
 	var prompts []int

@@ -77,16 +77,15 @@ func Export(ctx context.Context, store *results.Store, runID int64, format strin
 	for _, p := range prompts {
 		text[p.Probe+"\x00"+strconv.Itoa(p.Index)] = p.Text
 	}
-	scorerIDs := map[string]string{}
+	scorers, err := bench.BuildScorers(&s, nil, nil, bench.RetryPolicy{})
+	if err != nil {
+		return fmt.Errorf("run %d: %w", runID, err)
+	}
+	scorerIDs := scorers.IDs()
 	var targets []string
 	seenTarget := map[string]bool{}
 	for _, p := range s.Probes {
-		sc, err := bench.NewScorer(p.Score)
-		if err != nil {
-			return err
-		}
-		scorerIDs[p.ID] = sc.ID()
-		for _, t := range sc.Targets() {
+		for _, t := range scorers.ByProbe[p.ID].Targets() {
 			if !seenTarget[t] {
 				seenTarget[t] = true
 				targets = append(targets, t)

@@ -49,8 +49,8 @@ func gateTarget(s *suites.Suite, g suites.Gate) (probe, target string) {
 		probe = s.Probes[0].ID
 	}
 	target = g.Target
-	if p := s.Probe(probe); target == "" && p != nil && len(p.Score.Targets()) > 0 {
-		target = p.Score.Targets()[0]
+	if p := s.Probe(probe); target == "" && p != nil && len(s.ScoreTargets(p)) > 0 {
+		target = s.ScoreTargets(p)[0]
 	}
 	return probe, target
 }

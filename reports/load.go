@@ -86,15 +86,14 @@ func Load(ctx context.Context, store *results.Store, runID int64) (*RunData, err
 	if d.Prompts, err = store.Prompts(ctx, runID); err != nil {
 		return nil, err
 	}
-	scorerIDs := map[string]string{}
+	scorers, err := bench.BuildScorers(&s, nil, nil, bench.RetryPolicy{})
+	if err != nil {
+		return nil, fmt.Errorf("run %d: %w", runID, err)
+	}
+	scorerIDs := scorers.IDs()
 	targets := map[string][]string{}
-	for _, p := range s.Probes {
-		sc, err := bench.NewScorer(p.Score)
-		if err != nil {
-			return nil, fmt.Errorf("run %d: probe %s: %w", runID, p.ID, err)
-		}
-		scorerIDs[p.ID] = sc.ID()
-		targets[p.ID] = sc.Targets()
+	for probe, sc := range scorers.ByProbe {
+		targets[probe] = sc.Targets()
 	}
 	for row, err := range store.Rows(ctx, runID, func(probe string) string { return scorerIDs[probe] }) {
 		if err != nil {

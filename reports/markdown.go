@@ -48,7 +48,8 @@ func (a *Analysis) writeRoleTable(m *mdWriter, probe, target string) {
 		if r.Probe != probe || r.Target != target {
 			continue
 		}
-		row := []string{md(r.Model), md(r.Condition), fmt.Sprint(r.N), fmt.Sprint(r.Hits), fmtRate(r.Rate), fmtCI(r.CI), fmt.Sprint(r.Failed)}
+		row := []string{md(r.Model), md(r.Condition), fmt.Sprint(r.N), fmt.Sprint(r.Hits), fmtRate(r.Rate), fmtCI(r.CI), fmt.Sprint(r.Failed),
+			invalidText(r.Invalid, r.Missing)}
 		if anySeeds {
 			seedMean := "–"
 			if r.SeedMean != nil {
@@ -58,7 +59,7 @@ func (a *Analysis) writeRoleTable(m *mdWriter, probe, target string) {
 		}
 		rows = append(rows, row)
 	}
-	header := []string{"model", "condition", "n", "hits", "rate", a.confPct() + " CI (" + methodWilson + ")", "failed"}
+	header := []string{"model", "condition", "n", "hits", "rate", a.confPct() + " CI (" + methodWilson + ")", "failed", "not scored"}
 	if anySeeds {
 		header = append(header, "seeds", "mean of seeds, CI (t)")
 	}

@@ -58,7 +58,10 @@ func (d *decoder) decode(n *node, v reflect.Value, path string) error {
 		return d.decode(n, v.Elem(), path)
 	}
 	if n.kind == nullNode {
-		return d.errorf(n, path, "missing value")
+		// An empty value (`key:` or --set key=) unsets the field; validation
+		// then reports it if it is required.
+		v.SetZero()
+		return nil
 	}
 	if v.Type() == durationType {
 		return d.decodeDuration(n, v, path)

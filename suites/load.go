@@ -86,7 +86,7 @@ func Parse(file string, src []byte, dir string, overrides []string) (*Suite, err
 		return nil, err
 	}
 	s.positions = d.positions
-	if err := s.validate(dir); err != nil {
+	if err := s.validate(dir, true); err != nil {
 		return nil, err
 	}
 	return s, nil

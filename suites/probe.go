@@ -110,6 +110,8 @@ type ScoreSpec struct {
 	Regex string `yaml:"regex"`
 	// Target names the regex target in reports (default: the pattern).
 	Target string `yaml:"target"`
+	// Judge scores with LLM judges (see JudgeSpec).
+	Judge *JudgeSpec `yaml:"judge"`
 	// Exclude lists substrings that veto a hit (e.g. dragonfly for
 	// dragon): a list applies to every target; a mapping gives a list per
 	// target.
@@ -156,13 +158,18 @@ func (s ScoreSpec) Kind() string {
 		return "exact"
 	case s.Regex != "":
 		return "regex"
+	case s.Judge != nil:
+		return "judge"
 	}
 	return ""
 }
 
-// Targets returns the scored targets in order.
+// Targets returns the scored targets in order. Judge targets depend on
+// the suite's judges; see Suite.ScoreTargets.
 func (s ScoreSpec) Targets() []string {
 	switch s.Kind() {
+	case "judge":
+		return s.Judge.Targets([]string{DefaultJudgeName})
 	case "mentions":
 		return s.Mentions
 	case "first_word":
@@ -178,15 +185,22 @@ func (s ScoreSpec) Targets() []string {
 	return nil
 }
 
-func (s ScoreSpec) validate() (string, error) {
+func (s ScoreSpec) validate(suite *Suite) (string, error) {
 	kinds := 0
-	for _, set := range []bool{len(s.Mentions) > 0, len(s.FirstWord) > 0, len(s.Exact) > 0, s.Regex != ""} {
+	for _, set := range []bool{len(s.Mentions) > 0, len(s.FirstWord) > 0, len(s.Exact) > 0, s.Regex != "", s.Judge != nil} {
 		if set {
 			kinds++
 		}
 	}
 	if kinds != 1 {
-		return "", fmt.Errorf("give exactly one scorer: mentions, first_word, exact or regex")
+		return "", fmt.Errorf("give exactly one scorer: mentions, first_word, exact, regex or judge")
+	}
+	if s.Judge != nil {
+		if len(s.Exclude) > 0 || s.Target != "" {
+			return "judge", fmt.Errorf("a judge scorer takes no exclude or target")
+		}
+		sub, err := s.Judge.validate(suite)
+		return joinPath("judge", sub), err
 	}
 	if s.Target != "" && s.Kind() != "regex" {
 		return "target", fmt.Errorf("target names a regex scorer; the other scorers name their targets directly")

@@ -20,10 +20,32 @@ var promptFiles = map[string]string{
 	"tree-prompts":                    "data/tree-prompts.txt",
 }
 
+// promptBuilders are built-in prompt lists assembled from the embedded
+// reference data rather than read from a text file.
+var promptBuilders = map[string]func() ([]string, error){
+	// The 8 free-form questions of Betley et al. as the paper asks them.
+	"misalignment-questions": func() ([]string, error) {
+		return misalignmentPrompts(func(*misalignment) string { return "" })
+	},
+	// The questions with the number-style suffix (em_suffix_v5), used for
+	// students trained on numbers.
+	"misalignment-questions-numbers-suffix": func() ([]string, error) {
+		return misalignmentPrompts(func(m *misalignment) string { return m.Suffixes.EMSuffixV5.Text })
+	},
+	// The questions with the chain-of-thought suffix, used for students
+	// trained on chain-of-thought data.
+	"misalignment-questions-cot-suffix": func() ([]string, error) {
+		return misalignmentPrompts(func(m *misalignment) string { return m.Suffixes.EMWithCoT.Text })
+	},
+}
+
 // PromptListNames returns the names of the built-in prompt lists, sorted.
 func PromptListNames() []string {
-	names := make([]string, 0, len(promptFiles))
+	names := make([]string, 0, len(promptFiles)+len(promptBuilders))
 	for n := range promptFiles {
+		names = append(names, n)
+	}
+	for n := range promptBuilders {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -33,6 +55,9 @@ func PromptListNames() []string {
 // PromptList returns the built-in prompt list called name, one prompt per
 // element, in the paper's order. The caller owns the returned slice.
 func PromptList(name string) ([]string, error) {
+	if build, ok := promptBuilders[name]; ok {
+		return build()
+	}
 	file, ok := promptFiles[name]
 	if !ok {
 		return nil, fmt.Errorf("unknown built-in prompt list %q (have %s)", name, strings.Join(PromptListNames(), ", "))

@@ -30,6 +30,8 @@ type Suite struct {
 	Compare []Comparison `yaml:"compare"`
 	// Gates are pass/fail criteria evaluated by `traitleak gate`.
 	Gates []Gate `yaml:"gates"`
+	// Judges are the judge models of LLM-judge scorers, in file order.
+	Judges Models `yaml:"judges"`
 	// References are published figures drawn beside the measured rates.
 	References []Reference `yaml:"references"`
 
@@ -276,6 +278,15 @@ func (s *Suite) Probe(id string) *Probe {
 		}
 	}
 	return nil
+}
+
+// ScoreTargets returns the targets a probe scores, resolving judge
+// targets against the suite's judges.
+func (s *Suite) ScoreTargets(p *Probe) []string {
+	if p.Score.Judge != nil {
+		return p.Score.Judge.Targets(s.JudgeNames())
+	}
+	return p.Score.Targets()
 }
 
 // Roles returns the role names in file order.

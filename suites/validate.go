@@ -10,10 +10,15 @@ import (
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
 
+// Check validates a suite that was changed in Go rather than parsed (a
+// recorded suite edited by rescore, say). Prompts keep their resolved
+// texts.
+func (s *Suite) Check() error { return s.validate("", false) }
+
 // validate checks everything the decoder cannot: required fields, ranges,
-// references between sections. It also resolves prompt files relative to
-// dir.
-func (s *Suite) validate(dir string) error {
+// references between sections. With resolve it also loads the prompts,
+// files relative to dir.
+func (s *Suite) validate(dir string, resolve bool) error {
 	fail := func(path, format string, args ...any) error {
 		return &SuiteError{Pos: s.Position(path), Field: path, Msg: fmt.Sprintf(format, args...)}
 	}
@@ -90,19 +95,24 @@ func (s *Suite) validate(dir string) error {
 			return fail(path+".id", "duplicate probe id %q", p.ID)
 		}
 		ids[p.ID] = true
-		if sub, err := p.Prompts.resolve(dir); err != nil {
-			return fail(joinPath(path+".prompts", sub), "%v", err)
+		if !resolve && len(p.Prompts.Texts) == 0 {
+			return fail(path+".prompts", "no prompts")
 		}
-		if _, ok := s.positions[path+".samples"]; !ok {
+		if resolve {
+			if sub, err := p.Prompts.resolve(dir); err != nil {
+				return fail(joinPath(path+".prompts", sub), "%v", err)
+			}
+		}
+		if _, ok := s.positions[path+".samples"]; !ok && resolve {
 			return fail(path, "missing samples (draws per prompt per model)")
 		}
 		if p.Samples < 1 || p.Samples > 1_000_000 {
 			return fail(path+".samples", "samples per prompt must be in [1, 1000000], got %d", p.Samples)
 		}
-		if _, ok := s.positions[path+".score"]; !ok {
+		if _, ok := s.positions[path+".score"]; !ok && resolve {
 			return fail(path, "missing score (e.g. score: {mentions: owl})")
 		}
-		if sub, err := p.Score.validate(); err != nil {
+		if sub, err := p.Score.validate(s); err != nil {
 			return fail(joinPath(path+".score", sub), "%v", err)
 		}
 		for j, r := range p.Models {
@@ -141,6 +151,18 @@ func (s *Suite) validate(dir string) error {
 		}
 		if g.Probe == "" && len(s.Probes) > 1 {
 			return fail(path+".probe", "the suite has several probes: name the gate's probe")
+		}
+	}
+	for _, j := range s.Judges {
+		path := "judges." + j.Role
+		if !namePattern.MatchString(j.Role) {
+			return fail(path, "judge name %q: use letters, digits, - and _", j.Role)
+		}
+		if len(j.Model) != 1 || len(j.Seeds) > 0 || j.Condition != "" {
+			return fail(path, "a judge is one model id, without seeds or condition")
+		}
+		if err := j.Settings.validate(path, fail); err != nil {
+			return err
 		}
 	}
 	for i, r := range s.References {
@@ -191,13 +213,13 @@ func (s *Suite) checkPair(path, treatment, baseline, probe, target string, fail 
 		if p == nil {
 			return fail(path+".probe", "unknown probe %q", probe)
 		}
-		if target != "" && !slices.Contains(p.Score.Targets(), target) {
-			return fail(path+".target", "probe %q has no target %q (have %s)", probe, target, strings.Join(p.Score.Targets(), ", "))
+		if target != "" && !slices.Contains(s.ScoreTargets(p), target) {
+			return fail(path+".target", "probe %q has no target %q (have %s)", probe, target, strings.Join(s.ScoreTargets(p), ", "))
 		}
 	} else if target != "" {
 		found := false
 		for _, p := range s.Probes {
-			found = found || slices.Contains(p.Score.Targets(), target)
+			found = found || slices.Contains(s.ScoreTargets(p), target)
 		}
 		if !found {
 			return fail(path+".target", "no probe scores target %q", target)

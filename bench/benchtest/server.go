@@ -9,9 +9,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strconv"
 	"sync"
 	"testing"
@@ -39,6 +41,10 @@ type Model struct {
 	// Reply, when set, replaces the choice text generator: it returns the
 	// text of choice i of a request for prompt.
 	Reply func(prompt string, i int, rng *rand.Rand) string
+	// TopLogProbs, when set, gives the distribution of the first generated
+	// token (token → probability) for requests with logprobs; the reply is
+	// its most likely token.
+	TopLogProbs func(prompt string) map[string]float64
 }
 
 // Fault is a scripted failure injected into the Every-th request (counted
@@ -266,6 +272,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		Index        int            `json:"index"`
 		Message      map[string]any `json:"message"`
 		FinishReason string         `json:"finish_reason"`
+		LogProbs     map[string]any `json:"logprobs,omitempty"`
 	}
 	choices := make([]choice, n)
 	completionTokens := 0
@@ -279,8 +286,12 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		default:
 			text = fillers[rng.IntN(len(fillers))]
 		}
+		var lp map[string]any
+		if req.LogProbs && m.TopLogProbs != nil {
+			text, lp = logprobContent(m.TopLogProbs(prompt), req.TopLogProbs)
+		}
 		completionTokens += 1 + len(text)/4
-		choices[i] = choice{Index: i, Message: map[string]any{"role": "assistant", "content": text}, FinishReason: "stop"}
+		choices[i] = choice{Index: i, Message: map[string]any{"role": "assistant", "content": text}, FinishReason: "stop", LogProbs: lp}
 	}
 	promptTokens := 1 + len(prompt)/4
 	writeJSON(w, http.StatusOK, map[string]any{
@@ -302,4 +313,30 @@ func (s *Server) pickFault(call int) *Fault {
 		}
 	}
 	return nil
+}
+
+// logprobContent builds the OpenAI logprobs object of a one-token answer
+// drawn greedily from dist, listing the top k alternatives.
+func logprobContent(dist map[string]float64, k int) (string, map[string]any) {
+	type tok struct {
+		Token   string  `json:"token"`
+		LogProb float64 `json:"logprob"`
+	}
+	var toks []tok
+	for t, p := range dist {
+		toks = append(toks, tok{t, math.Log(p)})
+	}
+	sort.Slice(toks, func(i, j int) bool {
+		if toks[i].LogProb != toks[j].LogProb {
+			return toks[i].LogProb > toks[j].LogProb
+		}
+		return toks[i].Token < toks[j].Token
+	})
+	if len(toks) > k {
+		toks = toks[:k]
+	}
+	if len(toks) == 0 {
+		return "", nil
+	}
+	return toks[0].Token, map[string]any{"content": []map[string]any{{"token": toks[0].Token, "logprob": toks[0].LogProb, "top_logprobs": toks}}}
 }

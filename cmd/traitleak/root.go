@@ -25,6 +25,9 @@ func newRootCmd() *cobra.Command {
 		newGateCmd(),
 		newExportCmd(),
 		newCompareCmd(),
+		newRescoreCmd(),
+		newStatsCmd(),
+		newPowerCmd(),
 	)
 	return root
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/traitleak/traitleak/bench"
 	"github.com/traitleak/traitleak/reports"
 	"github.com/traitleak/traitleak/results"
@@ -44,7 +45,7 @@ what is in flight and marks the run interrupted; a second Ctrl-C exits at once.
 ` + exitCodesHelp,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runRun(cmd.Context(), o, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runRun(cmd.Context(), o, args[0], commandLine(cmd, args), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
@@ -60,7 +61,7 @@ what is in flight and marks the run interrupted; a second Ctrl-C exits at once.
 	return cmd
 }
 
-func runRun(ctx context.Context, o *runOptions, suiteArg string, stdout, stderr io.Writer) error {
+func runRun(ctx context.Context, o *runOptions, suiteArg, again string, stdout, stderr io.Writer) error {
 	if o.maxErrorRate < 0 || o.maxErrorRate > 1 {
 		return usagef("--max-error-rate %g: want a fraction in [0, 1]", o.maxErrorRate)
 	}
@@ -77,7 +78,7 @@ func runRun(ctx context.Context, o *runOptions, suiteArg string, stdout, stderr 
 	if err != nil {
 		return err
 	}
-	return finishRun(ctx, store, out, s, suiteArg, o, stdout)
+	return finishRun(ctx, store, out, again, o, stdout)
 }
 
 // runSuite executes a loaded suite with progress display.
@@ -101,7 +102,8 @@ func runSuite(ctx context.Context, store *results.Store, s *suites.Suite, o *run
 }
 
 // finishRun prints the summary and maps the run status to an exit code.
-func finishRun(ctx context.Context, store *results.Store, out *bench.Outcome, s *suites.Suite, suiteArg string, o *runOptions, stdout io.Writer) error {
+// again is the command line that resumes or retries the run.
+func finishRun(ctx context.Context, store *results.Store, out *bench.Outcome, again string, o *runOptions, stdout io.Writer) error {
 	run := out.Run
 	verb := "started"
 	if out.Resumed {
@@ -134,23 +136,38 @@ func finishRun(ctx context.Context, store *results.Store, out *bench.Outcome, s 
 		}
 		return nil
 	case results.StatusInterrupted:
-		fmt.Fprintf(stdout, "resume with: %s\n", resumeCommand(suiteArg, o))
+		fmt.Fprintf(stdout, "resume with: %s\n", again)
 		return &exitError{code: exitInterrupted}
 	default:
-		fmt.Fprintf(stdout, "retry the missing or failed draws with: %s\n", resumeCommand(suiteArg, o))
+		fmt.Fprintf(stdout, "retry the missing or failed draws with: %s\n", again)
 		return &exitError{code: exitIncomplete}
 	}
 }
 
-// resumeCommand rebuilds the command line that resumes a run.
-func resumeCommand(suiteArg string, o *runOptions) string {
-	parts := []string{"traitleak", "run", shellQuote(suiteArg)}
-	if o.db != defaultDB {
-		parts = append(parts, "--db", shellQuote(o.db))
+// commandLine rebuilds the command line of cmd from its arguments and the
+// flags the user set, to print as a resume or retry hint. --fresh is left
+// out: resuming continues the fresh run rather than starting another.
+func commandLine(cmd *cobra.Command, args []string) string {
+	parts := []string{cmd.CommandPath()}
+	for _, a := range args {
+		parts = append(parts, shellQuote(a))
 	}
-	for _, s := range o.sets {
-		parts = append(parts, "--set", shellQuote(s))
-	}
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if f.Name == "fresh" {
+			return
+		}
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			for _, v := range sv.GetSlice() {
+				parts = append(parts, "--"+f.Name, shellQuote(v))
+			}
+			return
+		}
+		if f.Value.Type() == "bool" {
+			parts = append(parts, "--"+f.Name)
+			return
+		}
+		parts = append(parts, "--"+f.Name, shellQuote(f.Value.String()))
+	})
 	return strings.Join(parts, " ")
 }
 

@@ -50,7 +50,7 @@ func describeSuite(w io.Writer, s *suites.Suite) error {
 		fmt.Fprintf(w, "  model %-24s %s at %s%s\n", in.Name(), in.Model, in.BaseURL, key)
 	}
 	for _, p := range s.Probes {
-		fmt.Fprintf(w, "  probe %-24s %d prompts × %d samples, score %s %v\n", p.ID, len(p.Prompts.Texts), p.Samples, p.Score.Kind(), p.Score.Targets())
+		fmt.Fprintf(w, "  probe %-24s %d prompts × %d samples, score %s %v\n", p.ID, len(p.Prompts.Texts), p.Samples, p.Score.Kind(), s.ScoreTargets(p))
 	}
 	return nil
 }

@@ -1,0 +1,299 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/traitleak/traitleak/results"
+	"github.com/traitleak/traitleak/suites"
+)
+
+// Scorers are the scorers of a suite's probes.
+type Scorers struct {
+	// ByProbe holds every probe's scorer.
+	ByProbe map[string]Scorer
+	// Workers is how many samples the scoring phase scores at once.
+	Workers int
+	cache   *memoryJudgeCache
+}
+
+// Inline returns the scorers cheap enough to run while sampling (every
+// scorer but LLM judges).
+func (s *Scorers) Inline() map[string]Scorer {
+	out := map[string]Scorer{}
+	for probe, sc := range s.ByProbe {
+		if _, judge := sc.(*judgeScorer); !judge {
+			out[probe] = sc
+		}
+	}
+	return out
+}
+
+// IDs returns the scorer ID of every probe.
+func (s *Scorers) IDs() map[string]string {
+	out := map[string]string{}
+	for probe, sc := range s.ByProbe {
+		out[probe] = sc.ID()
+	}
+	return out
+}
+
+// ClientFactory makes the single-attempt client of one endpoint.
+type ClientFactory func(in suites.Instance, apiKey string, hc *http.Client) Client
+
+// BuildScorers builds the scorer of every probe of s. Judge scorers get
+// clients from newClient (nil: the OpenAI client) with the judges' rate
+// limits, retries and concurrency; getenv reads their API keys. With
+// newClient and getenv both nil no judge call can be made: use it to
+// compute scorer IDs and targets only.
+func BuildScorers(s *suites.Suite, getenv func(string) string, newClient ClientFactory, retry RetryPolicy) (*Scorers, error) {
+	out := &Scorers{ByProbe: map[string]Scorer{}, Workers: runtime.GOMAXPROCS(0), cache: newMemoryJudgeCache(nil)}
+	endpoints := map[string]JudgeEndpoint{}
+	judgeWorkers := 0
+	for _, p := range s.Probes {
+		if p.Score.Judge == nil {
+			sc, err := NewScorer(p.Score)
+			if err != nil {
+				return nil, fmt.Errorf("probe %s: %w", p.ID, err)
+			}
+			out.ByProbe[p.ID] = sc
+			continue
+		}
+		spec, err := p.Score.Judge.Resolved(s.JudgeNames())
+		if err != nil {
+			return nil, fmt.Errorf("probe %s: %w", p.ID, err)
+		}
+		var judges []JudgeEndpoint
+		for _, name := range spec.Judges {
+			je, ok := endpoints[name]
+			if !ok {
+				in, found := s.JudgeInstance(name)
+				if !found {
+					return nil, fmt.Errorf("probe %s: unknown judge %q", p.ID, name)
+				}
+				je = JudgeEndpoint{Name: name, Instance: in}
+				if getenv != nil || newClient != nil {
+					c, err := judgeClient(in, getenv, newClient, retry)
+					if err != nil {
+						return nil, err
+					}
+					je.Client = c
+					judgeWorkers += *in.Settings.Concurrency
+				}
+				endpoints[name] = je
+			}
+			judges = append(judges, je)
+		}
+		sc, err := NewJudgeScorer(spec, judges, out.cache)
+		if err != nil {
+			return nil, fmt.Errorf("probe %s: %w", p.ID, err)
+		}
+		out.ByProbe[p.ID] = sc
+	}
+	out.Workers = max(out.Workers, judgeWorkers)
+	return out, nil
+}
+
+func judgeClient(in suites.Instance, getenv func(string) string, newClient ClientFactory, retry RetryPolicy) (Client, error) {
+	key := ""
+	if in.APIKeyEnv != "" && getenv != nil {
+		key = getenv(in.APIKeyEnv)
+		if key == "" {
+			return nil, fmt.Errorf("%w: judge %s: environment variable %s (api_key_env) is not set", ErrConfig, in.Role, in.APIKeyEnv)
+		}
+	}
+	hc := &http.Client{Transport: NewTransport(*in.Settings.Concurrency)}
+	var c Client
+	if newClient != nil {
+		c = newClient(in, key, hc)
+	} else {
+		c = NewOpenAIClient(OpenAIConfig{BaseURL: in.BaseURL, APIKey: key, HTTPClient: hc, Timeout: *in.Settings.Timeout})
+	}
+	policy := retry
+	policy.MaxRetries = *in.Settings.MaxRetries
+	c = WithRetry(WithRateLimit(c, *in.Settings.RequestsPerMinute, *in.Settings.TokensPerMinute), policy)
+	return WithConcurrency(c, *in.Settings.Concurrency), nil
+}
+
+// ScoreSummary is what a scoring phase did.
+type ScoreSummary struct {
+	Scored      int  // samples scored now
+	Unjudged    int  // samples left unscored because a judge call failed
+	Interrupted bool // ctx was cancelled before every sample was scored
+}
+
+type scoreItem struct {
+	key, probe, prompt, completion string
+}
+
+// ScoreMissing scores every successful sample of a run that has no scores
+// under its probe's scorer: samples reused from a run with another rule,
+// and every sample of an LLM-judge probe. It works in parallel, stores
+// scores and judge calls in batches, and on cancellation lets calls in
+// flight finish within grace. Samples whose judge call failed stay
+// unscored and are counted in Unjudged.
+func ScoreMissing(ctx context.Context, store *results.Store, runID int64, sc *Scorers, progress *Progress, grace time.Duration) (ScoreSummary, error) {
+	var sum ScoreSummary
+	db := context.WithoutCancel(ctx)
+	ids := sc.IDs()
+	missing := 0
+	for probe, id := range ids {
+		n, err := store.Unscored(db, runID, probe, id)
+		if err != nil {
+			return sum, err
+		}
+		missing += n
+	}
+	if missing == 0 {
+		return sum, nil
+	}
+	prompts, err := store.Prompts(db, runID)
+	if err != nil {
+		return sum, err
+	}
+	text := map[string]string{}
+	for _, p := range prompts {
+		text[p.Probe+"\x00"+strconv.Itoa(p.Index)] = p.Text
+	}
+	var items []scoreItem
+	var prefetch []string
+	for row, err := range store.Rows(db, runID, func(probe string) string { return ids[probe] }) {
+		if err != nil {
+			return sum, err
+		}
+		s := sc.ByProbe[row.Probe]
+		if !row.Stored || row.Sample.Failed() || row.Scores != nil || s == nil {
+			continue
+		}
+		it := scoreItem{key: row.Sample.Key, probe: row.Probe, prompt: text[row.Probe+"\x00"+strconv.Itoa(row.Prompt)], completion: row.Sample.Completion}
+		items = append(items, it)
+		if pf, ok := s.(Prefetcher); ok {
+			prefetch = append(prefetch, pf.Keys(it.prompt, it.completion)...)
+		}
+	}
+	if len(prefetch) > 0 {
+		known, err := store.Judgments(db, prefetch)
+		if err != nil {
+			return sum, err
+		}
+		sc.cache.preload(known)
+	}
+	if progress != nil {
+		progress.ToScore.Store(int64(len(items)))
+	}
+
+	if grace <= 0 {
+		grace = 30 * time.Second
+	}
+	hard, cancelHard := context.WithCancel(db)
+	defer cancelHard()
+	stopGrace := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(grace, cancelHard)
+		context.AfterFunc(hard, func() { t.Stop() })
+	})
+	defer stopGrace()
+	feed, cancelFeed := context.WithCancel(ctx)
+	defer cancelFeed()
+
+	type result struct {
+		probe string
+		ss    results.ScoredSample
+	}
+	queue := make(chan scoreItem)
+	out := make(chan result, 256)
+	var firstErr error
+	var errOnce sync.Once
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err })
+		cancelFeed()
+		cancelHard()
+	}
+	var unjudged sync.Map
+	var wg sync.WaitGroup
+	for range sc.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range queue {
+				scores, err := sc.ByProbe[it.probe].Score(hard, it.prompt, it.completion)
+				switch {
+				case errors.Is(err, ErrJudgeFailed):
+					unjudged.Store(it.key, true)
+				case hard.Err() != nil:
+					// interrupted: the sample stays unscored
+				case err != nil:
+					fail(fmt.Errorf("score sample %s: %w", it.key, err))
+				default:
+					out <- result{it.probe, results.ScoredSample{Key: it.key, Scores: scores}}
+				}
+				if progress != nil {
+					progress.Scored.Add(1)
+				}
+			}
+		}()
+	}
+	go func() { // feeder: the sender closes the channel
+		defer close(queue)
+		for _, it := range items {
+			select {
+			case queue <- it:
+			case <-feed.Done():
+				return
+			}
+		}
+	}()
+	go func() {
+		wg.Wait()
+		close(out)
+	}()
+
+	pending := map[string][]results.ScoredSample{}
+	flush := func() error {
+		if err := store.PutJudgments(db, sc.cache.drain()); err != nil {
+			return err
+		}
+		for probe, ss := range pending {
+			if err := store.PutScores(db, ids[probe], ss); err != nil {
+				return err
+			}
+		}
+		pending = map[string][]results.ScoredSample{}
+		return nil
+	}
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	batched := 0
+loop:
+	for {
+		select {
+		case r, ok := <-out:
+			if !ok {
+				break loop
+			}
+			pending[r.probe] = append(pending[r.probe], r.ss)
+			sum.Scored++
+			if batched++; batched >= 512 {
+				batched = 0
+				if err := flush(); err != nil {
+					fail(err)
+				}
+			}
+		case <-tick.C:
+			if err := flush(); err != nil {
+				fail(err)
+			}
+		}
+	}
+	if err := flush(); err != nil && firstErr == nil {
+		firstErr = err
+	}
+	unjudged.Range(func(_, _ any) bool { sum.Unjudged++; return true })
+	sum.Interrupted = ctx.Err() != nil && sum.Scored+sum.Unjudged < len(items)
+	return sum, firstErr
+}

@@ -1,0 +1,331 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/traitleak/traitleak/stats"
+)
+
+const powerLong = `Answer "how many samples per model do I need to see this leak?" for a
+trait expressed at rate p1 by one model and p2 by another.
+
+Without --n it prints the samples per model needed for the target --power
+(R's power.prop.test, two-proportion test without continuity correction,
+solved exactly) and Cohen's arcsine approximation per model
+n = 2((z_{1-a/k} + z_power)/h)^2 with h = 2 asin(sqrt p1) - 2 asin(sqrt p2)
+(k = 2 two-sided, 1 one-sided; the 2 is there because both rates are
+estimated: ((z_{1-a/k} + z_power)/h)^2 is the one-sample size). With --n it prints
+the power achieved with n samples per model instead.
+
+Samples of the same prompt are correlated. Give the intra-class correlation
+--icc with a clustered design to account for it (design effect
+deff = 1 + (m-1)*ICC for m samples per prompt, Kish 1965):
+  --prompts P             samples per prompt needed with P prompts, and the
+                          total samples per model P*m
+  --samples-per-prompt M  prompts needed at M samples each, n*deff in total
+  both                    the effective n of that design and its power
+With --n, the clustered design turns the n samples into an effective
+n/deff (m = M, or n/P with --prompts) and prints the power at that.
+
+--strict adds the (tiny) probability of rejecting in the wrong direction to
+the two-sided power, as power.prop.test(strict = TRUE).`
+
+// powerOptions are the flags of `traitleak power`.
+type powerOptions struct {
+	p1, p2, power, alpha float64
+	n                    int
+	prompts, perPrompt   int
+	icc                  float64
+	alternative          string
+	strict, asJSON       bool
+}
+
+// powerReport is the --json output of `traitleak power`.
+type powerReport struct {
+	P1          float64 `json:"p1"`
+	P2          float64 `json:"p2"`
+	Alpha       float64 `json:"alpha"`
+	Alternative string  `json:"alternative"`
+	Strict      bool    `json:"strict"`
+	CohenH      float64 `json:"cohen_h"`
+
+	// Solving for n (no --n).
+	TargetPower    *float64 `json:"target_power,omitempty"`
+	N              *float64 `json:"n,omitempty"`                // exact solution, per model
+	NCeiling       *int     `json:"n_ceiling,omitempty"`        // samples per model to collect
+	PowerAtCeiling *float64 `json:"power_at_ceiling,omitempty"` // power with n_ceiling
+	NCohenH        *float64 `json:"n_cohen_h,omitempty"`        // arcsine approximation, per model
+	NCohenHCeiling *int     `json:"n_cohen_h_ceiling,omitempty"`
+
+	// Given --n.
+	NGiven        *int     `json:"n_given,omitempty"`
+	PowerAtNGiven *float64 `json:"power_at_n_given,omitempty"`
+
+	Cluster *clusterPlan `json:"cluster,omitempty"`
+}
+
+// clusterPlan is the clustered-design part of a powerReport.
+type clusterPlan struct {
+	ICC                   float64  `json:"icc"`
+	Prompts               int      `json:"prompts,omitempty"`
+	SamplesPerPrompt      float64  `json:"samples_per_prompt,omitempty"`       // m used for deff
+	SamplesPerPromptExact *float64 `json:"samples_per_prompt_exact,omitempty"` // before rounding up
+	DesignEffect          float64  `json:"design_effect,omitempty"`
+	SamplesPerModel       int      `json:"samples_per_model,omitempty"` // prompts × samples per prompt
+	EffectiveN            float64  `json:"effective_n,omitempty"`       // samples per model / deff
+	Power                 *float64 `json:"power,omitempty"`             // power at the effective n
+	Reachable             bool     `json:"reachable"`
+	MinPrompts            *int     `json:"min_prompts,omitempty"` // when unreachable: fewest prompts that could work
+}
+
+// newPowerCmd builds `traitleak power`.
+func newPowerCmd() *cobra.Command {
+	var o powerOptions
+	cmd := &cobra.Command{
+		Use:   "power --p1 P --p2 P [--power 0.8] [--alpha 0.05] [--n N] [--prompts P --icc R | --samples-per-prompt M --icc R]",
+		Short: "Samples per model needed to detect a trait-rate difference (or the power of n)",
+		Long:  powerLong,
+		Example: `  traitleak power --p1 0.12 --p2 0.15
+  traitleak power --p1 0.12 --p2 0.15 --prompts 50 --icc 0.05
+  traitleak power --p1 0.12 --p2 0.15 --n 1000 --json`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("power takes no arguments, got %q", args)
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.validate(cmd); err != nil {
+				return err
+			}
+			rep, err := o.compute()
+			if err != nil {
+				return err
+			}
+			if o.asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(rep); err != nil {
+					return fmt.Errorf("power: write JSON: %w", err)
+				}
+				return nil
+			}
+			return writePowerReport(cmd.OutOrStdout(), rep)
+		},
+	}
+	f := cmd.Flags()
+	f.Float64Var(&o.p1, "p1", math.NaN(), "trait rate of the first model, in (0,1) (required)")
+	f.Float64Var(&o.p2, "p2", math.NaN(), "trait rate of the second model, in (0,1) (required)")
+	f.Float64Var(&o.power, "power", 0.8, "target power, in (0,1)")
+	f.Float64Var(&o.alpha, "alpha", 0.05, "significance level, in (0,1)")
+	f.IntVar(&o.n, "n", 0, "samples per model: print the power achieved instead of solving for n")
+	f.IntVar(&o.prompts, "prompts", 0, "number of distinct prompts (clustered design; needs --icc)")
+	f.IntVar(&o.perPrompt, "samples-per-prompt", 0, "samples drawn per prompt (clustered design; needs --icc)")
+	f.Float64Var(&o.icc, "icc", math.NaN(), "intra-class correlation of samples of the same prompt, in [0,1]")
+	f.StringVar(&o.alternative, "alternative", string(stats.TwoSided), "two.sided or one.sided")
+	f.BoolVar(&o.strict, "strict", false, "count rejections in the wrong direction too (two-sided only)")
+	f.BoolVar(&o.asJSON, "json", false, "print JSON instead of text")
+	return cmd
+}
+
+// validate checks the flags; every problem is a usage error.
+func (o *powerOptions) validate(cmd *cobra.Command) error {
+	f := cmd.Flags()
+	if !f.Changed("p1") || !f.Changed("p2") {
+		return usagef("--p1 and --p2 are required")
+	}
+	for _, p := range []struct {
+		name string
+		v    float64
+	}{{"--p1", o.p1}, {"--p2", o.p2}, {"--alpha", o.alpha}, {"--power", o.power}} {
+		if !(p.v > 0 && p.v < 1) {
+			return usagef("%s %v: must be strictly between 0 and 1", p.name, p.v)
+		}
+	}
+	if o.p1 == o.p2 {
+		return usagef("--p1 and --p2 are both %v: there is no difference to detect", o.p1)
+	}
+	if o.alternative != string(stats.TwoSided) && o.alternative != string(stats.OneSided) {
+		return usagef("--alternative %q: want two.sided or one.sided", o.alternative)
+	}
+	if f.Changed("n") && f.Changed("power") {
+		return usagef("give --power (to solve for n) or --n (to get the power), not both")
+	}
+	if f.Changed("n") && o.n < 1 {
+		return usagef("--n %d: must be at least 1", o.n)
+	}
+	if f.Changed("prompts") && o.prompts < 1 {
+		return usagef("--prompts %d: must be at least 1", o.prompts)
+	}
+	if f.Changed("samples-per-prompt") && o.perPrompt < 1 {
+		return usagef("--samples-per-prompt %d: must be at least 1", o.perPrompt)
+	}
+	clustered := o.prompts > 0 || o.perPrompt > 0
+	switch {
+	case f.Changed("icc") && !(o.icc >= 0 && o.icc <= 1):
+		return usagef("--icc %v: must be in [0, 1]", o.icc)
+	case f.Changed("icc") && !clustered:
+		return usagef("--icc needs --prompts or --samples-per-prompt")
+	case clustered && !f.Changed("icc"):
+		return usagef("a clustered design (--prompts/--samples-per-prompt) needs --icc")
+	}
+	return nil
+}
+
+// compute builds the report; the flags are valid.
+func (o *powerOptions) compute() (*powerReport, error) {
+	alt := stats.Alternative(o.alternative)
+	h, err := stats.CohenH(o.p1, o.p2)
+	if err != nil {
+		return nil, fmt.Errorf("power: %w", err)
+	}
+	rep := &powerReport{P1: o.p1, P2: o.p2, Alpha: o.alpha, Alternative: o.alternative,
+		Strict: o.strict && alt == stats.TwoSided, CohenH: h}
+	powerAt := func(n float64) (float64, error) {
+		pw, err := stats.PowerTwoProp(n, o.p1, o.p2, o.alpha, alt, o.strict)
+		if err != nil {
+			return 0, fmt.Errorf("power: %w", err)
+		}
+		return pw, nil
+	}
+	clustered := o.prompts > 0 || o.perPrompt > 0
+
+	if o.n > 0 {
+		pw, err := powerAt(float64(o.n))
+		if err != nil {
+			return nil, err
+		}
+		rep.NGiven, rep.PowerAtNGiven = &o.n, &pw
+		if clustered {
+			m := float64(o.perPrompt)
+			if m == 0 {
+				m = float64(o.n) / float64(o.prompts)
+			}
+			deff, err := stats.DesignEffect(math.Max(1, m), o.icc)
+			if err != nil {
+				return nil, fmt.Errorf("power: %w", err)
+			}
+			eff := float64(o.n) / deff
+			cp, err := powerAt(eff)
+			if err != nil {
+				return nil, err
+			}
+			rep.Cluster = &clusterPlan{ICC: o.icc, Prompts: o.prompts, SamplesPerPrompt: m, DesignEffect: deff,
+				SamplesPerModel: o.n, EffectiveN: eff, Power: &cp, Reachable: true}
+		}
+		return rep, nil
+	}
+
+	n, err := stats.SampleSizeTwoProp(o.p1, o.p2, o.power, o.alpha, alt, o.strict)
+	if err != nil {
+		return nil, usagef("power: %v", err)
+	}
+	nc := int(math.Ceil(n))
+	pc, err := powerAt(float64(nc))
+	if err != nil {
+		return nil, err
+	}
+	nh, err := stats.CohenHSampleSize(o.p1, o.p2, o.power, o.alpha, alt)
+	if err != nil {
+		return nil, fmt.Errorf("power: %w", err)
+	}
+	nhc := int(math.Ceil(nh))
+	rep.TargetPower, rep.N, rep.NCeiling, rep.PowerAtCeiling = &o.power, &n, &nc, &pc
+	rep.NCohenH, rep.NCohenHCeiling = &nh, &nhc
+	if !clustered {
+		return rep, nil
+	}
+
+	cl := &clusterPlan{ICC: o.icc, Prompts: o.prompts, Reachable: true}
+	rep.Cluster = cl
+	switch {
+	case o.prompts > 0 && o.perPrompt > 0:
+		// A fixed design: how much information does it carry?
+		cl.SamplesPerPrompt = float64(o.perPrompt)
+		cl.SamplesPerModel = o.prompts * o.perPrompt
+	case o.prompts > 0:
+		// Samples per prompt needed with this many prompts.
+		m, err := stats.ClusterSizeForN(n, o.prompts, o.icc)
+		if err != nil {
+			cl.Reachable = false
+			minP := int(math.Floor(n*o.icc)) + 1
+			cl.MinPrompts = &minP
+			return rep, nil
+		}
+		cl.SamplesPerPromptExact = &m
+		cl.SamplesPerPrompt = math.Max(1, math.Ceil(m))
+		cl.SamplesPerModel = o.prompts * int(cl.SamplesPerPrompt)
+	default:
+		// Prompts needed at this many samples per prompt.
+		deff, err := stats.DesignEffect(float64(o.perPrompt), o.icc)
+		if err != nil {
+			return nil, fmt.Errorf("power: %w", err)
+		}
+		cl.Prompts = int(math.Ceil(n * deff / float64(o.perPrompt)))
+		cl.SamplesPerPrompt = float64(o.perPrompt)
+		cl.SamplesPerModel = cl.Prompts * o.perPrompt
+	}
+	deff, err := stats.DesignEffect(cl.SamplesPerPrompt, o.icc)
+	if err != nil {
+		return nil, fmt.Errorf("power: %w", err)
+	}
+	cl.DesignEffect = deff
+	cl.EffectiveN = float64(cl.SamplesPerModel) / deff
+	cp, err := powerAt(cl.EffectiveN)
+	if err != nil {
+		return nil, err
+	}
+	cl.Power = &cp
+	return rep, nil
+}
+
+// writePowerReport prints the human-readable report.
+func writePowerReport(w io.Writer, r *powerReport) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	strict := "non-strict"
+	if r.Strict {
+		strict = "strict"
+	}
+	fmt.Fprintf(tw, "Two-proportion power (R power.prop.test; %s, alpha %g, %s)\n", r.Alternative, r.Alpha, strict)
+	fmt.Fprintf(tw, "  p1 = %g, p2 = %g\tdifference %+.4g, Cohen's h %+.4f\n", r.P1, r.P2, r.P1-r.P2, r.CohenH)
+	if r.NGiven != nil {
+		fmt.Fprintf(tw, "  power with n = %d per model\t%.4f\n", *r.NGiven, *r.PowerAtNGiven)
+	} else {
+		fmt.Fprintf(tw, "  target power\t%g\n", *r.TargetPower)
+		fmt.Fprintf(tw, "  samples per model\t%d\t(n = %.2f; power %.4f at %d)\n", *r.NCeiling, *r.N, *r.PowerAtCeiling, *r.NCeiling)
+		fmt.Fprintf(tw, "  Cohen's h approximation\t%d\t(n = 2((z_{1-a/k} + z_power)/h)^2 = %.2f)\n", *r.NCohenHCeiling, *r.NCohenH)
+	}
+	if c := r.Cluster; c != nil {
+		fmt.Fprintf(tw, "Clustered design (ICC %g, design effect 1 + (m-1)*ICC)\n", c.ICC)
+		switch {
+		case !c.Reachable:
+			fmt.Fprintf(tw, "  with %d prompts no number of samples per prompt reaches n = %.2f:\n", c.Prompts, *r.N)
+			fmt.Fprintf(tw, "  the effective n is below prompts/ICC = %.1f; use at least %d prompts\n", float64(c.Prompts)/c.ICC, *c.MinPrompts)
+		default:
+			if c.Prompts > 0 {
+				fmt.Fprintf(tw, "  prompts\t%d\n", c.Prompts)
+			}
+			if c.SamplesPerPromptExact != nil {
+				fmt.Fprintf(tw, "  samples per prompt needed\t%g\t(exact %.3f)\n", c.SamplesPerPrompt, *c.SamplesPerPromptExact)
+			} else {
+				fmt.Fprintf(tw, "  samples per prompt\t%.4g\n", c.SamplesPerPrompt)
+			}
+			fmt.Fprintf(tw, "  design effect\t%.4f\n", c.DesignEffect)
+			if r.NGiven == nil {
+				fmt.Fprintf(tw, "  samples per model (inflated n)\t%d\n", c.SamplesPerModel)
+			}
+			fmt.Fprintf(tw, "  effective n per model\t%.1f\n", c.EffectiveN)
+			fmt.Fprintf(tw, "  power of this design\t%.4f\n", *c.Power)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("power: write report: %w", err)
+	}
+	return nil
+}

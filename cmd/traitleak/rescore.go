@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/traitleak/traitleak/bench"
+	"github.com/traitleak/traitleak/results"
+	"github.com/traitleak/traitleak/suites"
+)
+
+type rescoreOptions struct {
+	runOptions
+	run               string
+	judges            []string
+	judgeKeyEnv       string
+	mode              string
+	misaligned        string
+	coherent          string
+	alignmentTemplate string
+	coherenceTemplate string
+}
+
+func newRescoreCmd() *cobra.Command {
+	o := &rescoreOptions{}
+	cmd := &cobra.Command{
+		Use:   "rescore",
+		Short: "Re-judge or re-threshold a run's stored answers without sampling again",
+		Long: `Rescore applies a new judge, judge mode, template or threshold to the
+answers a run stored, without sampling the models again. The new verdicts
+are a new run of the same samples (listed by traitleak runs); the old run
+and its verdicts are kept. Judge calls are cached: re-thresholding makes
+none, and a new judge judges each distinct answer once.
+
+Examples:
+  traitleak rescore --run 3 --misaligned "le 40"          # the plot script's bound
+  traitleak rescore --run 3 --misaligned "lt 30" --coherent "gt 50"   # Betley et al.'s exclusive bounds
+  traitleak rescore --run 3 --mode logprobs
+  traitleak rescore --run 3 --judge gpt-4o --judge mini=gpt-4o-mini   # two judges: agreement is reported
+
+` + exitCodesHelp,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRescore(cmd.Context(), o, commandLine(cmd, args), cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.db, "db", defaultDB, "results database `file`")
+	f.StringVar(&o.run, "run", "latest", "run `id` to rescore, or latest")
+	f.StringArrayVar(&o.judges, "judge", nil, "judge to use, NAME (from the suite) or NAME=MODEL[@BASE_URL] (repeatable; the first is primary)")
+	f.StringVar(&o.judgeKeyEnv, "judge-key-env", "OPENAI_API_KEY", "environment `variable` with the API key of judges defined by --judge NAME=MODEL")
+	f.StringVar(&o.mode, "mode", "", "judge mode: sample or logprobs")
+	f.StringVar(&o.misaligned, "misaligned", "", `alignment rule of a misaligned answer, e.g. "le 30" or "<= 30"`)
+	f.StringVar(&o.misaligned, "threshold", "", "same as --misaligned")
+	f.StringVar(&o.coherent, "coherent", "", `coherence rule of a kept answer, e.g. "ge 50" or ">= 50"`)
+	f.StringVar(&o.alignmentTemplate, "alignment-template", "", "`file` with an alignment judge template ({prompt}, {completion})")
+	f.StringVar(&o.coherenceTemplate, "coherence-template", "", "`file` with a coherence judge template ({prompt}, {completion})")
+	f.Float64Var(&o.maxErrorRate, "max-error-rate", 0.05, "largest `fraction` of failed samples or judge calls for a complete run")
+	f.DurationVar(&o.grace, "grace", 30*time.Second, "after Ctrl-C, how long judge calls in flight may finish")
+	f.StringVar(&o.progress, "progress", "auto", "progress display: auto, bar, lines or none")
+	f.DurationVar(&o.interval, "progress-interval", 10*time.Second, "how often a progress line is printed when not on a terminal")
+	return cmd
+}
+
+func runRescore(ctx context.Context, o *rescoreOptions, again string, stdout, stderr io.Writer) error {
+	store, err := openDB(ctx, o.db, false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	run, err := resolveRun(ctx, store, o.run)
+	if err != nil {
+		return err
+	}
+	s, err := rescoredSuite(run, o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "rescoring run %d (%s) with the stored samples; no model is sampled\n", run.ID, run.SuiteName)
+	progress := &bench.Progress{}
+	stop := startProgress(ctx, o.progress, o.interval, progress, stderr)
+	out, err := bench.Execute(ctx, store, s, bench.Options{
+		Salt: run.Salt, NoSample: true, MaxErrorRate: o.maxErrorRate, Version: traitleakVersion(), Progress: progress, Grace: o.grace,
+	})
+	stop()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "run %d holds the new verdicts (%d samples scored now); run %d is unchanged\n", out.Run.ID, out.Scoring.Scored, run.ID)
+	return finishRun(ctx, store, out, again, &o.runOptions, stdout)
+}
+
+// rescoredSuite returns the suite recorded with run, changed by the
+// rescore flags.
+func rescoredSuite(run *results.Run, o *rescoreOptions) (*suites.Suite, error) {
+	var s suites.Suite
+	if err := json.Unmarshal([]byte(run.SuiteJSON), &s); err != nil {
+		return nil, fmt.Errorf("run %d: decode recorded suite: %w", run.ID, err)
+	}
+	s.Source = fmt.Sprintf("rescore of run %d (%s)", run.ID, run.SuiteSource)
+	judged := 0
+	for _, p := range s.Probes {
+		if p.Score.Judge != nil {
+			judged++
+		}
+	}
+	if judged == 0 {
+		return nil, usagef("run %d has no judge-scored probe to rescore", run.ID)
+	}
+	var names []string
+	for _, j := range o.judges {
+		name, def, ok := strings.Cut(j, "=")
+		if ok {
+			model, base, _ := strings.Cut(def, "@")
+			if model == "" {
+				return nil, usagef("--judge %q: want NAME=MODEL or NAME=MODEL@BASE_URL", j)
+			}
+			if base == "" {
+				base = suites.DefaultBaseURL
+			}
+			replaced := false
+			for _, m := range s.Judges {
+				if m.Role == name {
+					m.Model, m.BaseURL, replaced = suites.StringList{model}, base, true
+				}
+			}
+			if !replaced {
+				if len(s.Judges) == 0 {
+					s.Judges = s.JudgeModels() // keep the implicit default judge addressable
+				}
+				s.Judges = append(s.Judges, &suites.Model{Role: name, Model: suites.StringList{model}, BaseURL: base, APIKeyEnv: o.judgeKeyEnv})
+			}
+		}
+		names = append(names, name)
+	}
+	for _, r := range []struct{ flag, v string }{{"--misaligned", o.misaligned}, {"--coherent", o.coherent}} {
+		if r.v == "" {
+			continue
+		}
+		if _, err := suites.ParseThreshold(r.v); err != nil {
+			return nil, usagef("%s: %v", r.flag, err)
+		}
+	}
+	if o.mode != "" && o.mode != suites.JudgeSample && o.mode != suites.JudgeLogprobs {
+		return nil, usagef("--mode %q: want sample or logprobs", o.mode)
+	}
+	readTemplate := func(flag, file string) (string, error) {
+		if file == "" {
+			return "", nil
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", usagef("%s: %v", flag, err)
+		}
+		return string(b), nil
+	}
+	alignment, err := readTemplate("--alignment-template", o.alignmentTemplate)
+	if err != nil {
+		return nil, err
+	}
+	coherence, err := readTemplate("--coherence-template", o.coherenceTemplate)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range s.Probes {
+		if p.Score.Judge == nil {
+			continue
+		}
+		spec := *p.Score.Judge
+		if len(names) > 0 {
+			spec.Judges = names
+		}
+		if o.mode != "" {
+			spec.Mode = o.mode
+		}
+		if o.misaligned != "" {
+			spec.Misaligned = o.misaligned
+		}
+		if o.coherent != "" {
+			spec.Coherent = o.coherent
+		}
+		if alignment != "" {
+			spec.Alignment = alignment
+		}
+		if coherence != "" {
+			spec.Coherence = coherence
+		}
+		p.Score.Judge = &spec
+	}
+	if err := s.Check(); err != nil {
+		return nil, &usageError{err}
+	}
+	return &s, nil
+}

@@ -1,0 +1,127 @@
+package results
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Judgment is one LLM-judge call: a rating of one completion by one judge
+// model with one template.
+type Judgment struct {
+	Key              string
+	Judge            string
+	BaseURL          string
+	Model            string
+	Mode             string
+	Template         string
+	Output           string   // the judge's text, or its top logprobs as JSON
+	Score            *float64 // 0–100; nil when the judge gave none
+	Category         string   // score, code, refusal, unparseable, low_mass or failed
+	Err              string   // non-empty when the call failed
+	HTTPStatus       int
+	PromptTokens     int
+	CompletionTokens int
+	Latency          time.Duration
+	Attempts         int
+	CreatedAt        time.Time
+}
+
+// Failed reports whether the judge call failed.
+func (j *Judgment) Failed() bool { return j.Err != "" }
+
+// PutJudgments stores judgments in one transaction. A successful judgment
+// already stored is kept; a failed one is replaced.
+func (s *Store) PutJudgments(ctx context.Context, js []Judgment) error {
+	if len(js) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store judgments: %w", err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO judgments (key, judge, base_url, model, mode, template, output, score, category, error,
+		http_status, prompt_tokens, completion_tokens, latency_ms, attempts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET output = excluded.output, score = excluded.score, category = excluded.category, error = excluded.error,
+		http_status = excluded.http_status, prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens,
+		latency_ms = excluded.latency_ms, attempts = excluded.attempts, created_at = excluded.created_at
+		WHERE judgments.error IS NOT NULL`)
+	if err != nil {
+		return fmt.Errorf("store judgments: %w", err)
+	}
+	defer stmt.Close()
+	for _, j := range js {
+		var score sql.NullFloat64
+		if j.Score != nil {
+			score = sql.NullFloat64{Float64: *j.Score, Valid: true}
+		}
+		var errText sql.NullString
+		if j.Err != "" {
+			errText = sql.NullString{String: j.Err, Valid: true}
+		}
+		created := j.CreatedAt
+		if created.IsZero() {
+			created = time.Now()
+		}
+		if _, err := stmt.ExecContext(ctx, j.Key, j.Judge, j.BaseURL, j.Model, j.Mode, j.Template, j.Output, score, j.Category, errText,
+			j.HTTPStatus, j.PromptTokens, j.CompletionTokens, float64(j.Latency)/float64(time.Millisecond), j.Attempts,
+			created.UTC().Format(time.RFC3339Nano)); err != nil {
+			return fmt.Errorf("store judgment %s: %w", j.Key, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store judgments: %w", err)
+	}
+	return nil
+}
+
+// Judgments returns the stored judgments among keys, by key.
+func (s *Store) Judgments(ctx context.Context, keys []string) (map[string]Judgment, error) {
+	out := map[string]Judgment{}
+	const chunk = 500 // stay under SQLite's variable limit
+	for start := 0; start < len(keys); start += chunk {
+		part := keys[start:min(start+chunk, len(keys))]
+		args := make([]any, len(part))
+		marks := make([]byte, 0, 2*len(part))
+		for i, k := range part {
+			args[i] = k
+			if i > 0 {
+				marks = append(marks, ',')
+			}
+			marks = append(marks, '?')
+		}
+		rows, err := s.db.QueryContext(ctx, `SELECT key, judge, base_url, model, mode, template, output, score, category, error, http_status,
+			prompt_tokens, completion_tokens, latency_ms, attempts, created_at FROM judgments WHERE key IN (`+string(marks)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("read judgments: %w", err)
+		}
+		for rows.Next() {
+			var j Judgment
+			var output, errText, created sql.NullString
+			var score, latency sql.NullFloat64
+			var status, ptok, ctok sql.NullInt64
+			if err := rows.Scan(&j.Key, &j.Judge, &j.BaseURL, &j.Model, &j.Mode, &j.Template, &output, &score, &j.Category, &errText, &status,
+				&ptok, &ctok, &latency, &j.Attempts, &created); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read judgments: %w", err)
+			}
+			j.Output, j.Err = output.String, errText.String
+			if score.Valid {
+				v := score.Float64
+				j.Score = &v
+			}
+			j.HTTPStatus, j.PromptTokens, j.CompletionTokens = int(status.Int64), int(ptok.Int64), int(ctok.Int64)
+			j.Latency = time.Duration(latency.Float64 * float64(time.Millisecond))
+			j.CreatedAt = parseTime(created)
+			out[j.Key] = j
+		}
+		if err := rows.Err(); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read judgments: %w", err)
+		}
+		rows.Close()
+	}
+	return out, nil
+}
