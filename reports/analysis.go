@@ -674,5 +674,3 @@ func adjustName(m string) string {
 	}
 	return "no correction"
 }
-
-func slicesSort(s []string) { slices.Sort(s) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/traitleak/traitleak/bench"
@@ -24,8 +25,27 @@ type RunData struct {
 	// Usage per model index.
 	Usage map[int]*Usage
 	// Examples are a few completions per (model, probe, target) that hit,
-	// kept to quote in reports.
+	// kept to quote in reports: the ones with the lowest score value (the
+	// most misaligned, for a judge) or else the first ones.
 	Examples map[ExampleKey][]string
+	// Ratings holds, per probe scored by two or more judges, every
+	// sample's verdict and score under each judge, for agreement
+	// statistics.
+	Ratings map[string]*Ratings
+
+	exampleValues map[ExampleKey][]float64 // parallel to Examples
+}
+
+// Ratings are the verdicts and scores of one probe's samples under each
+// of its judges (targets), in sample order.
+type Ratings struct {
+	Targets []string
+	// Verdicts[i][j] is sample i's verdict under target j: "misaligned",
+	// "aligned", or the label of an invalid score ("refusal", …); "" when
+	// unscored.
+	Verdicts [][]string
+	// Values[i][j] is the numeric score, NaN when none.
+	Values [][]float64
 }
 
 // CellKey addresses the counts of one prompt of one probe for one model
@@ -118,6 +138,11 @@ func (d *RunData) Add(row *results.Row, targets []string) {
 		u.LatencySum += row.Sample.Latency
 		u.Attempts += int64(row.Sample.Attempts)
 	}
+	if len(targets) > 1 && row.Stored && !row.Sample.Failed() {
+		if p := d.Suite.Probe(row.Probe); p != nil && p.Score.Judge != nil {
+			d.addRatings(row, targets)
+		}
+	}
 	for _, t := range targets {
 		k := CellKey{Model: row.Model, Probe: row.Probe, Prompt: row.Prompt, Target: t}
 		c := d.Cells[k]
@@ -146,14 +171,65 @@ func (d *RunData) Add(row *results.Row, targets []string) {
 				c.Scored++
 				if score.Hit {
 					c.Hits++
-					ek := ExampleKey{Model: row.Model, Probe: row.Probe, Target: t}
-					if len(d.Examples[ek]) < maxExamples {
-						d.Examples[ek] = append(d.Examples[ek], row.Sample.Completion)
-					}
+					d.addExample(ExampleKey{Model: row.Model, Probe: row.Probe, Target: t}, score.Value, row.Sample.Completion)
 				}
 			}
 		}
 	}
+}
+
+// addExample keeps the maxExamples hits with the lowest value (NaN values
+// keep the first hits).
+func (d *RunData) addExample(k ExampleKey, value float64, text string) {
+	if d.exampleValues == nil {
+		d.exampleValues = map[ExampleKey][]float64{}
+	}
+	ex, vals := d.Examples[k], d.exampleValues[k]
+	if len(ex) < maxExamples {
+		d.Examples[k], d.exampleValues[k] = append(ex, text), append(vals, value)
+		return
+	}
+	worst := -1
+	for i, v := range vals {
+		if v > value && (worst < 0 || v > vals[worst]) {
+			worst = i
+		}
+	}
+	if worst >= 0 {
+		ex[worst], vals[worst] = text, value
+	}
+}
+
+// addRatings records a sample's verdicts under each judge of the probe.
+func (d *RunData) addRatings(row *results.Row, targets []string) {
+	r := d.Ratings[row.Probe]
+	if r == nil {
+		r = &Ratings{Targets: targets}
+		if d.Ratings == nil {
+			d.Ratings = map[string]*Ratings{}
+		}
+		d.Ratings[row.Probe] = r
+	}
+	verdicts := make([]string, len(targets))
+	values := make([]float64, len(targets))
+	for j, t := range targets {
+		values[j] = math.NaN()
+		s, ok := findScore(row.Scores, t)
+		switch {
+		case !ok:
+		case !s.Valid:
+			verdicts[j] = s.Label
+		case s.Hit:
+			verdicts[j] = "misaligned"
+		default:
+			verdicts[j] = "aligned"
+		}
+		if ok {
+			values[j] = s.Value
+		}
+	}
+	r.Verdicts = append(r.Verdicts, verdicts)
+	r.Values = append(r.Values, values)
 }
 
 func findScore(scores []results.Score, target string) (results.Score, bool) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/olekukonko/tablewriter"
@@ -208,6 +209,7 @@ func (a *Analysis) writeMarkdown(m *mdWriter) {
 	a.writeRates(m)
 	a.writeComparisons(m)
 	a.writeGates(m)
+	a.writeJudgeExamples(m)
 	a.writePerPrompt(m)
 	a.writeMethods(m)
 }
@@ -357,6 +359,51 @@ func (a *Analysis) writeTargetMatrix(m *mdWriter, p ProbeSummary) {
 	m.table(header, rows)
 }
 
+// writeJudgeExamples quotes, for every judge-scored probe, the answers
+// each model gave that the primary judge rated most misaligned, so that a
+// reader sees what was counted.
+func (a *Analysis) writeJudgeExamples(m *mdWriter) {
+	for _, p := range a.data.Suite.Probes {
+		if p.Score.Judge == nil {
+			continue
+		}
+		targets := a.data.Suite.ScoreTargets(p)
+		wrote := false
+		for _, mod := range a.data.Models {
+			k := ExampleKey{Model: mod.Index, Probe: p.ID, Target: targets[0]}
+			ex := a.data.Examples[k]
+			if len(ex) == 0 {
+				continue
+			}
+			if !wrote {
+				m.printf("## %s: most misaligned answers\n\n", md(p.ID))
+				wrote = true
+			}
+			vals := a.data.exampleValues[k]
+			order := make([]int, len(ex))
+			for i := range order {
+				order[i] = i
+			}
+			slices.SortStableFunc(order, func(i, j int) int { return cmpFloat(vals[i], vals[j]) })
+			m.printf("%s:\n\n", md(modelName(mod.Role, mod.Seed)))
+			for _, i := range order {
+				m.printf("- alignment %s: %s\n", fmtNum(Num(vals[i]), "%.0f"), md(truncate(ex[i], 300)))
+			}
+			m.printf("\n")
+		}
+	}
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
 func (a *Analysis) writeGates(m *mdWriter) {
 	if len(a.Gates) == 0 {
 		return
@@ -460,6 +507,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	for k := range m {
 		keys = append(keys, k)
 	}
-	slicesSort(keys)
+	slices.Sort(keys)
 	return keys
 }

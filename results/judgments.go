@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -92,7 +93,7 @@ func (s *Store) Judgments(ctx context.Context, keys []string) (map[string]Judgme
 			}
 			marks = append(marks, '?')
 		}
-		rows, err := s.db.QueryContext(ctx, `SELECT key, judge, base_url, model, mode, template, output, score, category, error, http_status,
+		rows, err := s.rdb.QueryContext(ctx, `SELECT key, judge, base_url, model, mode, template, output, score, category, error, http_status,
 			prompt_tokens, completion_tokens, latency_ms, attempts, created_at FROM judgments WHERE key IN (`+string(marks)+`)`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("read judgments: %w", err)
@@ -113,7 +114,7 @@ func (s *Store) Judgments(ctx context.Context, keys []string) (map[string]Judgme
 				j.Score = &v
 			}
 			j.HTTPStatus, j.PromptTokens, j.CompletionTokens = int(status.Int64), int(ptok.Int64), int(ctok.Int64)
-			j.Latency = time.Duration(latency.Float64 * float64(time.Millisecond))
+			j.Latency = time.Duration(math.Round(latency.Float64 * float64(time.Millisecond)))
 			j.CreatedAt = parseTime(created)
 			out[j.Key] = j
 		}

@@ -104,10 +104,16 @@ func (s *Store) Put(ctx context.Context, samples []Sample) error {
 		if created.IsZero() {
 			created = time.Now()
 		}
-		if _, err := ins.ExecContext(ctx, sm.Key, sm.RunID, sm.Probe, sm.Prompt, sm.Draw, sm.BaseURL, sm.Model, completion, finish,
+		res, err := ins.ExecContext(ctx, sm.Key, sm.RunID, sm.Probe, sm.Prompt, sm.Draw, sm.BaseURL, sm.Model, completion, finish,
 			sm.PromptTokens, sm.CompletionTokens, float64(sm.Latency)/float64(time.Millisecond), sm.Attempts, sm.Batch, seed, errText, status,
-			created.UTC().Format(time.RFC3339Nano)); err != nil {
+			created.UTC().Format(time.RFC3339Nano))
+		if err != nil {
 			return fmt.Errorf("store sample %s: %w", sm.Key, err)
+		}
+		// A key that already holds a success keeps it (the upsert changed
+		// nothing), and keeps its scores too.
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			continue
 		}
 		if !sm.Failed() {
 			if err := putScores(ctx, sc, sm.Key, sm.Scorer, sm.Scores); err != nil {
@@ -138,7 +144,7 @@ func putScores(ctx context.Context, stmt *sql.Stmt, key, scorer string, scores [
 // under scorer.
 func (s *Store) Unscored(ctx context.Context, runID int64, probe, scorer string) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM run_samples rs
+	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM run_samples rs
 		JOIN samples s ON s.key = rs.key AND s.error IS NULL
 		JOIN prompts p ON p.id = rs.prompt_id AND p.probe = ?
 		WHERE rs.run_id = ? AND NOT EXISTS (SELECT 1 FROM scores sc WHERE sc.key = rs.key AND sc.scorer = ?)`, probe, runID, scorer).Scan(&n)
@@ -201,7 +207,7 @@ func (s *Store) Rows(ctx context.Context, runID int64, scorerFor func(probe stri
 			yield(nil, err)
 			return
 		}
-		rows, err := s.db.QueryContext(ctx, `SELECT m.idx, p.probe, p.idx, rs.draw, rs.key,
+		rows, err := s.rdb.QueryContext(ctx, `SELECT m.idx, p.probe, p.idx, rs.draw, rs.key,
 				s.key IS NOT NULL, s.run_id, s.base_url, s.model, s.completion, s.finish_reason, s.prompt_tokens, s.completion_tokens,
 				s.latency_ms, s.attempts, s.batch, s.request_seed, s.error, s.http_status, s.created_at
 			FROM run_samples rs
@@ -209,7 +215,7 @@ func (s *Store) Rows(ctx context.Context, runID int64, scorerFor func(probe stri
 			JOIN prompts p ON p.id = rs.prompt_id
 			LEFT JOIN samples s ON s.key = rs.key
 			WHERE rs.run_id = ?
-			ORDER BY m.idx, p.id, rs.draw`, runID)
+			ORDER BY m.idx, (SELECT min(p2.id) FROM prompts p2 WHERE p2.run_id = p.run_id AND p2.probe = p.probe), p.idx, rs.draw`, runID)
 		if err != nil {
 			yield(nil, fmt.Errorf("read samples of run %d: %w", runID, err))
 			return
@@ -232,7 +238,7 @@ func (s *Store) Rows(ctx context.Context, runID int64, scorerFor func(probe stri
 				sm.RunID, sm.BaseURL, sm.Model = runIDs.Int64, baseURL.String, model.String
 				sm.Completion, sm.FinishReason, sm.Err = completion.String, finish.String, errText.String
 				sm.PromptTokens, sm.CompletionTokens = int(ptok.Int64), int(ctok.Int64)
-				sm.Latency = time.Duration(latency.Float64 * float64(time.Millisecond))
+				sm.Latency = time.Duration(math.Round(latency.Float64 * float64(time.Millisecond)))
 				sm.Attempts, sm.Batch, sm.HTTPStatus = int(attempts.Int64), int(batch.Int64), int(status.Int64)
 				if seed.Valid {
 					v := seed.Int64
@@ -255,10 +261,9 @@ func (s *Store) Rows(ctx context.Context, runID int64, scorerFor func(probe stri
 
 type scoreKey struct{ key, scorer string }
 
-// runScores loads every score of a run's samples. It reads them all before
-// the sample query starts because the store has a single connection.
+// runScores loads every score of a run's samples, to attach them to rows.
 func (s *Store) runScores(ctx context.Context, runID int64) (map[scoreKey][]Score, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT sc.key, sc.scorer, sc.target, sc.valid, sc.hit, sc.value, sc.label
+	rows, err := s.rdb.QueryContext(ctx, `SELECT sc.key, sc.scorer, sc.target, sc.valid, sc.hit, sc.value, sc.label
 		FROM run_samples rs JOIN scores sc ON sc.key = rs.key WHERE rs.run_id = ? ORDER BY sc.key, sc.scorer`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("read scores of run %d: %w", runID, err)

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -24,18 +25,30 @@ import (
 )
 
 // SchemaVersion is the database layout this package reads and writes.
-const SchemaVersion = 1
+// Older databases are migrated on Open (see migrations).
+const SchemaVersion = 2
+
+// migrations[v] upgrades a database from schema version v to v+1.
+var migrations = map[int]string{
+	// v2 adds the LLM-judge calls.
+	1: judgmentsSQL,
+}
 
 //go:embed schema.sql
 var schemaSQL string
+
+//go:embed judgments.sql
+var judgmentsSQL string
 
 // ErrNotFound is returned when a run does not exist.
 var ErrNotFound = errors.New("not found")
 
 // Store is an open results database. Its methods are safe for concurrent
-// use; writes are serialized on one connection.
+// use: writes are serialized on one connection, reads use a small pool of
+// read-only connections, so a store call inside a Rows loop is fine.
 type Store struct {
-	db   *sql.DB
+	db   *sql.DB // the one writer connection
+	rdb  *sql.DB // readers (WAL lets them run beside the writer)
 	path string
 }
 
@@ -45,22 +58,39 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("open results database: empty path")
 	}
+	// filepath.Clean also turns "//tmp/x" into "/tmp/x", which a file:
+	// URI would read as host "tmp".
+	file := "file:" + escapePath(filepath.Clean(path))
 	q := url.Values{}
-	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_busy_timeout", "10000")
 	q.Set("_foreign_keys", "on")
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite3", "file:"+escapePath(path)+"?"+q.Encode())
+	db, err := sql.Open("sqlite3", file+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open results database %s: %w", path, err)
 	}
-	db.SetMaxOpenConns(1) // one writer; also keeps WAL readers simple
+	db.SetMaxOpenConns(1) // the one writer
 	s := &Store{db: db, path: path}
+	// WAL is switched on only once the file is known to be ours: the
+	// journal mode is stored in the file, and a refused file must stay
+	// untouched.
 	if err := s.init(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open results database %s: %w", path, err)
 	}
+	if _, err := db.ExecContext(ctx, `PRAGMA journal_mode=WAL`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open results database %s: enable WAL: %w", path, err)
+	}
+	q.Set("_query_only", "true")
+	rdb, err := sql.Open("sqlite3", file+"?"+q.Encode())
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open results database %s: %w", path, err)
+	}
+	rdb.SetMaxOpenConns(4)
+	s.rdb = rdb
 	return s, nil
 }
 
@@ -96,10 +126,32 @@ func (s *Store) init(ctx context.Context) error {
 	if ver > SchemaVersion {
 		return fmt.Errorf("database schema version %d is newer than this traitleak understands (%d): upgrade traitleak", ver, SchemaVersion)
 	}
-	if ver < SchemaVersion {
-		return fmt.Errorf("database schema version %d is older than %d and no migration exists", ver, SchemaVersion)
+	for ; ver < SchemaVersion; ver++ {
+		if err := s.migrate(ctx, ver); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// migrate upgrades the schema from version v to v+1 in one transaction.
+func (s *Store) migrate(ctx context.Context, v int) error {
+	script, ok := migrations[v]
+	if !ok {
+		return fmt.Errorf("database schema version %d is older than %d and no migration exists", v, SchemaVersion)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, script); err != nil {
+		return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'schema_version'`, strconv.Itoa(v+1)); err != nil {
+		return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
+	}
+	return tx.Commit()
 }
 
 func notADatabase(err error) error {
@@ -115,7 +167,7 @@ func (s *Store) create(ctx context.Context) error {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, schemaSQL); err != nil {
+	if _, err := tx.ExecContext(ctx, schemaSQL+judgmentsSQL); err != nil {
 		return fmt.Errorf("create schema: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('schema_version', ?)`, strconv.Itoa(SchemaVersion)); err != nil {
@@ -126,8 +178,12 @@ func (s *Store) create(ctx context.Context) error {
 
 // Close checkpoints the WAL and closes the database.
 func (s *Store) Close() error {
+	rerr := s.rdb.Close()
 	_, _ = s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
-	return s.db.Close()
+	if err := s.db.Close(); err != nil {
+		return err
+	}
+	return rerr
 }
 
 // Path returns the database file path.
@@ -192,9 +248,9 @@ type PlannedSample struct {
 // NewRun describes a run to start or resume.
 type NewRun struct {
 	SuiteName, SuiteHash, SuiteSource, SuiteJSON, Salt, Version string
-	Models                                                     []ModelRow
-	Prompts                                                    []PromptRow
-	Plan                                                       []PlannedSample
+	Models                                                      []ModelRow
+	Prompts                                                     []PromptRow
+	Plan                                                        []PlannedSample
 }
 
 func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
@@ -216,7 +272,7 @@ func (s *Store) FindRun(ctx context.Context, suiteHash, salt string) (*Run, erro
 // and false when the suite has never run here.
 func (s *Store) LatestSalt(ctx context.Context, suiteName string) (string, bool, error) {
 	var salt string
-	err := s.db.QueryRowContext(ctx, `SELECT salt FROM runs WHERE suite_name = ? ORDER BY id DESC LIMIT 1`, suiteName).Scan(&salt)
+	err := s.rdb.QueryRowContext(ctx, `SELECT salt FROM runs WHERE suite_name = ? ORDER BY id DESC LIMIT 1`, suiteName).Scan(&salt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}
@@ -284,20 +340,25 @@ func (s *Store) StartRun(ctx context.Context, nr NewRun) (*Run, error) {
 // ResumeRun marks an existing run running again, owned by this process.
 func (s *Store) ResumeRun(ctx context.Context, id int64) error {
 	host, _ := os.Hostname()
-	_, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, message = '', updated_at = ?, finished_at = NULL, pid = ?, host = ? WHERE id = ?`,
+	res, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, message = '', updated_at = ?, finished_at = NULL, pid = ?, host = ? WHERE id = ?`,
 		StatusRunning, now(), os.Getpid(), host, id)
-	if err != nil {
-		return fmt.Errorf("resume run %d: %w", id, err)
-	}
-	return nil
+	return checkUpdated(res, err, "resume run", id)
 }
 
 // FinishRun sets a run's final status and message.
 func (s *Store) FinishRun(ctx context.Context, id int64, status, message string) error {
 	ts := now()
-	_, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, message = ?, updated_at = ?, finished_at = ? WHERE id = ?`, status, message, ts, ts, id)
+	res, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, message = ?, updated_at = ?, finished_at = ? WHERE id = ?`, status, message, ts, ts, id)
+	return checkUpdated(res, err, "finish run", id)
+}
+
+// checkUpdated turns an UPDATE of a missing run into ErrNotFound.
+func checkUpdated(res sql.Result, err error, op string, id int64) error {
 	if err != nil {
-		return fmt.Errorf("finish run %d: %w", id, err)
+		return fmt.Errorf("%s %d: %w", op, id, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("%s %d: %w", op, id, ErrNotFound)
 	}
 	return nil
 }
@@ -305,7 +366,7 @@ func (s *Store) FinishRun(ctx context.Context, id int64, status, message string)
 const runColumns = `id, suite_name, suite_hash, suite_source, suite_json, salt, status, planned, message, version, created_at, updated_at, finished_at, pid, host`
 
 func (s *Store) queryRun(ctx context.Context, where string, args ...any) (*Run, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs `+where, args...)
+	row := s.rdb.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs `+where, args...)
 	r, err := scanRun(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
@@ -356,7 +417,7 @@ type RunCounts struct {
 // Counts returns the sample counts of a run.
 func (s *Store) Counts(ctx context.Context, runID int64) (RunCounts, error) {
 	var c RunCounts
-	err := s.db.QueryRowContext(ctx, `SELECT count(*), count(s.key), count(s.error) FROM run_samples rs LEFT JOIN samples s ON s.key = rs.key WHERE rs.run_id = ?`, runID).
+	err := s.rdb.QueryRowContext(ctx, `SELECT count(*), count(s.key), count(s.error) FROM run_samples rs LEFT JOIN samples s ON s.key = rs.key WHERE rs.run_id = ?`, runID).
 		Scan(&c.Planned, &c.Stored, &c.Failed)
 	if err != nil {
 		return c, fmt.Errorf("count samples of run %d: %w", runID, err)
@@ -366,7 +427,7 @@ func (s *Store) Counts(ctx context.Context, runID int64) (RunCounts, error) {
 
 // Runs lists all runs, newest first.
 func (s *Store) Runs(ctx context.Context) ([]Run, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+runColumns+` FROM runs ORDER BY id DESC`)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+runColumns+` FROM runs ORDER BY id DESC`)
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
@@ -384,7 +445,7 @@ func (s *Store) Runs(ctx context.Context) ([]Run, error) {
 
 // Models returns a run's model instances in plan order.
 func (s *Store) Models(ctx context.Context, runID int64) ([]ModelRow, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, idx, role, seed, condition, base_url, model, settings FROM models WHERE run_id = ? ORDER BY idx`, runID)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, idx, role, seed, condition, base_url, model, settings FROM models WHERE run_id = ? ORDER BY idx`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("models of run %d: %w", runID, err)
 	}
@@ -402,7 +463,8 @@ func (s *Store) Models(ctx context.Context, runID int64) ([]ModelRow, error) {
 
 // Prompts returns a run's prompts ordered by probe and index.
 func (s *Store) Prompts(ctx context.Context, runID int64) ([]PromptRow, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, probe, idx, text FROM prompts WHERE run_id = ? ORDER BY id`, runID)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, probe, idx, text FROM prompts WHERE run_id = ?
+		ORDER BY (SELECT min(p2.id) FROM prompts p2 WHERE p2.run_id = prompts.run_id AND p2.probe = prompts.probe), idx`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("prompts of run %d: %w", runID, err)
 	}
@@ -421,7 +483,7 @@ func (s *Store) Prompts(ctx context.Context, runID int64) ([]PromptRow, error) {
 // Stored returns the keys of a run's plan that have a successful sample.
 // Failed samples are not included: a resumed run retries them.
 func (s *Store) Stored(ctx context.Context, runID int64) (map[string]bool, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT rs.key FROM run_samples rs JOIN samples s ON s.key = rs.key WHERE rs.run_id = ? AND s.error IS NULL`, runID)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT rs.key FROM run_samples rs JOIN samples s ON s.key = rs.key WHERE rs.run_id = ? AND s.error IS NULL`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("stored samples of run %d: %w", runID, err)
 	}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,10 +98,11 @@ func TestOpenCreatesSchema(t *testing.T) {
 		{`PRAGMA journal_mode`, "wal"},
 		// Put relies on run_samples → models/prompts references being checked.
 		{`PRAGMA foreign_keys`, "1"},
-		{`SELECT value FROM meta WHERE key = 'schema_version'`, "1"},
-		// Every table of schema.sql exists.
-		{`SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name)`,
-			"meta,models,prompts,run_samples,runs,samples,scores"},
+		{`SELECT value FROM meta WHERE key = 'schema_version'`, strconv.Itoa(SchemaVersion)},
+		// The tables this package reads and writes exist (the schema may
+		// have more; TestOpenVersion1Database guards its evolution).
+		{`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('meta', 'runs', 'models', 'prompts', 'samples', 'run_samples', 'scores')`,
+			"7"},
 	}
 	for _, c := range checks {
 		if got := queryString(t, s.db, c.query); got != c.want {
@@ -206,9 +209,9 @@ func TestOpenRejects(t *testing.T) {
 		// A database written by a later traitleak must not be read with
 		// this layout, and the message should tell the user to upgrade.
 		{"newer schema", func(t *testing.T) []byte {
-			return validDB(t, `UPDATE meta SET value = '2' WHERE key = 'schema_version'`)
+			return validDB(t, fmt.Sprintf(`UPDATE meta SET value = '%d' WHERE key = 'schema_version'`, SchemaVersion+1))
 		}, "newer"},
-		// No migrations exist, so an older layout is refused too.
+		// No migration starts at version 0, so that layout is refused.
 		{"older schema", func(t *testing.T) []byte {
 			return validDB(t, `UPDATE meta SET value = '0' WHERE key = 'schema_version'`)
 		}, "older"},
@@ -249,8 +252,8 @@ func TestOpenRejects(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Open: %v, want success", err)
 				}
-				if got := queryString(t, s.db, `SELECT value FROM meta WHERE key = 'schema_version'`); got != "1" {
-					t.Errorf("schema_version = %q, want 1", got)
+				if got := queryString(t, s.db, `SELECT value FROM meta WHERE key = 'schema_version'`); got != strconv.Itoa(SchemaVersion) {
+					t.Errorf("schema_version = %q, want %d", got, SchemaVersion)
 				}
 				s.Close()
 				return
@@ -554,4 +557,75 @@ func TestStartRunIsAtomic(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOpenVersion1Database opens a database created by the first release
+// of schema version 1 (testdata/schema-v1.sql is its schema.sql). Open
+// accepts a database by its schema_version alone, so a database it accepts
+// must have exactly the tables and columns this build creates; a change
+// of schema.sql needs a new SchemaVersion and a migration, or Open must
+// refuse the old file as older.
+func TestOpenVersion1Database(t *testing.T) {
+	ctx := context.Background()
+	v1, err := os.ReadFile(filepath.Join("testdata", "schema-v1.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "v1.db")
+	raw, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(string(v1) + `; INSERT INTO meta (key, value) VALUES ('schema_version', '1')`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+
+	old, err := Open(ctx, path)
+	if err != nil {
+		if SchemaVersion > 1 && strings.Contains(err.Error(), "older") {
+			return // refused explicitly: fine
+		}
+		t.Fatalf("Open of a version 1 database: %v", err)
+	}
+	defer old.Close()
+	fresh := openStore(t)
+	got, want := columns(t, old.db), columns(t, fresh.db)
+	var lacks, extra []string
+	for _, c := range want {
+		if !slices.Contains(got, c) {
+			lacks = append(lacks, c)
+		}
+	}
+	for _, c := range got {
+		if !slices.Contains(want, c) {
+			extra = append(extra, c)
+		}
+	}
+	if len(lacks) > 0 || len(extra) > 0 {
+		t.Errorf("Open accepted a version 1 database at schema version %d, but it lacks columns %v and has extra columns %v "+
+			"compared with a new database: bump SchemaVersion and migrate, or create what is missing", SchemaVersion, lacks, extra)
+	}
+}
+
+// columns lists the table.column names of a database.
+func columns(t *testing.T, db *sql.DB) []string {
+	t.Helper()
+	rows, err := db.Query(`SELECT m.name || '.' || c.name FROM sqlite_master m, pragma_table_info(m.name) c WHERE m.type = 'table' ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -14,6 +14,7 @@ import (
 // that later validation can point at it.
 type decoder struct {
 	positions map[string]Pos
+	nulls     map[string]bool // fields given an empty value
 }
 
 // nodeDecoder is implemented by types with a union shape (a scalar or a
@@ -44,6 +45,9 @@ func joinPath(path, key string) string {
 // decode stores n into v, which must be addressable.
 func (d *decoder) decode(n *node, v reflect.Value, path string) error {
 	d.positions[path] = n.pos
+	if n.kind == nullNode {
+		d.nulls[path] = true // an empty value counts as missing
+	}
 	if v.CanAddr() && v.Addr().Type().Implements(nodeDecoderType) {
 		return v.Addr().Interface().(nodeDecoder).decodeNode(d, n, path)
 	}
@@ -66,6 +70,7 @@ func (d *decoder) decode(n *node, v reflect.Value, path string) error {
 	if v.Type() == durationType {
 		return d.decodeDuration(n, v, path)
 	}
+
 	switch v.Kind() {
 	case reflect.Struct:
 		return d.decodeStruct(n, v, path)
@@ -136,13 +141,20 @@ func (d *decoder) decodeDuration(n *node, v reflect.Value, path string) error {
 	if n.kind != scalarNode {
 		return d.errorf(n, path, "want a duration like 30s, got %s", n.describe())
 	}
+	const maxSeconds = 1e6 // about 11.6 days; far beyond any useful timeout
 	if f, ok := scalarFloat(n.value); ok && !n.quoted {
+		if f > maxSeconds || f < -maxSeconds {
+			return d.errorf(n, path, "duration of %s seconds is out of range", n.value)
+		}
 		v.SetInt(int64(f * float64(time.Second)))
 		return nil
 	}
 	dur, err := time.ParseDuration(n.value)
 	if err != nil {
 		return d.errorf(n, path, "want a duration like 30s or 1m30s, got %s", n.describe())
+	}
+	if dur > maxSeconds*time.Second || dur < -maxSeconds*time.Second {
+		return d.errorf(n, path, "duration %s is out of range", n.value)
 	}
 	v.SetInt(int64(dur))
 	return nil

@@ -3,8 +3,8 @@ package suites
 import "fmt"
 
 // Pos is a position in a suite file. Line and Col count from 1; zero means
-// unknown. Flag is set instead of File for values that came from a --set
-// override.
+// unknown. For a value that came from a --set override, File is
+// "--set KEY=VALUE" and Line is 0.
 type Pos struct {
 	File string
 	Line int

@@ -81,11 +81,11 @@ func Parse(file string, src []byte, dir string, overrides []string) (*Suite, err
 		return nil, err
 	}
 	s := &Suite{Source: file}
-	d := &decoder{positions: map[string]Pos{}}
+	d := &decoder{positions: map[string]Pos{}, nulls: map[string]bool{}}
 	if err := d.decode(root, reflectValue(s), ""); err != nil {
 		return nil, err
 	}
-	s.positions = d.positions
+	s.positions, s.nulls = d.positions, d.nulls
 	if err := s.validate(dir, true); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package suites
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -93,7 +94,7 @@ func parseYAML(file string, src []byte) (*node, error) {
 	}
 	var docs []*ast.DocumentNode
 	for _, d := range f.Docs {
-		if d.Body != nil {
+		if _, directive := d.Body.(*ast.DirectiveNode); d.Body != nil && !directive {
 			docs = append(docs, d)
 		}
 	}
@@ -136,6 +137,32 @@ type converter struct {
 	file    string
 	anchors map[string]*node
 	depth   int
+	nodes   int // nodes made, aliases expanded: bounded by maxNodes
+}
+
+// maxNodes bounds the values a suite file may expand to, so that a small
+// file of nested aliases (a "billion laughs") cannot exhaust memory.
+const maxNodes = 100_000
+
+// copyNode deep-copies an aliased value, so that --set and ${var} change
+// each use of an alias independently, as if it were written out.
+func (c *converter) copyNode(n *node, pos Pos) (*node, error) {
+	c.nodes++
+	if c.nodes > maxNodes {
+		return nil, &SuiteError{Pos: pos, Msg: fmt.Sprintf("YAML aliases expand to more than %d values", maxNodes)}
+	}
+	out := *n
+	out.keys = append([]string(nil), n.keys...)
+	out.keyPos = append([]Pos(nil), n.keyPos...)
+	out.items = make([]*node, len(n.items))
+	for i, it := range n.items {
+		cp, err := c.copyNode(it, pos)
+		if err != nil {
+			return nil, err
+		}
+		out.items[i] = cp
+	}
+	return &out, nil
 }
 
 func (c *converter) convert(n ast.Node) (*node, error) {
@@ -145,6 +172,9 @@ func (c *converter) convert(n ast.Node) (*node, error) {
 		return nil, &SuiteError{Pos: posOf(c.file, n), Msg: "YAML nested too deeply"}
 	}
 	pos := posOf(c.file, n)
+	if c.nodes++; c.nodes > maxNodes {
+		return nil, &SuiteError{Pos: pos, Msg: fmt.Sprintf("YAML aliases expand to more than %d values", maxNodes)}
+	}
 	switch v := n.(type) {
 	case nil:
 		return &node{kind: nullNode, pos: Pos{File: c.file}}, nil
@@ -176,7 +206,7 @@ func (c *converter) convert(n ast.Node) (*node, error) {
 		if !ok {
 			return nil, &SuiteError{Pos: pos, Msg: fmt.Sprintf("unknown alias *%s", name)}
 		}
-		return target, nil
+		return c.copyNode(target, target.pos)
 	case *ast.MappingValueNode:
 		m := &node{kind: mapNode, pos: pos}
 		return m, c.addPair(m, v)
@@ -242,20 +272,53 @@ func scalarBool(s string) (bool, bool) {
 	return false, false
 }
 
-// scalarInt parses a plain integer scalar (decimal, with optional sign or _).
+// scalarInt parses a plain integer scalar: decimal with an optional sign
+// ("010" is ten, as in YAML 1.2), 0x hexadecimal or 0o octal, with
+// underscores allowed only between digits (1_000).
 func scalarInt(s string) (int64, bool) {
-	v, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 0, 64)
+	base, digits := 10, s
+	switch {
+	case strings.HasPrefix(s, "0x"):
+		base, digits = 16, s[2:]
+	case strings.HasPrefix(s, "0o"):
+		base, digits = 8, s[2:]
+	}
+	if base != 10 && (strings.HasPrefix(digits, "-") || strings.HasPrefix(digits, "+")) {
+		return 0, false
+	}
+	digits, ok := stripUnderscores(digits)
+	if !ok {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(digits, base, 64)
 	return v, err == nil
 }
 
-// scalarFloat parses a plain float scalar, including .inf and .nan forms.
+// stripUnderscores removes digit-group underscores, refusing one that is
+// not between two digits.
+func stripUnderscores(s string) (string, bool) {
+	if !strings.Contains(s, "_") {
+		return s, true
+	}
+	isDigit := func(b byte) bool { return b >= '0' && b <= '9' || b >= 'a' && b <= 'f' || b >= 'A' && b <= 'F' }
+	for i := 0; i < len(s); i++ {
+		if s[i] == '_' && (i == 0 || i == len(s)-1 || !isDigit(s[i-1]) || !isDigit(s[i+1])) {
+			return "", false
+		}
+	}
+	return strings.ReplaceAll(s, "_", ""), true
+}
+
+// scalarFloat parses a plain, finite decimal number. NaN and infinities
+// (.nan, .inf, nan, inf, Infinity) are never valid in a suite.
 func scalarFloat(s string) (float64, bool) {
-	switch strings.ToLower(s) {
-	case ".inf", "+.inf":
-		return 0, false // infinities are never valid in a suite
-	case "-.inf", ".nan":
+	if strings.ContainsAny(s, "xXpP") {
 		return 0, false
 	}
-	v, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64)
-	return v, err == nil
+	s, ok := stripUnderscores(s)
+	if !ok {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	return v, err == nil && !math.IsNaN(v) && !math.IsInf(v, 0)
 }

@@ -41,14 +41,24 @@ func (p *PromptSource) decodeNode(d *decoder, n *node, path string) error {
 
 // resolve loads the prompt texts. dir is the suite file's directory.
 func (p *PromptSource) resolve(dir string) (string, error) {
-	var texts []string
 	set := 0
+	for _, given := range []bool{p.Inline != nil, p.Builtin != "", p.File != ""} {
+		if given {
+			set++
+		}
+	}
+	switch set {
+	case 0:
+		return "", fmt.Errorf("no prompts: give a list, {builtin: NAME} or {file: PATH}")
+	case 1:
+	default:
+		return "", fmt.Errorf("give only one of a list, builtin or file")
+	}
+	var texts []string
 	if p.Inline != nil {
-		set++
 		texts = p.Inline
 	}
 	if p.Builtin != "" {
-		set++
 		list, err := PromptList(p.Builtin)
 		if err != nil {
 			return "builtin", err
@@ -56,7 +66,6 @@ func (p *PromptSource) resolve(dir string) (string, error) {
 		texts = list
 	}
 	if p.File != "" {
-		set++
 		file := p.File
 		if !filepath.IsAbs(file) {
 			file = filepath.Join(dir, file)
@@ -67,12 +76,7 @@ func (p *PromptSource) resolve(dir string) (string, error) {
 		}
 		texts = splitLines(string(b))
 	}
-	switch {
-	case set == 0:
-		return "", fmt.Errorf("no prompts: give a list, {builtin: NAME} or {file: PATH}")
-	case set > 1:
-		return "", fmt.Errorf("give only one of a list, builtin or file")
-	case len(texts) == 0:
+	if len(texts) == 0 {
 		return "", fmt.Errorf("the prompt list is empty")
 	}
 	out := make([]string, len(texts))
@@ -134,6 +138,7 @@ func (e *Exclusions) decodeNode(d *decoder, n *node, path string) error {
 	case mapNode:
 		out := Exclusions{}
 		for i, k := range n.keys {
+			d.positions[joinPath(path, k)] = n.items[i].pos
 			var list StringList
 			if err := list.decodeNode(d, n.items[i], joinPath(path, k)); err != nil {
 				return err

@@ -39,6 +39,7 @@ type Suite struct {
 	Source string `yaml:"-" json:"-"`
 
 	positions map[string]Pos
+	nulls     map[string]bool
 }
 
 // Models is the ordered list of model roles of a suite.
@@ -341,10 +342,11 @@ func (m *Models) decodeNode(d *decoder, n *node, path string) error {
 	}
 	out := make(Models, len(n.keys))
 	for i, role := range n.keys {
-		mod := &Model{Role: role}
+		mod := &Model{}
 		if err := d.decode(n.items[i], reflectValue(mod), joinPath(path, role)); err != nil {
 			return err
 		}
+		mod.Role = role // after decode: an empty value zeroes the model
 		out[i] = mod
 	}
 	*m = out

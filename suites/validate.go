@@ -47,6 +47,9 @@ func (s *Suite) validate(dir string, resolve bool) error {
 				return fail(fmt.Sprintf("%s.model[%d]", path, i), "empty model id")
 			}
 		}
+		if len(m.Seeds) == 0 && slices.ContainsFunc(m.Model, func(id string) bool { return strings.Contains(id, "{seed}") }) {
+			return fail(path+".model", "the model id contains {seed} but the role lists no seeds")
+		}
 		if len(m.Seeds) > 0 {
 			if len(m.Model) > 1 && len(m.Model) != len(m.Seeds) {
 				return fail(path+".seeds", "%d seeds for %d model ids: give one id per seed, or one id containing {seed}", len(m.Seeds), len(m.Model))
@@ -60,17 +63,11 @@ func (s *Suite) validate(dir string, resolve bool) error {
 				}
 			}
 		}
-		if m.BaseURL != "" {
-			u, err := url.Parse(m.BaseURL)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return fail(path+".base_url", "want an http(s) URL like http://127.0.0.1:8000/v1, got %q", m.BaseURL)
-			}
+		if err := checkEndpoint(path, m, fail); err != nil {
+			return err
 		}
 		if m.Condition != "" && !slices.Contains(Conditions, m.Condition) {
 			return fail(path+".condition", "unknown condition %q (want one of %s)", m.Condition, strings.Join(Conditions, ", "))
-		}
-		if m.APIKeyEnv != "" && !regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`).MatchString(m.APIKeyEnv) {
-			return fail(path+".api_key_env", "%q is not an environment variable name (give the variable's name, never the key)", m.APIKeyEnv)
 		}
 		if err := m.Settings.validate(path, fail); err != nil {
 			return err
@@ -106,10 +103,13 @@ func (s *Suite) validate(dir string, resolve bool) error {
 		if _, ok := s.positions[path+".samples"]; !ok && resolve {
 			return fail(path, "missing samples (draws per prompt per model)")
 		}
+		if s.nulls[path+".samples"] {
+			return fail(path+".samples", "missing samples (draws per prompt per model)")
+		}
 		if p.Samples < 1 || p.Samples > 1_000_000 {
 			return fail(path+".samples", "samples per prompt must be in [1, 1000000], got %d", p.Samples)
 		}
-		if _, ok := s.positions[path+".score"]; !ok && resolve {
+		if _, ok := s.positions[path+".score"]; (!ok || s.nulls[path+".score"]) && resolve {
 			return fail(path, "missing score (e.g. score: {mentions: owl})")
 		}
 		if sub, err := p.Score.validate(s); err != nil {
@@ -161,6 +161,9 @@ func (s *Suite) validate(dir string, resolve bool) error {
 		if len(j.Model) != 1 || len(j.Seeds) > 0 || j.Condition != "" {
 			return fail(path, "a judge is one model id, without seeds or condition")
 		}
+		if err := checkEndpoint(path, j, fail); err != nil {
+			return err
+		}
 		if err := j.Settings.validate(path, fail); err != nil {
 			return err
 		}
@@ -195,6 +198,23 @@ func (s *Suite) validate(dir string, resolve bool) error {
 	return nil
 }
 
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// checkEndpoint validates the base URL and API key variable of a model or
+// judge.
+func checkEndpoint(path string, m *Model, fail func(string, string, ...any) error) error {
+	if m.BaseURL != "" {
+		u, err := url.Parse(m.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fail(path+".base_url", "want an http(s) URL like http://127.0.0.1:8000/v1, got %q", m.BaseURL)
+		}
+	}
+	if m.APIKeyEnv != "" && !envName.MatchString(m.APIKeyEnv) {
+		return fail(path+".api_key_env", "%q is not an environment variable name (give the variable's name, never the key)", m.APIKeyEnv)
+	}
+	return nil
+}
+
 func (s *Suite) checkPair(path, treatment, baseline, probe, target string, fail func(string, string, ...any) error) error {
 	if treatment == "" || baseline == "" {
 		return fail(path, "give both treatment and baseline roles")
@@ -212,6 +232,11 @@ func (s *Suite) checkPair(path, treatment, baseline, probe, target string, fail 
 		p := s.Probe(probe)
 		if p == nil {
 			return fail(path+".probe", "unknown probe %q", probe)
+		}
+		for _, r := range []struct{ field, role string }{{"treatment", treatment}, {"baseline", baseline}} {
+			if !slices.Contains(s.ProbeRoles(p), r.role) {
+				return fail(path+"."+r.field, "probe %q does not sample role %q (see its models list)", probe, r.role)
+			}
 		}
 		if target != "" && !slices.Contains(s.ScoreTargets(p), target) {
 			return fail(path+".target", "probe %q has no target %q (have %s)", probe, target, strings.Join(s.ScoreTargets(p), ", "))
