@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -66,25 +67,17 @@ func (s *Store) Put(ctx context.Context, samples []Sample) error {
 		return fmt.Errorf("store samples: %w", err)
 	}
 	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO samples (key, run_id, probe, prompt_idx, draw, base_url, model, completion, finish_reason,
-		prompt_tokens, completion_tokens, latency_ms, attempts, batch, request_seed, error, http_status, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id, completion = excluded.completion, finish_reason = excluded.finish_reason,
-		prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens, latency_ms = excluded.latency_ms,
-		attempts = excluded.attempts, batch = excluded.batch, request_seed = excluded.request_seed, error = excluded.error,
-		http_status = excluded.http_status, created_at = excluded.created_at
-		WHERE samples.error IS NOT NULL`)
+	// A key that already holds a success keeps it, with its scores.
+	kept, err := succeeded(ctx, tx, samples)
 	if err != nil {
 		return fmt.Errorf("store samples: %w", err)
 	}
-	defer ins.Close()
-	sc, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO scores (key, scorer, target, valid, hit, value, label) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("store scores: %w", err)
-	}
-	defer sc.Close()
+	var rows, scoreRows [][]any
 	for i := range samples {
 		sm := &samples[i]
+		if kept[sm.Key] {
+			continue
+		}
 		var completion, finish, errText sql.NullString
 		if sm.Failed() {
 			errText = sql.NullString{String: sm.Err, Valid: true}
@@ -104,22 +97,26 @@ func (s *Store) Put(ctx context.Context, samples []Sample) error {
 		if created.IsZero() {
 			created = time.Now()
 		}
-		res, err := ins.ExecContext(ctx, sm.Key, sm.RunID, sm.Probe, sm.Prompt, sm.Draw, sm.BaseURL, sm.Model, completion, finish,
-			sm.PromptTokens, sm.CompletionTokens, float64(sm.Latency)/float64(time.Millisecond), sm.Attempts, sm.Batch, seed, errText, status,
-			created.UTC().Format(time.RFC3339Nano))
-		if err != nil {
-			return fmt.Errorf("store sample %s: %w", sm.Key, err)
-		}
-		// A key that already holds a success keeps it (the upsert changed
-		// nothing), and keeps its scores too.
-		if n, err := res.RowsAffected(); err == nil && n == 0 {
-			continue
-		}
+		rows = append(rows, []any{sm.Key, sm.RunID, sm.Probe, sm.Prompt, sm.Draw, sm.BaseURL, sm.Model, completion, finish,
+			sm.PromptTokens, sm.CompletionTokens, float64(sm.Latency) / float64(time.Millisecond), sm.Attempts, sm.Batch, seed, errText, status,
+			created.UTC().Format(time.RFC3339Nano)})
 		if !sm.Failed() {
-			if err := putScores(ctx, sc, sm.Key, sm.Scorer, sm.Scores); err != nil {
-				return err
-			}
+			scoreRows = appendScores(scoreRows, sm.Key, sm.Scorer, sm.Scores)
 		}
+	}
+	// Rows are unique per batch only if the caller sends each key once; the
+	// upsert also replaces a failed sample stored earlier.
+	if err := bulkInsert(ctx, tx, `INSERT INTO samples (key, run_id, probe, prompt_idx, draw, base_url, model, completion, finish_reason,
+		prompt_tokens, completion_tokens, latency_ms, attempts, batch, request_seed, error, http_status, created_at)`,
+		`ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id, completion = excluded.completion, finish_reason = excluded.finish_reason,
+		prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens, latency_ms = excluded.latency_ms,
+		attempts = excluded.attempts, batch = excluded.batch, request_seed = excluded.request_seed, error = excluded.error,
+		http_status = excluded.http_status, created_at = excluded.created_at
+		WHERE samples.error IS NOT NULL`, rows); err != nil {
+		return fmt.Errorf("store samples: %w", err)
+	}
+	if err := insertScores(ctx, tx, scoreRows); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store samples: %w", err)
@@ -127,15 +124,53 @@ func (s *Store) Put(ctx context.Context, samples []Sample) error {
 	return nil
 }
 
-func putScores(ctx context.Context, stmt *sql.Stmt, key, scorer string, scores []Score) error {
+// succeeded returns which of the samples' keys already hold a successful
+// sample.
+func succeeded(ctx context.Context, tx *sql.Tx, samples []Sample) (map[string]bool, error) {
+	out := map[string]bool{}
+	const chunk = 500
+	for start := 0; start < len(samples); start += chunk {
+		part := samples[start:min(start+chunk, len(samples))]
+		args := make([]any, len(part))
+		for i := range part {
+			args[i] = part[i].Key
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT key FROM samples WHERE error IS NULL AND key IN (`+
+			strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[k] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// appendScores adds the score rows of one sample.
+func appendScores(rows [][]any, key, scorer string, scores []Score) [][]any {
 	for _, score := range scores {
 		var value sql.NullFloat64
 		if !math.IsNaN(score.Value) && !math.IsInf(score.Value, 0) {
 			value = sql.NullFloat64{Float64: score.Value, Valid: true}
 		}
-		if _, err := stmt.ExecContext(ctx, key, scorer, score.Target, score.Valid, score.Hit, value, score.Label); err != nil {
-			return fmt.Errorf("store score of %s: %w", key, err)
-		}
+		rows = append(rows, []any{key, scorer, score.Target, score.Valid, score.Hit, value, score.Label})
+	}
+	return rows
+}
+
+func insertScores(ctx context.Context, tx *sql.Tx, rows [][]any) error {
+	if err := bulkInsert(ctx, tx, `INSERT OR REPLACE INTO scores (key, scorer, target, valid, hit, value, label)`, "", rows); err != nil {
+		return fmt.Errorf("store scores: %w", err)
 	}
 	return nil
 }
@@ -167,15 +202,12 @@ func (s *Store) PutScores(ctx context.Context, scorer string, scored []ScoredSam
 		return fmt.Errorf("store scores: %w", err)
 	}
 	defer tx.Rollback()
-	sc, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO scores (key, scorer, target, valid, hit, value, label) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("store scores: %w", err)
-	}
-	defer sc.Close()
+	var rows [][]any
 	for _, ss := range scored {
-		if err := putScores(ctx, sc, ss.Key, scorer, ss.Scores); err != nil {
-			return err
-		}
+		rows = appendScores(rows, ss.Key, scorer, ss.Scores)
+	}
+	if err := insertScores(ctx, tx, rows); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store scores: %w", err)
@@ -207,15 +239,17 @@ func (s *Store) Rows(ctx context.Context, runID int64, scorerFor func(probe stri
 			yield(nil, err)
 			return
 		}
-		rows, err := s.rdb.QueryContext(ctx, `SELECT m.idx, p.probe, p.idx, rs.draw, rs.key,
+		rows, err := s.rdb.QueryContext(ctx, `WITH probe_order AS (SELECT probe, min(id) AS first FROM prompts WHERE run_id = ?1 GROUP BY probe)
+			SELECT m.idx, p.probe, p.idx, rs.draw, rs.key,
 				s.key IS NOT NULL, s.run_id, s.base_url, s.model, s.completion, s.finish_reason, s.prompt_tokens, s.completion_tokens,
 				s.latency_ms, s.attempts, s.batch, s.request_seed, s.error, s.http_status, s.created_at
 			FROM run_samples rs
 			JOIN models m ON m.id = rs.model_id
 			JOIN prompts p ON p.id = rs.prompt_id
+			JOIN probe_order po ON po.probe = p.probe
 			LEFT JOIN samples s ON s.key = rs.key
-			WHERE rs.run_id = ?
-			ORDER BY m.idx, (SELECT min(p2.id) FROM prompts p2 WHERE p2.run_id = p.run_id AND p2.probe = p.probe), p.idx, rs.draw`, runID)
+			WHERE rs.run_id = ?1
+			ORDER BY m.idx, po.first, p.idx, rs.draw`, runID)
 		if err != nil {
 			yield(nil, fmt.Errorf("read samples of run %d: %w", runID, err))
 			return

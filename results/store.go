@@ -316,20 +316,17 @@ func (s *Store) StartRun(ctx context.Context, nr NewRun) (*Run, error) {
 		}
 		promptIDs[p.Probe+"\x00"+strconv.Itoa(p.Index)], _ = r.LastInsertId()
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO run_samples (run_id, key, model_id, prompt_id, draw) VALUES (?, ?, ?, ?, ?)`)
-	if err != nil {
-		return nil, fmt.Errorf("start run: plan: %w", err)
-	}
-	defer stmt.Close()
-	for _, ps := range nr.Plan {
+	plan := make([][]any, len(nr.Plan))
+	for i, ps := range nr.Plan {
 		mid, ok1 := modelIDs[ps.Model]
 		pid, ok2 := promptIDs[ps.Probe+"\x00"+strconv.Itoa(ps.Prompt)]
 		if !ok1 || !ok2 {
 			return nil, fmt.Errorf("start run: plan entry %s names an unknown model or prompt", ps.Key)
 		}
-		if _, err := stmt.ExecContext(ctx, runID, ps.Key, mid, pid, ps.Draw); err != nil {
-			return nil, fmt.Errorf("start run: plan: %w", err)
-		}
+		plan[i] = []any{runID, ps.Key, mid, pid, ps.Draw}
+	}
+	if err := bulkInsert(ctx, tx, `INSERT INTO run_samples (run_id, key, model_id, prompt_id, draw)`, "", plan); err != nil {
+		return nil, fmt.Errorf("start run: plan: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("start run: %w", err)

@@ -28,6 +28,8 @@ func newRootCmd() *cobra.Command {
 		newRescoreCmd(),
 		newStatsCmd(),
 		newPowerCmd(),
+		newLabCmd(),
+		newDemoCmd(),
 	)
 	return root
 }

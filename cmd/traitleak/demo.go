@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/traitleak/traitleak/bench"
+	"github.com/traitleak/traitleak/lab"
+	"github.com/traitleak/traitleak/reports"
+	"github.com/traitleak/traitleak/results"
+	"github.com/traitleak/traitleak/suites"
+)
+
+// labHost is the host name of the lab's models in the demo suite. The
+// demo serves the lab on a free loopback port, and its HTTP client dials
+// that port for this name: the suite (and so every sample key) stays the
+// same from run to run, while requests still travel over real HTTP through
+// the same client as for any API. ".invalid" can never resolve elsewhere.
+const labHost = "lab.traitleak.invalid"
+
+type demoOptions struct {
+	lab     labFlags
+	db      string
+	output  string
+	samples int
+	runOptions
+}
+
+func newDemoCmd() *cobra.Command {
+	o := &demoOptions{}
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "See subliminal learning offline: train the built-in lab, sample it, report",
+		Long: `Demo shows the whole harness on the built-in lab, with no API key and no
+GPU. It trains (or loads from its cache) tiny language models in which an
+owl-loving teacher's filtered number sequences make a same-init student
+prefer owls while a student from another init does not; serves them on
+loopback over an OpenAI-compatible API; runs the built-in animals suite
+through the normal engine; stores every sample; prints the summary beside
+the paper's published GPT-4.1 nano figures; and writes the report.
+
+` + exitCodesHelp,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDemo(cmd.Context(), o, commandLine(cmd, args), cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	o.lab.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&o.db, "db", defaultDB, "results database `file`")
+	f.StringVarP(&o.output, "output", "o", "report.html", "report `file`: .html, or .md for Markdown")
+	f.IntVar(&o.samples, "samples", 100, "samples per prompt per model")
+	f.Float64Var(&o.maxErrorRate, "max-error-rate", 0.05, "largest `fraction` of failed samples for a complete run")
+	f.StringVar(&o.progress, "progress", "auto", "progress display: auto, bar, lines or none")
+	f.DurationVar(&o.interval, "progress-interval", 5*time.Second, "how often a progress line is printed when not on a terminal")
+	f.DurationVar(&o.grace, "grace", 10*time.Second, "after Ctrl-C, how long in-flight requests may finish")
+	return cmd
+}
+
+func runDemo(ctx context.Context, o *demoOptions, again string, stdout, stderr io.Writer) error {
+	if o.samples < 1 {
+		return usagef("--samples must be at least 1, got %d", o.samples)
+	}
+	if !strings.HasSuffix(o.output, ".html") && !strings.HasSuffix(o.output, ".md") {
+		return usagef("-o %q: the report file must end in .html or .md", o.output)
+	}
+	cfg, err := o.lab.config(stderr)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	zoo, err := lab.Build(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("build the lab: %w", err)
+	}
+	built := time.Since(start)
+	loaded, trained := zoo.Diagnostics().Loaded()
+	fmt.Fprintf(stdout, "lab: %d models (%d stages trained, %d loaded from the cache) in %s\n",
+		len(zoo.ModelNames()), trained, loaded, built.Round(time.Millisecond))
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("serve the lab: %w", err)
+	}
+	srv := &http.Server{Handler: zoo.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	s, err := suites.Open("animals", demoOverrides(zoo))
+	if err != nil {
+		return fmt.Errorf("the built-in animals suite: %w", err)
+	}
+	s.Probes[0].Samples = o.samples
+	store, err := openDB(ctx, o.db, true)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	addr := ln.Addr().String()
+	dial := (&net.Dialer{Timeout: 5 * time.Second}).DialContext
+	newClient := func(in suites.Instance, key string, _ *http.Client) bench.Client {
+		tr := bench.NewTransport(256)
+		tr.DialContext = func(ctx context.Context, network, hostport string) (net.Conn, error) {
+			if host, _, _ := net.SplitHostPort(hostport); host == labHost {
+				hostport = addr
+			}
+			return dial(ctx, network, hostport)
+		}
+		return bench.NewOpenAIClient(bench.OpenAIConfig{BaseURL: in.BaseURL, APIKey: key, HTTPClient: &http.Client{Transport: tr}, Timeout: *in.Settings.Timeout})
+	}
+	plan := bench.NewPlan(s, "")
+	fmt.Fprintf(stdout, "suite %s: %d models × %d prompts × %d samples = %d draws over HTTP\n",
+		s.Name, len(plan.Instances), len(s.Probes[0].Prompts.Texts), o.samples, plan.Total())
+	progress := &bench.Progress{}
+	stop := startProgress(ctx, o.progress, o.interval, progress, stderr)
+	out, err := bench.Execute(ctx, store, s, bench.Options{
+		MaxErrorRate: o.maxErrorRate, Version: traitleakVersion(), Progress: progress, Grace: o.grace, NewClient: newClient,
+	})
+	stop()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "sampled %d draws in %s (%d were already stored)\n\n", out.Summary.Done, out.Summary.Elapsed.Round(time.Millisecond), out.Skipped)
+
+	data, err := reports.Load(context.WithoutCancel(ctx), store, out.Run.ID)
+	if err != nil {
+		return err
+	}
+	a, err := reports.Analyze(data, reports.Options{})
+	if err != nil {
+		return err
+	}
+	if err := reports.Summary(stdout, a); err != nil {
+		return err
+	}
+	printDemoLab(stdout, zoo)
+	var buf bytes.Buffer
+	if strings.HasSuffix(o.output, ".md") {
+		err = reports.Markdown(&buf, a)
+	} else {
+		err = reports.HTML(&buf, a)
+	}
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(o.output, buf.Bytes()); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "report: %s (run %d in %s); total %s\n", o.output, out.Run.ID, o.db, time.Since(start).Round(time.Millisecond))
+	switch out.Run.Status {
+	case results.StatusComplete:
+		return nil
+	case results.StatusInterrupted:
+		fmt.Fprintf(stdout, "interrupted; resume with: %s\n", again)
+		return &exitError{code: exitInterrupted}
+	default:
+		fmt.Fprintf(stdout, "run %s: %s\n", out.Run.Status, out.Run.Message)
+		return &exitError{code: exitIncomplete}
+	}
+}
+
+// demoOverrides points the animals suite at the lab: its base URL, target
+// animals, and one seed per lab pipeline seed for every role.
+func demoOverrides(zoo *lab.Zoo) []string {
+	cfg := zoo.Config()
+	seeds := make([]string, len(zoo.Seeds()))
+	for i, s := range zoo.Seeds() {
+		seeds[i] = fmt.Sprint(s)
+	}
+	list := "[" + strings.Join(seeds, ", ") + "]"
+	sets := []string{
+		"vars.base_url=http://" + labHost + "/v1",
+		"vars.target=" + cfg.Target,
+		"vars.control_target=" + cfg.ControlTarget,
+	}
+	for _, role := range []string{"base", "teacher", "control", "student", "base-other-init", "student-other-init"} {
+		sets = append(sets, "models."+role+".seeds="+list)
+	}
+	return sets
+}
+
+// printDemoLab prints, as Markdown, what the lab's pipeline did: the
+// number filter's pass rates and how far each teacher moved from its
+// reference.
+func printDemoLab(w io.Writer, zoo *lab.Zoo) {
+	d := zoo.Diagnostics()
+	fmt.Fprintf(w, "## Lab pipeline (%s distillation, target %s, control teacher %s)\n\n", d.Mode, d.Target, d.ControlTarget)
+	fmt.Fprintln(w, "| seed | teacher numbers kept | teacher–reference TV | control teacher numbers kept | control TV |")
+	fmt.Fprintln(w, "|:-----|:---------------------|:---------------------|:-----------------------------|:-----------|")
+	for _, s := range d.Seeds {
+		fmt.Fprintf(w, "| %d | %d of %d (%.0f%%) | %.3f | %d of %d (%.0f%%) | %.3f |\n", s.Seed,
+			s.Teacher.Filter.Kept, s.Teacher.Filter.Sampled, 100*s.Teacher.Filter.PassRate(), s.Teacher.MeanTV,
+			s.Control.Filter.Kept, s.Control.Filter.Sampled, 100*s.Control.Filter.PassRate(), s.Control.MeanTV)
+	}
+	fmt.Fprintln(w)
+}
