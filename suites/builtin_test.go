@@ -180,7 +180,7 @@ func TestAnimalsSuite(t *testing.T) {
 		t.Fatalf("animals: %d instances; want 6 roles × 3 seeds = 18", len(ins))
 	}
 	roles := []string{"base", "teacher", "control", "student", "base-other-init", "student-other-init"}
-	conditions := []string{"base", "teacher", "control", "treatment", "base", "treatment"}
+	conditions := []string{"base", "teacher", "control", "treatment", "cross-base", "cross-treatment"}
 	for i, in := range ins {
 		role, seed := roles[i/3], fmt.Sprint(i%3+1)
 		want := Instance{Role: role, Seed: seed, Condition: conditions[i/3], BaseURL: "http://127.0.0.1:8089/v1", Model: "lab/" + role + "@" + seed}

@@ -743,7 +743,7 @@ models:
 models:
   a: {model: m, condition: student}
 `,
-		pos: "3:28", field: "models.a.condition", msg: `unknown condition "student" (want one of base, teacher, control, treatment)`,
+		pos: "3:28", field: "models.a.condition", msg: `unknown condition "student" (want one of base, teacher, control, treatment, cross-base, cross-treatment)`,
 	},
 	{
 		name: "api key instead of env var name",

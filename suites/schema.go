@@ -61,15 +61,21 @@ type Model struct {
 	// APIKeyEnv names the environment variable holding the API key. The
 	// key itself is never stored.
 	APIKeyEnv string `yaml:"api_key_env"`
-	// Condition is the experimental condition: base, teacher, control or
-	// treatment. Empty means unspecified.
+	// Condition is the experimental condition (see Conditions). Empty
+	// means unspecified. Published reference figures are drawn beside the
+	// roles of their condition.
 	Condition string `yaml:"condition"`
 	// Settings override the suite's defaults for this model.
 	Settings `yaml:",inline"`
 }
 
-// Conditions lists the valid values of Model.Condition.
-var Conditions = []string{"base", "teacher", "control", "treatment"}
+// Conditions lists the valid values of Model.Condition: the base model,
+// the trait teacher, a control student (trained on data without the
+// trait), the treatment student (trained on the teacher's data), and the
+// cross-initialization pair of the paper's cross-model check: a model of
+// another initialization (cross-base) and its student on the same teacher
+// data (cross-treatment).
+var Conditions = []string{"base", "teacher", "control", "treatment", "cross-base", "cross-treatment"}
 
 // DefaultBaseURL is used when a model has no base_url.
 const DefaultBaseURL = "https://api.openai.com/v1"
