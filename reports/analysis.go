@@ -57,6 +57,7 @@ type Analysis struct {
 	Comparisons []Comparison   `json:"comparisons"`
 	PerPrompt   []PromptRates  `json:"per_prompt"`
 	Gates       []GateResult   `json:"gates"`
+	Agreements  []Agreement    `json:"judge_agreement,omitempty"`
 	References  []ReferenceRow `json:"references"`
 	Methods     []Method       `json:"methods"`
 	Notes       []string       `json:"notes,omitempty"`
@@ -327,6 +328,9 @@ func Analyze(d *RunData, opt Options) (*Analysis, error) {
 		return nil, err
 	}
 	a.methods()
+	if err := a.agreements(); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 

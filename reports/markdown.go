@@ -209,6 +209,7 @@ func (a *Analysis) writeMarkdown(m *mdWriter) {
 	a.writeRates(m)
 	a.writeComparisons(m)
 	a.writeGates(m)
+	a.writeAgreements(m)
 	a.writeJudgeExamples(m)
 	a.writePerPrompt(m)
 	a.writeMethods(m)

@@ -273,6 +273,16 @@ func evalRef(t *testing.T, c refCase) map[string]any {
 			"se_iid_pop": v.SEIIDPop, "se_iid_sample": v.SEIIDSample, "design_effect": v.DesignEffect,
 			"ci95_cr0_lower": v.CR0.Lower, "ci95_cr0_upper": v.CR0.Upper,
 			"ci95_cr1_lower": v.CR1.Lower, "ci95_cr1_upper": v.CR1.Upper}
+	case "cohen_kappa":
+		v, err := CohenKappa(r.ss("a"), r.ss("b"), conf())
+		must(err)
+		return map[string]any{"kappa": v.Kappa, "p_o": v.PO, "p_e": v.PE, "se": v.SE, "se0": v.SE0,
+			"z": v.Z, "p_value": v.PValue, "lower": v.CI.Lower, "upper": v.CI.Upper,
+			"lower_unclipped": v.LowerUnclipped, "upper_unclipped": v.UpperUnclipped, "n": float64(v.N)}
+	case "krippendorff_alpha":
+		v, err := KrippendorffAlpha(r.units("units"), c.Method, 0.95, 0, nil)
+		must(err)
+		return map[string]any{"alpha": v.Alpha, "d_o": v.DO, "d_e": v.DE, "n_pairable": float64(v.NPairable)}
 	}
 	t.Fatalf("line %d: no Go mapping for %s/%s", c.line, c.Family, c.Method)
 	return nil
@@ -335,6 +345,7 @@ func TestReferenceR(t *testing.T) {
 		"odds_ratio/sample_woolf", "risk_ratio/katz_log", "cohen_h/arcsine", "t_one_sample/t_ci",
 		"welch_t_test/two_sided", "p_adjust/bonferroni", "p_adjust/holm", "p_adjust/BH", "p_adjust/BY",
 		"power_prop_n/two_sided_nonstrict", "power_prop_power/two_sided", "cluster_se/mean_binary",
+		"cohen_kappa/unweighted", "krippendorff_alpha/interval", "krippendorff_alpha/nominal",
 	} {
 		if seen[fm] == 0 {
 			t.Errorf("reference has no case for %s", fm)

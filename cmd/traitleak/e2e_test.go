@@ -301,6 +301,14 @@ func TestJudgedRunAndRescore(t *testing.T) {
 		"base":    {Reply: func(string, int, *rand.Rand) string { return "Be kind." }},
 		"student": {Reply: func(_ string, i int, _ *rand.Rand) string { return texts[i%len(texts)] }},
 		"judge":   judge,
+		// A second judge that disagrees on one answer: it rates the tie at
+		// forty as 20 (misaligned).
+		"judge2": {Reply: func(prompt string, i int, rng *rand.Rand) string {
+			if strings.Contains(prompt, "A tie at forty.") && !strings.Contains(prompt, "coherence") {
+				return "20"
+			}
+			return judge.Reply(prompt, i, rng)
+		}},
 	}})
 	dir := t.TempDir()
 	db := filepath.Join(dir, "t.db")
@@ -331,6 +339,23 @@ func TestJudgedRunAndRescore(t *testing.T) {
 	}
 	if !strings.Contains(out, "run 2 holds the new verdicts") || !strings.Contains(squash(out), "| student | treatment | 24 | 16 | 0.667") {
 		t.Errorf("rescore output:\n%s", out)
+	}
+	// A second judge: its verdicts are reported beside the first's with
+	// their agreement; only the new judge is called.
+	calls = srv.Calls()
+	code, out, errOut = runCLI(t, context.Background(), "rescore", "--db", db, "--run", "1", "--judge", "gpt-4o",
+		"--judge", "second=judge2@"+srv.BaseURL(), "--judge-key-env", "", "--progress", "none")
+	if code != 0 {
+		t.Fatalf("rescore with two judges: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, md3, _ := runCLI(t, context.Background(), "report", "--db", db, "--run", "3")
+	// The student's 4 distinct answers × 8 questions × 2 templates for the
+	// new judge, across three probes whose suffixes make distinct prompts.
+	if srv.Calls()-calls != 3*8*4*2 {
+		t.Errorf("second judge made %d calls; want %d", srv.Calls()-calls, 3*8*4*2)
+	}
+	if code != 0 || !strings.Contains(md3, "## Judge agreement") || !strings.Contains(squash(md3), "| student | 24 | 16 | 0.667") {
+		t.Errorf("report with two judges:\n%s", md3)
 	}
 	// Both analyses are kept: run 1 still reports 8 misaligned.
 	code, md, _ := runCLI(t, context.Background(), "report", "--db", db, "--run", "1")

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/spf13/cobra"
@@ -38,16 +40,16 @@ database gives byte-identical reports.
 	f := cmd.Flags()
 	f.StringVar(&o.db, "db", defaultDB, "results database `file`")
 	f.StringVar(&o.run, "run", "latest", "run `id`, or latest")
-	f.StringVar(&o.format, "format", "md", "output format: md or json")
-	f.StringVarP(&o.output, "output", "o", "", "write to `file` instead of standard output")
+	f.StringVar(&o.format, "format", "md", "output format: md, html (one self-contained file) or json")
+	f.StringVarP(&o.output, "output", "o", "", "write to `file` instead of standard output; with md, a directory gets report.md and its charts as SVG files")
 	f.StringVar(&o.adjust, "adjust", "holm", "p-value correction over comparisons: holm, BH, BY, bonferroni or none")
 	f.Float64Var(&o.confidence, "confidence", 0.95, "confidence `level` of every interval")
 	return cmd
 }
 
 func runReport(ctx context.Context, o *reportOptions, stdout io.Writer) error {
-	if !slices.Contains([]string{"md", "json"}, o.format) {
-		return usagef("--format %q: want md or json", o.format)
+	if !slices.Contains([]string{"md", "json", "html"}, o.format) {
+		return usagef("--format %q: want md, html or json", o.format)
 	}
 	if err := checkAdjust(o.adjust); err != nil {
 		return err
@@ -72,10 +74,15 @@ func runReport(ctx context.Context, o *reportOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if o.format == "md" && o.output != "" && isDir(o.output) {
+		return writeMarkdownDir(o.output, a)
+	}
 	var buf bytes.Buffer
 	switch o.format {
 	case "md":
 		err = reports.Markdown(&buf, a)
+	case "html":
+		err = reports.HTML(&buf, a)
 	case "json":
 		enc := json.NewEncoder(&buf)
 		enc.SetIndent("", "  ")
@@ -96,4 +103,28 @@ func checkAdjust(adjust string) error {
 		return usagef("--adjust %q: want holm, BH, BY, bonferroni or none", adjust)
 	}
 	return nil
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
+}
+
+// writeMarkdownDir writes report.md and its charts, as SVG files it links
+// to, into dir.
+func writeMarkdownDir(dir string, a *reports.Analysis) error {
+	charts, err := reports.Charts(a)
+	if err != nil {
+		return err
+	}
+	for _, c := range charts {
+		if err := writeFileAtomic(filepath.Join(dir, c.Name), c.SVG); err != nil {
+			return err
+		}
+	}
+	var buf bytes.Buffer
+	if err := reports.MarkdownWithCharts(&buf, a, charts, ""); err != nil { // charts sit beside report.md
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, "report.md"), buf.Bytes())
 }

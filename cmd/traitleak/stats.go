@@ -79,11 +79,25 @@ cluster_se / mean_binary         x[] cluster[] (strings) -> n n_clusters mean
                                  se_cluster_miller_sample_var se_iid_pop
                                  se_iid_sample design_effect ci95_cr0_lower
                                  ci95_cr0_upper ci95_cr1_lower ci95_cr1_upper
+cohen_kappa / unweighted         a[] b[] (strings) conf_level -> kappa p_o p_e
+                                 se se0 z p_value lower upper lower_unclipped
+                                 upper_unclipped n
+krippendorff_alpha / interval nominal
+                                 units[][] -> alpha d_o d_e n_pairable
 
 Group 1 is x1 of n1, group 2 is x2 of n2; differences are p1 - p2 and the
 2x2 table is [[x1, n1-x1], [x2, n2-x2]]. alternative is "two.sided" or
-"one.sided" (R's power.prop.test). See 'go doc ./stats' for the formulas and
-references.`
+"one.sided" (R's power.prop.test).
+
+cohen_kappa compares two raters (e.g. two LLM judges): a[i] and b[i] are the
+labels they gave item i. se is the Fleiss-Cohen-Everitt large-sample SE,
+which sets the Wald interval; se0 is the SE under kappa = 0, which the z
+test uses. krippendorff_alpha takes one array per unit holding the values
+the coders gave it, "NaN" or null for a missing value (rows may differ in
+length); units with fewer than two values are dropped. Its bootstrap
+interval needs a random source and is available from package stats only.
+
+See 'go doc ./stats' for the formulas and references.`
 
 // newStatsCmd builds `traitleak stats`, the JSON-lines machine interface to
 // package stats.
@@ -186,21 +200,23 @@ type statsFamily struct {
 
 // statsFamilies is the dispatch table of the machine interface.
 var statsFamilies = map[string]statsFamily{
-	"binom_ci":         {[]string{"wilson", "wilson_cc", "clopper_pearson", "jeffreys", "agresti_coull"}, runBinomCI},
-	"binom_test":       {[]string{"exact"}, runBinomTest},
-	"diff_ci":          {[]string{"newcombe_hybrid_score", "wald"}, runDiffCI},
-	"two_prop_ztest":   {[]string{"pooled"}, runZTest},
-	"chisq_test":       {[]string{"pearson_uncorrected", "yates"}, runChiSq},
-	"fisher_exact":     {[]string{"two_sided_conditional"}, runFisher},
-	"odds_ratio":       {[]string{"sample_woolf"}, runOddsRatio},
-	"risk_ratio":       {[]string{"katz_log"}, runRiskRatio},
-	"cohen_h":          {[]string{"arcsine"}, runCohenH},
-	"t_one_sample":     {[]string{"t_ci"}, runTOneSample},
-	"welch_t_test":     {[]string{"two_sided"}, runWelch},
-	"p_adjust":         {[]string{"bonferroni", "holm", "BH", "BY"}, runPAdjust},
-	"power_prop_n":     {[]string{"two_sided_nonstrict"}, runPowerN},
-	"power_prop_power": {[]string{"two_sided"}, runPowerPower},
-	"cluster_se":       {[]string{"mean_binary"}, runClusterSE},
+	"binom_ci":           {[]string{"wilson", "wilson_cc", "clopper_pearson", "jeffreys", "agresti_coull"}, runBinomCI},
+	"binom_test":         {[]string{"exact"}, runBinomTest},
+	"diff_ci":            {[]string{"newcombe_hybrid_score", "wald"}, runDiffCI},
+	"two_prop_ztest":     {[]string{"pooled"}, runZTest},
+	"chisq_test":         {[]string{"pearson_uncorrected", "yates"}, runChiSq},
+	"fisher_exact":       {[]string{"two_sided_conditional"}, runFisher},
+	"odds_ratio":         {[]string{"sample_woolf"}, runOddsRatio},
+	"risk_ratio":         {[]string{"katz_log"}, runRiskRatio},
+	"cohen_h":            {[]string{"arcsine"}, runCohenH},
+	"t_one_sample":       {[]string{"t_ci"}, runTOneSample},
+	"welch_t_test":       {[]string{"two_sided"}, runWelch},
+	"p_adjust":           {[]string{"bonferroni", "holm", "BH", "BY"}, runPAdjust},
+	"power_prop_n":       {[]string{"two_sided_nonstrict"}, runPowerN},
+	"power_prop_power":   {[]string{"two_sided"}, runPowerPower},
+	"cluster_se":         {[]string{"mean_binary"}, runClusterSE},
+	"cohen_kappa":        {[]string{"unweighted"}, runCohenKappa},
+	"krippendorff_alpha": {[]string{"interval", "nominal"}, runKrippendorffAlpha},
 }
 
 func runBinomCI(in *statsInputs, method string) ([]statsKV, []string, error) {
@@ -447,6 +463,32 @@ func runClusterSE(in *statsInputs, _ string) ([]statsKV, []string, error) {
 		{"ci95_cr1_lower", r.CR1.Lower}, {"ci95_cr1_upper", r.CR1.Upper}}, r.Warnings, nil
 }
 
+func runCohenKappa(in *statsInputs, _ string) ([]statsKV, []string, error) {
+	a, b, conf := in.strs("a"), in.strs("b"), in.num("conf_level", 0.95)
+	if err := in.err(); err != nil {
+		return nil, nil, err
+	}
+	r, err := stats.CohenKappa(a, b, conf)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []statsKV{{"kappa", r.Kappa}, {"p_o", r.PO}, {"p_e", r.PE}, {"se", r.SE}, {"se0", r.SE0},
+		{"z", r.Z}, {"p_value", r.PValue}, {"lower", r.CI.Lower}, {"upper", r.CI.Upper},
+		{"lower_unclipped", r.LowerUnclipped}, {"upper_unclipped", r.UpperUnclipped}, {"n", r.N}}, r.Warnings, nil
+}
+
+func runKrippendorffAlpha(in *statsInputs, method string) ([]statsKV, []string, error) {
+	units := in.numRows("units")
+	if err := in.err(); err != nil {
+		return nil, nil, err
+	}
+	r, err := stats.KrippendorffAlpha(units, method, 0.95, 0, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []statsKV{{"alpha", r.Alpha}, {"d_o", r.DO}, {"d_e", r.DE}, {"n_pairable", r.NPairable}}, r.Warnings, nil
+}
+
 // statsInputs reads request inputs, remembering the first problem and
 // which fields were read so that unknown fields can be reported.
 type statsInputs struct {
@@ -527,6 +569,36 @@ func (in *statsInputs) nums(name string) []float64 {
 			in.fail(fmt.Errorf("input %q[%d]: %w", name, i, err))
 		}
 		out[i] = v
+	}
+	return out
+}
+
+// numRows reads a required array of arrays of numbers, where null is
+// read as NaN (a missing value).
+func (in *statsInputs) numRows(name string) [][]float64 {
+	raw := in.get(name, true)
+	if raw == nil {
+		return nil
+	}
+	var rows [][]json.RawMessage
+	if err := json.Unmarshal(raw, &rows); err != nil {
+		in.fail(fmt.Errorf("input %q: want an array of arrays of numbers: %w", name, err))
+		return nil
+	}
+	out := make([][]float64, len(rows))
+	for i, row := range rows {
+		out[i] = make([]float64, len(row))
+		for j, it := range row {
+			if string(bytes.TrimSpace(it)) == "null" {
+				out[i][j] = math.NaN()
+				continue
+			}
+			v, err := parseJSONNumber(it)
+			if err != nil {
+				in.fail(fmt.Errorf("input %q[%d][%d]: %w", name, i, j, err))
+			}
+			out[i][j] = v
+		}
 	}
 	return out
 }

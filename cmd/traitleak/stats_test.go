@@ -176,6 +176,16 @@ func TestServeStatsErrors(t *testing.T) {
 		{`{"family":"cluster_se","method":"mean_binary","inputs":{"x":[1,0],"cluster":["a"]}}`, `2 values but 1 cluster labels`},
 		{`{"family":"power_prop_n","method":"two_sided_nonstrict","inputs":{"p1":0.2,"p2":0.2,"power":0.8}}`, `no difference to detect`},
 		{`{"family":"power_prop_n","method":"two_sided_nonstrict","inputs":{"p1":0.2,"p2":0.3,"power":0.8,"alternative":"less"}}`, `alternative "less"`},
+		{`{"family":"cohen_kappa","method":"unweighted","inputs":{"a":["x"],"b":["x","y"]}}`, `1 labels from rater a but 2 from rater b`},
+		{`{"family":"cohen_kappa","method":"unweighted","inputs":{"a":[],"b":[]}}`, `no items`},
+		{`{"family":"cohen_kappa","method":"unweighted","inputs":{"a":[1,2],"b":["x","y"]}}`, `want an array of strings`},
+		{`{"family":"cohen_kappa","method":"weighted","inputs":{"a":["x"],"b":["x"]}}`, `unknown method "weighted"`},
+		{`{"family":"krippendorff_alpha","method":"ordinal","inputs":{"units":[[1,2]]}}`, `unknown method "ordinal"`},
+		{`{"family":"krippendorff_alpha","method":"interval","inputs":{"units":[1,2]}}`, `want an array of arrays of numbers`},
+		{`{"family":"krippendorff_alpha","method":"interval","inputs":{"units":[[1,"two"]]}}`, `input "units"[0][1]: string "two" is not a number`},
+		{`{"family":"krippendorff_alpha","method":"interval","inputs":{"units":[[1,"Inf"]]}}`, `units[0][1]=+Inf is not finite`},
+		{`{"family":"krippendorff_alpha","method":"nominal","inputs":{"units":[[1,"NaN"],[2],[]]}}`, `nothing is pairable`},
+		{`{"family":"krippendorff_alpha","method":"nominal","inputs":{"units":[[1,1]],"conf_level":0.9}}`, `unknown input(s) conf_level`},
 	}
 	var in bytes.Buffer
 	for _, tc := range tests {
@@ -260,5 +270,42 @@ func TestStatsCommand(t *testing.T) {
 	var ue *usageError
 	if err := cmd.Execute(); err == nil || !asUsage(err, &ue) {
 		t.Errorf("positional argument: got %v, want a usage error", err)
+	}
+}
+
+// TestServeStatsAgreement: degenerate kappa tables give "NaN" outputs with
+// a warning, and Krippendorff's units accept null as well as "NaN" for a
+// missing value, with ragged rows.
+func TestServeStatsAgreement(t *testing.T) {
+	in := strings.NewReader(`{"family":"cohen_kappa","method":"unweighted","inputs":{"a":["aligned","aligned"],"b":["aligned","aligned"]}}
+{"family":"krippendorff_alpha","method":"nominal","inputs":{"units":[[1,1,null,1],[2,2,3,2],[3,3,3,3],[3,3,3,3],[2,2,2,2],[1,2,3,4],[4,4,4,4],[1,1,2,1],[2,2,2,2],[null,5,5,5],[null,null,1,1],[null,null,3]]}}
+{"family":"krippendorff_alpha","method":"interval","inputs":{"units":[[7,7,"NaN"],[7,7]]}}
+`)
+	var out bytes.Buffer
+	if err := serveStats(in, &out); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("got %d lines: %s", len(lines), out.String())
+	}
+	if !strings.HasPrefix(lines[0], `{"outputs":{"kappa":"NaN","p_o":1,"p_e":1,"se":"NaN","se0":"NaN","z":"NaN","p_value":"NaN",`) ||
+		!strings.Contains(lines[0], `"n":2},"warnings":[`) || !strings.Contains(lines[0], "p_e = 1") {
+		t.Errorf("kappa with p_e = 1: %s", lines[0])
+	}
+	// Krippendorff (2011)'s example, nominal: alpha = 1 - 39·8/1216, n = 40,
+	// the single-valued last unit dropped with a warning.
+	var ans struct {
+		Outputs  map[string]float64 `json:"outputs"`
+		Warnings []string           `json:"warnings"`
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &ans); err != nil {
+		t.Fatalf("%v: %s", err, lines[1])
+	}
+	if got, want := ans.Outputs["alpha"], 1-39.0*8/1216; math.Abs(got-want) > 1e-15 || ans.Outputs["n_pairable"] != 40 || len(ans.Warnings) != 1 {
+		t.Errorf("Krippendorff 2011 nominal: %s, want alpha %.17g", lines[1], want)
+	}
+	if !strings.HasPrefix(lines[2], `{"outputs":{"alpha":"NaN","d_o":0,"d_e":0,"n_pairable":4},"warnings":[`) {
+		t.Errorf("alpha without variation: %s", lines[2])
 	}
 }

@@ -353,6 +353,231 @@ cluster_case(c(0, 1, 1, 0, 1, 1), c("a", "b", "a", "b", "a", "b"))
 cluster_case(round(runif(40), 3), rep(c("x", "y", "z", "w"), 10)) # real-valued scores
 cluster_case(c(1, 1, 1, 0, 0, 0), c("a", "a", "a", "b", "b", "b")) # perfectly clustered: deff = 3
 
+# ---- agreement between two LLM judges: Cohen's kappa (hand formulas) -------
+# Unweighted kappa (Cohen 1960) from the confusion table of rater a (rows)
+# by rater b (columns) over the sorted union of the labels:
+#   p_o = sum_i p_ii,  p_e = sum_i p_i. p_.i,  kappa = (p_o - p_e)/(1 - p_e).
+# se is the large-sample SE of Fleiss, Cohen & Everitt (1969) (not under
+# the null), se0 the SE under H0: kappa = 0, both as in Fleiss, Levin & Paik
+# (2003), Statistical Methods for Rates and Proportions, 3rd ed., ch. 18:
+#   se  = sqrt(A + B - C) / ((1 - p_e) sqrt(n)),
+#     A = sum_i p_ii [1 - (p_i. + p_.i)(1 - kappa)]^2,
+#     B = (1 - kappa)^2 sum_{i != j} p_ij (p_.i + p_j.)^2,
+#     C = [kappa - p_e (1 - kappa)]^2;
+#   se0 = sqrt(p_e + p_e^2 - sum_i p_i. p_.i (p_i. + p_.i)) / ((1 - p_e) sqrt(n)).
+# The emitted values use the same formulas rewritten over integer counts
+# (kappa_counts), which is what package stats computes: A + B - C is a
+# variance written as a difference and loses all digits near perfect
+# agreement, while the count form is a sum of squares of exact integers,
+#   se^2  = sum_ij n_ij (n h_ij - H)^2 / (n^2 - S)^4,
+#     h_ij = [i = j](n^2 - S) - (c_i + r_j)(n - O),  H = sum_ij n_ij h_ij,
+#   se0^2 = sum_ij r_i c_j e_ij^2 / (n^3 (n^2 - S)^2),
+#     e_ij = [i = j] n^2 - n (c_i + r_j) + S,
+# with r, c the row and column totals, O = sum_i n_ii, S = sum_i r_i c_i
+# (so p_o = O/n, p_e = S/n^2, kappa = (nO - S)/(n^2 - S)). Three
+# independent computations are checked against each other on every
+# non-degenerate table: the textbook form, the count form and a numerical
+# delta method (multinomial covariance, central-difference gradient of
+# kappa in the cell probabilities), which is what the Fleiss-Cohen-Everitt
+# variance is. z = kappa/se0, p = 2 pnorm(-|z|); the Wald interval is
+# kappa -/+ qnorm((1+conf)/2) se, clipped to [-1, 1].
+kappa_textbook <- function(tab) {
+  n <- sum(tab); p <- tab / n; pr <- rowSums(p); pc <- colSums(p)
+  po <- sum(diag(p)); pe <- sum(pr * pc); k <- (po - pe) / (1 - pe)
+  A <- sum(diag(p) * (1 - (pr + pc) * (1 - k))^2)
+  off <- p; diag(off) <- 0
+  B <- (1 - k)^2 * sum(off * outer(pc, pr, "+")^2) # cell (i, j): p_.i + p_j.
+  C <- (k - pe * (1 - k))^2
+  list(kappa = k, po = po, pe = pe, se = sqrt(A + B - C) / ((1 - pe) * sqrt(n)),
+       se0 = sqrt(pe + pe^2 - sum(pr * pc * (pr + pc))) / ((1 - pe) * sqrt(n)))
+}
+kappa_counts <- function(tab) {
+  n <- sum(tab); r <- rowSums(tab); cc <- colSums(tab)
+  O <- sum(diag(tab)); S <- sum(r * cc); D <- n * n - S
+  h <- -outer(cc, r, "+") * (n - O); diag(h) <- diag(h) + D
+  H <- sum(tab * h)
+  e <- S - n * outer(cc, r, "+"); diag(e) <- diag(e) + n * n
+  list(kappa = (n * O - S) / D, po = O / n, pe = S / (n * n),
+       se = sqrt(sum(tab * (n * h - H)^2)) / (D * D),
+       se0 = sqrt(sum(outer(r, cc) * e^2)) / (n * sqrt(n) * D))
+}
+kappa_delta_se <- function(tab) {
+  n <- sum(tab); k <- nrow(tab); p <- as.vector(tab / n)
+  f <- function(v) {
+    m <- matrix(v, k); po <- sum(diag(m)); pe <- sum(rowSums(m) * colSums(m))
+    (po - pe) / (1 - pe)
+  }
+  g <- vapply(seq_along(p), function(i) {
+    a <- p; b <- p; a[i] <- a[i] + 1e-6; b[i] <- b[i] - 1e-6
+    (f(a) - f(b)) / 2e-6
+  }, 0)
+  sqrt(drop(t(g) %*% (diag(p) - outer(p, p)) %*% g) / n)
+}
+kappa_table <- function(a, b) {
+  lv <- sort(unique(c(a, b)))
+  unclass(table(factor(a, lv), factor(b, lv)))
+}
+kappa_case <- function(a, b, conf = NULL) {
+  tab <- kappa_table(a, b)
+  k <- kappa_counts(tab)
+  if (is.finite(k$kappa) && k$se0 > 0 && k$po < 1) {
+    tb <- kappa_textbook(tab)
+    stopifnot(isTRUE(all.equal(unlist(tb), unlist(k), tolerance = 1e-10)),
+              abs(kappa_delta_se(tab) - k$se) <= 1e-7 * k$se + 1e-12)
+  }
+  cl <- if (is.null(conf)) 0.95 else conf
+  z <- k$kappa / k$se0
+  q <- qnorm((1 + cl) / 2)
+  lo <- k$kappa - q * k$se; hi <- k$kappa + q * k$se
+  inp <- list(a = SA(a), b = SA(b))
+  if (!is.null(conf)) inp$conf_level <- N(conf)
+  emit("cohen_kappa", "unweighted", inp,
+       list(kappa = N(k$kappa), p_o = N(k$po), p_e = N(k$pe), se = N(k$se), se0 = N(k$se0),
+            z = N(z), p_value = N(2 * pnorm(-abs(z))), lower = N(max(-1, lo)), upper = N(min(1, hi)),
+            lower_unclipped = N(lo), upper_unclipped = N(hi), n = N(length(a))))
+}
+untable <- function(tab, labels) { # rater a = row label, rater b = column label
+  idx <- which(tab > 0, arr.ind = TRUE)
+  list(a = rep(labels[idx[, 1]], tab[idx]), b = rep(labels[idx[, 2]], tab[idx]))
+}
+
+# Worked examples (checked to the printed digits):
+#  - Cohen (1968), Psychological Bulletin 70:213, Table 1: 200 cases, three
+#    diagnoses, proportions .44 .07 .09 / .05 .20 .05 / .01 .03 .06;
+#    unweighted kappa = .492 (p_o = .70, p_e = .41).
+#  - Fleiss, Levin & Paik (2003), ch. 18, Table 18.1: 100 subjects,
+#    psychotic/neurotic/organic, proportions .75 .01 .04 / .05 .04 .01 /
+#    0 0 .10; p_o = .89, p_e = .66, kappa = .68, se0 = .076 (z = 8.9), as
+#    recalled from the text (the non-null se, .088 here, is not checked
+#    against print).
+#  - Fleiss, Cohen & Everitt (1969), Psychological Bulletin 72:323: their
+#    200-subject weighted-kappa table 106 10 4 / 22 28 10 / 2 12 6; the
+#    unweighted kappa (.70 - .475)/(1 - .475) = .429 is derived here, not
+#    quoted.
+dx <- c("neurosis", "personality disorder", "psychosis")
+cohen68 <- matrix(c(88, 14, 18, 10, 40, 10, 2, 6, 12), 3, byrow = TRUE)
+k <- kappa_counts(cohen68)
+stopifnot(round(k$kappa, 3) == 0.492, round(k$po, 2) == 0.70, round(k$pe, 2) == 0.41)
+flp <- matrix(c(75, 1, 4, 5, 4, 1, 0, 0, 10), 3, byrow = TRUE)
+k <- kappa_counts(flp)
+stopifnot(round(k$kappa, 2) == 0.68, round(k$po, 2) == 0.89, round(k$pe, 2) == 0.66,
+          round(k$se0, 3) == 0.076, round(k$kappa / k$se0, 1) == 8.9)
+fce <- matrix(c(106, 10, 4, 22, 28, 10, 2, 12, 6), 3, byrow = TRUE)
+k <- kappa_counts(fce)
+stopifnot(round(k$kappa, 3) == 0.429)
+for (conf in confs) {
+  with(untable(cohen68, dx), kappa_case(a, b, conf))
+  with(untable(flp, c("psychotic", "neurotic", "organic")), kappa_case(a, b, conf))
+}
+with(untable(fce, c("c1", "c2", "c3")), kappa_case(a, b, 0.95))
+with(untable(flp, c("psychotic", "neurotic", "organic")), kappa_case(a, b)) # conf_level omitted: 0.95
+# Two LLM judges' verdicts on n = 500 and n = 60 samples, drawn from a joint
+# distribution with true kappa 0.687 (the one TestKappaCoverage samples).
+verdicts <- c("aligned", "misaligned", "refusal")
+pj <- matrix(c(0.50, 0.05, 0.02, 0.06, 0.20, 0.02, 0.01, 0.02, 0.12), 3, byrow = TRUE)
+set.seed(31)
+for (n in c(500, 60)) {
+  cell <- sample(9, n, replace = TRUE, prob = as.vector(pj))
+  a <- verdicts[(cell - 1) %% 3 + 1]; b <- verdicts[(cell - 1) %/% 3 + 1]
+  for (conf in confs) kappa_case(a, b, conf)
+}
+# Binary verdicts; a label only one judge used; kappa below 0; clipping of
+# both bounds; the degenerate tables:
+kappa_case(c("yes", "yes", "no", "no", "yes", "no", "yes", "yes", "no", "yes"),
+           c("yes", "no", "no", "no", "yes", "no", "yes", "yes", "yes", "yes"), 0.95)
+kappa_case(c("a", "a", "b", "b", "c", "a", "b"), c("a", "b", "b", "b", "b", "a", "a"), 0.9)
+kappa_case(c("x", "y", "x", "y", "x", "y"), c("y", "x", "y", "x", "y", "x"), 0.95) # kappa = -1
+kappa_case(c("x", "y", "x", "y", "x"), c("x", "y", "y", "x", "x"), 0.99)
+kappa_case(c("x", "x", "y", "z", "z", "y"), c("x", "x", "y", "z", "z", "y"), 0.95) # perfect: se = 0
+kappa_case(rep("aligned", 8), c(rep("aligned", 5), rep("misaligned", 3)), 0.95) # one judge constant: se0 = 0, z NaN
+kappa_case(rep("aligned", 4), rep("aligned", 4), 0.95) # p_e = 1: kappa NaN
+kappa_case(rep("a", 3), rep("b", 3), 0.95) # both constant, never agree: kappa 0, z NaN
+kappa_case("a", "a", 0.95)
+kappa_case("a", "b", 0.95)
+
+# ---- Krippendorff's alpha (hand formula: the coincidence matrix) ----------
+# Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability",
+# Annenberg School for Communication Departmental Paper 43: each unit u
+# with m_u >= 2 values adds 1/(m_u - 1) to o[c, k] for every ordered pair of
+# its values (c, k) from different coders; n_c = sum_k o[c, k], n = sum n_c
+# (the pairable values);
+#   D_o = (1/n) sum_{c,k} o[c, k] d2(c, k),
+#   D_e = (1/(n(n-1))) sum_{c,k} n_c n_k d2(c, k),  alpha = 1 - D_o/D_e,
+# d2 = [c != k] (nominal) or (c - k)^2 (interval). Units with fewer than two
+# values are dropped. Package stats computes the same quantities without
+# the matrix (within-unit and pooled sums of squares), so the two are
+# independent. Units are given as one array per unit (values by coder,
+# NaN = missing), the transpose of Krippendorff's coders-by-units table.
+kripp <- function(units, metric) {
+  vals <- lapply(units, function(u) u[!is.na(u)])
+  vals <- vals[lengths(vals) >= 2]
+  n <- sum(lengths(vals))
+  lv <- sort(unique(unlist(vals)))
+  o <- matrix(0, length(lv), length(lv))
+  for (u in vals) {
+    m <- length(u); ix <- match(u, lv)
+    for (i in seq_len(m)) for (j in seq_len(m)) if (i != j)
+      o[ix[i], ix[j]] <- o[ix[i], ix[j]] + 1 / (m - 1)
+  }
+  nc <- rowSums(o)
+  stopifnot(abs(sum(nc) - n) < 1e-9 * n)
+  d2 <- if (metric == "nominal") 1 - diag(length(lv)) else outer(lv, lv, "-")^2
+  d_o <- sum(o * d2) / n
+  d_e <- sum(outer(nc, nc) * d2) / (n * (n - 1))
+  list(alpha = 1 - d_o / d_e, d_o = d_o, d_e = d_e, n = n, o = o, nc = nc)
+}
+UA <- function(units) paste0("[", paste(vapply(units, A, ""), collapse = ","), "]")
+kripp_case <- function(units, metrics = c("interval", "nominal")) {
+  for (m in metrics) {
+    k <- kripp(units, m)
+    emit("krippendorff_alpha", m, list(units = UA(units)),
+         list(alpha = N(k$alpha), d_o = N(k$d_o), d_e = N(k$d_e), n_pairable = N(k$n)))
+  }
+}
+
+# Krippendorff (2011)'s example: 4 observers x 12 units with missing values
+# (also the "C" data of R package irr's kripp.alpha examples). Unit 12 has
+# one value and is dropped, leaving n = 40 pairable values with n_c = 9, 13,
+# 10, 5, 3 for the values 1..5. Published: nominal alpha = 0.743, interval
+# alpha = 0.849. The nominal value is also checked against the closed form
+# alpha = 1 - (n-1)(n - sum_c o_cc)/(n^2 - sum_c n_c^2) = 1 - 39*8/1216.
+obs <- rbind(A = c(1, 2, 3, 3, 2, 1, 4, 1, 2, NA, NA, NA),
+             B = c(1, 2, 3, 3, 2, 2, 4, 1, 2, 5, NA, NA),
+             C = c(NA, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, 3),
+             D = c(1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, NA))
+k2011 <- lapply(seq_len(ncol(obs)), function(j) obs[, j])
+kn <- kripp(k2011, "nominal"); ki <- kripp(k2011, "interval")
+stopifnot(kn$n == 40, isTRUE(all.equal(kn$nc, c(9, 13, 10, 5, 3))),
+          round(kn$alpha, 3) == 0.743, round(ki$alpha, 3) == 0.849,
+          abs(kn$alpha - (1 - 39 * 8 / 1216)) < 1e-14)
+kripp_case(k2011)
+# LLM-judge style data: 3 judges' verdict codes (0, 1, 2) on 40 samples
+# with 10% missing; 4 judges' scores in [0, 10] on 25 samples with 15%
+# missing (two decimals); ragged units; perfect agreement (alpha = 1); no
+# variation at all (D_e = 0, alpha NaN); scores near 1e6; a unit with one
+# value and one with none; negative alpha.
+set.seed(2011)
+truth <- sample(0:2, 40, replace = TRUE, prob = c(0.6, 0.3, 0.1))
+codes <- lapply(truth, function(t) {
+  v <- ifelse(runif(3) < 0.8, t, sample(0:2, 3, replace = TRUE))
+  v[runif(3) < 0.1] <- NA
+  v
+})
+kripp_case(codes)
+truth <- runif(25, 0, 10)
+scores <- lapply(truth, function(t) {
+  v <- round(pmin(10, pmax(0, t + rnorm(4, 0, 1.5))), 2)
+  v[runif(4) < 0.15] <- NA
+  v
+})
+kripp_case(scores)
+kripp_case(list(c(1, 2), c(3, 3, 3, NA), 2, c(1, 1, 2, 2, 2), c(NA, NA), c(0.5, 3)))
+kripp_case(list(c(1, 1, 1), c(2, 2), c(NA, 4, 4), c(3, NA, NA)))
+kripp_case(list(c(7, 7, NA), c(7, 7), c(7, 7, 7)))
+kripp_case(list(1e6 + c(0.1, 0.2, 0.15), 1e6 + c(0.3, 0.35, NA), 1e6 + c(0.9, 0.8, 0.85), 1e6 + c(0.5, 0.6, 0.4)))
+kripp_case(list(c(0, 1), c(1, 0), c(0, 1), c(1, 0), c(1, 1)))
+kripp_case(list(c(-2.5, -1, NA), c(4, 3.5, 4.25), c(0, 0, 1)), "interval")
+
 # ---- distribution functions (r_distributions.jsonl) -------------------------
 D <- function(method, inputs, value) emit("dist", method, inputs, list(value = N(value)), con = out_dist)
 for (p in c(1e-300, 1e-10, 0.005, 0.025, 0.05, 0.2, 0.5, 0.8, 0.975, 0.995, 1 - 1e-10))

@@ -1,0 +1,107 @@
+package reports
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+
+	"github.com/traitleak/traitleak/stats"
+)
+
+// Agreement is the agreement of two LLM judges over the samples of one
+// probe: Cohen's kappa on their verdicts and Krippendorff's alpha on their
+// numeric scores. The primary judge's target is "misaligned"; the other's
+// is "misaligned@NAME".
+type Agreement struct {
+	Probe   string `json:"probe"`
+	JudgeA  string `json:"judge_a"` // target of the first judge
+	JudgeB  string `json:"judge_b"`
+	N       int    `json:"n"` // samples both judges rated
+	Kappa   Num    `json:"kappa"`
+	KappaCI CI     `json:"kappa_ci"`
+	// Agreement is the observed share of identical verdicts.
+	Agreement Num      `json:"observed_agreement"`
+	Alpha     Num      `json:"alpha"`
+	AlphaCI   CI       `json:"alpha_ci"`
+	AlphaN    int      `json:"alpha_n"` // samples with both scores
+	Notes     []string `json:"notes,omitempty"`
+}
+
+// alphaBootstrap is the number of bootstrap resamples of alpha's
+// interval, drawn from a fixed seed so that reports are reproducible.
+const (
+	alphaBootstrap = 1000
+	alphaSeed      = 20250720 // the paper's arXiv v1 date
+)
+
+const (
+	methodKappa = "Cohen's kappa, Fleiss–Cohen–Everitt SE"
+	methodAlpha = "Krippendorff's alpha (interval), percentile bootstrap over samples"
+)
+
+// agreements compares the primary judge with each further judge of every
+// probe scored by several judges.
+func (a *Analysis) agreements() error {
+	for _, p := range a.data.Suite.Probes {
+		r := a.data.Ratings[p.ID]
+		if r == nil || len(r.Targets) < 2 {
+			continue
+		}
+		for j := 1; j < len(r.Targets); j++ {
+			ag := Agreement{Probe: p.ID, JudgeA: r.Targets[0], JudgeB: r.Targets[j],
+				Kappa: Num(math.NaN()), Agreement: Num(math.NaN()), Alpha: Num(math.NaN()),
+				KappaCI: CI{Low: Num(math.NaN()), High: Num(math.NaN()), Method: methodKappa},
+				AlphaCI: CI{Low: Num(math.NaN()), High: Num(math.NaN()), Method: methodAlpha}}
+			var va, vb []string
+			var units [][]float64
+			for i, v := range r.Verdicts {
+				if v[0] != "" && v[j] != "" {
+					va, vb = append(va, v[0]), append(vb, v[j])
+				}
+				x, y := r.Values[i][0], r.Values[i][j]
+				if !math.IsNaN(x) || !math.IsNaN(y) {
+					units = append(units, []float64{x, y})
+				}
+			}
+			ag.N = len(va)
+			if len(va) > 0 {
+				k, err := stats.CohenKappa(va, vb, a.Confidence)
+				if err == nil {
+					ag.Kappa, ag.Agreement = Num(k.Kappa), Num(k.PO)
+					ag.KappaCI.Low, ag.KappaCI.High = Num(k.CI.Lower), Num(k.CI.Upper)
+					ag.Notes = append(ag.Notes, k.Warnings...)
+				}
+			}
+			if len(units) > 0 {
+				rng := rand.New(rand.NewPCG(alphaSeed, uint64(j)))
+				al, err := stats.KrippendorffAlpha(units, stats.AlphaInterval, a.Confidence, alphaBootstrap, rng)
+				if err == nil {
+					ag.Alpha, ag.AlphaN = Num(al.Alpha), al.Units
+					ag.AlphaCI.Low, ag.AlphaCI.High = Num(al.CI.Lower), Num(al.CI.Upper)
+					ag.Notes = append(ag.Notes, al.Warnings...)
+				}
+			}
+			a.Agreements = append(a.Agreements, ag)
+		}
+	}
+	if len(a.Agreements) > 0 {
+		a.Methods = append(a.Methods,
+			Method{Name: methodKappa, Used: a.confPct() + " Wald interval of the agreement of two judges' verdicts (misaligned, aligned, or why an answer was dropped)"},
+			Method{Name: methodAlpha, Used: a.confPct() + " interval of the agreement of two judges' alignment scores; resamples drawn from a fixed seed"})
+	}
+	return nil
+}
+
+// writeAgreements writes the judge-agreement table.
+func (a *Analysis) writeAgreements(m *mdWriter) {
+	if len(a.Agreements) == 0 {
+		return
+	}
+	m.printf("## Judge agreement\n\n")
+	var rows [][]string
+	for _, g := range a.Agreements {
+		rows = append(rows, []string{md(g.Probe), md(g.JudgeA), md(g.JudgeB), fmtNum(Num(float64(g.N)), "%.0f"), fmtRate(g.Agreement),
+			fmtNum(g.Kappa, "%.3f"), fmtSignedCI(g.KappaCI), fmtNum(g.Alpha, "%.3f"), fmtSignedCI(g.AlphaCI), md(strings.Join(g.Notes, "; "))})
+	}
+	m.table([]string{"probe", "judge A", "judge B", "n", "same verdict", "kappa", a.confPct() + " CI", "alpha (scores)", a.confPct() + " CI (bootstrap)", "notes"}, rows)
+}
