@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/traitleak/traitleak/reports"
@@ -26,10 +28,14 @@ func newReportCmd() *cobra.Command {
 	o := &reportOptions{}
 	cmd := &cobra.Command{
 		Use:   "report",
-		Short: "Write the analysis of a stored run as Markdown or JSON",
+		Short: "Write the analysis of a stored run as Markdown, HTML or JSON",
 		Long: `Report analyses a stored run (rates with confidence intervals, comparisons
-with tests, per-prompt rates) and writes it as Markdown or JSON. The same
-database gives byte-identical reports.
+with tests, gates, per-prompt rates, published reference figures) and writes
+it as Markdown, as one self-contained HTML file with inline SVG charts (no
+network requests, printable, light and dark), or as JSON. With --format md
+and -o DIR (an existing directory, or a path ending in /), DIR gets
+report.md and its charts as SVG files. The same database gives
+byte-identical reports.
 
 ` + exitCodesHelp,
 		Args: noArgs,
@@ -74,7 +80,7 @@ func runReport(ctx context.Context, o *reportOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if o.format == "md" && o.output != "" && isDir(o.output) {
+	if o.format == "md" && o.output != "" && (strings.HasSuffix(o.output, "/") || isDir(o.output)) {
 		return writeMarkdownDir(o.output, a)
 	}
 	var buf bytes.Buffer
@@ -116,6 +122,9 @@ func writeMarkdownDir(dir string, a *reports.Analysis) error {
 	charts, err := reports.Charts(a)
 	if err != nil {
 		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("report directory: %w", err)
 	}
 	for _, c := range charts {
 		if err := writeFileAtomic(filepath.Join(dir, c.Name), c.SVG); err != nil {
