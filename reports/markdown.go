@@ -282,19 +282,8 @@ func (a *Analysis) writeSeedTable(m *mdWriter, probe, target string) {
 	m.table([]string{"model", "seeds", "n", "pooled rate", "CI (" + methodWilson + ")", "CI (" + methodCluster + ")", "mean of seeds, CI (" + methodSeedT + ")"}, rows)
 }
 
-func invalidText(inv map[string]int, missing int) string {
-	var parts []string
-	for _, k := range sortedKeys(inv) {
-		parts = append(parts, fmt.Sprintf("%s %d", k, inv[k]))
-	}
-	if missing > 0 {
-		parts = append(parts, fmt.Sprintf("not sampled %d", missing))
-	}
-	if len(parts) == 0 {
-		return "0"
-	}
-	return md(strings.Join(parts, ", "))
-}
+// invalidText lists the samples left out of a rate, escaped for Markdown.
+func invalidText(inv map[string]int, missing int) string { return md(notScored(inv, missing)) }
 
 // writeReferences writes the published figures for a probe target,
 // labelled as such.
@@ -304,15 +293,7 @@ func (a *Analysis) writeReferences(m *mdWriter, probe, target string) {
 		if r.Probe != probe || r.Target != target {
 			continue
 		}
-		rate := fmtRate(r.Rate)
-		switch r.Bound {
-		case "lower":
-			rate = "> " + rate
-		case "upper":
-			rate = "< " + rate
-		case "approx":
-			rate = "≈ " + rate
-		}
+		rate := refRate(r)
 		ci := "–"
 		if r.Low != nil {
 			ci = fmtCI(CI{Low: *r.Low, High: *r.High})
