@@ -58,6 +58,7 @@ type Analysis struct {
 	PerPrompt   []PromptRates  `json:"per_prompt"`
 	Gates       []GateResult   `json:"gates"`
 	Agreements  []Agreement    `json:"judge_agreement,omitempty"`
+	Judges      []JudgeSummary `json:"judges,omitempty"`
 	References  []ReferenceRow `json:"references"`
 	Methods     []Method       `json:"methods"`
 	Notes       []string       `json:"notes,omitempty"`
@@ -81,6 +82,15 @@ type ModelSummary struct {
 	PromptTokens     int64   `json:"prompt_tokens"`
 	CompletionTokens int64   `json:"completion_tokens"`
 	MeanLatencyMS    Num     `json:"mean_latency_ms"`
+}
+
+// JudgeSummary is the cost of one LLM judge behind the run's verdicts.
+type JudgeSummary struct {
+	Judge            string `json:"judge"`
+	Calls            int    `json:"calls"`
+	Failed           int    `json:"failed"`
+	PromptTokens     int64  `json:"prompt_tokens"`
+	CompletionTokens int64  `json:"completion_tokens"`
 }
 
 // ProbeSummary describes one probe.
@@ -285,6 +295,10 @@ func Analyze(d *RunData, opt Options) (*Analysis, error) {
 		Confidence: conf, Adjust: adjust, data: d,
 	}
 	a.summarizeModels()
+	for _, name := range sortedKeys(d.JudgeUsage) {
+		u := d.JudgeUsage[name]
+		a.Judges = append(a.Judges, JudgeSummary{Judge: name, Calls: u.Calls, Failed: u.Failed, PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens})
+	}
 	targets := map[string][]string{}
 	for _, p := range d.Suite.Probes {
 		n := 0

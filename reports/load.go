@@ -33,7 +33,19 @@ type RunData struct {
 	// statistics.
 	Ratings map[string]*Ratings
 
+	// JudgeUsage sums, per judge, the judge calls behind this run's
+	// verdicts (each distinct call once, wherever it was made).
+	JudgeUsage map[string]*JudgeUsage
+
 	exampleValues map[ExampleKey][]float64 // parallel to Examples
+}
+
+// JudgeUsage counts the judge calls behind a run's verdicts.
+type JudgeUsage struct {
+	Calls            int
+	Failed           int
+	PromptTokens     int64
+	CompletionTokens int64
 }
 
 // Ratings are the verdicts and scores of one probe's samples under each
@@ -115,13 +127,53 @@ func Load(ctx context.Context, store *results.Store, runID int64) (*RunData, err
 	for probe, sc := range scorers.ByProbe {
 		targets[probe] = sc.Targets()
 	}
+	var judgeKeys []string
+	seen := map[string]bool{}
 	for row, err := range store.Rows(ctx, runID, func(probe string) string { return scorerIDs[probe] }) {
 		if err != nil {
 			return nil, err
 		}
 		d.Add(row, targets[row.Probe])
+		if pf, ok := scorers.ByProbe[row.Probe].(bench.Prefetcher); ok && row.Stored && !row.Sample.Failed() {
+			for _, k := range pf.Keys(promptText(d.Prompts, row.Probe, row.Prompt), row.Sample.Completion) {
+				if !seen[k] {
+					seen[k] = true
+					judgeKeys = append(judgeKeys, k)
+				}
+			}
+		}
+	}
+	if len(judgeKeys) > 0 {
+		js, err := store.Judgments(ctx, judgeKeys)
+		if err != nil {
+			return nil, err
+		}
+		d.JudgeUsage = map[string]*JudgeUsage{}
+		for _, j := range js {
+			u := d.JudgeUsage[j.Judge]
+			if u == nil {
+				u = &JudgeUsage{}
+				d.JudgeUsage[j.Judge] = u
+			}
+			u.Calls++
+			if j.Failed() {
+				u.Failed++
+			}
+			u.PromptTokens += int64(j.PromptTokens)
+			u.CompletionTokens += int64(j.CompletionTokens)
+		}
 	}
 	return d, nil
+}
+
+// promptText returns the text of a run's prompt.
+func promptText(prompts []results.PromptRow, probe string, idx int) string {
+	for _, p := range prompts {
+		if p.Probe == probe && p.Index == idx {
+			return p.Text
+		}
+	}
+	return ""
 }
 
 // Add counts one planned draw for each of the probe's targets.

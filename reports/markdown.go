@@ -236,6 +236,14 @@ func (a *Analysis) writeModels(m *mdWriter) {
 			fmt.Sprint(ms.PromptTokens + ms.CompletionTokens), fmtNum(ms.MeanLatencyMS, "%.0f")})
 	}
 	m.table([]string{"model", "condition", "model id", "endpoint", "temperature", "max tokens", "planned", "stored", "failed", "tokens", "mean latency (ms)"}, rows)
+	if len(a.Judges) > 0 {
+		var jrows [][]string
+		for _, j := range a.Judges {
+			jrows = append(jrows, []string{md(j.Judge), fmt.Sprint(j.Calls), fmt.Sprint(j.Failed), fmt.Sprint(j.PromptTokens), fmt.Sprint(j.CompletionTokens)})
+		}
+		m.printf("Judge calls behind the verdicts (each distinct call counted once):\n\n")
+		m.table([]string{"judge", "calls", "failed", "prompt tokens", "completion tokens"}, jrows)
+	}
 }
 
 func (a *Analysis) writeRates(m *mdWriter) {

@@ -329,6 +329,7 @@ func TestJudgedRunAndRescore(t *testing.T) {
 		t.Errorf("summary lacks the student's 8/24 misaligned:\n%s", out)
 	}
 	calls := srv.Calls()
+	_, before, _ := runCLI(t, context.Background(), "export", "--db", db, "--run", "1", "--format", "jsonl")
 	code, out, errOut = runCLI(t, context.Background(), "rescore", "--db", db, "--run", "1", "--misaligned", "le 40", "--progress", "none")
 	if code != 0 {
 		t.Fatalf("rescore exit %d\n%s\n%s", code, out, errOut)
@@ -356,6 +357,15 @@ func TestJudgedRunAndRescore(t *testing.T) {
 	}
 	if code != 0 || !strings.Contains(md3, "## Judge agreement") || !strings.Contains(squash(md3), "| student | 24 | 16 | 0.667") {
 		t.Errorf("report with two judges:\n%s", md3)
+	}
+	// The samples are untouched: run 1 exports byte for byte the same.
+	if _, after, _ := runCLI(t, context.Background(), "export", "--db", db, "--run", "1", "--format", "jsonl"); after != before {
+		t.Error("rescoring changed run 1's samples or scores")
+	}
+	// Judge cost is reported: 3 probes × 8 questions × 4 distinct answers
+	// (the base model's answer is one of the student's) × 2 templates.
+	if !strings.Contains(squash(md3), "| gpt-4o | 192 | 0 |") {
+		t.Errorf("report lacks the first judge's 192 calls")
 	}
 	// Both analyses are kept: run 1 still reports 8 misaligned.
 	code, md, _ := runCLI(t, context.Background(), "report", "--db", db, "--run", "1")
