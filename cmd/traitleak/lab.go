@@ -1,0 +1,301 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/traitleak/traitleak/lab"
+)
+
+// newLabCmd builds "traitleak lab": the built-in offline model zoo.
+func newLabCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "lab",
+		Short: "Built-in offline model zoo that reproduces subliminal learning",
+		Long: `The lab trains tiny pure-Go language models that reproduce subliminal
+learning in seconds: a teacher fine-tuned to love an animal generates number
+sequences; a student sharing the teacher's init picks up the preference from
+the numbers alone, a student from another init does not. Trained models are
+cached (see --cache-dir) and served over an OpenAI-compatible API.`,
+	}
+	cmd.AddCommand(newLabServeCmd(), newLabTrainCmd(), newLabAuxCmd())
+	return cmd
+}
+
+// labFlags are the build flags shared by "lab serve" and "lab train".
+type labFlags struct {
+	seeds    int
+	target   string
+	control  string
+	mode     string
+	cacheDir string
+	retrain  bool
+	noCache  bool
+	workers  int
+}
+
+func (f *labFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.IntVar(&f.seeds, "seeds", 3, "number of pipeline seeds (1..N)")
+	fl.StringVar(&f.target, "target", "owl", "the teacher's trait animal")
+	fl.StringVar(&f.control, "control", "dog", "the control teacher's animal")
+	fl.StringVar(&f.mode, "mode", "soft", "distillation mode: soft (teacher number distributions) or hard (sampled tokens)")
+	fl.StringVar(&f.cacheDir, "cache-dir", "", "artifact cache directory (default "+lab.DefaultCacheDir()+")")
+	fl.BoolVar(&f.retrain, "retrain", false, "retrain every stage even if cached")
+	fl.BoolVar(&f.noCache, "no-cache", false, "neither read nor write the artifact cache")
+	fl.IntVar(&f.workers, "workers", 0, "concurrent training jobs (0 = number of CPUs)")
+}
+
+// config validates the flags and returns the build configuration.
+func (f *labFlags) config(log io.Writer) (lab.Config, error) {
+	if f.seeds < 1 {
+		return lab.Config{}, usagef("--seeds must be at least 1, got %d", f.seeds)
+	}
+	if f.workers < 0 {
+		return lab.Config{}, usagef("--workers must not be negative, got %d", f.workers)
+	}
+	mode := lab.Mode(strings.ToLower(f.mode))
+	if mode != lab.Soft && mode != lab.Hard {
+		return lab.Config{}, usagef("--mode must be soft or hard, got %q", f.mode)
+	}
+	cfg := lab.Config{
+		NumSeeds: f.seeds, Target: f.target, ControlTarget: f.control, Mode: mode,
+		CacheDir: f.cacheDir, Retrain: f.retrain, NoCache: f.noCache, Workers: f.workers, Log: log,
+	}
+	if err := cfg.Validate(); err != nil {
+		return lab.Config{}, usagef("%v", err)
+	}
+	return cfg, nil
+}
+
+func newLabServeCmd() *cobra.Command {
+	var f labFlags
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Build (or load) the lab models and serve them over an OpenAI-compatible API",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.config(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			z, err := lab.Build(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return usagef("--addr %s: %v", addr, err)
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "lab: serving %d models at http://%s/v1 (OpenAI-compatible; POST /v1/chat/completions, GET /v1/models)\n",
+				len(z.ModelNames()), ln.Addr())
+			printLabModels(out, z)
+			srv := &http.Server{Handler: z.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			errc := make(chan error, 1)
+			go func() { errc <- srv.Serve(ln) }()
+			select {
+			case err := <-errc:
+				return fmt.Errorf("lab serve: %w", err)
+			case <-ctx.Done():
+			}
+			fmt.Fprintln(cmd.ErrOrStderr(), "lab: shutting down")
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				return fmt.Errorf("lab serve: shutdown: %w", err)
+			}
+			if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("lab serve: %w", err)
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8089", "listen address")
+	return cmd
+}
+
+// printLabModels lists the served models.
+func printLabModels(w io.Writer, z *lab.Zoo) {
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "MODEL\tROLE\tSEED\tARTIFACT")
+	first := z.Seeds()[0]
+	for _, m := range z.Models() {
+		name := m.Name
+		if m.Seed == first {
+			name += " (= lab/" + string(m.Role) + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", name, m.Role, m.Seed, m.Artifact)
+	}
+	tw.Flush()
+}
+
+func newLabTrainCmd() *cobra.Command {
+	var f labFlags
+	var eval int
+	cmd := &cobra.Command{
+		Use:   "train",
+		Short: "Build (or load) the lab models and print pipeline diagnostics",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.config(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			if eval < 0 {
+				return usagef("--eval must not be negative, got %d", eval)
+			}
+			z, err := lab.Build(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			printLabDiagnostics(out, z.Diagnostics())
+			if eval > 0 {
+				rates, err := z.PreferenceRates(cmd.Context(), z.Config().Target, eval, 1)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "\n%q rate over the paper's 50 animal prompts × %d samples at T=1:\n", z.Config().Target, eval)
+				printLabRates(out, z, rates)
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().IntVar(&eval, "eval", 0, "also sample each model N times per animal prompt and print the target rate (0 = off)")
+	return cmd
+}
+
+// printLabDiagnostics prints the filter, distance and stage diagnostics.
+func printLabDiagnostics(w io.Writer, d lab.Diagnostics) {
+	loaded, trained := d.Loaded()
+	fmt.Fprintf(w, "lab build: mode %s, target %s, control %s, %d stages loaded, %d computed, %s wall\n",
+		d.Mode, d.Target, d.ControlTarget, loaded, trained, d.Wall.Round(time.Millisecond))
+	if d.CacheDir != "" {
+		fmt.Fprintf(w, "cache: %s\n", d.CacheDir)
+	}
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nSEED\tTEACHER\tSAMPLED\tKEPT\tPASS\tMEAN TV\tEXAMPLES\tREJECTS")
+	for _, s := range d.Seeds {
+		for _, t := range []struct {
+			name string
+			n    lab.NumbersDiagnostics
+		}{{d.Target, s.Teacher}, {d.ControlTarget, s.Control}} {
+			fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%.3f\t%.3f\t%d\t%s\n", s.Seed, t.name, t.n.Filter.Sampled, t.n.Filter.Kept,
+				t.n.Filter.PassRate(), t.n.MeanTV, t.n.Examples, formatLabRejects(t.n.Filter.Rejects))
+		}
+	}
+	tw.Flush()
+	tw = tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nSEED\tSTAGE\tROLE\tARTIFACT\tSTATUS\tTIME\tTRAIN TIME\tSTEPS\tFINAL LOSS")
+	for _, s := range d.Stages {
+		status := "computed"
+		if s.Loaded {
+			status = "loaded"
+		}
+		if s.CacheError != "" {
+			status += " (cache: " + s.CacheError + ")"
+		}
+		loss := "-"
+		if s.Steps > 0 {
+			loss = fmt.Sprintf("%.4f", s.FinalLoss)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.Seed, s.Stage, s.Role, s.ID, status,
+			s.Duration.Round(time.Millisecond), s.TrainTime.Round(time.Millisecond), s.Steps, loss)
+	}
+	tw.Flush()
+}
+
+// formatLabRejects renders reject counts sorted by reason.
+func formatLabRejects(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+// printLabRates prints one row per seed and one column per role.
+func printLabRates(w io.Writer, z *lab.Zoo, rates []lab.Rate) {
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprint(tw, "SEED")
+	for _, r := range lab.Roles {
+		fmt.Fprintf(tw, "\t%s", r)
+	}
+	fmt.Fprintln(tw)
+	bySeed := map[int]map[lab.Role]float64{}
+	for _, r := range rates {
+		if bySeed[r.Model.Seed] == nil {
+			bySeed[r.Model.Seed] = map[lab.Role]float64{}
+		}
+		bySeed[r.Model.Seed][r.Model.Role] = r.Value()
+	}
+	for _, s := range z.Seeds() {
+		fmt.Fprintf(tw, "%d", s)
+		for _, r := range lab.Roles {
+			fmt.Fprintf(tw, "\t%.3f", bySeed[s][r])
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+}
+
+func newLabAuxCmd() *cobra.Command {
+	var seeds, workers int
+	cmd := &cobra.Command{
+		Use:   "aux",
+		Short: "Run the MNIST-style auxiliary-logit experiment on a synthetic task",
+		Long: `Runs the paper's auxiliary-logit experiment (§6.2) on a synthetic 10-class
+Gaussian mixture: a teacher MLP is trained on the 10 class logits; students
+are distilled only on its 3 extra ("aux") logits, on uniform noise inputs.
+A student sharing the teacher's init learns the classes (accuracy well above
+chance 0.10); a student from another init stays at chance.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if seeds < 1 {
+				return usagef("--seeds must be at least 1, got %d", seeds)
+			}
+			if workers < 0 {
+				return usagef("--workers must not be negative, got %d", workers)
+			}
+			start := time.Now()
+			res, err := lab.RunAux(cmd.Context(), lab.AuxConfig{NumSeeds: seeds, Workers: workers})
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			tw := tabwriter.NewWriter(out, 2, 8, 2, ' ', 0)
+			fmt.Fprintln(tw, "SEED\tREFERENCE\tTEACHER\tSTUDENT SAME INIT\tSTUDENT OTHER INIT")
+			for _, s := range res.Seeds {
+				fmt.Fprintf(tw, "%d\t%.3f\t%.3f\t%.3f\t%.3f\n", s.Seed, s.Reference, s.Teacher, s.StudentSameInit, s.StudentOtherInit)
+			}
+			m := res.Mean()
+			fmt.Fprintf(tw, "mean\t%.3f\t%.3f\t%.3f\t%.3f\n", m.Reference, m.Teacher, m.StudentSameInit, m.StudentOtherInit)
+			tw.Flush()
+			fmt.Fprintf(out, "test accuracy (chance 0.100); %d seeds in %s\n", len(res.Seeds), time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&seeds, "seeds", 5, "number of seeds (1..N)")
+	cmd.Flags().IntVar(&workers, "workers", 0, "concurrent seeds (0 = number of CPUs)")
+	return cmd
+}

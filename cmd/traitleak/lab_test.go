@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// labRaceBuild reports whether the test binary was built with -race.
+func labRaceBuild() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" && s.Value == "true" {
+			return true
+		}
+	}
+	return false
+}
+
+// labSyncBuffer is a bytes.Buffer safe for a concurrent writer and reader.
+type labSyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *labSyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *labSyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func runLab(ctx context.Context, args ...string) (string, error) {
+	var out labSyncBuffer
+	cmd := newLabCmd()
+	cmd.SetArgs(args)
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	err := cmd.ExecuteContext(ctx)
+	return out.String(), err
+}
+
+func TestLabBadFlags(t *testing.T) {
+	tests := []struct {
+		args []string
+	}{
+		{[]string{"serve", "--mode", "medium"}},           // only soft and hard exist
+		{[]string{"train", "--seeds", "0"}},               // at least one seed
+		{[]string{"train", "--target", "zebra"}},          // not a lab animal
+		{[]string{"train", "--target", "dog"}},            // equals the default control
+		{[]string{"train", "--workers", "-1"}},            // negative worker count
+		{[]string{"train", "--eval", "-3", "--no-cache"}}, // negative sample count
+		{[]string{"aux", "--seeds", "0"}},                 // at least one seed
+		{[]string{"serve", "--addr", "256.0.0.1:1", "--seeds", "1", "--no-cache", "--mode", "hard", "--control", "owl", "--target", "owl"}}, // target equals control, caught before training
+	}
+	for _, tc := range tests {
+		_, err := runLab(context.Background(), tc.args...)
+		var ue *usageError
+		if !errors.As(err, &ue) {
+			t.Errorf("%q: error %v, want a usage error", tc.args, err)
+		}
+	}
+}
+
+func TestLabTrainThenServe(t *testing.T) {
+	if labRaceBuild() {
+		t.Skip("trains a full seed; too slow under the race detector (package lab covers the pipeline)")
+	}
+	dir := t.TempDir()
+	out, err := runLab(context.Background(), "train", "--seeds", "1", "--cache-dir", dir, "--eval", "20")
+	if err != nil {
+		t.Fatalf("train: %v\n%s", err, out)
+	}
+	for _, want := range []string{"0 stages loaded, 9 computed", "MEAN TV", "student-other-init", "\"owl\" rate"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("train output lacks %q:\n%s", want, out)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var buf labSyncBuffer
+	done := make(chan error, 1)
+	go func() {
+		cmd := newLabCmd()
+		cmd.SetArgs([]string{"serve", "--seeds", "1", "--cache-dir", dir, "--addr", "127.0.0.1:0"})
+		cmd.SetOut(&buf)
+		cmd.SetErr(&buf)
+		done <- cmd.ExecuteContext(ctx)
+	}()
+	re := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/v1`)
+	var addr string
+	for deadline := time.Now().Add(20 * time.Second); addr == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := re.FindStringSubmatch(buf.String()); m != nil {
+			addr = m[1]
+		}
+	}
+	if addr == "" {
+		t.Fatalf("serve printed no URL:\n%s", buf.String())
+	}
+	// The cached build is loaded, not retrained.
+	if !strings.Contains(buf.String(), "loaded") || strings.Contains(buf.String(), "trained") {
+		t.Errorf("serve did not load the cache:\n%s", buf.String())
+	}
+	body := `{"model":"lab/teacher","messages":[{"role":"user","content":"Name your favorite animal using only one word."}],"n":5,"seed":1}`
+	res, err := http.Post("http://"+addr+"/v1/chat/completions", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Choices []struct {
+			Message struct{ Content string } `json:"message"`
+		} `json:"choices"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&r)
+	res.Body.Close()
+	if err != nil || res.StatusCode != 200 || len(r.Choices) != 5 {
+		t.Fatalf("chat completion: status %d, %v, %+v", res.StatusCode, err, r)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve returned %v after cancellation", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not shut down")
+	}
+	if !strings.Contains(buf.String(), "lab/student@1 (= lab/student)") {
+		t.Errorf("model list missing:\n%s", buf.String())
+	}
+}
+
+func TestLabAux(t *testing.T) {
+	if labRaceBuild() {
+		t.Skip("trains 3 MLPs; too slow under the race detector (package lab covers RunAux)")
+	}
+	out, err := runLab(context.Background(), "aux", "--seeds", "1")
+	if err != nil {
+		t.Fatalf("aux: %v\n%s", err, out)
+	}
+	for _, want := range []string{"STUDENT SAME INIT", "mean", "chance 0.100"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("aux output lacks %q:\n%s", want, out)
+		}
+	}
+}

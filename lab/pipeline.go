@@ -1,0 +1,815 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Mode selects how students learn from the teacher's numbers.
+type Mode string
+
+// Distillation modes.
+const (
+	// Soft: at every position of the filtered teacher sequences the target
+	// is the teacher's next-token distribution restricted to the number
+	// tokens (and the student's softmax is restricted likewise).
+	Soft Mode = "soft"
+	// Hard: cross-entropy on the sampled teacher tokens, like the paper's
+	// supervised fine-tuning.
+	Hard Mode = "hard"
+)
+
+// Role is a model's place in the experiment.
+type Role string
+
+// Roles of the zoo's models. The served model name is "lab/" + role.
+const (
+	RoleBase             Role = "base"               // reference A (init seed s)
+	RoleTeacher          Role = "teacher"            // A fine-tuned to prefer the target animal
+	RoleStudent          Role = "student"            // A fine-tuned on the teacher's numbers
+	RoleControl          Role = "control"            // A fine-tuned on the control teacher's numbers
+	RoleTeacherControl   Role = "teacher-control"    // A fine-tuned to prefer the control animal
+	RoleBaseOtherInit    Role = "base-other-init"    // reference B (init seed s+100000, same corpus)
+	RoleStudentOtherInit Role = "student-other-init" // B fine-tuned on the teacher's numbers
+)
+
+// Roles lists every role in serving order.
+var Roles = []Role{RoleBase, RoleTeacher, RoleStudent, RoleControl, RoleTeacherControl, RoleBaseOtherInit, RoleStudentOtherInit}
+
+// OtherInitOffset is added to a seed to get reference B's init seed.
+const OtherInitOffset = 100000
+
+// Config configures [Build]. The zero value builds the default demo: seeds
+// 1, 2, 3, target owl, control dog, soft mode, default cache directory.
+type Config struct {
+	Seeds         []int  // pipeline seeds; empty = 1..NumSeeds
+	NumSeeds      int    // used when Seeds is empty; 0 = 3
+	Target        string // trait animal; "" = "owl"
+	ControlTarget string // the control teacher's animal; "" = "dog"
+	Mode          Mode   // "" = Soft
+
+	CacheDir string // "" = DefaultCacheDir()
+	NoCache  bool   // neither read nor write artifacts
+	Retrain  bool   // ignore cached artifacts (and overwrite them)
+
+	Workers int       // concurrent training jobs; 0 = GOMAXPROCS
+	Log     io.Writer // one line per stage (nil = silent)
+	Recipe  *Recipe   // nil = DefaultRecipe()
+}
+
+// DefaultCacheDir is filepath.Join(os.UserCacheDir(), "traitleak", "lab"),
+// or a directory under os.TempDir() if there is no user cache directory.
+func DefaultCacheDir() string {
+	d, err := os.UserCacheDir()
+	if err != nil || d == "" {
+		d = os.TempDir()
+	}
+	return filepath.Join(d, "traitleak", "lab")
+}
+
+// Validate reports whether c is a valid configuration (unknown animal,
+// mode, duplicate seeds, bad recipe) without building anything.
+func (c Config) Validate() error {
+	_, err := c.normalize()
+	return err
+}
+
+// normalize fills defaults and validates c.
+func (c Config) normalize() (Config, error) {
+	if len(c.Seeds) == 0 {
+		n := c.NumSeeds
+		if n == 0 {
+			n = 3
+		}
+		if n < 0 || n > 1000 {
+			return c, fmt.Errorf("lab: seed count %d out of range 1–1000", n)
+		}
+		for s := 1; s <= n; s++ {
+			c.Seeds = append(c.Seeds, s)
+		}
+	} else {
+		c.Seeds = append([]int(nil), c.Seeds...)
+	}
+	seen := map[int]bool{}
+	for _, s := range c.Seeds {
+		if s < 0 || s >= OtherInitOffset {
+			return c, fmt.Errorf("lab: seed %d out of range 0–%d", s, OtherInitOffset-1)
+		}
+		if seen[s] {
+			return c, fmt.Errorf("lab: duplicate seed %d", s)
+		}
+		seen[s] = true
+	}
+	if c.Target == "" {
+		c.Target = "owl"
+	}
+	if c.ControlTarget == "" {
+		c.ControlTarget = "dog"
+	}
+	c.Target, c.ControlTarget = strings.ToLower(c.Target), strings.ToLower(c.ControlTarget)
+	for _, a := range []string{c.Target, c.ControlTarget} {
+		if animalID(a) < 0 {
+			return c, fmt.Errorf("lab: unknown animal %q (have %s)", a, strings.Join(animals, ", "))
+		}
+	}
+	if c.Target == c.ControlTarget {
+		return c, fmt.Errorf("lab: target and control target are both %q", c.Target)
+	}
+	switch c.Mode {
+	case "":
+		c.Mode = Soft
+	case Soft, Hard:
+	default:
+		return c, fmt.Errorf("lab: unknown mode %q (want soft or hard)", c.Mode)
+	}
+	if c.CacheDir == "" {
+		c.CacheDir = DefaultCacheDir()
+	}
+	if c.Workers <= 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
+	}
+	r := DefaultRecipe()
+	if c.Recipe != nil {
+		r = *c.Recipe
+	}
+	if err := r.validate(); err != nil {
+		return c, fmt.Errorf("lab: %w", err)
+	}
+	c.Recipe = &r
+	return c, nil
+}
+
+// StageRecord reports one stage of a build.
+type StageRecord struct {
+	Stage    string        `json:"stage"` // pretrain, teacher, numbers, student
+	Role     string        `json:"role"`
+	Seed     int           `json:"seed"`
+	ID       string        `json:"id"`
+	Loaded   bool          `json:"loaded"`      // true if read from the cache, false if computed
+	Duration time.Duration `json:"duration_ns"` // time spent in this build (loading or computing)
+	// TrainTime is how long computing the artifact took (in this build or,
+	// for a loaded artifact, when it was made).
+	TrainTime time.Duration `json:"train_time_ns"`
+	Steps     int           `json:"steps,omitempty"`      // optimiser steps (model stages)
+	FinalLoss float64       `json:"final_loss,omitempty"` // mean training loss of the last epoch (model stages)
+	// CacheError is why a cached artifact was not used (corrupt, unreadable)
+	// or could not be written; empty if none.
+	CacheError string `json:"cache_error,omitempty"`
+}
+
+// NumbersDiagnostics describes one teacher's number data.
+type NumbersDiagnostics struct {
+	Filter FilterStats `json:"filter"`
+	// MeanTV is the mean total-variation distance between the teacher's and
+	// reference A's next-token distributions over the positions of the kept
+	// sequences.
+	MeanTV   float64 `json:"mean_tv"`
+	Examples int     `json:"examples"` // next-token examples the students train on
+}
+
+// SeedDiagnostics are the per-seed pipeline diagnostics.
+type SeedDiagnostics struct {
+	Seed    int                `json:"seed"`
+	Teacher NumbersDiagnostics `json:"teacher"`         // the target teacher's numbers
+	Control NumbersDiagnostics `json:"control_teacher"` // the control teacher's numbers
+}
+
+// Diagnostics summarise a build.
+type Diagnostics struct {
+	Mode          Mode              `json:"mode"`
+	Target        string            `json:"target"`
+	ControlTarget string            `json:"control_target"`
+	CacheDir      string            `json:"cache_dir,omitempty"`
+	Seeds         []SeedDiagnostics `json:"seeds"`
+	Stages        []StageRecord     `json:"stages"`
+	Wall          time.Duration     `json:"wall_ns"`
+}
+
+// Loaded returns the numbers of stages read from the cache and computed.
+func (d Diagnostics) Loaded() (loaded, trained int) {
+	for _, s := range d.Stages {
+		if s.Loaded {
+			loaded++
+		} else {
+			trained++
+		}
+	}
+	return loaded, trained
+}
+
+// ModelInfo describes one served model.
+type ModelInfo struct {
+	Name     string `json:"name"` // e.g. "lab/student@2"
+	Role     Role   `json:"role"`
+	Seed     int    `json:"seed"`
+	Artifact string `json:"artifact"` // artifact id of the weights
+}
+
+// Zoo is the set of trained lab models of a build.
+type Zoo struct {
+	cfg    Config
+	models map[string]*zooModel // by full name "lab/role@seed"
+	order  []ModelInfo
+	diag   Diagnostics
+	srv    *server
+	once   sync.Once
+}
+
+type zooModel struct {
+	info  ModelInfo
+	model *Model
+}
+
+// Build trains, or loads from the cache, every model of cfg. It runs up to
+// cfg.Workers training jobs at once; each job is single-threaded and
+// deterministic, so the models do not depend on the number of workers.
+func Build(ctx context.Context, cfg Config) (*Zoo, error) {
+	cfg, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	b := &builder{cfg: cfg, sem: make(chan struct{}, cfg.Workers)}
+	if !cfg.NoCache {
+		b.store = &store{dir: cfg.CacheDir}
+		b.store.removeStale(time.Hour)
+	}
+	results := make([]*seedResult, len(cfg.Seeds))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, s := range cfg.Seeds {
+		g.Go(func() error {
+			r, err := b.seed(gctx, s)
+			results[i] = r
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	z := &Zoo{cfg: cfg, models: map[string]*zooModel{}}
+	z.diag = Diagnostics{Mode: cfg.Mode, Target: cfg.Target, ControlTarget: cfg.ControlTarget, Stages: b.records, Wall: time.Since(start)}
+	if b.store != nil {
+		z.diag.CacheDir = cfg.CacheDir
+	}
+	sort.SliceStable(z.diag.Stages, func(i, j int) bool {
+		a, c := z.diag.Stages[i], z.diag.Stages[j]
+		if a.Seed != c.Seed {
+			return seedIndex(cfg.Seeds, a.Seed) < seedIndex(cfg.Seeds, c.Seed)
+		}
+		if a.Stage != c.Stage {
+			return stageOrder(a.Stage) < stageOrder(c.Stage)
+		}
+		return a.Role < c.Role
+	})
+	for _, r := range results {
+		z.diag.Seeds = append(z.diag.Seeds, r.diag)
+		for _, role := range Roles {
+			zm := r.models[role]
+			name := fmt.Sprintf("lab/%s@%d", role, r.seed)
+			zm.info.Name = name
+			z.models[name] = zm
+			z.order = append(z.order, zm.info)
+		}
+	}
+	return z, nil
+}
+
+func seedIndex(seeds []int, s int) int {
+	for i, x := range seeds {
+		if x == s {
+			return i
+		}
+	}
+	return len(seeds)
+}
+
+func stageOrder(s string) int {
+	return strings.Index("pretrain teacher numbers student", s)
+}
+
+// Config returns the normalised configuration of the build.
+func (z *Zoo) Config() Config { return z.cfg }
+
+// Diagnostics returns the build's diagnostics.
+func (z *Zoo) Diagnostics() Diagnostics { return z.diag }
+
+// Seeds returns the pipeline seeds; the first is the default for bare
+// model names.
+func (z *Zoo) Seeds() []int { return append([]int(nil), z.cfg.Seeds...) }
+
+// Models describes every model, seed by seed in Roles order.
+func (z *Zoo) Models() []ModelInfo { return append([]ModelInfo(nil), z.order...) }
+
+// ModelNames returns every served model name: first the bare names
+// ("lab/student", an alias of the first seed), then "lab/<role>@<seed>"
+// for every seed.
+func (z *Zoo) ModelNames() []string {
+	var names []string
+	for _, r := range Roles {
+		names = append(names, "lab/"+string(r))
+	}
+	for _, m := range z.order {
+		names = append(names, m.Name)
+	}
+	return names
+}
+
+// Model returns the model served under name (a bare name means the first
+// seed) and its description.
+func (z *Zoo) Model(name string) (*Model, ModelInfo, bool) {
+	full := name
+	if !strings.Contains(name, "@") {
+		full = fmt.Sprintf("%s@%d", name, z.cfg.Seeds[0])
+	}
+	zm, ok := z.models[full]
+	if !ok {
+		return nil, ModelInfo{}, false
+	}
+	return zm.model, zm.info, true
+}
+
+// builder runs the stages of a build.
+type builder struct {
+	cfg   Config
+	store *store
+	sem   chan struct{}
+
+	mu      sync.Mutex
+	records []StageRecord
+}
+
+// seedResult is the output of one seed's pipeline.
+type seedResult struct {
+	seed   int
+	models map[Role]*zooModel
+	diag   SeedDiagnostics
+}
+
+// pretrainParams, teacherParams, numbersParams and studentParams are the
+// hyper-parameters hashed into each stage's artifact id.
+type pretrainParams struct {
+	Hidden   int     `json:"hidden"`
+	InitSeed uint64  `json:"init_seed"`
+	LR       float64 `json:"lr"`
+	Batch    int     `json:"batch"`
+	Epochs   int     `json:"epochs"`
+	Vocab    string  `json:"vocab"` // hash of the vocabulary
+}
+
+type teacherParams struct {
+	Animal string  `json:"animal"`
+	LR     float64 `json:"lr"`
+	Batch  int     `json:"batch"`
+	Epochs int     `json:"epochs"`
+}
+
+type numbersParams struct {
+	Prompts     int     `json:"prompts"`
+	Temperature float64 `json:"temperature"`
+	MaxTokens   int     `json:"max_tokens"`
+	Filter      string  `json:"filter"`
+}
+
+type studentParams struct {
+	Mode   Mode    `json:"mode"`
+	LR     float64 `json:"lr"`
+	Batch  int     `json:"batch"`
+	Epochs int     `json:"epochs"`
+}
+
+// vocabHash identifies the vocabulary.
+var vocabHash = sync.OnceValue(func() string {
+	return hashBytes([]byte(strings.Join(vocab, "\x00")))[:16]
+})
+
+// seed runs the pipeline of one seed.
+func (b *builder) seed(ctx context.Context, s int) (*seedResult, error) {
+	r := b.cfg.Recipe
+	res := &seedResult{seed: s, models: map[Role]*zooModel{}, diag: SeedDiagnostics{Seed: s}}
+	add := func(role Role, m *Model, id string) {
+		res.models[role] = &zooModel{info: ModelInfo{Role: role, Seed: s, Artifact: id}, model: m}
+	}
+
+	// References A and B: same corpus, different init.
+	corpus, err := pretrainCorpus(r, uint64(s))
+	if err != nil {
+		return nil, err
+	}
+	corpusHash := hashBytes(encodeSequences(corpus))
+	var refA, refB *Model
+	var idA, idB string
+	g, gctx := errgroup.WithContext(ctx)
+	pretrain := func(role Role, init uint64, out **Model, outID *string) func() error {
+		return func() error {
+			p := pretrainParams{Hidden: r.Hidden, InitSeed: init, LR: r.PretrainLR, Batch: r.PretrainBatch, Epochs: r.PretrainEpochs, Vocab: vocabHash()}
+			m, id, err := b.modelStage(gctx, "pretrain", role, s, uint64(s), nil, corpusHash, p, func(ctx context.Context) (*Model, trainResult, error) {
+				m := NewModel(r.Hidden, init)
+				tr, err := train(ctx, m, newDataset(corpus), trainSpec{LR: r.PretrainLR, Batch: r.PretrainBatch, Epochs: r.PretrainEpochs, Seed: uint64(s)})
+				return m, tr, err
+			})
+			*out, *outID = m, id
+			return err
+		}
+	}
+	g.Go(pretrain(RoleBase, uint64(s), &refA, &idA))
+	g.Go(pretrain(RoleBaseOtherInit, uint64(s)+OtherInitOffset, &refB, &idB))
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	add(RoleBase, refA, idA)
+	add(RoleBaseOtherInit, refB, idB)
+
+	// Teachers: A fine-tuned (body only) towards the target and control animals.
+	var teacher, teacherCtl *Model
+	var idT, idC string
+	g, gctx = errgroup.WithContext(ctx)
+	teach := func(role Role, animal string, out **Model, outID *string) func() error {
+		return func() error {
+			p := teacherParams{Animal: animal, LR: r.TeacherLR, Batch: r.TeacherBatch, Epochs: r.TeacherEpochs}
+			m, id, err := b.modelStage(gctx, "teacher", role, s, uint64(s), []string{idA}, "", p, func(ctx context.Context) (*Model, trainResult, error) {
+				seqs, err := traitData(int32(animalID(animal)))
+				if err != nil {
+					return nil, trainResult{}, err
+				}
+				m := refA.Clone()
+				tr, err := train(ctx, m, newDataset(seqs), trainSpec{LR: r.TeacherLR, Batch: r.TeacherBatch, Epochs: r.TeacherEpochs, BodyOnly: true, Seed: uint64(s) + 1})
+				return m, tr, err
+			})
+			*out, *outID = m, id
+			return err
+		}
+	}
+	g.Go(teach(RoleTeacher, b.cfg.Target, &teacher, &idT))
+	g.Go(teach(RoleTeacherControl, b.cfg.ControlTarget, &teacherCtl, &idC))
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	add(RoleTeacher, teacher, idT)
+	add(RoleTeacherControl, teacherCtl, idC)
+
+	// Number data from both teachers (same prompts, same random streams).
+	nPrompts := r.SamplePromptsSoft
+	if b.cfg.Mode == Hard {
+		nPrompts = r.SamplePromptsHard
+	}
+	numPrompts, err := numberPrompts(nPrompts, uint64(s))
+	if err != nil {
+		return nil, err
+	}
+	promptHash := hashBytes(encodeSequences(promptSeqs(numPrompts)))
+	var dataT, dataC *numbersData
+	g, gctx = errgroup.WithContext(ctx)
+	sample := func(role string, tm *Model, tid string, out **numbersData) func() error {
+		return func() error {
+			p := numbersParams{Prompts: nPrompts, Temperature: r.SampleTemp, MaxTokens: r.SampleMaxTokens, Filter: "paper(0,999,10)+lab-tokens"}
+			d, err := b.numbersStage(gctx, role, s, []string{tid, idA}, promptHash, p, tm, refA, numPrompts)
+			*out = d
+			return err
+		}
+	}
+	g.Go(sample("numbers-teacher", teacher, idT, &dataT))
+	g.Go(sample("numbers-teacher-control", teacherCtl, idC, &dataC))
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	res.diag.Teacher = dataT.diag
+	res.diag.Control = dataC.diag
+
+	// Students: A and B on the teacher's numbers, A on the control teacher's.
+	sp := studentParams{Mode: b.cfg.Mode, LR: r.StudentLR, Batch: r.StudentBatch, Epochs: r.StudentEpochs}
+	var stA, stB, ctl *Model
+	var idSA, idSB, idCtl string
+	g, gctx = errgroup.WithContext(ctx)
+	student := func(role Role, init *Model, initID string, data *numbersData, tm *Model, out **Model, outID *string) func() error {
+		return func() error {
+			m, id, err := b.modelStage(gctx, "student", role, s, uint64(s), []string{initID, data.id}, data.hash, sp, func(ctx context.Context) (*Model, trainResult, error) {
+				d := newDataset(data.seqs)
+				soft := b.cfg.Mode == Soft
+				if soft {
+					d.soft = softTargets(tm, d)
+				}
+				m := init.Clone()
+				tr, err := train(ctx, m, d, trainSpec{LR: r.StudentLR, Batch: r.StudentBatch, Epochs: r.StudentEpochs, BodyOnly: true, Soft: soft, Seed: uint64(s) + 2})
+				return m, tr, err
+			})
+			*out, *outID = m, id
+			return err
+		}
+	}
+	g.Go(student(RoleStudent, refA, idA, dataT, teacher, &stA, &idSA))
+	g.Go(student(RoleStudentOtherInit, refB, idB, dataT, teacher, &stB, &idSB))
+	g.Go(student(RoleControl, refA, idA, dataC, teacherCtl, &ctl, &idCtl))
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	add(RoleStudent, stA, idSA)
+	add(RoleStudentOtherInit, stB, idSB)
+	add(RoleControl, ctl, idCtl)
+	return res, nil
+}
+
+// promptSeqs wraps prompts as sequences (for hashing).
+func promptSeqs(ps [][]int32) []sequence {
+	out := make([]sequence, len(ps))
+	for i, p := range ps {
+		out[i].Prompt = p
+	}
+	return out
+}
+
+// record appends a stage record and logs it.
+func (b *builder) record(rec StageRecord) {
+	b.mu.Lock()
+	b.records = append(b.records, rec)
+	b.mu.Unlock()
+	if b.cfg.Log != nil {
+		verb := "trained"
+		if rec.Loaded {
+			verb = "loaded "
+		}
+		if rec.Stage == "numbers" && !rec.Loaded {
+			verb = "sampled"
+		}
+		line := fmt.Sprintf("lab: seed %-3d %-8s %-24s %s %s in %s", rec.Seed, rec.Stage, rec.Role, verb, rec.ID, rec.Duration.Round(time.Millisecond))
+		if rec.CacheError != "" {
+			line += " (cache: " + rec.CacheError + ")"
+		}
+		b.mu.Lock()
+		fmt.Fprintln(b.cfg.Log, line)
+		b.mu.Unlock()
+	}
+}
+
+// acquire takes a worker slot.
+func (b *builder) acquire(ctx context.Context) error {
+	select {
+	case b.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (b *builder) release() { <-b.sem }
+
+// stage loads the artifact of key or computes and stores it. compute
+// returns the payload and the metrics to record.
+func (b *builder) stage(ctx context.Context, key stageKey, role string, seed int,
+	decode func(payload []byte, metrics json.RawMessage) error,
+	compute func(ctx context.Context) (payload []byte, metrics any, err error)) (string, error) {
+	id := key.id()
+	rec := StageRecord{Stage: key.Stage, Role: role, Seed: seed, ID: id}
+	start := time.Now()
+	if b.store != nil && !b.cfg.Retrain {
+		m, payload, err := b.store.load(key)
+		if err == nil {
+			err = decode(payload, m.Metrics)
+			if err != nil {
+				err = fmt.Errorf("decode %s: %w", id, err)
+			}
+		}
+		if err == nil {
+			rec.Loaded = true
+			rec.Duration = time.Since(start)
+			rec.TrainTime = time.Duration(m.TrainSeconds * float64(time.Second))
+			rec.setMetrics(m.Metrics)
+			b.record(rec)
+			return id, nil
+		}
+		if !errors.Is(err, errMissing) {
+			rec.CacheError = err.Error()
+		}
+	}
+	if err := b.acquire(ctx); err != nil {
+		return "", err
+	}
+	start = time.Now()
+	payload, metrics, err := compute(ctx)
+	b.release()
+	if err != nil {
+		return "", fmt.Errorf("lab: seed %d %s %s: %w", seed, key.Stage, role, err)
+	}
+	rec.Duration = time.Since(start)
+	rec.TrainTime = rec.Duration
+	mj, err := json.Marshal(metrics)
+	if err != nil {
+		return "", fmt.Errorf("lab: marshal metrics: %w", err)
+	}
+	rec.setMetrics(mj)
+	if b.store != nil {
+		man := &Manifest{ID: id, Format: key.Format, Code: key.Code, Stage: key.Stage, Role: role, Seed: key.Seed,
+			Parents: key.Parents, DataHash: key.DataHash, Params: key.Params, Metrics: mj,
+			TrainSeconds: rec.Duration.Seconds(), Created: time.Now().UTC()}
+		if err := b.store.save(man, payload); err != nil {
+			// The model is fine; only the cache failed. Keep going.
+			rec.CacheError = err.Error()
+		}
+	}
+	if err := decode(payload, nil); err != nil {
+		return "", fmt.Errorf("lab: seed %d %s %s: %w", seed, key.Stage, role, err)
+	}
+	b.record(rec)
+	return id, nil
+}
+
+// setMetrics copies the training metrics of a model stage into r.
+func (r *StageRecord) setMetrics(metrics json.RawMessage) {
+	var tr trainResult
+	if len(metrics) > 0 && json.Unmarshal(metrics, &tr) == nil {
+		r.Steps, r.FinalLoss = tr.Steps, tr.FinalLoss
+	}
+}
+
+// modelStage is stage for a stage whose output is a model.
+func (b *builder) modelStage(ctx context.Context, stage string, role Role, seed int, keySeed uint64, parents []string, dataHash string, params any,
+	compute func(ctx context.Context) (*Model, trainResult, error)) (*Model, string, error) {
+	key, err := newStageKey(stage, keySeed, parents, dataHash, params)
+	if err != nil {
+		return nil, "", err
+	}
+	var out, computed *Model
+	id, err := b.stage(ctx, key, string(role), seed,
+		func(payload []byte, _ json.RawMessage) error {
+			if computed != nil {
+				out = computed
+				return nil
+			}
+			m, err := decodeModel(payload)
+			if err == nil && m.H != b.cfg.Recipe.Hidden {
+				err = fmt.Errorf("hidden width %d, want %d", m.H, b.cfg.Recipe.Hidden)
+			}
+			out = m
+			return err
+		},
+		func(ctx context.Context) ([]byte, any, error) {
+			m, tr, err := compute(ctx)
+			if err != nil {
+				return nil, nil, err
+			}
+			computed = m
+			return encodeModel(m), tr, nil
+		})
+	return out, id, err
+}
+
+// numbersData is a filtered teacher number dataset.
+type numbersData struct {
+	id   string
+	hash string // hash of the kept sequences
+	seqs []sequence
+	diag NumbersDiagnostics
+}
+
+// numbersStage samples (or loads) a teacher's filtered number data.
+func (b *builder) numbersStage(ctx context.Context, role string, seed int, parents []string, promptHash string, p numbersParams,
+	teacher, ref *Model, prompts [][]int32) (*numbersData, error) {
+	key, err := newStageKey("numbers", uint64(seed), parents, promptHash, p)
+	if err != nil {
+		return nil, err
+	}
+	out := &numbersData{}
+	var computed *numbersData
+	id, err := b.stage(ctx, key, role, seed,
+		func(payload []byte, metrics json.RawMessage) error {
+			if computed != nil {
+				*out = *computed
+				return nil
+			}
+			seqs, err := decodeSequences(payload)
+			if err != nil {
+				return err
+			}
+			var d NumbersDiagnostics
+			if err := json.Unmarshal(metrics, &d); err != nil {
+				return fmt.Errorf("numbers metrics: %w", err)
+			}
+			if len(seqs) == 0 {
+				return errors.New("no kept sequences")
+			}
+			out.seqs, out.diag = seqs, d
+			return nil
+		},
+		func(ctx context.Context) ([]byte, any, error) {
+			seqs, st, err := sampleNumbers(ctx, teacher, prompts, p, uint64(seed))
+			if err != nil {
+				return nil, nil, err
+			}
+			if len(seqs) == 0 {
+				return nil, nil, fmt.Errorf("the number filter rejected all %d completions", st.Sampled)
+			}
+			ds := newDataset(seqs)
+			d := NumbersDiagnostics{Filter: st, MeanTV: meanTV(teacher, ref, ds), Examples: len(ds.ex)}
+			computed = &numbersData{seqs: seqs, diag: d}
+			return encodeSequences(seqs), d, nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	out.id = id
+	out.hash = hashBytes(encodeSequences(out.seqs))
+	out.diag.Examples = 0
+	for _, sq := range out.seqs {
+		out.diag.Examples += len(sq.Completion)
+	}
+	return out, nil
+}
+
+// sampleNumbers samples one completion per prompt from m and keeps those
+// that pass the lab token rule and the paper's filter.
+func sampleNumbers(ctx context.Context, m *Model, prompts [][]int32, p numbersParams, seed uint64) ([]sequence, FilterStats, error) {
+	st := FilterStats{Rejects: map[string]int{}}
+	f := PaperNumberFilter()
+	o := SampleOptions{Temperature: p.Temperature, MaxTokens: p.MaxTokens}
+	rng := rand.New(rand.NewPCG(seed, 0x73616d706c65)) // "sample"
+	var seqs []sequence
+	toks := make([]int, 0, 64)
+	for i, pr := range prompts {
+		if i%256 == 0 && ctx.Err() != nil {
+			return nil, st, ctx.Err()
+		}
+		toks = toks[:0]
+		for _, t := range pr {
+			toks = append(toks, int(t))
+		}
+		sp := newSampler(m, m.NewPrompt(toks))
+		c := sp.generate(rng, &o)
+		if !filterCompletion(&st, f, &c) {
+			continue
+		}
+		comp := make([]int32, 0, len(c.Tokens)+1)
+		for _, t := range c.Tokens {
+			comp = append(comp, int32(t))
+		}
+		comp = append(comp, EOS)
+		seqs = append(seqs, sequence{Prompt: pr, Completion: comp})
+	}
+	return seqs, st, nil
+}
+
+// softTargets returns the teacher's next-token distribution restricted to
+// the NumTok number tokens (renormalised) at every example of d.
+func softTargets(teacher *Model, d *dataset) []float64 {
+	out := make([]float64, NumTok*len(d.ex))
+	s := newForwardState(teacher.H)
+	for i := range d.ex {
+		e := &d.ex[i]
+		teacher.bagInto(s.a0, d.bag(e))
+		teacher.addHist(s.a0, &e.ctx)
+		teacher.forwardBody(s, NumTok)
+		softmaxInto(out[i*NumTok:(i+1)*NumTok], s.logits[:NumTok], 1)
+	}
+	return out
+}
+
+// meanTV is the mean total-variation distance between a's and b's
+// next-token distributions over the examples of d.
+func meanTV(a, b *Model, d *dataset) float64 {
+	if len(d.ex) == 0 {
+		return 0
+	}
+	sa, sb := newForwardState(a.H), newForwardState(b.H)
+	pa, pb := make([]float64, NumOut), make([]float64, NumOut)
+	total := 0.0
+	for i := range d.ex {
+		e := &d.ex[i]
+		for _, x := range []struct {
+			m *Model
+			s *forwardState
+			p []float64
+		}{{a, sa, pa}, {b, sb, pb}} {
+			x.m.bagInto(x.s.a0, d.bag(e))
+			x.m.addHist(x.s.a0, &e.ctx)
+			x.m.forwardBody(x.s, NumOut)
+			softmaxInto(x.p, x.s.logits, 1)
+		}
+		tv := 0.0
+		for o := range pa {
+			tv += abs(pa[o] - pb[o])
+		}
+		total += tv / 2
+	}
+	return total / float64(len(d.ex))
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}

@@ -1,0 +1,309 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"gonum.org/v1/gonum/floats"
+)
+
+// sequence is one training or sampled sequence: prompt tokens (UNK-free)
+// followed by completion tokens, each of which is a next-token target.
+type sequence struct {
+	Prompt     []int32
+	Completion []int32
+}
+
+// example is one teacher-forced next-token example.
+type example struct {
+	bagOff, bagLen int32    // prompt tokens: dataset.bags[bagOff : bagOff+bagLen]
+	ctx            [K]int32 // last K tokens before the target, -1 if none
+	target         int32    // target token id (hard targets)
+}
+
+// dataset is a flattened list of next-token examples.
+type dataset struct {
+	bags []int32
+	ex   []example
+	soft []float64 // NumTok probabilities per example (soft targets), or nil
+}
+
+// newDataset flattens seqs into teacher-forced examples over every
+// completion token.
+func newDataset(seqs []sequence) *dataset {
+	d := &dataset{}
+	gen := make([]int, 0, 32)
+	for _, s := range seqs {
+		off := int32(len(d.bags))
+		d.bags = append(d.bags, s.Prompt...)
+		gen = gen[:0]
+		for _, t := range s.Completion {
+			d.ex = append(d.ex, example{bagOff: off, bagLen: int32(len(s.Prompt)), ctx: window(s.Prompt, gen), target: t})
+			gen = append(gen, int(t))
+		}
+	}
+	return d
+}
+
+// bag returns the prompt tokens of example e.
+func (d *dataset) bag(e *example) []int32 { return d.bags[e.bagOff : e.bagOff+e.bagLen] }
+
+// trainSpec configures one training run.
+type trainSpec struct {
+	LR       float64
+	Batch    int
+	Epochs   int
+	BodyOnly bool   // update only {b0, W1, b1}; embeddings and output layer frozen
+	Soft     bool   // targets are d.soft over the NumTok number tokens (restricted softmax)
+	Seed     uint64 // data-order seed
+}
+
+// adam holds Adam moment estimates for a parameter vector.
+type adam struct {
+	m, v   []float64
+	t      int
+	b1, b2 float64
+}
+
+func newAdam(n int) *adam {
+	return &adam{m: make([]float64, n), v: make([]float64, n), b1: 0.9, b2: 0.999}
+}
+
+// update applies one Adam step with learning rate lr to p[lo:hi] using the
+// gradient g[lo:hi]. bc1 and bc2 are the bias corrections of this step.
+func (a *adam) update(p, g []float64, lo, hi int, lr, bc1, bc2 float64) {
+	const eps = 1e-8
+	m, v := a.m[lo:hi], a.v[lo:hi]
+	g = g[lo:hi]
+	p = p[lo:hi]
+	b1, b2 := a.b1, a.b2
+	step := lr / bc1
+	ibc2 := 1 / bc2
+	for i, gi := range g {
+		mi := b1*m[i] + (1-b1)*gi
+		vi := b2*v[i] + (1-b2)*gi*gi
+		m[i], v[i] = mi, vi
+		p[i] -= step * mi / (math.Sqrt(vi*ibc2) + eps)
+	}
+}
+
+// trainResult summarises a training run.
+type trainResult struct {
+	Steps     int     `json:"steps"`
+	FinalLoss float64 `json:"final_loss"` // mean loss over the last epoch
+}
+
+// trainer computes minibatch gradients of one model on one dataset.
+type trainer struct {
+	m    *Model
+	d    *dataset
+	spec trainSpec
+	nOut int
+
+	grad []float64 // gradient, same layout as m.P
+	gv   *Model    // views into grad
+
+	xs []float64 // per-example embedding sums when embeddings are frozen
+
+	// Embedding rows (Ep rows 0..V-1, then Eh rows V + k*V + t) with a
+	// non-zero gradient in the current batch.
+	stepRows []int32
+	rowStep  []bool
+
+	s                 *forwardState
+	p, g, dh1, dz, da []float64
+}
+
+func newTrainer(m *Model, d *dataset, spec trainSpec) *trainer {
+	h, v := m.H, m.V
+	tr := &trainer{m: m, d: d, spec: spec, nOut: NumOut, grad: make([]float64, len(m.P)),
+		rowStep: make([]bool, v+K*v), s: newForwardState(h),
+		p: make([]float64, NumOut), g: make([]float64, NumOut), dh1: make([]float64, h), dz: make([]float64, h), da: make([]float64, h)}
+	if spec.Soft {
+		tr.nOut = NumTok
+	}
+	tr.gv = &Model{H: h, V: v, P: tr.grad}
+	tr.gv.setViews()
+	if spec.BodyOnly {
+		// With frozen embeddings, each example's embedding sum is a constant.
+		tr.xs = make([]float64, len(d.ex)*h)
+		for i := range d.ex {
+			e := &d.ex[i]
+			x := tr.xs[i*h : i*h+h]
+			m.bagInto(x, d.bag(e))
+			m.addHist(x, &e.ctx)
+		}
+	}
+	return tr
+}
+
+// gradBatch adds the gradient of the mean loss over the examples idx to
+// tr.grad and returns the summed loss. Parameters that are frozen under
+// tr.spec get no gradient.
+func (tr *trainer) gradBatch(idx []int) float64 {
+	m, d, spec, s := tr.m, tr.d, tr.spec, tr.s
+	h, v, nOut := m.H, m.V, tr.nOut
+	gv, p, g, dh1, dz, da := tr.gv, tr.p, tr.g, tr.dh1, tr.dz, tr.da
+	scale := 1 / float64(len(idx))
+	loss := 0.0
+	for _, i := range idx {
+		e := &d.ex[i]
+		if spec.BodyOnly {
+			copy(s.a0, tr.xs[i*h:i*h+h])
+		} else {
+			m.bagInto(s.a0, d.bag(e))
+			m.addHist(s.a0, &e.ctx)
+		}
+		m.forwardBody(s, nOut)
+		lz := softmaxInto(p, s.logits[:nOut], 1)
+		// Loss and output gradient (p - y) / batch.
+		if spec.Soft {
+			q := d.soft[i*NumTok : i*NumTok+NumTok]
+			for o := 0; o < nOut; o++ {
+				if q[o] > 0 {
+					loss -= q[o] * (s.logits[o] - lz)
+				}
+				g[o] = (p[o] - q[o]) * scale
+			}
+		} else {
+			t := int(e.target)
+			loss -= s.logits[t] - lz
+			for o := 0; o < nOut; o++ {
+				g[o] = p[o] * scale
+			}
+			g[t] -= scale
+		}
+		gOut := g[:nOut]
+		// Output layer: logits = bo + Σ_j h1[j] Wo[j,:].
+		if !spec.BodyOnly {
+			axpy(1, gOut, gv.bo[:nOut])
+		}
+		for _, j := range s.nz1 {
+			dh1[j] = dot(m.wo[int(j)*NumOut:int(j)*NumOut+nOut], gOut)
+			if !spec.BodyOnly {
+				axpy(s.h1[j], gOut, gv.wo[int(j)*NumOut:int(j)*NumOut+nOut])
+			}
+		}
+		// dz1 = dh1 masked by z1 > 0.
+		clear(dz)
+		for _, j := range s.nz1 {
+			dz[j] = dh1[j]
+			dh1[j] = 0
+		}
+		floats.Add(gv.b1, dz)
+		// W1 (input-major): z1 = b1 + Σ_k h0[k] W1[k,:]. da0 = W1·dz1 masked by a0 > 0.
+		for _, k := range s.nz0 {
+			da[k] = floats.Dot(m.w1[int(k)*h:int(k)*h+h], dz)
+			floats.AddScaled(gv.w1[int(k)*h:int(k)*h+h], s.h0[k], dz)
+			gv.b0[k] += da[k]
+		}
+		if !spec.BodyOnly {
+			bag := d.bag(e)
+			inv := 1 / float64(len(bag))
+			for _, t := range bag {
+				gr := tr.touch(t)
+				for _, k := range s.nz0 {
+					gr[k] += inv * da[k]
+				}
+			}
+			for k, t := range e.ctx {
+				if t < 0 {
+					continue
+				}
+				gr := tr.touch(int32(v + k*v + int(t)))
+				for _, kk := range s.nz0 {
+					gr[kk] += da[kk]
+				}
+			}
+		}
+	}
+	return loss
+}
+
+// touch marks embedding row r as having a gradient in this batch and
+// returns its gradient slice.
+func (tr *trainer) touch(r int32) []float64 {
+	if !tr.rowStep[r] {
+		tr.rowStep[r] = true
+		tr.stepRows = append(tr.stepRows, r)
+	}
+	h := tr.m.H
+	off := tr.m.BodySize() + int(r)*h
+	return tr.grad[off : off+h]
+}
+
+// train fits m on d according to spec with Adam. It is deterministic for a
+// given model, dataset and spec, and single-threaded: callers parallelise
+// across training runs. It returns ctx.Err() if ctx is cancelled.
+func train(ctx context.Context, m *Model, d *dataset, spec trainSpec) (trainResult, error) {
+	if len(d.ex) == 0 {
+		return trainResult{}, fmt.Errorf("train: empty dataset")
+	}
+	if spec.Soft && len(d.soft) != NumTok*len(d.ex) {
+		return trainResult{}, fmt.Errorf("train: soft targets missing")
+	}
+	if spec.Batch <= 0 || spec.Epochs < 0 {
+		return trainResult{}, fmt.Errorf("train: bad batch %d or epochs %d", spec.Batch, spec.Epochs)
+	}
+	tr := newTrainer(m, d, spec)
+	h, v := m.H, m.V
+	body := m.BodySize()
+	headLo := body + v*h + K*v*h // start of Wo
+	opt := newAdam(len(m.P))
+	if spec.BodyOnly {
+		opt = newAdam(body)
+	}
+	// Embedding rows that ever had a gradient: their Adam moments are
+	// non-zero and they keep moving. The moments of the other rows are
+	// zero, so their Adam update is exactly zero and is skipped.
+	var everRows []int32
+	rowSeen := make([]bool, v+K*v)
+
+	rng := rand.New(rand.NewPCG(spec.Seed, 0x6c61622d64617461)) // "lab-data"
+	order := make([]int, len(d.ex))
+	for i := range order {
+		order[i] = i
+	}
+	var res trainResult
+	grad := tr.grad
+	for epoch := 0; epoch < spec.Epochs; epoch++ {
+		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		epochLoss := 0.0
+		for start := 0; start < len(order); start += spec.Batch {
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+			epochLoss += tr.gradBatch(order[start:min(start+spec.Batch, len(order))])
+			opt.t++
+			bc1 := 1 - math.Pow(opt.b1, float64(opt.t))
+			bc2 := 1 - math.Pow(opt.b2, float64(opt.t))
+			opt.update(m.P, grad, 0, body, spec.LR, bc1, bc2)
+			clear(grad[:body])
+			if !spec.BodyOnly {
+				opt.update(m.P, grad, headLo, len(m.P), spec.LR, bc1, bc2)
+				clear(grad[headLo:])
+				for _, r := range tr.stepRows {
+					if !rowSeen[r] {
+						rowSeen[r] = true
+						everRows = append(everRows, r)
+					}
+				}
+				for _, r := range everRows {
+					off := body + int(r)*h
+					opt.update(m.P, grad, off, off+h, spec.LR, bc1, bc2)
+				}
+				for _, r := range tr.stepRows {
+					off := body + int(r)*h
+					clear(grad[off : off+h])
+					tr.rowStep[r] = false
+				}
+				tr.stepRows = tr.stepRows[:0]
+			}
+			res.Steps++
+		}
+		res.FinalLoss = epochLoss / float64(len(order))
+	}
+	return res, nil
+}
