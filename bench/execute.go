@@ -164,7 +164,9 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 		_ = store.FinishRun(final, run.ID, results.StatusFailed, runErr.Error())
 		return out, runErr
 	}
-	if !sum.Interrupted {
+	// Samples drawn now were scored as they came in; only reused samples
+	// and LLM-judge probes can lack scores under this suite's rules.
+	if !sum.Interrupted && (out.Skipped > 0 || len(scorers.Inline()) < len(scorers.ByProbe)) {
 		out.Scoring, err = ScoreMissing(ctx, store, run.ID, scorers, opt.Progress, opt.Grace)
 		if err != nil {
 			_ = store.FinishRun(final, run.ID, results.StatusFailed, err.Error())

@@ -83,7 +83,7 @@ func (r *Runner) Run(ctx context.Context, plan *Plan, jobs []Job, sink func([]re
 	}
 	batchSize, flushEvery := r.BatchSize, r.FlushEvery
 	if batchSize <= 0 {
-		batchSize = 512
+		batchSize = 2048
 	}
 	if flushEvery <= 0 {
 		flushEvery = 250 * time.Millisecond
