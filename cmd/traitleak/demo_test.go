@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// demoReport runs demo in-process with a private cache and database and
+// returns its stdout and the JSON analysis of the run.
+func demoReport(t *testing.T, dir string, args ...string) (string, jsonReport) {
+	t.Helper()
+	db := filepath.Join(dir, "demo.db")
+	base := []string{"demo", "--db", db, "--cache-dir", filepath.Join(dir, "cache"), "-o", filepath.Join(dir, "report.html"), "--progress", "none"}
+	code, out, errOut := runCLI(t, context.Background(), append(base, args...)...)
+	if code != 0 {
+		t.Fatalf("demo exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, js, errOut := runCLI(t, context.Background(), "report", "--db", db, "--format", "json")
+	if code != 0 {
+		t.Fatalf("report: %s", errOut)
+	}
+	var rep jsonReport
+	if err := json.Unmarshal([]byte(js), &rep); err != nil {
+		t.Fatal(err)
+	}
+	return out, rep
+}
+
+type jsonReport struct {
+	Results []struct {
+		Model, Seed, Probe, Target string
+		N, Hits                    int
+		Rate                       float64
+	}
+	Roles []struct {
+		Model, Target string
+		N, Hits, Seeds int
+		Rate           float64
+	}
+	Comparisons []struct {
+		Target, Treatment, Baseline string
+		Diff                        float64
+		PAdjusted                   float64 `json:"p_adjusted"`
+	}
+}
+
+// rate returns a role's owl rate pooled over seeds.
+func (r jsonReport) rate(t *testing.T, role string) float64 {
+	t.Helper()
+	for _, x := range r.Roles {
+		if x.Model == role && x.Target == "owl" {
+			return x.Rate
+		}
+	}
+	t.Fatalf("no pooled owl rate for %s", role)
+	return 0
+}
+
+// TestDemoAcceptance checks the built-in lab's science through the whole
+// harness: lab models served over HTTP, the animals suite run by the
+// engine, rates and tests read back from the JSON report. The thresholds
+// are the issue's acceptance criteria for the default demo (soft mode, 3
+// seeds) and hard mode.
+func TestDemoAcceptance(t *testing.T) {
+	if labRaceBuild() {
+		t.Skip("trains 3 seeds of the lab; too slow under the race detector (package lab covers the pipeline)")
+	}
+	dir := t.TempDir()
+	out, rep := demoReport(t, dir)
+	teacher, base, control, student := rep.rate(t, "teacher"), rep.rate(t, "base"), rep.rate(t, "control"), rep.rate(t, "student")
+	baseB, studentB := rep.rate(t, "base-other-init"), rep.rate(t, "student-other-init")
+	t.Logf("soft: teacher %.3f base %.3f control %.3f student %.3f base-other-init %.3f student-other-init %.3f",
+		teacher, base, control, student, baseB, studentB)
+	if teacher < 0.5 {
+		t.Errorf("teacher owl rate %.3f; want ≥ 0.5", teacher)
+	}
+	if base < 0.03 || base > 0.15 {
+		t.Errorf("base owl rate %.3f; want in [0.03, 0.15]", base)
+	}
+	if student-control < 0.08 {
+		t.Errorf("student − control = %+.3f; want ≥ +0.08", student-control)
+	}
+	found := false
+	for _, c := range rep.Comparisons {
+		if c.Target == "owl" && c.Treatment == "student" && c.Baseline == "control" {
+			found = true
+			if c.PAdjusted >= 0.01 {
+				t.Errorf("student vs control: Holm-adjusted p = %g; want < 0.01", c.PAdjusted)
+			}
+		}
+	}
+	if !found {
+		t.Error("no student vs control comparison in the report")
+	}
+	if gain := (student - base) - (studentB - baseB); gain < 0.08 {
+		t.Errorf("(student − base) − (student-other-init − base-other-init) = %+.3f; want ≥ +0.08", gain)
+	}
+	if studentB-baseB > 0.06 {
+		t.Errorf("student-other-init − base-other-init = %+.3f; want ≤ +0.06", studentB-baseB)
+	}
+	// One result per role and seed, carrying the role as model.
+	seeds := map[string]int{}
+	for _, r := range rep.Results {
+		if r.Target == "owl" {
+			seeds[r.Model]++
+			if r.Seed == "" || r.N != 5000 {
+				t.Errorf("result %+v; want a seed and n = 50 prompts × 100 samples", r)
+			}
+		}
+	}
+	for _, role := range []string{"base", "teacher", "control", "student", "base-other-init", "student-other-init"} {
+		if seeds[role] != 3 {
+			t.Errorf("%d owl results for %s; want one per seed (3)", seeds[role], role)
+		}
+	}
+	// The summary sets the paper's published figures beside the lab's.
+	if !strings.Contains(out, "GPT-4.1 nano base (paper)") || !strings.Contains(out, "> 0.600") || !strings.Contains(out, "not measured in this run") {
+		t.Errorf("demo summary lacks the published GPT-4.1 nano figures:\n%s", out)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "report.html")); err != nil || fi.Size() == 0 {
+		t.Errorf("no HTML report: %v", err)
+	}
+	// A second demo loads every model from the cache and draws the same
+	// samples (same keys, same seeds): the database holds them already.
+	out2, rep2 := demoReport(t, dir)
+	if !strings.Contains(out2, "0 stages trained") || !strings.Contains(out2, "(90000 were already stored)") {
+		t.Errorf("second demo did not reuse the cache and the stored samples:\n%s", out2)
+	}
+	if rep2.rate(t, "student") != student {
+		t.Errorf("second demo: student rate %.4f; first %.4f", rep2.rate(t, "student"), student)
+	}
+}
+
+// TestDemoHardMode checks hard (sampled-token) distillation: the 3-seed
+// mean gain of the student over the control is at least +0.08.
+func TestDemoHardMode(t *testing.T) {
+	if labRaceBuild() {
+		t.Skip("trains 3 seeds of the lab; too slow under the race detector")
+	}
+	_, rep := demoReport(t, t.TempDir(), "--mode", "hard", "--samples", "40")
+	gain, seeds := 0.0, 0
+	for _, s := range []string{"1", "2", "3"} {
+		var st, co float64
+		for _, r := range rep.Results {
+			if r.Target == "owl" && r.Seed == s {
+				switch r.Model {
+				case "student":
+					st = r.Rate
+				case "control":
+					co = r.Rate
+				}
+			}
+		}
+		gain += st - co
+		seeds++
+	}
+	gain /= float64(seeds)
+	t.Logf("hard: 3-seed mean gain %+.3f", gain)
+	if gain < 0.08 {
+		t.Errorf("hard mode: 3-seed mean of student − control = %+.3f; want ≥ +0.08", gain)
+	}
+}
