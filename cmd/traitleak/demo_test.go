@@ -37,7 +37,7 @@ type jsonReport struct {
 		Rate                       float64
 	}
 	Roles []struct {
-		Model, Target string
+		Model, Target  string
 		N, Hits, Seeds int
 		Rate           float64
 	}
