@@ -166,7 +166,7 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 	}
 	// Samples drawn now were scored as they came in; only reused samples
 	// and LLM-judge probes can lack scores under this suite's rules.
-	if !sum.Interrupted && (out.Skipped > 0 || len(scorers.Inline()) < len(scorers.ByProbe)) {
+	if !sum.Interrupted && (out.Skipped > 0 || sum.Unscored > 0 || len(scorers.Inline()) < len(scorers.ByProbe)) {
 		out.Scoring, err = ScoreMissing(ctx, store, run.ID, scorers, opt.Progress, opt.Grace)
 		if err != nil {
 			_ = store.FinishRun(final, run.ID, results.StatusFailed, err.Error())

@@ -1,8 +1,10 @@
 package bench_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -204,8 +206,12 @@ func TestNGreaterThanOneFallback(t *testing.T) {
 
 func TestRequestsCarryParameters(t *testing.T) {
 	srv := benchtest.NewServer(t, benchtest.Config{Record: true, Models: map[string]benchtest.Model{"base": {Trait: "Owl"}, "student": {Trait: "Owl"}}})
-	st := openStore(t)
 	s := suiteFor(t, srv.BaseURL(), "defaults.temperature=0", "models.student.api_key_env=TEST_KEY", "models.student.system_prompt=You love owls.")
+	dbPath := filepath.Join(t.TempDir(), "secret.db")
+	st, err := results.Open(context.Background(), dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out, err := bench.Execute(context.Background(), st, s, bench.Options{Retry: fastRetry,
 		Getenv: func(k string) string {
 			if k == "TEST_KEY" {
@@ -233,6 +239,13 @@ func TestRequestsCarryParameters(t *testing.T) {
 			if r.Auth != "Bearer " && r.Auth != "" || len(r.Messages) != 1 {
 				t.Fatalf("base request: auth %q, messages %+v", r.Auth, r.Messages)
 			}
+		}
+	}
+	// The key is read from the environment and never written down.
+	st.Close()
+	for _, f := range []string{dbPath, dbPath + "-wal"} {
+		if b, err := os.ReadFile(f); err == nil && bytes.Contains(b, []byte("sk-secret-123")) {
+			t.Fatalf("%s contains the API key", f)
 		}
 	}
 }

@@ -50,6 +50,7 @@ type Runner struct {
 type Summary struct {
 	Done        int           // draws finished (stored), failed or not
 	Failed      int           // of which failed
+	Unscored    int           // successful draws an inline scorer could not score
 	Interrupted bool          // ctx was cancelled before all jobs ran
 	Stopped     []ModelError  // instances stopped by a fatal error
 	Elapsed     time.Duration // wall time of Run
@@ -150,6 +151,8 @@ func (r *Runner) Run(ctx context.Context, plan *Plan, jobs []Job, sink func([]re
 					sum.Done++
 					if s.Failed() {
 						sum.Failed++
+					} else if s.Scorer == "" && r.Scorers[s.Probe] != nil {
+						sum.Unscored++
 					}
 				}
 				batch = append(batch, ss...)
