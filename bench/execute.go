@@ -159,9 +159,8 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 		return store.Put(db, batch)
 	})
 	out.Summary = sum
-	final := db
 	if runErr != nil {
-		_ = store.FinishRun(final, run.ID, results.StatusFailed, runErr.Error())
+		_ = store.FinishRun(db, run.ID, results.StatusFailed, runErr.Error())
 		return out, runErr
 	}
 	// Samples drawn now were scored as they came in; only reused samples
@@ -169,22 +168,22 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 	if !sum.Interrupted && (out.Skipped > 0 || sum.Unscored > 0 || len(scorers.Inline()) < len(scorers.ByProbe)) {
 		out.Scoring, err = ScoreMissing(ctx, store, run.ID, scorers, opt.Progress, opt.Grace)
 		if err != nil {
-			_ = store.FinishRun(final, run.ID, results.StatusFailed, err.Error())
+			_ = store.FinishRun(db, run.ID, results.StatusFailed, err.Error())
 			return out, err
 		}
 		sum.Interrupted = out.Scoring.Interrupted
 		out.Summary = sum
 	}
-	counts, err := store.Counts(final, run.ID)
+	counts, err := store.Counts(db, run.ID)
 	if err != nil {
 		return out, err
 	}
 	out.Counts = counts
 	status, msg := Verdict(counts, sum, out.Scoring, opt.MaxErrorRate)
-	if err := store.FinishRun(final, run.ID, status, msg); err != nil {
+	if err := store.FinishRun(db, run.ID, status, msg); err != nil {
 		return out, err
 	}
-	out.Run, err = store.GetRun(final, run.ID)
+	out.Run, err = store.GetRun(db, run.ID)
 	return out, err
 }
 
