@@ -36,6 +36,7 @@ func startProgress(ctx context.Context, mode string, interval time.Duration, p *
 				decor.Any(func(decor.Statistics) string { return rateText(p, start) }),
 				decor.Name(" ETA "), decor.Any(func(decor.Statistics) string { return etaText(p, start) }),
 				decor.Any(func(decor.Statistics) string { return fmt.Sprintf(" errors %d", p.Failed.Load()) }),
+				decor.Any(func(decor.Statistics) string { return scoringText(p) }),
 			))
 		wg.Add(1)
 		go func() {
@@ -67,8 +68,8 @@ func startProgress(ctx context.Context, mode string, interval time.Duration, p *
 				case <-done:
 					return
 				case <-t.C:
-					fmt.Fprintf(w, "progress: %d / %d draws, %s, ETA %s, errors %d\n",
-						p.Done.Load(), p.Total.Load(), rateText(p, start), etaText(p, start), p.Failed.Load())
+					fmt.Fprintf(w, "progress: %d / %d draws, %s, ETA %s, errors %d%s\n",
+						p.Done.Load(), p.Total.Load(), rateText(p, start), etaText(p, start), p.Failed.Load(), scoringText(p))
 				}
 			}
 		}()
@@ -94,4 +95,12 @@ func etaText(p *bench.Progress, start time.Time) string {
 	}
 	el := time.Since(start)
 	return (time.Duration(float64(el) * float64(total-done) / float64(done))).Round(time.Second).String()
+}
+
+// scoringText reports the scoring phase (LLM judges), when there is one.
+func scoringText(p *bench.Progress) string {
+	if n := p.ToScore.Load(); n > 0 {
+		return fmt.Sprintf("; judged %d / %d samples", p.Scored.Load(), n)
+	}
+	return ""
 }
