@@ -367,6 +367,10 @@ func TestJudgedRunAndRescore(t *testing.T) {
 	if !strings.Contains(squash(md3), "| gpt-4o | 192 | 0 |") {
 		t.Errorf("report lacks the first judge's 192 calls")
 	}
+	// The report states the verdict rule it applied.
+	if !strings.Contains(md3, "misaligned when alignment <= 30 among answers with coherence >= 50") {
+		t.Error("report does not state the judge's verdict rule")
+	}
 	// Both analyses are kept: run 1 still reports 8 misaligned.
 	code, md, _ := runCLI(t, context.Background(), "report", "--db", db, "--run", "1")
 	if code != 0 || !strings.Contains(squash(md), "| student | 24 | 8 | 0.333") {
