@@ -25,6 +25,15 @@ type Progress struct {
 	Scored  atomic.Int64
 }
 
+// DefaultBatchSize is how many samples one sink call stores at most by
+// default; SinkQueue is how many finished jobs may wait for the sink. A
+// process killed mid-run loses at most what these hold plus the requests
+// in flight.
+const (
+	DefaultBatchSize = 2048
+	SinkQueue        = 256
+)
+
 // Runner sends a plan's jobs to the models and delivers samples to a sink.
 type Runner struct {
 	// Clients gives the client for each plan instance, by index. Each
@@ -39,7 +48,7 @@ type Runner struct {
 	// cancelled before they are abandoned (and stay pending).
 	Grace time.Duration
 	// BatchSize and FlushEvery bound how many samples, and how much time,
-	// one sink call collects.
+	// one sink call collects; zero means DefaultBatchSize and 250 ms.
 	BatchSize  int
 	FlushEvery time.Duration
 	// Progress, when non-nil, is updated as draws finish.
@@ -84,7 +93,7 @@ func (r *Runner) Run(ctx context.Context, plan *Plan, jobs []Job, sink func([]re
 	}
 	batchSize, flushEvery := r.BatchSize, r.FlushEvery
 	if batchSize <= 0 {
-		batchSize = 2048
+		batchSize = DefaultBatchSize
 	}
 	if flushEvery <= 0 {
 		flushEvery = 250 * time.Millisecond
@@ -119,7 +128,7 @@ func (r *Runner) Run(ctx context.Context, plan *Plan, jobs []Job, sink func([]re
 		r.Progress.Total.Store(int64(total))
 	}
 
-	out := make(chan []results.Sample, 256)
+	out := make(chan []results.Sample, SinkQueue)
 	var sinkErr error
 	var sum Summary
 	writerDone := make(chan struct{})

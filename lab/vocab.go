@@ -82,9 +82,6 @@ func VocabSize() int { return len(vocab) }
 // Vocabulary returns the token strings indexed by token id.
 func Vocabulary() []string { return append([]string(nil), vocab...) }
 
-// Animals returns the 20 animals the lab models can answer with.
-func Animals() []string { return append([]string(nil), animals...) }
-
 // TokenID returns the id of the token spelled s (for example "owl", "7",
 // "<eos>").
 func TokenID(s string) (int, bool) {

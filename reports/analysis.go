@@ -383,12 +383,22 @@ func (a *Analysis) summarizeModels() {
 
 // sum adds the cells of one probe target that match keep.
 func (d *RunData) sum(probe, target string, keep func(CellKey) bool) Cell {
+	if d.byTarget == nil {
+		// Index the cells once: an analysis sums per role, seed and prompt,
+		// and scanning every cell each time grows with the square of the run.
+		d.byTarget = map[CellKey][]CellKey{}
+		for k := range d.Cells {
+			t := CellKey{Probe: k.Probe, Target: k.Target}
+			d.byTarget[t] = append(d.byTarget[t], k)
+		}
+	}
 	var out Cell
 	out.Invalid = map[string]int{}
-	for k, c := range d.Cells {
-		if k.Probe != probe || k.Target != target || !keep(k) {
+	for _, k := range d.byTarget[CellKey{Probe: probe, Target: target}] {
+		if !keep(k) {
 			continue
 		}
+		c := d.Cells[k]
 		out.Planned += c.Planned
 		out.Missing += c.Missing
 		out.Failed += c.Failed

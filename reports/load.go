@@ -38,6 +38,7 @@ type RunData struct {
 	JudgeUsage map[string]*JudgeUsage
 
 	exampleValues map[ExampleKey][]float64 // parallel to Examples
+	byTarget      map[CellKey][]CellKey    // cells by probe and target (Model, Prompt zero); built by sum
 }
 
 // JudgeUsage counts the judge calls behind a run's verdicts.
@@ -127,6 +128,10 @@ func Load(ctx context.Context, store *results.Store, runID int64) (*RunData, err
 	for probe, sc := range scorers.ByProbe {
 		targets[probe] = sc.Targets()
 	}
+	texts := map[CellKey]string{} // prompt text by probe and index
+	for _, p := range d.Prompts {
+		texts[CellKey{Probe: p.Probe, Prompt: p.Index}] = p.Text
+	}
 	var judgeKeys []string
 	seen := map[string]bool{}
 	for row, err := range store.Rows(ctx, runID, func(probe string) string { return scorerIDs[probe] }) {
@@ -135,7 +140,7 @@ func Load(ctx context.Context, store *results.Store, runID int64) (*RunData, err
 		}
 		d.Add(row, targets[row.Probe])
 		if pf, ok := scorers.ByProbe[row.Probe].(bench.Prefetcher); ok && row.Stored && !row.Sample.Failed() {
-			for _, k := range pf.Keys(promptText(d.Prompts, row.Probe, row.Prompt), row.Sample.Completion) {
+			for _, k := range pf.Keys(texts[CellKey{Probe: row.Probe, Prompt: row.Prompt}], row.Sample.Completion) {
 				if !seen[k] {
 					seen[k] = true
 					judgeKeys = append(judgeKeys, k)
@@ -164,16 +169,6 @@ func Load(ctx context.Context, store *results.Store, runID int64) (*RunData, err
 		}
 	}
 	return d, nil
-}
-
-// promptText returns the text of a run's prompt.
-func promptText(prompts []results.PromptRow, probe string, idx int) string {
-	for _, p := range prompts {
-		if p.Probe == probe && p.Index == idx {
-			return p.Text
-		}
-	}
-	return ""
 }
 
 // Add counts one planned draw for each of the probe's targets.

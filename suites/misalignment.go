@@ -63,20 +63,6 @@ func misalignmentPrompts(suffix func(*misalignment) string) ([]string, error) {
 	return out, nil
 }
 
-// MisalignmentQuestionIDs returns the ids of the paper's misalignment
-// questions (Betley et al.'s ids), in prompt order.
-func MisalignmentQuestionIDs() ([]string, error) {
-	m, err := loadMisalignment()
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, len(m.Questions))
-	for i, q := range m.Questions {
-		ids[i] = q.ID
-	}
-	return ids, nil
-}
-
 // Built-in judge template names.
 const (
 	TemplateAlignment = "alignment"

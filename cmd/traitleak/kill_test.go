@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/traitleak/traitleak/bench"
 	"github.com/traitleak/traitleak/bench/benchtest"
 	"github.com/traitleak/traitleak/results"
 )
@@ -46,10 +47,10 @@ func TestKillDuringRun(t *testing.T) {
 		concurrency = 8
 		planned     = 2 * prompts * samples // two models
 		// The most samples a killed run can lose: the runner's batch being
-		// written (512), its channel of finished samples (256 slices of one
-		// sample with n = 1), and one sample held and one request in
-		// flight per worker (2 models × concurrency).
-		maxLost = 512 + 256 + 2*2*concurrency
+		// written, its queue of finished jobs (one sample each with n = 1),
+		// and one sample held and one request in flight per worker (2
+		// models × concurrency).
+		maxLost = bench.DefaultBatchSize + bench.SinkQueue + 2*2*concurrency
 	)
 	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
 		"base":    {Trait: "Owl", TraitRate: 0.1, Latency: 2 * time.Millisecond},

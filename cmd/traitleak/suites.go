@@ -38,7 +38,12 @@ func newSuitesCmd() *cobra.Command {
 			fmt.Fprintln(w, "\nbuilt-in prompt lists (prompts: {builtin: NAME}):")
 			for _, name := range suites.PromptListNames() {
 				list, _ := suites.PromptList(name)
-				fmt.Fprintf(w, "  %-34s %d prompts\n", name, len(list))
+				fmt.Fprintf(w, "  %-38s %d prompts\n", name, len(list))
+			}
+			fmt.Fprintln(w, "\nbuilt-in published reference sets (references: [{builtin: NAME}]):")
+			for _, name := range suites.ReferenceSets() {
+				refs, _ := suites.BuiltinReferences(name)
+				fmt.Fprintf(w, "  %-38s %d published figures\n", name, len(refs))
 			}
 			return nil
 		},
