@@ -102,7 +102,9 @@ func TestExecuteCompletesWithFaults(t *testing.T) {
 			{Every: 13, Kind: "garbage"},
 		}})
 	st := openStore(t)
-	s := suiteFor(t, srv.BaseURL())
+	// About 62% of requests draw a fault (1 − ⅔·⅘·⁶⁄₇·¹⁰⁄₁₁·¹²⁄₁₃), so
+	// allow 30 retries: a job then fails with probability 0.62³¹ ≈ 4e-7.
+	s := suiteFor(t, srv.BaseURL(), "defaults.max_retries=30")
 	out := execute(t, context.Background(), st, s)
 	if out.Run.Status != results.StatusComplete {
 		t.Fatalf("status = %s (%s); want complete", out.Run.Status, out.Run.Message)
