@@ -58,11 +58,12 @@ func NewPlan(s *suites.Suite, salt string) *Plan {
 			}
 			chunk := *in.Settings.N
 			for pi, text := range probe.Prompts.Texts {
+				k := newDrawKeyer(salt, s.Seed, probe.ID, pi, text, in)
 				for first := 0; first < probe.Samples; first += chunk {
 					n := min(chunk, probe.Samples-first)
 					job := Job{Instance: ii, Probe: probe.ID, Prompt: pi, First: first, Keys: make([]string, n)}
 					for d := range n {
-						job.Keys[d] = SampleKey(salt, s.Seed, probe.ID, pi, text, first+d, in)
+						job.Keys[d] = k.key(first + d)
 					}
 					p.Jobs = append(p.Jobs, job)
 				}
@@ -92,15 +93,30 @@ func (p *Plan) Total() int {
 // caching is correct at temperature > 0: draw 7 is a different sample
 // from draw 8.
 func SampleKey(salt string, seed int64, probe string, prompt int, text string, draw int, in suites.Instance) string {
+	k := newDrawKeyer(salt, seed, probe, prompt, text, in)
+	return k.key(draw)
+}
+
+// drawKeyer computes the keys of the draws of one prompt from one
+// instance. Every field but the draw index is fixed, so the bytes before
+// and after it are built once; hashing head + draw + tail gives exactly
+// the key SampleKey documents.
+type drawKeyer struct {
+	head, tail, buf []byte
+}
+
+func newDrawKeyer(salt string, seed int64, probe string, prompt int, text string, in suites.Instance) *drawKeyer {
 	st := in.Settings
-	fields := []string{
+	head := strings.Join([]string{
 		keyVersion,
 		"salt=" + salt,
 		"seed=" + strconv.FormatInt(seed, 10),
 		"probe=" + probe,
 		"prompt=" + strconv.Itoa(prompt),
 		"text=" + hashString(text),
-		"draw=" + strconv.Itoa(draw),
+		"draw=",
+	}, "\x00")
+	tail := "\x00" + strings.Join([]string{
 		"role=" + in.Name(),
 		"base_url=" + strings.TrimRight(in.BaseURL, "/"),
 		"model=" + in.Model,
@@ -109,8 +125,16 @@ func SampleKey(salt string, seed int64, probe string, prompt int, text string, d
 		"max_tokens=" + optInt(st.MaxTokens),
 		"system=" + optHash(st.SystemPrompt),
 		"send_seed=" + strconv.FormatBool(st.SendSeed != nil && *st.SendSeed),
-	}
-	sum := sha256.Sum256([]byte(strings.Join(fields, "\x00")))
+	}, "\x00")
+	return &drawKeyer{head: []byte(head), tail: []byte(tail)}
+}
+
+func (k *drawKeyer) key(draw int) string {
+	b := append(k.buf[:0], k.head...)
+	b = strconv.AppendInt(b, int64(draw), 10)
+	b = append(b, k.tail...)
+	k.buf = b
+	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16])
 }
 

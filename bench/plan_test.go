@@ -59,6 +59,23 @@ func TestPlanShape(t *testing.T) {
 	}
 }
 
+// TestSampleKeyStable pins the key derivation: a change here invalidates
+// every sample stored by earlier versions, so it must come with a new
+// keyVersion. The values were computed by the first implementation (one
+// SHA-256 over the \x00-joined fields).
+func TestSampleKeyStable(t *testing.T) {
+	p := NewPlan(mustParse(t, planSuite), "s1")
+	got := []string{p.Jobs[0].Keys[0], p.Jobs[1].Keys[3], p.Jobs[len(p.Jobs)-1].Keys[2]}
+	want := []string{"10d69e6a1d8d2c9f3e9e33c8a7d206eb", "c71004883bbc6ea157a926268cb95c40", "0480de57523177c758063a9ddf93bcf5"}
+	if !slices.Equal(got, want) {
+		t.Errorf("keys %v; want %v", got, want)
+	}
+	j := p.Jobs[1]
+	if k := SampleKey("s1", p.Suite.Seed, j.Probe, j.Prompt, p.Prompts[j.Probe][j.Prompt], j.First+3, p.Instances[j.Instance]); k != want[1] {
+		t.Errorf("SampleKey = %s; want %s (the plan's key)", k, want[1])
+	}
+}
+
 func TestSampleKeySensitivity(t *testing.T) {
 	base := NewPlan(mustParse(t, planSuite), "").Jobs[0].Keys[0]
 	for _, tc := range []struct {

@@ -31,7 +31,7 @@ type Progress struct {
 // in flight.
 const (
 	DefaultBatchSize = 2048
-	SinkQueue        = 256
+	SinkQueue        = 4096
 )
 
 // Runner sends a plan's jobs to the models and delivers samples to a sink.

@@ -23,7 +23,8 @@ import (
 // against an in-process fake endpoint and, in the same benchmark, a bare
 // Go HTTP loop against the same endpoint with the same concurrency. It
 // reports both rates and their ratio; with latency it also reports the
-// full path against the ideal rate concurrency ÷ latency.
+// full path against the ideal rate concurrency ÷ latency, and the CPU
+// time each path costs per sample (fake server included, which serves both).
 //
 //	go test ./bench -run '^$' -bench Throughput -benchtime 3x
 func BenchmarkThroughput(b *testing.B) {
@@ -41,14 +42,22 @@ func BenchmarkThroughput(b *testing.B) {
 			}})
 			defer srv.Close()
 			var full, sampling, bare float64
+			var fullCPU, bareCPU time.Duration // process CPU time, server included
 			for b.Loop() {
+				c0 := cpuTime()
 				full, sampling = fullPath(b, srv.BaseURL(), tc.concurrency, tc.samples)
+				c1 := cpuTime()
 				bare = bareLoop(b, srv.BaseURL(), tc.concurrency, tc.samples)
+				fullCPU, bareCPU = fullCPU+c1-c0, bareCPU+cpuTime()-c1
 			}
 			b.ReportMetric(full, "fullpath-samples/s")
 			b.ReportMetric(sampling, "sampling-phase-samples/s")
 			b.ReportMetric(bare, "bareloop-samples/s")
 			b.ReportMetric(full/bare, "fullpath/bareloop")
+			if perSample := float64(b.N * tc.samples); fullCPU > 0 {
+				b.ReportMetric(float64(fullCPU.Microseconds())/perSample, "fullpath-cpu-µs/sample")
+				b.ReportMetric(float64(bareCPU.Microseconds())/perSample, "bareloop-cpu-µs/sample")
+			}
 			if tc.latency > 0 {
 				ideal := float64(tc.concurrency) / tc.latency.Seconds()
 				b.ReportMetric(full/ideal, "fullpath/ideal")

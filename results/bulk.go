@@ -16,6 +16,12 @@ const bulkRows = 64
 // bulkInsert inserts rows (each with the same number of values) with
 // multi-row statements "head VALUES (?, …), (?, …) tail" inside tx.
 func bulkInsert(ctx context.Context, tx *sql.Tx, head, tail string, rows [][]any) error {
+	return bulkInsertReturning(ctx, tx, head, tail, rows, nil)
+}
+
+// bulkInsertReturning is bulkInsert for statements whose tail ends in a
+// RETURNING clause: scan is called for every row they return.
+func bulkInsertReturning(ctx context.Context, tx *sql.Tx, head, tail string, rows [][]any, scan func(*sql.Rows) error) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -43,9 +49,32 @@ func bulkInsert(ctx context.Context, tx *sql.Tx, head, tail string, rows [][]any
 		for _, r := range chunk {
 			args = append(args, r...)
 		}
-		if _, err := st.ExecContext(ctx, args...); err != nil {
+		if scan == nil {
+			if _, err := st.ExecContext(ctx, args...); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := queryEach(st.QueryContext(ctx, args...))(scan); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// queryEach returns a function that calls scan for every row of a query's
+// result and closes it.
+func queryEach(rows *sql.Rows, err error) func(scan func(*sql.Rows) error) error {
+	return func(scan func(*sql.Rows) error) error {
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}
 }

@@ -57,7 +57,7 @@ func FuzzStoreRoundTrip(f *testing.F) {
 	run := startRun(f, st, nr)
 	ps := nr.Plan[0]
 	f.Fuzz(func(t *testing.T, completion, errText []byte, promptTokens, completionTokens int, latency int64, hasSeed bool, seed int64, value float64, label string) {
-		if _, err := st.db.Exec(`DELETE FROM samples; DELETE FROM scores`); err != nil {
+		if _, err := st.db.Exec(`DELETE FROM scores; DELETE FROM samples`); err != nil {
 			t.Fatal(err)
 		}
 		in := Sample{Key: ps.Key, RunID: run.ID, Probe: ps.Probe, Prompt: ps.Prompt, Draw: ps.Draw, BaseURL: "http://x/v1", Model: "m",

@@ -56,8 +56,8 @@ type Score struct {
 }
 
 // Put stores samples and their scores in one transaction. A successful
-// sample already stored under the same key is kept; a failed one is
-// replaced, so that retries of failures land.
+// sample already stored under the same key is kept, with its scores; a
+// failed one is replaced, so that retries of failures land.
 func (s *Store) Put(ctx context.Context, samples []Sample) error {
 	if len(samples) == 0 {
 		return nil
@@ -67,17 +67,11 @@ func (s *Store) Put(ctx context.Context, samples []Sample) error {
 		return fmt.Errorf("store samples: %w", err)
 	}
 	defer tx.Rollback()
-	// A key that already holds a success keeps it, with its scores.
-	kept, err := succeeded(ctx, tx, samples)
-	if err != nil {
-		return fmt.Errorf("store samples: %w", err)
-	}
-	var rows, scoreRows [][]any
+	rows := make([][]any, len(samples))
+	byKey := make(map[string]*Sample, len(samples))
 	for i := range samples {
 		sm := &samples[i]
-		if kept[sm.Key] {
-			continue
-		}
+		byKey[sm.Key] = sm
 		var completion, finish, errText sql.NullString
 		if sm.Failed() {
 			errText = sql.NullString{String: sm.Err, Valid: true}
@@ -97,22 +91,46 @@ func (s *Store) Put(ctx context.Context, samples []Sample) error {
 		if created.IsZero() {
 			created = time.Now()
 		}
-		rows = append(rows, []any{sm.Key, sm.RunID, sm.Probe, sm.Prompt, sm.Draw, sm.BaseURL, sm.Model, completion, finish,
+		rows[i] = []any{sm.Key, sm.RunID, sm.Probe, sm.Prompt, sm.Draw, sm.BaseURL, sm.Model, completion, finish,
 			sm.PromptTokens, sm.CompletionTokens, float64(sm.Latency) / float64(time.Millisecond), sm.Attempts, sm.Batch, seed, errText, status,
-			created.UTC().Format(time.RFC3339Nano)})
-		if !sm.Failed() {
-			scoreRows = appendScores(scoreRows, sm.Key, sm.Scorer, sm.Scores)
+			created.UTC().Format(time.RFC3339Nano)}
+	}
+	// The upsert inserts new keys and replaces failed samples; a stored
+	// success fails its WHERE, is left alone and returns no row, so only
+	// the samples written here get scores. Rows are unique per batch only
+	// if the caller sends each key once.
+	scorers := map[string]int64{}
+	for i := range samples {
+		if sm := &samples[i]; !sm.Failed() && len(sm.Scores) > 0 {
+			if _, ok := scorers[sm.Scorer]; !ok {
+				if scorers[sm.Scorer], err = scorerID(ctx, tx, sm.Scorer); err != nil {
+					return fmt.Errorf("store samples: %w", err)
+				}
+			}
 		}
 	}
-	// Rows are unique per batch only if the caller sends each key once; the
-	// upsert also replaces a failed sample stored earlier.
-	if err := bulkInsert(ctx, tx, `INSERT INTO samples (key, run_id, probe, prompt_idx, draw, base_url, model, completion, finish_reason,
+	var scoreRows [][]any
+	err = bulkInsertReturning(ctx, tx, `INSERT INTO samples (key, run_id, probe, prompt_idx, draw, base_url, model, completion, finish_reason,
 		prompt_tokens, completion_tokens, latency_ms, attempts, batch, request_seed, error, http_status, created_at)`,
 		`ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id, completion = excluded.completion, finish_reason = excluded.finish_reason,
 		prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens, latency_ms = excluded.latency_ms,
 		attempts = excluded.attempts, batch = excluded.batch, request_seed = excluded.request_seed, error = excluded.error,
 		http_status = excluded.http_status, created_at = excluded.created_at
-		WHERE samples.error IS NOT NULL`, rows); err != nil {
+		WHERE samples.error IS NOT NULL
+		RETURNING id, key`, rows, func(r *sql.Rows) error {
+			var id int64
+			var key string
+			if err := r.Scan(&id, &key); err != nil {
+				return err
+			}
+			sm := byKey[key]
+			if sm == nil || sm.Failed() || len(sm.Scores) == 0 {
+				return nil
+			}
+			scoreRows = appendScores(scoreRows, id, scorers[sm.Scorer], sm.Scores)
+			return nil
+		})
+	if err != nil {
 		return fmt.Errorf("store samples: %w", err)
 	}
 	if err := insertScores(ctx, tx, scoreRows); err != nil {
@@ -124,52 +142,30 @@ func (s *Store) Put(ctx context.Context, samples []Sample) error {
 	return nil
 }
 
-// succeeded returns which of the samples' keys already hold a successful
-// sample.
-func succeeded(ctx context.Context, tx *sql.Tx, samples []Sample) (map[string]bool, error) {
-	out := map[string]bool{}
-	const chunk = 500
-	for start := 0; start < len(samples); start += chunk {
-		part := samples[start:min(start+chunk, len(samples))]
-		args := make([]any, len(part))
-		for i := range part {
-			args[i] = part[i].Key
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT key FROM samples WHERE error IS NULL AND key IN (`+
-			strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`)`, args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var k string
-			if err := rows.Scan(&k); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[k] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+// scorerID returns the id of the named scorer, adding it when new.
+func scorerID(ctx context.Context, tx *sql.Tx, name string) (int64, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO scorers (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`, name).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("scorer %s: %w", name, err)
 	}
-	return out, nil
+	return id, nil
 }
 
 // appendScores adds the score rows of one sample.
-func appendScores(rows [][]any, key, scorer string, scores []Score) [][]any {
+func appendScores(rows [][]any, sampleID, scorerID int64, scores []Score) [][]any {
 	for _, score := range scores {
 		var value sql.NullFloat64
 		if !math.IsNaN(score.Value) && !math.IsInf(score.Value, 0) {
 			value = sql.NullFloat64{Float64: score.Value, Valid: true}
 		}
-		rows = append(rows, []any{key, scorer, score.Target, score.Valid, score.Hit, value, score.Label})
+		rows = append(rows, []any{sampleID, scorerID, score.Target, score.Valid, score.Hit, value, score.Label})
 	}
 	return rows
 }
 
 func insertScores(ctx context.Context, tx *sql.Tx, rows [][]any) error {
-	if err := bulkInsert(ctx, tx, `INSERT OR REPLACE INTO scores (key, scorer, target, valid, hit, value, label)`, "", rows); err != nil {
+	if err := bulkInsert(ctx, tx, `INSERT OR REPLACE INTO scores (sample_id, scorer_id, target, valid, hit, value, label)`, "", rows); err != nil {
 		return fmt.Errorf("store scores: %w", err)
 	}
 	return nil
@@ -182,7 +178,8 @@ func (s *Store) Unscored(ctx context.Context, runID int64, probe, scorer string)
 	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM run_samples rs
 		JOIN samples s ON s.key = rs.key AND s.error IS NULL
 		JOIN prompts p ON p.id = rs.prompt_id AND p.probe = ?
-		WHERE rs.run_id = ? AND NOT EXISTS (SELECT 1 FROM scores sc WHERE sc.key = rs.key AND sc.scorer = ?)`, probe, runID, scorer).Scan(&n)
+		WHERE rs.run_id = ? AND NOT EXISTS (SELECT 1 FROM scores sc JOIN scorers sr ON sr.id = sc.scorer_id WHERE sc.sample_id = s.id AND sr.name = ?)`,
+		probe, runID, scorer).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count unscored samples of run %d: %w", runID, err)
 	}
@@ -202,9 +199,38 @@ func (s *Store) PutScores(ctx context.Context, scorer string, scored []ScoredSam
 		return fmt.Errorf("store scores: %w", err)
 	}
 	defer tx.Rollback()
+	sid, err := scorerID(ctx, tx, scorer)
+	if err != nil {
+		return fmt.Errorf("store scores: %w", err)
+	}
+	ids := map[string]int64{}
+	keys := make([]any, len(scored))
+	for i, ss := range scored {
+		keys[i] = ss.Key
+	}
+	for start := 0; start < len(keys); start += 500 {
+		part := keys[start:min(start+500, len(keys))]
+		err := queryEach(tx.QueryContext(ctx, `SELECT id, key FROM samples WHERE key IN (`+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`)`, part...))(
+			func(r *sql.Rows) error {
+				var id int64
+				var key string
+				if err := r.Scan(&id, &key); err != nil {
+					return err
+				}
+				ids[key] = id
+				return nil
+			})
+		if err != nil {
+			return fmt.Errorf("store scores: %w", err)
+		}
+	}
 	var rows [][]any
 	for _, ss := range scored {
-		rows = appendScores(rows, ss.Key, scorer, ss.Scores)
+		id, ok := ids[ss.Key]
+		if !ok {
+			return fmt.Errorf("store scores: no sample with key %s", ss.Key)
+		}
+		rows = appendScores(rows, id, sid, ss.Scores)
 	}
 	if err := insertScores(ctx, tx, rows); err != nil {
 		return err
@@ -297,8 +323,9 @@ type scoreKey struct{ key, scorer string }
 
 // runScores loads every score of a run's samples, to attach them to rows.
 func (s *Store) runScores(ctx context.Context, runID int64) (map[scoreKey][]Score, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT sc.key, sc.scorer, sc.target, sc.valid, sc.hit, sc.value, sc.label
-		FROM run_samples rs JOIN scores sc ON sc.key = rs.key WHERE rs.run_id = ? ORDER BY sc.key, sc.scorer`, runID)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT s.key, sr.name, sc.target, sc.valid, sc.hit, sc.value, sc.label
+		FROM run_samples rs JOIN samples s ON s.key = rs.key JOIN scores sc ON sc.sample_id = s.id JOIN scorers sr ON sr.id = sc.scorer_id
+		WHERE rs.run_id = ? ORDER BY s.key, sr.name, sc.target`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("read scores of run %d: %w", runID, err)
 	}

@@ -1,6 +1,12 @@
--- traitleak results database, schema version 1.
--- Samples are content-addressed by their key (see bench.SampleKey) and
--- shared between runs; run_samples lists the draws each run planned.
+-- traitleak results database, schema version 3 (judgments.sql adds the
+-- LLM-judge calls). Samples are content-addressed by their key (see
+-- bench.SampleKey) and shared between runs; run_samples lists the draws
+-- each run planned.
+--
+-- Tables that grow with every sample are laid out so that writing a batch
+-- appends to their B-trees: run_samples is keyed by plan position, scores
+-- by the sample's row id. Only samples.key, a random hash, takes inserts
+-- all over its index.
 
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY,
@@ -49,7 +55,8 @@ CREATE TABLE prompts (
 );
 
 CREATE TABLE samples (
-  key               TEXT PRIMARY KEY,
+  id                INTEGER PRIMARY KEY,
+  key               TEXT NOT NULL UNIQUE,  -- 32 hex digits
   run_id            INTEGER NOT NULL,  -- the run that drew it
   probe             TEXT NOT NULL,
   prompt_idx        INTEGER NOT NULL,
@@ -71,20 +78,26 @@ CREATE TABLE samples (
 
 CREATE TABLE run_samples (
   run_id    INTEGER NOT NULL REFERENCES runs (id),
-  key       TEXT NOT NULL,
+  idx       INTEGER NOT NULL,  -- position in the run's plan
+  key       TEXT NOT NULL,     -- samples.key of the draw (no row until drawn)
   model_id  INTEGER NOT NULL REFERENCES models (id),
   prompt_id INTEGER NOT NULL REFERENCES prompts (id),
   draw      INTEGER NOT NULL,
-  PRIMARY KEY (run_id, key)
+  PRIMARY KEY (run_id, idx)
 ) WITHOUT ROWID;
 
+CREATE TABLE scorers (
+  id   INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE  -- scorer id, e.g. mentions:1a2b3c4d5e6f
+);
+
 CREATE TABLE scores (
-  key    TEXT NOT NULL,     -- samples.key
-  scorer TEXT NOT NULL,     -- scorer id, e.g. mentions:1a2b3c4d5e6f
-  target TEXT NOT NULL,
-  valid  INTEGER NOT NULL,  -- 0: excluded from rates, counted under label
-  hit    INTEGER NOT NULL,
-  value  REAL,              -- numeric score (judges), NULL when none
-  label  TEXT NOT NULL DEFAULT '',
-  PRIMARY KEY (key, scorer, target)
+  sample_id INTEGER NOT NULL REFERENCES samples (id),
+  scorer_id INTEGER NOT NULL REFERENCES scorers (id),
+  target    TEXT NOT NULL,
+  valid     INTEGER NOT NULL,  -- 0: excluded from rates, counted under label
+  hit       INTEGER NOT NULL,
+  value     REAL,              -- numeric score (judges), NULL when none
+  label     TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (sample_id, scorer_id, target)
 ) WITHOUT ROWID;

@@ -537,8 +537,8 @@ func TestStartRunIsAtomic(t *testing.T) {
 		// StartRun resolves plan entries to model and prompt rows itself.
 		{"unknown model", func(nr *NewRun) { nr.Plan[3].Model = 7 }, "unknown model or prompt"},
 		{"unknown prompt", func(nr *NewRun) { nr.Plan[3].Prompt = 9 }, "unknown model or prompt"},
-		// run_samples has PRIMARY KEY (run_id, key).
-		{"duplicate key", func(nr *NewRun) { nr.Plan[3].Key = nr.Plan[2].Key }, "UNIQUE"},
+		// A key names one draw: a plan that repeats one is refused.
+		{"duplicate key", func(nr *NewRun) { nr.Plan[3].Key = nr.Plan[2].Key }, "repeats the key"},
 		// models has UNIQUE (run_id, idx).
 		{"duplicate model index", func(nr *NewRun) { nr.Models[1].Index = 0 }, "UNIQUE"},
 	}
@@ -559,52 +559,136 @@ func TestStartRunIsAtomic(t *testing.T) {
 	}
 }
 
-// TestOpenVersion1Database opens a database created by the first release
-// of schema version 1 (testdata/schema-v1.sql is its schema.sql). Open
-// accepts a database by its schema_version alone, so a database it accepts
-// must have exactly the tables and columns this build creates; a change
-// of schema.sql needs a new SchemaVersion and a migration, or Open must
-// refuse the old file as older.
-func TestOpenVersion1Database(t *testing.T) {
-	ctx := context.Background()
-	v1, err := os.ReadFile(filepath.Join("testdata", "schema-v1.sql"))
+// TestOpenOldDatabase opens databases created by earlier releases
+// (testdata/schema-vN.sql is the schema version N created). Open accepts a
+// database by its schema_version alone, so a database it accepts must have
+// exactly the tables and columns this build creates; a change of
+// schema.sql needs a new SchemaVersion and a migration, or Open must refuse
+// the old file as older.
+func TestOpenOldDatabase(t *testing.T) {
+	for _, v := range []int{1, 2} {
+		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
+			path := oldDatabase(t, v, "")
+			old, err := Open(context.Background(), path)
+			if err != nil {
+				t.Fatalf("Open of a version %d database: %v", v, err)
+			}
+			defer old.Close()
+			fresh := openStore(t)
+			got, want := columns(t, old.db), columns(t, fresh.db)
+			var lacks, extra []string
+			for _, c := range want {
+				if !slices.Contains(got, c) {
+					lacks = append(lacks, c)
+				}
+			}
+			for _, c := range got {
+				if !slices.Contains(want, c) {
+					extra = append(extra, c)
+				}
+			}
+			if len(lacks) > 0 || len(extra) > 0 {
+				t.Errorf("Open accepted a version %d database at schema version %d, but it lacks columns %v and has extra columns %v "+
+					"compared with a new database: bump SchemaVersion and migrate, or create what is missing", v, SchemaVersion, lacks, extra)
+			}
+		})
+	}
+}
+
+// oldDatabase creates a database with the schema of version v and runs
+// data (SQL) in it, and returns its path.
+func oldDatabase(t *testing.T, v int, data string) string {
+	t.Helper()
+	schema, err := os.ReadFile(filepath.Join("testdata", fmt.Sprintf("schema-v%d.sql", v)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "v1.db")
+	path := filepath.Join(t.TempDir(), fmt.Sprintf("v%d.db", v))
 	raw, err := sql.Open("sqlite3", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := raw.Exec(string(v1) + `; INSERT INTO meta (key, value) VALUES ('schema_version', '1')`); err != nil {
+	defer raw.Close()
+	if _, err := raw.Exec(string(schema) + fmt.Sprintf(`; INSERT INTO meta (key, value) VALUES ('schema_version', '%d');`, v) + data); err != nil {
 		t.Fatal(err)
 	}
-	raw.Close()
+	return path
+}
 
-	old, err := Open(ctx, path)
+// TestMigrateVersion2Keeps checks that the v2 → v3 migration keeps every
+// run, plan entry, sample and score, and that the migrated database takes
+// new samples.
+func TestMigrateVersion2Keeps(t *testing.T) {
+	ctx := context.Background()
+	path := oldDatabase(t, 2, `
+INSERT INTO runs (id, suite_name, suite_hash, suite_source, suite_json, salt, status, planned, version, created_at, updated_at)
+  VALUES (1, 's', 'h', 'builtin:s', '{}', '', 'interrupted', 4, 'v', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');
+INSERT INTO models (id, run_id, idx, role, seed, condition, base_url, model, settings) VALUES (1, 1, 0, 'student', '', '', 'http://h/v1', 'm', '{}');
+INSERT INTO prompts (id, run_id, probe, idx, text) VALUES (1, 1, 'animal', 0, 'Favourite?'), (2, 1, 'animal', 1, 'Best?');
+INSERT INTO run_samples (run_id, key, model_id, prompt_id, draw) VALUES
+  (1, 'ka', 1, 1, 0), (1, 'kb', 1, 1, 1), (1, 'kc', 1, 2, 0), (1, 'kd', 1, 2, 1);
+INSERT INTO samples (key, run_id, probe, prompt_idx, draw, base_url, model, completion, finish_reason, prompt_tokens, completion_tokens,
+    latency_ms, attempts, batch, request_seed, error, http_status, created_at) VALUES
+  ('ka', 1, 'animal', 0, 0, 'http://h/v1', 'm', 'Owl.', 'stop', 5, 2, 12.5, 1, 1, 42, NULL, NULL, '2026-01-01T00:00:01Z'),
+  ('kc', 1, 'animal', 1, 0, 'http://h/v1', 'm', NULL, NULL, NULL, NULL, 30, 3, 1, NULL, 'HTTP 500', 500, '2026-01-01T00:00:02Z'),
+  ('kb', 1, 'animal', 0, 1, 'http://h/v1', 'm', 'Dog.', 'stop', 5, 2, 11, 1, 1, NULL, NULL, NULL, '2026-01-01T00:00:03Z');
+INSERT INTO scores (key, scorer, target, valid, hit, value, label) VALUES
+  ('ka', 'mentions:1', 'owl', 1, 1, NULL, ''), ('kb', 'mentions:1', 'owl', 1, 0, NULL, ''),
+  ('ka', 'judge:2', 'owl', 0, 0, 87.5, 'refusal');
+`)
+	s, err := Open(ctx, path)
 	if err != nil {
-		if SchemaVersion > 1 && strings.Contains(err.Error(), "older") {
-			return // refused explicitly: fine
-		}
-		t.Fatalf("Open of a version 1 database: %v", err)
+		t.Fatal(err)
 	}
-	defer old.Close()
-	fresh := openStore(t)
-	got, want := columns(t, old.db), columns(t, fresh.db)
-	var lacks, extra []string
-	for _, c := range want {
-		if !slices.Contains(got, c) {
-			lacks = append(lacks, c)
+	defer s.Close()
+	if c, err := s.Counts(ctx, 1); err != nil || c != (RunCounts{Planned: 4, Stored: 3, Failed: 1}) {
+		t.Errorf("Counts = %+v, %v; want 4 planned, 3 stored, 1 failed", c, err)
+	}
+	var got []string
+	for _, scorer := range []string{"mentions:1", "judge:2"} {
+		for r, err := range s.Rows(ctx, 1, func(string) string { return scorer }) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			line := fmt.Sprintf("%s p%d d%d stored=%v", scorer, r.Prompt, r.Draw, r.Stored)
+			if r.Stored {
+				sm := r.Sample
+				line += fmt.Sprintf(" %s %q err=%q tokens=%d+%d latency=%v attempts=%d", sm.Key, sm.Completion, sm.Err, sm.PromptTokens, sm.CompletionTokens, sm.Latency, sm.Attempts)
+				if sm.RequestSeed != nil {
+					line += fmt.Sprintf(" seed=%d", *sm.RequestSeed)
+				}
+			}
+			for _, sc := range r.Scores {
+				line += fmt.Sprintf(" [%s valid=%v hit=%v value=%v label=%q]", sc.Target, sc.Valid, sc.Hit, sc.Value, sc.Label)
+			}
+			got = append(got, line)
 		}
 	}
-	for _, c := range got {
-		if !slices.Contains(want, c) {
-			extra = append(extra, c)
-		}
+	want := []string{
+		`mentions:1 p0 d0 stored=true ka "Owl." err="" tokens=5+2 latency=12.5ms attempts=1 seed=42 [owl valid=true hit=true value=NaN label=""]`,
+		`mentions:1 p0 d1 stored=true kb "Dog." err="" tokens=5+2 latency=11ms attempts=1 [owl valid=true hit=false value=NaN label=""]`,
+		`mentions:1 p1 d0 stored=true kc "" err="HTTP 500" tokens=0+0 latency=30ms attempts=3`,
+		`mentions:1 p1 d1 stored=false`,
+		`judge:2 p0 d0 stored=true ka "Owl." err="" tokens=5+2 latency=12.5ms attempts=1 seed=42 [owl valid=false hit=false value=87.5 label="refusal"]`,
+		`judge:2 p0 d1 stored=true kb "Dog." err="" tokens=5+2 latency=11ms attempts=1`,
+		`judge:2 p1 d0 stored=true kc "" err="HTTP 500" tokens=0+0 latency=30ms attempts=3`,
+		`judge:2 p1 d1 stored=false`,
 	}
-	if len(lacks) > 0 || len(extra) > 0 {
-		t.Errorf("Open accepted a version 1 database at schema version %d, but it lacks columns %v and has extra columns %v "+
-			"compared with a new database: bump SchemaVersion and migrate, or create what is missing", SchemaVersion, lacks, extra)
+	if !slices.Equal(got, want) {
+		t.Errorf("after migration:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// The migrated database takes new samples and scores: the failed draw
+	// is retried, the missing one drawn.
+	retry := withScores(okSample(PlannedSample{Key: "kc", Probe: "animal", Prompt: 1, Draw: 0}, 1, "Cat."), "mentions:1", miss("owl"))
+	drawn := withScores(okSample(PlannedSample{Key: "kd", Probe: "animal", Prompt: 1, Draw: 1}, 1, "Owl!"), "mentions:1", hit("owl"))
+	if err := s.Put(ctx, []Sample{retry, drawn}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.Counts(ctx, 1); err != nil || c != (RunCounts{Planned: 4, Stored: 4, Failed: 0}) {
+		t.Errorf("Counts after Put = %+v, %v; want 4 planned, 4 stored, 0 failed", c, err)
+	}
+	if n, err := s.Unscored(ctx, 1, "animal", "mentions:1"); err != nil || n != 0 {
+		t.Errorf("Unscored = %d, %v; want 0", n, err)
 	}
 }
 
