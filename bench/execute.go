@@ -103,6 +103,11 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 	}
 
 	out := &Outcome{}
+	// A new run is recorded (with its whole plan) while sampling starts:
+	// nothing needs the record before the first batch of samples is
+	// written, and that write waits for it.
+	started := make(chan struct{})
+	var startErr error
 	run, err := store.FindRun(db, s.Hash(), salt)
 	switch {
 	case err == nil:
@@ -110,18 +115,28 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 		if err := store.ResumeRun(db, run.ID); err != nil {
 			return nil, err
 		}
+		close(started)
 	case errors.Is(err, results.ErrNotFound):
-		run, err = store.StartRun(db, newRunRecord(s, plan, opt.Version))
-		if err != nil {
-			return nil, err
-		}
+		go func() {
+			defer close(started)
+			run, startErr = store.StartRun(db, newRunRecord(s, plan, opt.Version))
+		}()
 	default:
 		return nil, err
 	}
-	out.Run = run
+	// awaitRun returns the run record once it is written.
+	awaitRun := func() (*results.Run, error) {
+		<-started
+		return run, startErr
+	}
 
-	stored, err := store.Stored(db, run.ID)
+	planKeys := make([]string, 0, plan.Total())
+	for _, j := range plan.Jobs {
+		planKeys = append(planKeys, j.Keys...)
+	}
+	stored, err := store.Stored(db, planKeys)
 	if err != nil {
+		out.Run, _ = awaitRun()
 		return out, err
 	}
 	out.Skipped = len(stored)
@@ -153,12 +168,20 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 	}
 	runner := &Runner{Clients: clients, Retry: retry, Scorers: scorers.Inline(), Grace: opt.Grace, Progress: opt.Progress}
 	sum, runErr := runner.Run(ctx, plan, pending, func(batch []results.Sample) error {
+		run, err := awaitRun()
+		if err != nil {
+			return err
+		}
 		for i := range batch {
 			batch[i].RunID = run.ID
 		}
 		return store.Put(db, batch)
 	})
 	out.Summary = sum
+	if _, err := awaitRun(); err != nil {
+		return nil, err
+	}
+	out.Run = run
 	if runErr != nil {
 		_ = store.FinishRun(db, run.ID, results.StatusFailed, runErr.Error())
 		return out, runErr

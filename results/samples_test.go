@@ -296,7 +296,7 @@ func TestPutKeepsSuccess(t *testing.T) {
 				if !scoresEqual(rows[0].Scores, tt.wantScores) {
 					t.Errorf("run %d: scores %+v, want %+v", runID, rows[0].Scores, tt.wantScores)
 				}
-				stored, err := s.Stored(ctx, runID)
+				stored, err := s.Stored(ctx, []string{ps.Key})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -372,7 +372,7 @@ func TestStoredAndCounts(t *testing.T) {
 				t.Errorf("Counts = %+v, %v; want %+v", c, err, tt.want)
 			}
 			// Stored lists successes only: a resumed run retries failures.
-			stored, err := s.Stored(ctx, run.ID)
+			stored, err := s.Stored(ctx, planKeys(nr))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -406,7 +406,7 @@ func TestSamplesSharedBetweenRuns(t *testing.T) {
 	}{
 		// The overlap is stored for the second run before it samples anything.
 		{"Counts of the second run", func() (any, error) { return s.Counts(ctx, r2.ID) }, RunCounts{Planned: 6, Stored: 3}},
-		{"Stored of the second run", func() (any, error) { return s.Stored(ctx, r2.ID) },
+		{"Stored of the second run", func() (any, error) { return s.Stored(ctx, planKeys(second)) },
 			map[string]bool{planKey("", 0, "p", 0, 3): true, planKey("", 0, "p", 0, 4): true, planKey("", 0, "p", 0, 5): true}},
 		// Content addressing: one copy of each sample, not one per run.
 		{"sample rows", func() (any, error) { return queryString(t, s.db, `SELECT count(*) FROM samples`), nil }, "6"},
@@ -700,4 +700,13 @@ func TestUnscored(t *testing.T) {
 	if n, err := s.Unscored(ctx, 99, "animal", "mentions:1"); err != nil || n != 0 {
 		t.Errorf("Unscored of a missing run = %d, %v; want 0, nil", n, err)
 	}
+}
+
+// planKeys lists the keys of a run's plan.
+func planKeys(nr NewRun) []string {
+	keys := make([]string, len(nr.Plan))
+	for i, ps := range nr.Plan {
+		keys[i] = ps.Key
+	}
+	return keys
 }

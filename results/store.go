@@ -12,6 +12,7 @@ import (
 	"context"
 	"database/sql"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -494,21 +495,29 @@ func (s *Store) Prompts(ctx context.Context, runID int64) ([]PromptRow, error) {
 	return out, rows.Err()
 }
 
-// Stored returns the keys of a run's plan that have a successful sample.
+// Stored returns which of keys hold a successful sample, drawn by any run.
 // Failed samples are not included: a resumed run retries them.
-func (s *Store) Stored(ctx context.Context, runID int64) (map[string]bool, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT rs.key FROM run_samples rs JOIN samples s ON s.key = rs.key WHERE rs.run_id = ? AND s.error IS NULL`, runID)
-	if err != nil {
-		return nil, fmt.Errorf("stored samples of run %d: %w", runID, err)
-	}
-	defer rows.Close()
+func (s *Store) Stored(ctx context.Context, keys []string) (map[string]bool, error) {
 	out := map[string]bool{}
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			return nil, fmt.Errorf("stored samples of run %d: %w", runID, err)
-		}
-		out[k] = true
+	if len(keys) == 0 {
+		return out, nil
 	}
-	return out, rows.Err()
+	// One JSON array parameter instead of thousands of bound keys.
+	list, err := json.Marshal(keys)
+	if err != nil {
+		return nil, fmt.Errorf("stored samples: %w", err)
+	}
+	err = queryEach(s.rdb.QueryContext(ctx, `SELECT s.key FROM json_each(?) j JOIN samples s ON s.key = j.value WHERE s.error IS NULL`, string(list)))(
+		func(r *sql.Rows) error {
+			var k string
+			if err := r.Scan(&k); err != nil {
+				return err
+			}
+			out[k] = true
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("stored samples: %w", err)
+	}
+	return out, nil
 }
