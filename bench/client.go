@@ -286,8 +286,8 @@ func classify(ctx context.Context, err error) error {
 }
 
 // doer is the HTTP layer under go-openai: it patches request bodies,
-// classifies transport and HTTP errors, and validates reply JSON before
-// go-openai decodes it.
+// classifies transport and HTTP errors, and hands successful replies to
+// go-openai's decoder as a size-bounded stream.
 type doer struct{ hc *http.Client }
 
 func (d *doer) Do(req *http.Request) (*http.Response, error) {
@@ -303,25 +303,45 @@ func (d *doer) Do(req *http.Request) (*http.Response, error) {
 		}
 		return nil, fmt.Errorf("%w: %v", ErrConnection, err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	if err != nil {
-		if req.Context().Err() != nil {
+	if resp.StatusCode >= 400 {
+		defer resp.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if err != nil && req.Context().Err() != nil {
 			return nil, req.Context().Err()
 		}
-		return nil, fmt.Errorf("%w: reading reply: %v", ErrConnection, err)
-	}
-	if len(body) > maxBody {
-		return nil, fmt.Errorf("%w: reply larger than %d bytes", ErrMalformed, maxBody)
-	}
-	if resp.StatusCode >= 400 {
 		return nil, &APIError{Status: resp.StatusCode, Message: errorMessage(body), RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
-	// Broken JSON surfaces as a decode error in go-openai, which classify
-	// maps to ErrMalformed; validating here too would parse every reply twice.
-	resp.Body = io.NopCloser(bytes.NewReader(body))
+	// go-openai decodes the reply straight from the connection; broken
+	// JSON surfaces as a decode error, which classify maps to ErrMalformed.
+	resp.Body = &replyBody{body: resp.Body, ctx: req.Context()}
 	return resp, nil
 }
+
+// replyBody is the body of a successful reply as go-openai reads it: it
+// bounds its size and turns read failures into ErrConnection. (Closing it
+// before EOF is fine: net/http drains a small remainder and reuses the
+// connection.)
+type replyBody struct {
+	body io.ReadCloser
+	ctx  context.Context
+	n    int64
+}
+
+func (b *replyBody) Read(p []byte) (int, error) {
+	n, err := b.body.Read(p)
+	b.n += int64(n)
+	switch {
+	case b.n > maxBody:
+		return n, fmt.Errorf("%w: reply larger than %d bytes", ErrMalformed, maxBody)
+	case err == nil, err == io.EOF:
+		return n, err
+	case b.ctx.Err() != nil:
+		return n, b.ctx.Err()
+	}
+	return n, fmt.Errorf("%w: reading reply: %v", ErrConnection, err)
+}
+
+func (b *replyBody) Close() error { return b.body.Close() }
 
 // patchBody inserts JSON members (e.g. "temperature":0) at the start of
 // the request's JSON object.
