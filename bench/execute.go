@@ -253,6 +253,9 @@ func Verdict(c results.RunCounts, sum Summary, sc ScoreSummary, maxErrorRate flo
 // stored. A job with some draws stored is split into runs of consecutive
 // unstored draws.
 func Pending(jobs []Job, stored map[string]bool) []Job {
+	if len(stored) == 0 {
+		return jobs
+	}
 	var out []Job
 	for _, j := range jobs {
 		start := -1

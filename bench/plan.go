@@ -59,13 +59,13 @@ func NewPlan(s *suites.Suite, salt string) *Plan {
 			chunk := *in.Settings.N
 			for pi, text := range probe.Prompts.Texts {
 				k := newDrawKeyer(salt, s.Seed, probe.ID, pi, text, in)
+				keys := make([]string, probe.Samples)
+				for d := range keys {
+					keys[d] = k.key(d)
+				}
 				for first := 0; first < probe.Samples; first += chunk {
 					n := min(chunk, probe.Samples-first)
-					job := Job{Instance: ii, Probe: probe.ID, Prompt: pi, First: first, Keys: make([]string, n)}
-					for d := range n {
-						job.Keys[d] = k.key(first + d)
-					}
-					p.Jobs = append(p.Jobs, job)
+					p.Jobs = append(p.Jobs, Job{Instance: ii, Probe: probe.ID, Prompt: pi, First: first, Keys: keys[first : first+n : first+n]})
 				}
 			}
 		}

@@ -191,7 +191,7 @@ func (r *Runner) Run(ctx context.Context, plan *Plan, jobs []Job, sink func([]re
 			mu.Unlock()
 			stopInst()
 		}
-		queue := make(chan Job)
+		queue := make(chan Job, *in.Settings.Concurrency)
 		wg.Add(1)
 		go func() { // feeder: the sender closes the channel
 			defer wg.Done()
