@@ -26,12 +26,13 @@ type Progress struct {
 }
 
 // DefaultBatchSize is how many samples one sink call stores at most by
-// default; SinkQueue is how many finished jobs may wait for the sink. A
-// process killed mid-run loses at most what these hold plus the requests
-// in flight.
+// default; SinkQueue is about how many finished samples may wait while
+// the sink stores a batch (the queue holds SinkQueue ÷ n jobs, at least
+// one). A process killed mid-run loses at most what these hold plus the
+// requests in flight.
 const (
 	DefaultBatchSize = 2048
-	SinkQueue        = 4096
+	SinkQueue        = 1024
 )
 
 // Runner sends a plan's jobs to the models and delivers samples to a sink.
@@ -128,7 +129,11 @@ func (r *Runner) Run(ctx context.Context, plan *Plan, jobs []Job, sink func([]re
 		r.Progress.Total.Store(int64(total))
 	}
 
-	out := make(chan []results.Sample, SinkQueue)
+	maxN := 1
+	for _, in := range plan.Instances {
+		maxN = max(maxN, *in.Settings.N)
+	}
+	out := make(chan []results.Sample, max(1, SinkQueue/maxN))
 	var sinkErr error
 	var sum Summary
 	writerDone := make(chan struct{})

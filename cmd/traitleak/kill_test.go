@@ -43,13 +43,13 @@ func TestKillDuringRun(t *testing.T) {
 	}
 	const (
 		prompts     = 2
-		samples     = 1000
+		samples     = 5000
 		concurrency = 8
 		planned     = 2 * prompts * samples // two models
 		// The most samples a killed run can lose: the runner's batch being
-		// written, its queue of finished jobs (one sample each with n = 1),
-		// and one sample held and one request in flight per worker (2
-		// models × concurrency).
+		// written, its queue of finished samples, and one sample held and one
+		// request in flight per worker (2 models × concurrency). The plan is
+		// several times larger, so that the bound means something.
 		maxLost = bench.DefaultBatchSize + bench.SinkQueue + 2*2*concurrency
 	)
 	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
@@ -115,8 +115,8 @@ compare:
 		storedSeen = countSamples(db)
 	}
 	// Then kill at a random moment of the next few commits (the runner
-	// commits every 512 samples or 250 ms), so that over many test runs the
-	// kill lands inside a transaction as well as between them.
+	// commits every bench.DefaultBatchSize samples or 250 ms), so that over
+	// many test runs the kill lands inside a transaction as well as between them.
 	delay := rand.N(300 * time.Millisecond)
 	time.Sleep(delay)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
