@@ -1,11 +1,11 @@
 // Package results is traitleak's SQLite store: runs, their models and
 // prompts, every sample (completion or error) and every score. It sits
 // between sampling (package bench writes through Put) and analysis
-// (reports read through Query); it computes no statistics.
+// (reports read through Rows); it computes no statistics.
 //
-// The database uses WAL mode and a single connection, so one writer at a
-// time commits batched transactions; a process killed mid-run loses at
-// most the batch in flight and never corrupts the file.
+// The database uses WAL mode and a single writer connection, so one writer
+// at a time commits batched transactions; a process killed mid-run loses
+// at most the batch being written and never corrupts the file.
 package results
 
 import (
