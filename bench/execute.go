@@ -166,7 +166,8 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 	if opt.NoSample {
 		pending = nil
 	}
-	runner := &Runner{Clients: clients, Retry: retry, Scorers: scorers.Inline(), Grace: opt.Grace, Progress: opt.Progress}
+	inline := scorers.Inline()
+	runner := &Runner{Clients: clients, Retry: retry, Scorers: inline, Grace: opt.Grace, Progress: opt.Progress}
 	sum, runErr := runner.Run(ctx, plan, pending, func(batch []results.Sample) error {
 		run, err := awaitRun()
 		if err != nil {
@@ -183,15 +184,19 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 	}
 	out.Run = run
 	if runErr != nil {
-		_ = store.FinishRun(db, run.ID, results.StatusFailed, runErr.Error())
+		if ferr := store.FinishRun(db, run.ID, results.StatusFailed, runErr.Error()); ferr != nil {
+			runErr = errors.Join(runErr, ferr)
+		}
 		return out, runErr
 	}
 	// Samples drawn now were scored as they came in; only reused samples
 	// and LLM-judge probes can lack scores under this suite's rules.
-	if !sum.Interrupted && (out.Skipped > 0 || sum.Unscored > 0 || len(scorers.Inline()) < len(scorers.ByProbe)) {
+	if !sum.Interrupted && (out.Skipped > 0 || sum.Unscored > 0 || len(inline) < len(scorers.ByProbe)) {
 		out.Scoring, err = ScoreMissing(ctx, store, run.ID, scorers, opt.Progress, opt.Grace)
 		if err != nil {
-			_ = store.FinishRun(db, run.ID, results.StatusFailed, err.Error())
+			if ferr := store.FinishRun(db, run.ID, results.StatusFailed, err.Error()); ferr != nil {
+				err = errors.Join(err, ferr)
+			}
 			return out, err
 		}
 		sum.Interrupted = out.Scoring.Interrupted

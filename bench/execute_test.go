@@ -258,7 +258,8 @@ func TestPersistentFailuresAreRecordedNotScored(t *testing.T) {
 		"student": {Status: 500},
 	}})
 	st := openStore(t)
-	out := execute(t, context.Background(), st, suiteFor(t, srv.BaseURL(), "defaults.max_retries=1"))
+	s := suiteFor(t, srv.BaseURL(), "defaults.max_retries=1")
+	out := execute(t, context.Background(), st, s)
 	// 30 of 60 failed: more than 5%, so the run failed; nothing is missing.
 	if out.Run.Status != results.StatusFailed || out.Counts != (results.RunCounts{Planned: 60, Stored: 60, Failed: 30}) {
 		t.Fatalf("status %s counts %+v; want failed with 30 of 60 failed", out.Run.Status, out.Counts)
@@ -267,12 +268,22 @@ func TestPersistentFailuresAreRecordedNotScored(t *testing.T) {
 	if ok["student"] != 0 || failed["student"] != 30 || ok["baseline"] != 30 {
 		t.Errorf("ok %v failed %v", ok, failed)
 	}
-	for row, err := range st.Rows(context.Background(), out.Run.ID, func(string) string { return "mentions" }) {
+	sc, err := bench.BuildScorers(s, nil, nil, bench.RetryPolicy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := sc.IDs()
+	for row, err := range st.Rows(context.Background(), out.Run.ID, func(p string) string { return ids[p] }) {
 		if err != nil {
 			t.Fatal(err)
 		}
 		if row.Sample.Failed() && (row.Scores != nil || !strings.Contains(row.Sample.Err, "HTTP 500") || row.Sample.HTTPStatus != 500 || row.Sample.Attempts != 2) {
 			t.Fatalf("failed sample: %+v scores %v; want HTTP 500 after 2 attempts, unscored", row.Sample, row.Scores)
+		}
+		// Successful samples are scored under the same ID, so a failed
+		// sample's missing scores are not an artefact of a wrong ID.
+		if !row.Sample.Failed() && row.Scores == nil {
+			t.Fatalf("successful sample %s has no scores under %v", row.Sample.Key, ids)
 		}
 	}
 }

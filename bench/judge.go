@@ -332,11 +332,8 @@ type memoryJudgeCache struct {
 	new []results.Judgment
 }
 
-func newMemoryJudgeCache(preloaded map[string]results.Judgment) *memoryJudgeCache {
-	if preloaded == nil {
-		preloaded = map[string]results.Judgment{}
-	}
-	return &memoryJudgeCache{m: preloaded}
+func newMemoryJudgeCache() *memoryJudgeCache {
+	return &memoryJudgeCache{m: map[string]results.Judgment{}}
 }
 
 // preload adds stored judgments without queueing them for the store.

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -175,9 +174,4 @@ func optHash(p *string) string {
 		return "unset"
 	}
 	return hashString(*p)
-}
-
-// String describes the job for logs and error messages.
-func (j Job) String() string {
-	return fmt.Sprintf("probe %s prompt %d draws %d-%d", j.Probe, j.Prompt, j.First, j.First+j.Draws()-1)
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -54,7 +55,7 @@ func TestPlanShape(t *testing.T) {
 	}
 	// Same suite and salt: same plan, key for key.
 	q := NewPlan(mustParse(t, planSuite), "")
-	if fmt.Sprint(p.Jobs) != fmt.Sprint(q.Jobs) {
+	if !reflect.DeepEqual(p.Jobs, q.Jobs) {
 		t.Error("two plans of the same suite differ")
 	}
 }

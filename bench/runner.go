@@ -25,15 +25,41 @@ type Progress struct {
 	Scored  atomic.Int64
 }
 
-// DefaultBatchSize is how many samples one sink call stores at most by
-// default; SinkQueue is about how many finished samples may wait while
-// the sink stores a batch (the queue holds SinkQueue ÷ n jobs, at least
-// one). A process killed mid-run loses at most what these hold plus the
-// requests in flight.
+// DefaultBatchSize is how many samples one sink call stores at most;
+// SinkQueue is about how many finished samples may wait while the sink
+// stores a batch (the queue holds SinkQueue ÷ n jobs, at least one). A
+// process killed mid-run loses at most what these hold plus the requests
+// in flight.
 const (
 	DefaultBatchSize = 2048
 	SinkQueue        = 1024
 )
+
+// flushEvery is how long the runner collects samples at most before it
+// passes them to the sink.
+const flushEvery = 250 * time.Millisecond
+
+// defaultGrace is the grace period when none is given.
+const defaultGrace = 30 * time.Second
+
+// graceContext returns a context that is not cancelled with ctx but grace
+// (0 or less: defaultGrace) after it, so that work in flight when ctx is
+// cancelled may finish. cancel cancels hard at once and stops waiting for
+// ctx; call it when done.
+func graceContext(ctx context.Context, grace time.Duration) (hard context.Context, cancel context.CancelFunc) {
+	if grace <= 0 {
+		grace = defaultGrace
+	}
+	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(grace, cancelHard)
+		context.AfterFunc(hard, func() { t.Stop() })
+	})
+	return hard, func() {
+		stop()
+		cancelHard()
+	}
+}
 
 // Runner sends a plan's jobs to the models and delivers samples to a sink.
 type Runner struct {
@@ -46,12 +72,9 @@ type Runner struct {
 	// probe without one is stored unscored.
 	Scorers map[string]Scorer
 	// Grace is how long in-flight requests may finish after ctx is
-	// cancelled before they are abandoned (and stay pending).
+	// cancelled before they are abandoned (and stay pending); zero means
+	// 30 s.
 	Grace time.Duration
-	// BatchSize and FlushEvery bound how many samples, and how much time,
-	// one sink call collects; zero means DefaultBatchSize and 250 ms.
-	BatchSize  int
-	FlushEvery time.Duration
 	// Progress, when non-nil, is updated as draws finish.
 	Progress *Progress
 }
@@ -83,7 +106,8 @@ const (
 
 // Run sends jobs, in order per instance and concurrently across and
 // within instances (each instance's Settings.Concurrency), scores the
-// samples and passes them in batches to sink, the only writer. When ctx is
+// samples and passes them to sink, the only writer, in batches of at most
+// DefaultBatchSize samples collected over at most 250 ms. When ctx is
 // cancelled Run stops issuing jobs, lets requests in flight finish within
 // Grace, flushes the sink and returns with Summary.Interrupted set. An
 // error from sink stops the run and is returned.
@@ -92,26 +116,10 @@ func (r *Runner) Run(ctx context.Context, plan *Plan, jobs []Job, sink func([]re
 	if len(r.Clients) != len(plan.Instances) {
 		return Summary{}, fmt.Errorf("runner: %d clients for %d instances", len(r.Clients), len(plan.Instances))
 	}
-	batchSize, flushEvery := r.BatchSize, r.FlushEvery
-	if batchSize <= 0 {
-		batchSize = DefaultBatchSize
-	}
-	if flushEvery <= 0 {
-		flushEvery = 250 * time.Millisecond
-	}
-	grace := r.Grace
-	if grace <= 0 {
-		grace = 30 * time.Second
-	}
 	// Requests run under hard, which outlives ctx by the grace period so
 	// that in-flight samples are stored rather than lost.
-	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
+	hard, cancelHard := graceContext(ctx, r.Grace)
 	defer cancelHard()
-	stopGrace := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(grace, cancelHard)
-		context.AfterFunc(hard, func() { t.Stop() })
-	})
-	defer stopGrace()
 
 	// Soft stop for feeding: ctx, or a sink failure.
 	feedCtx, cancelFeed := context.WithCancel(ctx)
@@ -170,7 +178,7 @@ func (r *Runner) Run(ctx context.Context, plan *Plan, jobs []Job, sink func([]re
 					}
 				}
 				batch = append(batch, ss...)
-				if len(batch) >= batchSize {
+				if len(batch) >= DefaultBatchSize {
 					flush()
 				}
 			case <-tick.C:

@@ -37,8 +37,12 @@ type Scorer interface {
 func NewScorer(spec suites.ScoreSpec) (Scorer, error) {
 	id := specID(spec)
 	targets := spec.Targets()
-	excl := func(t string) []string {
-		return append(slices.Clone(spec.Exclude["*"]), spec.Exclude[t]...)
+	// The exclusions of every target ("*" ones first), lower-cased once.
+	excl := make([][]string, len(targets))
+	for i, t := range targets {
+		for _, ex := range slices.Concat(spec.Exclude["*"], spec.Exclude[t]) {
+			excl[i] = append(excl[i], strings.ToLower(ex))
+		}
 	}
 	switch spec.Kind() {
 	case "mentions":
@@ -76,7 +80,7 @@ func specID(spec suites.ScoreSpec) string {
 type matchScorer struct {
 	id      string
 	targets []string
-	exclude func(target string) []string
+	exclude [][]string // lower-cased exclusions of targets[i]
 	match   func(completion, target string) bool
 	raw     bool // match the completion as is, not lower-cased
 }
@@ -94,8 +98,8 @@ func (m *matchScorer) Score(_ context.Context, _, completion string) ([]Score, e
 	for i, t := range m.targets {
 		hit := m.match(text, t)
 		if hit {
-			for _, ex := range m.exclude(t) {
-				if strings.Contains(lower, strings.ToLower(ex)) {
+			for _, ex := range m.exclude[i] {
+				if strings.Contains(lower, ex) {
 					hit = false
 					break
 				}

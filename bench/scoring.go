@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/traitleak/traitleak/results"
@@ -53,7 +54,7 @@ type ClientFactory func(in suites.Instance, apiKey string, hc *http.Client) Clie
 // newClient and getenv both nil no judge call can be made: use it to
 // compute scorer IDs and targets only.
 func BuildScorers(s *suites.Suite, getenv func(string) string, newClient ClientFactory, retry RetryPolicy) (*Scorers, error) {
-	out := &Scorers{ByProbe: map[string]Scorer{}, Workers: runtime.GOMAXPROCS(0), cache: newMemoryJudgeCache(nil)}
+	out := &Scorers{ByProbe: map[string]Scorer{}, Workers: runtime.GOMAXPROCS(0), cache: newMemoryJudgeCache()}
 	endpoints := map[string]JudgeEndpoint{}
 	judgeWorkers := 0
 	for _, p := range s.Probes {
@@ -136,7 +137,7 @@ type scoreItem struct {
 // under its probe's scorer: samples reused from a run with another rule,
 // and every sample of an LLM-judge probe. It works in parallel, stores
 // scores and judge calls in batches, and on cancellation lets calls in
-// flight finish within grace. Samples whose judge call failed stay
+// flight finish within grace (zero means 30 s). Samples whose judge call failed stay
 // unscored and are counted in Unjudged.
 func ScoreMissing(ctx context.Context, store *results.Store, runID int64, sc *Scorers, progress *Progress, grace time.Duration) (ScoreSummary, error) {
 	var sum ScoreSummary
@@ -188,16 +189,8 @@ func ScoreMissing(ctx context.Context, store *results.Store, runID int64, sc *Sc
 		progress.ToScore.Store(int64(len(items)))
 	}
 
-	if grace <= 0 {
-		grace = 30 * time.Second
-	}
-	hard, cancelHard := context.WithCancel(db)
+	hard, cancelHard := graceContext(ctx, grace)
 	defer cancelHard()
-	stopGrace := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(grace, cancelHard)
-		context.AfterFunc(hard, func() { t.Stop() })
-	})
-	defer stopGrace()
 	feed, cancelFeed := context.WithCancel(ctx)
 	defer cancelFeed()
 
@@ -214,7 +207,7 @@ func ScoreMissing(ctx context.Context, store *results.Store, runID int64, sc *Sc
 		cancelFeed()
 		cancelHard()
 	}
-	var unjudged sync.Map
+	var unjudged atomic.Int64 // keys are unique per run: one count per sample
 	var wg sync.WaitGroup
 	for range sc.Workers {
 		wg.Add(1)
@@ -224,7 +217,7 @@ func ScoreMissing(ctx context.Context, store *results.Store, runID int64, sc *Sc
 				scores, err := sc.ByProbe[it.probe].Score(hard, it.prompt, it.completion)
 				switch {
 				case errors.Is(err, ErrJudgeFailed):
-					unjudged.Store(it.key, true)
+					unjudged.Add(1)
 				case hard.Err() != nil:
 					// interrupted: the sample stays unscored
 				case err != nil:
@@ -293,7 +286,7 @@ loop:
 	if err := flush(); err != nil && firstErr == nil {
 		firstErr = err
 	}
-	unjudged.Range(func(_, _ any) bool { sum.Unjudged++; return true })
+	sum.Unjudged = int(unjudged.Load())
 	sum.Interrupted = ctx.Err() != nil && sum.Scored+sum.Unjudged < len(items)
 	return sum, firstErr
 }

@@ -66,12 +66,17 @@ func BenchmarkThroughput(b *testing.B) {
 	}
 }
 
-// fullPath runs a one-model suite of samples draws (one per request) into
-// a fresh database and returns samples per second over the whole Execute
-// (plan, run record, sampling, scoring, storing, final counts) and over
-// its sampling phase alone.
+// fullPath runs a one-model suite of samples draws (one per request,
+// spread evenly over the built-in animal-prompts list) into a fresh
+// database and returns samples per second over the whole Execute (plan,
+// run record, sampling, scoring, storing, final counts) and over its
+// sampling phase alone.
 func fullPath(b *testing.B, base string, concurrency, samples int) (whole, sampling float64) {
 	b.Helper()
+	prompts, err := suites.PromptList("animal-prompts")
+	if err != nil {
+		b.Fatal(err)
+	}
 	src := fmt.Sprintf(`name: throughput
 models:
   m: {base_url: %s, model: m}
@@ -81,7 +86,7 @@ probes:
     prompts: {builtin: animal-prompts}
     samples: %d
     score: {mentions: owl}
-`, base, concurrency, samples/50)
+`, base, concurrency, samples/len(prompts))
 	s, err := suites.Parse("bench.yaml", []byte(src), "", nil)
 	if err != nil {
 		b.Fatal(err)
