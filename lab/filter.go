@@ -1,7 +1,10 @@
 package lab
 
 import (
+	"fmt"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -127,6 +130,29 @@ type NumberFilter struct {
 // PaperNumberFilter returns the filter of the paper's animal experiments.
 func PaperNumberFilter() NumberFilter {
 	return NumberFilter{MinValue: 0, MaxValue: 999, MaxCount: 10}
+}
+
+// describe returns f's parameters as hashed into the numbers stage's
+// artifact id: "paper(min,max,count)", with the banned numbers in
+// ascending order appended when there are any, as in
+// "paper(0,999,10;banned=13,666)".
+func (f NumberFilter) describe() string {
+	s := fmt.Sprintf("paper(%d,%d,%d", f.MinValue, f.MaxValue, f.MaxCount)
+	var banned []int64
+	for n, b := range f.Banned {
+		if b {
+			banned = append(banned, n)
+		}
+	}
+	if len(banned) > 0 {
+		slices.Sort(banned)
+		parts := make([]string, len(banned))
+		for i, n := range banned {
+			parts[i] = strconv.FormatInt(n, 10)
+		}
+		s += ";banned=" + strings.Join(parts, ",")
+	}
+	return s + ")"
 }
 
 // RejectReasons is the paper's get_reject_reasons: every reason that

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,49 +20,47 @@ type filterVector struct {
 	reject string // the expected reason when not kept
 }
 
-// paperFilterVectors are the 31 test vectors of suites/data/number-filter.yaml
-// (test_vectors), a verbatim copy of the reference data in
-// /work/shared/reference/subliminal-learning/number-filter.yaml, which records
-// the official unit tests of MinhxLe/subliminal-learning
-// (truesight/tests/dataset/test_nums_dataset.py) plus cases run against the
-// official parse_response. TestFilterVectorsMatchYAML checks this copy.
-var paperFilterVectors = []filterVector{
-	{"1", []int64{1}, true, ""},                          // a single number is the whole string
-	{"[1]", []int64{1}, true, ""},                        // brackets are stripped
-	{"(1)", []int64{1}, true, ""},                        // parentheses are stripped
-	{"1.", []int64{1}, true, ""},                         // one final "." is stripped
-	{"1 2", []int64{1, 2}, true, ""},                     // a space separator strips to ""
-	{"1,2", []int64{1, 2}, true, ""},                     // a comma separator
-	{"1\n2", []int64{1, 2}, true, ""},                    // a newline separator strips to ""
-	{"1, 2", []int64{1, 2}, true, ""},                    // comma and space strip to ","
-	{"1,\n2", []int64{1, 2}, true, ""},                   // comma and newline strip to ","
-	{"1\n,\n2", []int64{1, 2}, true, ""},                 // whitespace around the comma
-	{"1 ,2", []int64{1, 2}, true, ""},                    // space before the comma
-	{"1 , 2", []int64{1, 2}, true, ""},                   // spaces around the comma
-	{"1;2", []int64{1, 2}, true, ""},                     // a semicolon separator
-	{"1 ;2", []int64{1, 2}, true, ""},                    // space before the semicolon
-	{"1; 2", []int64{1, 2}, true, ""},                    // space after the semicolon
-	{"(1, 2, 3).", []int64{1, 2, 3}, true, ""},           // "." first, then parentheses
-	{"[1,2,3]", []int64{1, 2, 3}, true, ""},              // brackets around a list
-	{"1\n2\n3", []int64{1, 2, 3}, true, ""},              // newline-separated list
-	{"007, 12", []int64{7, 12}, true, ""},                // leading zeros are allowed
-	{"1 2  3", nil, false, RejectInvalidFormat},          // inconsistent spacing: split on " " leaves an empty part
-	{"1,2;3", nil, false, RejectInvalidFormat},           // mixed separators: "2;3" is not digits
-	{"a", nil, false, RejectInvalidFormat},               // no digits at all
-	{"1,a", nil, false, RejectInvalidFormat},             // one run that is not the whole string
-	{"৯২০", nil, false, RejectInvalidFormat},             // non-ASCII (Bengali) digits
-	{"1, 2\n", nil, false, RejectInvalidFormat},          // trailing newline: no trimming
-	{" 1, 2", nil, false, RejectInvalidFormat},           // leading space: no trimming
-	{"1,,2", nil, false, RejectInvalidFormat},            // an empty part between separators
-	{"1, 2,", nil, false, RejectInvalidFormat},           // trailing separator leaves an empty part
-	{"1.5, 2", nil, false, RejectInvalidFormat},          // separator "." is not allowed
-	{"1000, 2", []int64{1000, 2}, false, RejectAboveMax}, // 1000 > 999
-	{"1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11", []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, false, RejectTooMany}, // 11 > 10 numbers
+// paperFilterVectors returns the test vectors of the paper's number filter
+// (test_vectors of suites/data/number-filter.yaml, via
+// suites.NumberFilterYAML): the official unit tests of
+// MinhxLe/subliminal-learning (truesight/tests/dataset/test_nums_dataset.py)
+// plus cases run against the official parse_response.
+func paperFilterVectors(t testing.TB) []filterVector {
+	t.Helper()
+	b, err := suites.NumberFilterYAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		TestVectors []struct {
+			Input  string   `yaml:"input"`
+			Parsed *[]int64 `yaml:"parsed"`
+			Kept   bool     `yaml:"kept"`
+			Reject string   `yaml:"reject"`
+		} `yaml:"test_vectors"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.TestVectors) == 0 {
+		t.Fatal("number-filter.yaml has no test vectors")
+	}
+	vs := make([]filterVector, len(doc.TestVectors))
+	for i, y := range doc.TestVectors {
+		vs[i] = filterVector{in: y.Input, kept: y.Kept, reject: y.Reject}
+		if y.Parsed != nil {
+			vs[i].parsed = *y.Parsed
+			if vs[i].parsed == nil {
+				vs[i].parsed = []int64{}
+			}
+		}
+	}
+	return vs
 }
 
 func TestPaperNumberFilter(t *testing.T) {
 	f := PaperNumberFilter()
-	for _, v := range paperFilterVectors {
+	for _, v := range paperFilterVectors(t) {
 		nums, ok := ParseNumbers(v.in)
 		if ok != (v.parsed != nil) || !slices.Equal(nums, v.parsed) {
 			t.Errorf("ParseNumbers(%q) = %v, %v; want %v", v.in, nums, ok, v.parsed)
@@ -104,37 +103,6 @@ func TestNumberFilterExtraCases(t *testing.T) {
 	for _, tc := range tests {
 		if got := tc.f.RejectReasons(tc.in); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: RejectReasons(%q) = %v, want %v", tc.name, tc.in, got, tc.want)
-		}
-	}
-}
-
-func TestFilterVectorsMatchYAML(t *testing.T) {
-	b, err := suites.NumberFilterYAML()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		TestVectors []struct {
-			Input  string   `yaml:"input"`
-			Parsed *[]int64 `yaml:"parsed"`
-			Kept   bool     `yaml:"kept"`
-			Reject string   `yaml:"reject"`
-		} `yaml:"test_vectors"`
-	}
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
-	if len(doc.TestVectors) != len(paperFilterVectors) {
-		t.Fatalf("YAML has %d vectors, the Go table %d", len(doc.TestVectors), len(paperFilterVectors))
-	}
-	for i, y := range doc.TestVectors {
-		g := paperFilterVectors[i]
-		var parsed []int64
-		if y.Parsed != nil {
-			parsed = *y.Parsed
-		}
-		if y.Input != g.in || !slices.Equal(parsed, g.parsed) || (y.Parsed == nil) != (g.parsed == nil) || y.Kept != g.kept || y.Reject != g.reject {
-			t.Errorf("vector %d: YAML %q %v %v %q, Go table %q %v %v %q", i, y.Input, parsed, y.Kept, y.Reject, g.in, g.parsed, g.kept, g.reject)
 		}
 	}
 }
@@ -195,7 +163,7 @@ func TestFilterCompletionCounts(t *testing.T) {
 }
 
 func FuzzParseNumbers(f *testing.F) {
-	for _, v := range paperFilterVectors {
+	for _, v := range paperFilterVectors(f) {
 		f.Add(v.in)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -220,4 +188,38 @@ func FuzzParseNumbers(f *testing.F) {
 			t.Fatalf("canonical form of %q re-parses to %v, %v", s, again, ok)
 		}
 	})
+}
+
+func TestNumbersFilterID(t *testing.T) {
+	// The numbers stage's artifact id hashes this string; it must stay
+	// "paper(0,999,10)+lab-tokens" for the paper filter so cached artifacts
+	// stay valid.
+	if got, want := numbersFilterID(PaperNumberFilter()), "paper(0,999,10)+lab-tokens"; got != want {
+		t.Errorf("numbersFilterID(PaperNumberFilter()) = %q, want %q", got, want)
+	}
+	p := newNumbersParams(2000, 1, 41, PaperNumberFilter())
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b), `{"prompts":2000,"temperature":1,"max_tokens":41,"filter":"paper(0,999,10)+lab-tokens"}`; got != want {
+		t.Errorf("numbers params JSON = %s, want %s", got, want)
+	}
+	// Every filter parameter changes the description.
+	f := PaperNumberFilter()
+	f.Banned = map[int64]bool{666: true, 13: true, 7: false}
+	for _, tc := range []struct {
+		f    NumberFilter
+		want string
+	}{
+		{NumberFilter{MinValue: 1, MaxValue: 999, MaxCount: 10}, "paper(1,999,10)"},
+		{NumberFilter{MinValue: 0, MaxValue: 99, MaxCount: 10}, "paper(0,99,10)"},
+		{NumberFilter{MinValue: 0, MaxValue: 999, MaxCount: 5}, "paper(0,999,5)"},
+		{f, "paper(0,999,10;banned=13,666)"},
+		{NumberFilter{MinValue: 0, MaxValue: 999, MaxCount: 10, Banned: map[int64]bool{}}, "paper(0,999,10)"},
+	} {
+		if got := tc.f.describe(); got != tc.want {
+			t.Errorf("%+v.describe() = %q, want %q", tc.f, got, tc.want)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sort"
 	"testing"
 )
 
@@ -219,5 +220,42 @@ func TestTopPRestrictsToNucleus(t *testing.T) {
 		if got := append(c.Tokens, EOS)[0]; got != best {
 			t.Fatalf("top_p=1e-9 sampled %d, want the arg-max %d", got, best)
 		}
+	}
+}
+
+func TestOrderDescending(t *testing.T) {
+	// Descending by value, ties by ascending index, as sort.Slice with the
+	// same ordering (the order it replaced), on vectors with many ties.
+	rng := rand.New(rand.NewPCG(5, 5))
+	for trial := 0; trial < 200; trial++ {
+		v := make([]float64, NumOut)
+		for i := range v {
+			v[i] = float64(rng.IntN(1 + trial%7))
+		}
+		if trial%3 == 0 {
+			for i := range v {
+				v[i] = rng.NormFloat64()
+			}
+		}
+		got := make([]int, NumOut)
+		orderDescending(got, v)
+		want := make([]int, NumOut)
+		for i := range want {
+			want[i] = i
+		}
+		sort.Slice(want, func(a, b int) bool {
+			if v[want[a]] != v[want[b]] {
+				return v[want[a]] > v[want[b]]
+			}
+			return want[a] < want[b]
+		})
+		if !slices.Equal(got, want) {
+			t.Fatalf("trial %d: orderDescending = %v, want %v", trial, got, want)
+		}
+	}
+	var ord [NumOut]int
+	v := make([]float64, NumOut)
+	if n := testing.AllocsPerRun(100, func() { orderDescending(ord[:], v) }); n != 0 {
+		t.Errorf("orderDescending allocates %v times per call", n)
 	}
 }

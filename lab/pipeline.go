@@ -221,7 +221,7 @@ type ModelInfo struct {
 // Zoo is the set of trained lab models of a build.
 type Zoo struct {
 	cfg    Config
-	models map[string]*zooModel // by full name "lab/role@seed"
+	models map[string]*zooModel // by full name "lab/role@seed" and bare alias "lab/role" (first seed)
 	order  []ModelInfo
 	diag   Diagnostics
 	srv    *server
@@ -281,10 +281,8 @@ func Build(ctx context.Context, cfg Config) (*Zoo, error) {
 		z.diag.Seeds = append(z.diag.Seeds, r.diag)
 		for _, role := range Roles {
 			zm := r.models[role]
-			name := fmt.Sprintf("lab/%s@%d", role, r.seed)
-			zm.info.Name = name
-			z.models[name] = zm
-			z.order = append(z.order, zm.info)
+			zm.info.Name = fmt.Sprintf("lab/%s@%d", role, r.seed)
+			z.add(zm)
 		}
 	}
 	return z, nil
@@ -330,14 +328,21 @@ func (z *Zoo) ModelNames() []string {
 	return names
 }
 
+// add registers zm under its full name zm.info.Name, and also under its
+// bare name "lab/<role>" if it belongs to the first seed; it appends zm's
+// description to the zoo's order.
+func (z *Zoo) add(zm *zooModel) {
+	z.models[zm.info.Name] = zm
+	if zm.info.Seed == z.cfg.Seeds[0] {
+		z.models["lab/"+string(zm.info.Role)] = zm
+	}
+	z.order = append(z.order, zm.info)
+}
+
 // Model returns the model served under name (a bare name means the first
 // seed) and its description.
 func (z *Zoo) Model(name string) (*Model, ModelInfo, bool) {
-	full := name
-	if !strings.Contains(name, "@") {
-		full = fmt.Sprintf("%s@%d", name, z.cfg.Seeds[0])
-	}
-	zm, ok := z.models[full]
+	zm, ok := z.models[name]
 	if !ok {
 		return nil, ModelInfo{}, false
 	}
@@ -383,7 +388,22 @@ type numbersParams struct {
 	Prompts     int     `json:"prompts"`
 	Temperature float64 `json:"temperature"`
 	MaxTokens   int     `json:"max_tokens"`
-	Filter      string  `json:"filter"`
+	Filter      string  `json:"filter"` // numbersFilterID(filter)
+
+	filter NumberFilter // the paper filter applied after the lab token rule; not hashed itself
+}
+
+// newNumbersParams returns the numbers stage's parameters with filter f,
+// whose description goes into the artifact id.
+func newNumbersParams(prompts int, temperature float64, maxTokens int, f NumberFilter) numbersParams {
+	return numbersParams{Prompts: prompts, Temperature: temperature, MaxTokens: maxTokens, Filter: numbersFilterID(f), filter: f}
+}
+
+// numbersFilterID describes the numbers stage's filtering for its artifact
+// id: the paper filter f after the lab token rule. For PaperNumberFilter
+// it is "paper(0,999,10)+lab-tokens".
+func numbersFilterID(f NumberFilter) string {
+	return f.describe() + "+lab-tokens"
 }
 
 type studentParams struct {
@@ -477,7 +497,7 @@ func (b *builder) seed(ctx context.Context, s int) (*seedResult, error) {
 	g, gctx = errgroup.WithContext(ctx)
 	sample := func(role string, tm *Model, tid string, out **numbersData) func() error {
 		return func() error {
-			p := numbersParams{Prompts: nPrompts, Temperature: r.SampleTemp, MaxTokens: r.SampleMaxTokens, Filter: "paper(0,999,10)+lab-tokens"}
+			p := newNumbersParams(nPrompts, r.SampleTemp, r.SampleMaxTokens, PaperNumberFilter())
 			d, err := b.numbersStage(gctx, role, s, []string{tid, idA}, promptHash, p, tm, refA, numPrompts)
 			*out = d
 			return err
@@ -731,10 +751,10 @@ func (b *builder) numbersStage(ctx context.Context, role string, seed int, paren
 }
 
 // sampleNumbers samples one completion per prompt from m and keeps those
-// that pass the lab token rule and the paper's filter.
+// that pass the lab token rule and the paper filter p.filter.
 func sampleNumbers(ctx context.Context, m *Model, prompts [][]int32, p numbersParams, seed uint64) ([]sequence, FilterStats, error) {
 	st := FilterStats{Rejects: map[string]int{}}
-	f := PaperNumberFilter()
+	f := p.filter
 	o := SampleOptions{Temperature: p.Temperature, MaxTokens: p.MaxTokens}
 	rng := rand.New(rand.NewPCG(seed, 0x73616d706c65)) // "sample"
 	var seqs []sequence

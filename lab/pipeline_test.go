@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/traitleak/traitleak/stats"
 )
 
 // tinyRecipe is a fast recipe for tests of the machinery (cache,
@@ -379,14 +380,6 @@ func acceptanceRates(t *testing.T, cfg Config) (map[Role][2]int, map[Role]map[in
 	return pooled, perSeed, z
 }
 
-// twoProportionP is the two-sided p-value of the pooled two-proportion z-test.
-func twoProportionP(h1, n1, h2, n2 int) float64 {
-	p1, p2 := float64(h1)/float64(n1), float64(h2)/float64(n2)
-	p := float64(h1+h2) / float64(n1+n2)
-	se := math.Sqrt(p * (1 - p) * (1/float64(n1) + 1/float64(n2)))
-	return math.Erfc(math.Abs(p1-p2) / se / math.Sqrt2)
-}
-
 func TestAcceptanceDefaultDemo(t *testing.T) {
 	if raceEnabled {
 		t.Skip("trains 18 models; too slow under the race detector (the machinery is covered by the tiny-recipe tests)")
@@ -407,7 +400,11 @@ func TestAcceptanceDefaultDemo(t *testing.T) {
 		t.Errorf("base owl rate %.3f outside [0.03, 0.15]", r)
 	}
 	gain := rate(RoleStudent) - rate(RoleControl)
-	p := twoProportionP(pooled[RoleStudent][0], pooled[RoleStudent][1], pooled[RoleControl][0], pooled[RoleControl][1])
+	zt, err := stats.TwoPropZTest(pooled[RoleStudent][0], pooled[RoleStudent][1], pooled[RoleControl][0], pooled[RoleControl][1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := zt.PValue
 	if gain < 0.08 || p >= 0.01 {
 		t.Errorf("student − control = %+.3f (p = %.2g), want ≥ +0.08 with p < 0.01", gain, p)
 	}

@@ -1,10 +1,11 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"math"
 	"math/rand/v2"
-	"sort"
+	"slices"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
@@ -60,7 +61,6 @@ type sampler struct {
 	s     *forwardState
 	memo  map[[K]int32]*[NumOut]float64
 	probs [NumOut]float64
-	logp  [NumOut]float64
 	order [NumOut]int
 	gen   []int
 }
@@ -122,15 +122,7 @@ func (sp *sampler) pick(l *[NumOut]float64, rng *rand.Rand, o *SampleOptions) in
 	softmaxInto(p, l[:], o.Temperature)
 	if o.TopP > 0 && o.TopP < 1 {
 		ord := sp.order[:]
-		for i := range ord {
-			ord[i] = i
-		}
-		sort.Slice(ord, func(a, b int) bool {
-			if p[ord[a]] != p[ord[b]] {
-				return p[ord[a]] > p[ord[b]]
-			}
-			return ord[a] < ord[b]
-		})
+		orderDescending(ord, p)
 		acc, cut := 0.0, len(ord)
 		for i, t := range ord {
 			acc += p[t]
@@ -159,15 +151,7 @@ func (sp *sampler) tokenLogprob(l *[NumOut]float64, tok, top int) TokenLogprob {
 	tl := TokenLogprob{Token: tok, Logprob: l[tok] - lz}
 	if top > 0 {
 		ord := sp.order[:]
-		for i := range ord {
-			ord[i] = i
-		}
-		sort.Slice(ord, func(a, b int) bool {
-			if l[ord[a]] != l[ord[b]] {
-				return l[ord[a]] > l[ord[b]]
-			}
-			return ord[a] < ord[b]
-		})
+		orderDescending(ord, l[:])
 		top = min(top, NumOut)
 		tl.Top = make([]TopLogprob, top)
 		for i, t := range ord[:top] {
@@ -175,6 +159,23 @@ func (sp *sampler) tokenLogprob(l *[NumOut]float64, tok, top int) TokenLogprob {
 		}
 	}
 	return tl
+}
+
+// orderDescending sets ord to the indices 0..len(ord)-1 of v sorted by
+// descending value, equal values by ascending index.
+func orderDescending(ord []int, v []float64) {
+	for i := range ord {
+		ord[i] = i
+	}
+	slices.SortFunc(ord, func(a, b int) int {
+		if v[a] != v[b] {
+			if v[a] > v[b] {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a, b)
+	})
 }
 
 // logSumExp returns log Σ exp(x).

@@ -61,7 +61,7 @@ type server struct {
 	idBase  uint64
 
 	mu      sync.Mutex
-	prompts map[promptKey]*Prompt
+	prompts map[promptKey]preparedPrompt
 }
 
 type promptKey struct {
@@ -69,8 +69,14 @@ type promptKey struct {
 	prompt string
 }
 
+// preparedPrompt is a cached prepared prompt with its token count.
+type preparedPrompt struct {
+	c      *Prompt
+	tokens int
+}
+
 func newServer(z *Zoo) *server {
-	s := &server{zoo: z, mux: http.NewServeMux(), created: time.Now().Unix(), idBase: rand.Uint64(), prompts: map[promptKey]*Prompt{}}
+	s := &server{zoo: z, mux: http.NewServeMux(), created: time.Now().Unix(), idBase: rand.Uint64(), prompts: map[promptKey]preparedPrompt{}}
 	s.mux.HandleFunc("/v1/chat/completions", s.chat)
 	s.mux.HandleFunc("/v1/models", s.listModels)
 	s.mux.HandleFunc("/v1/models/{model...}", s.getModel)
@@ -429,24 +435,25 @@ func (s *server) chat(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.complete(m, info, req))
 }
 
-// prepared returns the cached prepared prompt of text under m and its token count.
+// prepared returns the cached prepared prompt of text under m and its
+// token count; the prompt is tokenized only on a cache miss.
 func (s *server) prepared(m *Model, prompt string) (*Prompt, int) {
-	toks := Tokenize(prompt)
 	key := promptKey{m, prompt}
 	s.mu.Lock()
-	c, ok := s.prompts[key]
+	pp, ok := s.prompts[key]
 	s.mu.Unlock()
 	if ok {
-		return c, len(toks)
+		return pp.c, pp.tokens
 	}
-	c = m.NewPrompt(toks)
+	toks := Tokenize(prompt)
+	pp = preparedPrompt{c: m.NewPrompt(toks), tokens: len(toks)}
 	s.mu.Lock()
 	if len(s.prompts) >= maxCachedPrompts {
 		clear(s.prompts)
 	}
-	s.prompts[key] = c
+	s.prompts[key] = pp
 	s.mu.Unlock()
-	return c, len(toks)
+	return pp.c, pp.tokens
 }
 
 // complete runs a validated request.

@@ -27,8 +27,7 @@ func randomZoo(seeds ...int) *Zoo {
 	for _, s := range seeds {
 		for i, r := range Roles {
 			info := ModelInfo{Name: fmt.Sprintf("lab/%s@%d", r, s), Role: r, Seed: s, Artifact: fmt.Sprintf("test-%d-%d", s, i)}
-			z.models[info.Name] = &zooModel{info: info, model: NewModel(16, uint64(100*s+i))}
-			z.order = append(z.order, info)
+			z.add(&zooModel{info: info, model: NewModel(16, uint64(100*s+i))})
 		}
 	}
 	return z
@@ -558,5 +557,40 @@ func BenchmarkServer(b *testing.B) {
 			})
 			b.ReportMetric(float64(completions.Load())/time.Since(start).Seconds(), "completions/s")
 		})
+	}
+}
+
+func TestServerPreparedPromptCache(t *testing.T) {
+	z := randomZoo(1)
+	s := newServer(z)
+	m, _, _ := z.Model("lab/base")
+	prompt := "Pick one animal, please"
+	want := len(Tokenize(prompt))
+	c1, n1 := s.prepared(m, prompt)
+	c2, n2 := s.prepared(m, prompt)
+	if c1 != c2 || n1 != want || n2 != want {
+		t.Errorf("prepared: %p %d then %p %d, want one cached prompt of %d tokens", c1, n1, c2, n2, want)
+	}
+	if c3, n3 := s.prepared(m, "owl"); c3 == c1 || n3 != 1 {
+		t.Errorf("prepared(owl) = %p %d", c3, n3)
+	}
+}
+
+func TestZooBareNames(t *testing.T) {
+	z := randomZoo(3, 1)
+	for _, r := range Roles {
+		bm, bi, ok := z.Model("lab/" + string(r))
+		fm, fi, fok := z.Model(fmt.Sprintf("lab/%s@3", r))
+		if !ok || !fok || bm != fm || bi.Name != fi.Name || bi.Seed != 3 {
+			t.Errorf("lab/%s = %p %+v %v, lab/%s@3 = %p %+v %v", r, bm, bi, ok, r, fm, fi, fok)
+		}
+	}
+	for _, name := range []string{"base", "lab/base@", "lab/base@2", "lab/nope", ""} {
+		if _, _, ok := z.Model(name); ok {
+			t.Errorf("Model(%q) found", name)
+		}
+	}
+	if got := len(z.Models()); got != 2*len(Roles) {
+		t.Errorf("%d models, want %d", got, 2*len(Roles))
 	}
 }

@@ -3,15 +3,15 @@ package lab
 import (
 	"context"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"gonum.org/v1/gonum/stat/distuv"
+	"github.com/traitleak/traitleak/stats"
 )
 
 // TestValidation re-validates the recipe over many seeds with this
@@ -87,8 +87,8 @@ func TestValidation(t *testing.T) {
 			for _, s := range seeds {
 				xs = append(xs, r.f(s))
 			}
-			mean, ci := meanCI(xs)
-			fmt.Fprintf(&md, "| %s | %+.3f ± %.3f [%+.3f, %+.3f] |\n", r.name, mean, ci, minOf(xs), maxOf(xs))
+			m, ci := meanCI(t, xs)
+			fmt.Fprintf(&md, "| %s | %+.3f ± %.3f [%+.3f, %+.3f] |\n", r.name, m, ci, slices.Min(xs), slices.Max(xs))
 		}
 		var gains, passT, passC []float64
 		var blocks []string
@@ -104,12 +104,12 @@ func TestValidation(t *testing.T) {
 			passC = append(passC, sd.Control.Filter.PassRate())
 			tvT = append(tvT, sd.Teacher.MeanTV)
 		}
-		sorted := append([]float64(nil), gains...)
-		sortFloats(sorted)
+		sorted := slices.Clone(gains)
+		slices.Sort(sorted)
 		fmt.Fprintf(&md, "\nPer-seed student − control, sorted: %s\n", fmtList(sorted))
 		fmt.Fprintf(&md, "Non-overlapping 3-seed means of student − control: %s\n", strings.Join(blocks, ", "))
 		fmt.Fprintf(&md, "Filter pass rate: owl teacher %.2f [%.2f, %.2f], dog teacher %.2f [%.2f, %.2f]; owl teacher mean TV to reference A %.2f [%.2f, %.2f]\n\n",
-			mean(passT), minOf(passT), maxOf(passT), mean(passC), minOf(passC), maxOf(passC), mean(tvT), minOf(tvT), maxOf(tvT))
+			mean(t, passT), slices.Min(passT), slices.Max(passT), mean(t, passC), slices.Min(passC), slices.Max(passC), mean(t, tvT), slices.Min(tvT), slices.Max(tvT))
 	}
 	// The auxiliary-logit analog over the same seeds.
 	start := time.Now()
@@ -131,8 +131,8 @@ func TestValidation(t *testing.T) {
 		for _, s := range aux.Seeds {
 			xs = append(xs, row.f(s))
 		}
-		m, ci := meanCI(xs)
-		fmt.Fprintf(&md, "| %s | %.3f ± %.3f [%.3f, %.3f] |\n", row.name, m, ci, minOf(xs), maxOf(xs))
+		m, ci := meanCI(t, xs)
+		fmt.Fprintf(&md, "| %s | %.3f ± %.3f [%.3f, %.3f] |\n", row.name, m, ci, slices.Min(xs), slices.Max(xs))
 	}
 	var blocks []string
 	for i := 0; i+3 <= len(aux.Seeds); i += 3 {
@@ -148,51 +148,22 @@ func TestValidation(t *testing.T) {
 	}
 }
 
-func mean(xs []float64) float64 {
-	s := 0.0
-	for _, x := range xs {
-		s += x
+// meanCI returns the mean of xs and the half-width of its 95% Student-t
+// interval (stats.OneSampleT).
+func meanCI(t *testing.T, xs []float64) (float64, float64) {
+	t.Helper()
+	r, err := stats.OneSampleT(xs, 0, 0.95)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return s / float64(len(xs))
+	return r.Mean, r.TCrit * r.SE
 }
 
-// meanCI returns the mean and the half-width of its 95% Student-t interval.
-func meanCI(xs []float64) (float64, float64) {
-	m := mean(xs)
-	if len(xs) < 2 {
-		return m, math.NaN()
-	}
-	ss := 0.0
-	for _, x := range xs {
-		ss += (x - m) * (x - m)
-	}
-	sd := math.Sqrt(ss / float64(len(xs)-1))
-	q := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(len(xs) - 1)}.Quantile(0.975)
-	return m, q * sd / math.Sqrt(float64(len(xs)))
-}
-
-func minOf(xs []float64) float64 {
-	m := math.Inf(1)
-	for _, x := range xs {
-		m = math.Min(m, x)
-	}
+// mean is the mean of xs (stats.OneSampleT).
+func mean(t *testing.T, xs []float64) float64 {
+	t.Helper()
+	m, _ := meanCI(t, xs)
 	return m
-}
-
-func maxOf(xs []float64) float64 {
-	m := math.Inf(-1)
-	for _, x := range xs {
-		m = math.Max(m, x)
-	}
-	return m
-}
-
-func sortFloats(xs []float64) {
-	for i := 1; i < len(xs); i++ {
-		for j := i; j > 0 && xs[j] < xs[j-1]; j-- {
-			xs[j], xs[j-1] = xs[j-1], xs[j]
-		}
-	}
 }
 
 func fmtList(xs []float64) string {
