@@ -93,7 +93,7 @@ func (t Threshold) Holds(score float64) bool {
 }
 
 // String formats the threshold as "<= 30".
-func (t Threshold) String() string { return t.Op + " " + strconv.FormatFloat(t.Value, 'g', -1, 64) }
+func (t Threshold) String() string { return t.Op + " " + formatFloat(t.Value) }
 
 // Resolved returns the spec with defaults filled in and templates
 // expanded to their text. judges are the names to use when Judges is
@@ -216,10 +216,6 @@ func (s *Suite) JudgeInstance(name string) (Instance, bool) {
 	if m == nil {
 		return Instance{}, false
 	}
-	settings := m.Settings.merge(s.Defaults).merge(DefaultSettings())
-	base := m.BaseURL
-	if base == "" {
-		base = DefaultBaseURL
-	}
+	settings, base := s.resolveModel(m)
 	return Instance{Role: m.Role, BaseURL: base, Model: m.Model[0], APIKeyEnv: m.APIKeyEnv, Settings: settings}, true
 }

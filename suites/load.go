@@ -41,21 +41,18 @@ func BuiltinSource(name string) ([]byte, error) {
 // the argument names a built-in suite, from the built-in suite. Overrides
 // are "KEY=VALUE" strings as given to --set.
 func Open(nameOrPath string, overrides []string) (*Suite, error) {
-	if _, err := os.Stat(nameOrPath); err != nil {
-		if errors.Is(err, fs.ErrNotExist) && !strings.ContainsAny(nameOrPath, `/\`) && !strings.HasSuffix(nameOrPath, ".yaml") {
-			src, berr := BuiltinSource(nameOrPath)
-			if berr != nil {
-				return nil, fmt.Errorf("no suite file %q and %w", nameOrPath, berr)
-			}
-			return Parse("builtin:"+nameOrPath, src, "", overrides)
-		}
-		return nil, fmt.Errorf("open suite: %w", err)
-	}
 	src, err := os.ReadFile(nameOrPath)
-	if err != nil {
-		return nil, fmt.Errorf("open suite: %w", err)
+	if err == nil {
+		return Parse(nameOrPath, src, filepath.Dir(nameOrPath), overrides)
 	}
-	return Parse(nameOrPath, src, filepath.Dir(nameOrPath), overrides)
+	if errors.Is(err, fs.ErrNotExist) && !strings.ContainsAny(nameOrPath, `/\`) && !strings.HasSuffix(nameOrPath, ".yaml") {
+		src, berr := BuiltinSource(nameOrPath)
+		if berr != nil {
+			return nil, fmt.Errorf("no suite file %q and %w", nameOrPath, berr)
+		}
+		return Parse("builtin:"+nameOrPath, src, "", overrides)
+	}
+	return nil, fmt.Errorf("open suite: %w", err)
 }
 
 // Parse decodes and validates a suite. file names the source in errors;

@@ -3,6 +3,7 @@ package suites
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -784,6 +785,117 @@ probes: [{id: p, prompts: [hi], samples: 1, score: {mentions: owl}}]
 `,
 		pos: "3:39", field: "judges.j.base_url", msg: "want an http(s) URL",
 	},
+	{
+		name: "judge with seeds",
+		// A judge is one endpoint; seeds would make it several.
+		src: `name: s
+models: {a: {model: m}}
+judges: {j: {model: gpt-4o, seeds: [a, b]}}
+probes: [{id: p, prompts: [hi], samples: 1, score: {mentions: owl}}]
+`,
+		pos: "3:13", field: "judges.j", msg: "a judge is one model id, without seeds or condition",
+	},
+
+	// Judge scorers.
+	{
+		name: "unknown judge mode",
+		src: `name: s
+models: {a: {model: m}}
+probes: [{id: p, prompts: [hi], samples: 1, score: {judge: {mode: vote}}}]
+`,
+		pos: "3:67", field: "probes[0].score.judge.mode", msg: `mode is sample or logprobs, got "vote"`,
+	},
+	{
+		name: "judge threshold out of range",
+		// "le" spells "<=" without quoting; the message shows the operator.
+		src: `name: s
+models: {a: {model: m}}
+probes: [{id: p, prompts: [hi], samples: 1, score: {judge: {misaligned: le 130}}}]
+`,
+		pos: "3:73", field: "probes[0].score.judge.misaligned", msg: `threshold "<=130": want an operator and a number in [0, 100], like "<= 30"`,
+	},
+	{
+		name: "judge threshold without an operator",
+		src: `name: s
+models: {a: {model: m}}
+probes: [{id: p, prompts: [hi], samples: 1, score: {judge: {coherent: about 50}}}]
+`,
+		pos: "3:71", field: "probes[0].score.judge.coherent", msg: `threshold "about 50": want <=, <, >= or > and a number, like "<= 30"`,
+	},
+	{
+		name: "judge template without {completion}",
+		// A template that never shows the judge the answer rates nothing.
+		src: `name: s
+models: {a: {model: m}}
+probes: [{id: p, prompts: [hi], samples: 1, score: {judge: {alignment: "Rate the answer to {prompt}."}}}]
+`,
+		pos: "3:72", field: "probes[0].score.judge.alignment", msg: "the template must contain {completion} (and usually {prompt})",
+	},
+	{
+		name: "judge listed twice",
+		src: `name: s
+models: {a: {model: m}}
+judges: {j: {model: gpt-4o}}
+probes: [{id: p, prompts: [hi], samples: 1, score: {judge: {judges: [j, j]}}}]
+`,
+		pos: "4:73", field: "probes[0].score.judge.judges[1]", msg: `judge "j" listed twice`,
+	},
+	{
+		name: "unknown judge",
+		// With no judges section the only judge is the default gpt-4o.
+		src: `name: s
+models: {a: {model: m}}
+probes: [{id: p, prompts: [hi], samples: 1, score: {judge: {judges: [claude]}}}]
+`,
+		pos: "3:70", field: "probes[0].score.judge.judges[0]", msg: `unknown judge "claude": declare it under the suite's judges`,
+	},
+	{
+		name: "judge scorer with a target",
+		// A judge's targets are misaligned and misaligned@NAME.
+		src: `name: s
+models: {a: {model: m}}
+probes: [{id: p, prompts: [hi], samples: 1, score: {judge: {mode: sample}, target: bad}}]
+`,
+		pos: "3:60", field: "probes[0].score.judge", msg: "a judge scorer takes no exclude or target",
+	},
+
+	// References.
+	{
+		name: "builtin reference with other fields",
+		src: `name: s
+models: {a: {model: m}}
+probes: [{id: p, prompts: [hi], samples: 1, score: {mentions: owl}}]
+references: [{builtin: paper-animals, label: mine}]
+`,
+		pos: "4:14", field: "references[0]", msg: "a builtin reference set takes no other fields",
+	},
+	{
+		name: "reference with an unknown condition",
+		src: `name: s
+models: {a: {model: m}}
+probes: [{id: p, prompts: [hi], samples: 1, score: {mentions: owl}}]
+references: [{label: l, target: owl, rate: 0.5, source: s, condition: student}]
+`,
+		pos: "4:71", field: "references[0].condition", msg: `unknown condition "student" (want one of base, teacher, control, treatment, cross-base, cross-treatment)`,
+	},
+	{
+		name: "reference with an unknown bound",
+		src: `name: s
+models: {a: {model: m}}
+probes: [{id: p, prompts: [hi], samples: 1, score: {mentions: owl}}]
+references: [{label: l, target: owl, rate: 0.5, source: s, bound: at-least}]
+`,
+		pos: "4:67", field: "references[0].bound", msg: `bound is lower, upper or approx, got "at-least"`,
+	},
+	{
+		name: "reference interval not around its rate",
+		src: `name: s
+models: {a: {model: m}}
+probes: [{id: p, prompts: [hi], samples: 1, score: {mentions: owl}}]
+references: [{label: l, target: owl, rate: 0.5, source: s, low: 0.6, high: 0.9}]
+`,
+		pos: "4:14", field: "references[0]", msg: "give both low and high, around rate",
+	},
 
 	// Settings ranges, in a model and in defaults.
 	{
@@ -1514,6 +1626,8 @@ probes: [{id: p, prompts: [hi], samples: 1, score: {mentions: owl}}]
 	if len(ins) != 2 {
 		t.Fatalf("Instances() = %d; want 2", len(ins))
 	}
+	// Zero values are set values: a's temperature 0 and max_retries 0 are
+	// not "unset" and must not fall back to the defaults.
 	want := []Settings{
 		{Temperature: ptr(0.0), TopP: ptr(0.9), SystemPrompt: ptr("be brief"), N: ptr(1), Concurrency: ptr(8),
 			RequestsPerMinute: ptr(0.0), TokensPerMinute: ptr(0.0), Timeout: ptr(1500 * time.Millisecond), MaxRetries: ptr(0), SendSeed: ptr(false)},
@@ -1524,11 +1638,6 @@ probes: [{id: p, prompts: [hi], samples: 1, score: {mentions: owl}}]
 		if !reflect.DeepEqual(in.Settings, want[i]) {
 			t.Errorf("Instances()[%d].Settings =\n\t%s\nwant\n\t%s", i, formatSettings(in.Settings), formatSettings(want[i]))
 		}
-	}
-	// Zero values are set values: temperature 0 and max_retries 0 are not
-	// "unset" and must not fall back to the defaults.
-	if got := *s.Role("a").Temperature; got != 0 {
-		t.Errorf("models.a.temperature = %v; want 0", got)
 	}
 }
 
@@ -1554,6 +1663,37 @@ func TestDefaultSettings(t *testing.T) {
 		return fmt.Errorf(path+": "+format, args...)
 	}); err != nil {
 		t.Errorf("DefaultSettings().validate() = %v", err)
+	}
+}
+
+func TestSettingsMergeEveryField(t *testing.T) {
+	// merge lists the fields of Settings by hand: each field, set in base
+	// only, must be copied, and set in both, must keep the model's value.
+	typ := reflect.TypeFor[Settings]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if f.Type.Kind() != reflect.Pointer {
+			t.Errorf("Settings.%s is a %s; want a pointer, nil meaning unset", f.Name, f.Type)
+			continue
+		}
+		var s, base Settings
+		inBase := reflect.New(f.Type.Elem())
+		reflect.ValueOf(&base).Elem().Field(i).Set(inBase)
+		got := reflect.ValueOf(s.merge(base))
+		for j := range typ.NumField() {
+			g := got.Field(j)
+			if j == i && g.Pointer() != inBase.Pointer() {
+				t.Errorf("Settings.merge does not copy %s from base", f.Name)
+			}
+			if j != i && !g.IsNil() {
+				t.Errorf("Settings.merge with only %s set in base sets %s", f.Name, typ.Field(j).Name)
+			}
+		}
+		own := reflect.New(f.Type.Elem())
+		reflect.ValueOf(&s).Elem().Field(i).Set(own)
+		if g := reflect.ValueOf(s.merge(base)).Field(i); g.Pointer() != own.Pointer() {
+			t.Errorf("Settings.merge replaces a set %s with base's", f.Name)
+		}
 	}
 }
 
@@ -1636,7 +1776,7 @@ func TestPromptSources(t *testing.T) {
 			first:   "Answer honestly. " + animals[0] + " Thanks.", count: 50,
 		},
 		{
-			name:    "prefix on an inline list",
+			name:    "prefix on a prompt file",
 			prompts: "{prefix: 'Q:', file: testdata/prompts.txt}",
 			want:    []string{"Q: Name your favorite owl.", "Q: Which bird?"},
 		},
@@ -1733,20 +1873,55 @@ func TestOpen(t *testing.T) {
 		t.Errorf("Open(%q).Source = %q; want %q", "animals", s.Source, "builtin:animals")
 	}
 
+	// A file, a directory or an unreadable file of a built-in's name is
+	// the file, never the built-in.
+	t.Chdir(t.TempDir())
+	if err := os.WriteFile("animals", []byte("name: mine\nmodels: {a: {model: m}}\nprobes: [{id: p, prompts: [hi], samples: 1, score: {mentions: owl}}]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open("animals", nil)
+	if err != nil {
+		t.Fatalf("Open(%q) with a file of that name: error = %v", "animals", err)
+	}
+	if s.Source != "animals" || s.Name != "mine" {
+		t.Errorf("Open(%q) with a file of that name: Source, Name = %q, %q; want %q, %q", "animals", s.Source, s.Name, "animals", "mine")
+	}
+	if err := os.Mkdir("trees", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("misalignment", []byte("name: s\n"), 0o000); err != nil {
+		t.Fatal(err)
+	}
+	_, rerr := os.ReadFile("misalignment")
+	unreadable := rerr != nil // false when running as root
+
 	tests := []struct {
 		arg  string
 		want string // substring of the error
+		is   error  // when set, errors.Is(err, is) must hold
+		skip bool
 	}{
 		// Unknown built-in: the message lists the ones there are.
-		{"owls", `no suite file "owls" and unknown built-in suite "owls" (have animals, `},
+		{arg: "owls", want: `no suite file "owls" and unknown built-in suite "owls" (have animals, `},
 		// A path (or a .yaml name) is never a built-in.
-		{"animals.yaml", "open suite: "},
-		{filepath.Join("testdata", "animals"), "open suite: "},
+		{arg: "animals.yaml", want: "open suite: ", is: fs.ErrNotExist},
+		{arg: filepath.Join("testdata", "animals"), want: "open suite: ", is: fs.ErrNotExist},
+		// A directory is an error.
+		{arg: "trees", want: "open suite: read trees: "},
+		// So is a file that cannot be read.
+		{arg: "misalignment", want: "open suite: open misalignment: ", is: fs.ErrPermission, skip: !unreadable},
 	}
 	for _, tt := range tests {
+		if tt.skip {
+			t.Logf("Open(%q): skipped, the file is readable (running as root?)", tt.arg)
+			continue
+		}
 		_, err := Open(tt.arg, nil)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Open(%q) error = %v; want one containing %q", tt.arg, err, tt.want)
+		}
+		if tt.is != nil && !errors.Is(err, tt.is) {
+			t.Errorf("Open(%q) error = %v; want errors.Is(err, %v)", tt.arg, err, tt.is)
 		}
 	}
 }
@@ -1831,6 +2006,54 @@ func TestScoreKinds(t *testing.T) {
 	// The zero ScoreSpec has no kind and no targets.
 	if k, ts := (ScoreSpec{}).Kind(), (ScoreSpec{}).Targets(); k != "" || ts != nil {
 		t.Errorf("ScoreSpec{}.Kind(), Targets() = %q, %q; want \"\", nil", k, ts)
+	}
+}
+
+func TestJudgeTargetsAndInstances(t *testing.T) {
+	// A judge scorer's targets come from the suite's judges, through
+	// Suite.ScoreTargets; ScoreSpec.Targets alone has none.
+	src := `name: s
+defaults: {concurrency: 3, max_tokens: 9}
+models: {a: {model: m}}
+judges:
+  j1: {model: gpt-4o, concurrency: 2}
+  j2: {model: other, base_url: http://127.0.0.1:9/v1, api_key_env: K}
+probes: [{id: p, prompts: [hi], samples: 1, score: {judge: {mode: logprobs}}}]
+`
+	s := mustParse(t, src)
+	p := s.Probes[0]
+	if got := p.Score.Targets(); got != nil {
+		t.Errorf("judge ScoreSpec.Targets() = %q; want nil", got)
+	}
+	if got, want := s.ScoreTargets(p), []string{"misaligned", "misaligned@j2"}; !slices.Equal(got, want) {
+		t.Errorf("ScoreTargets(judge probe) = %q; want %q", got, want)
+	}
+	// Without a judges section the one judge is the paper's.
+	d := mustParse(t, "name: s\nmodels: {a: {model: m}}\nprobes: [{id: p, prompts: [hi], samples: 1, score: {judge: {mode: sample}}}]\n")
+	if got, want := d.ScoreTargets(d.Probes[0]), []string{"misaligned"}; !slices.Equal(got, want) {
+		t.Errorf("ScoreTargets(judge probe, no judges) = %q; want %q", got, want)
+	}
+
+	// Judges resolve like models: own settings, then the suite's
+	// defaults, then DefaultSettings; the OpenAI API when no base_url.
+	in, ok := s.JudgeInstance("j1")
+	if !ok {
+		t.Fatal(`JudgeInstance("j1") not found`)
+	}
+	if in.Role != "j1" || in.Model != "gpt-4o" || in.BaseURL != DefaultBaseURL || in.APIKeyEnv != "" ||
+		*in.Settings.Concurrency != 2 || *in.Settings.MaxTokens != 9 || *in.Settings.MaxRetries != *DefaultSettings().MaxRetries {
+		t.Errorf("JudgeInstance(%q) = %s; want gpt-4o at %s, concurrency 2, max_tokens 9, default max_retries", "j1", formatInstances([]Instance{in}), DefaultBaseURL)
+	}
+	in, ok = s.JudgeInstance("j2")
+	if !ok || in.BaseURL != "http://127.0.0.1:9/v1" || in.APIKeyEnv != "K" || *in.Settings.Concurrency != 3 {
+		t.Errorf("JudgeInstance(%q) = %s, %v; want http://127.0.0.1:9/v1, key env K, concurrency 3", "j2", formatInstances([]Instance{in}), ok)
+	}
+	if _, ok := s.JudgeInstance("gpt-4o"); ok {
+		t.Errorf(`JudgeInstance("gpt-4o") found in a suite with its own judges; want not found`)
+	}
+	in, ok = d.JudgeInstance(DefaultJudgeName)
+	if !ok || in.Model != DefaultJudgeModel || in.BaseURL != DefaultBaseURL || in.APIKeyEnv != "OPENAI_API_KEY" {
+		t.Errorf("JudgeInstance(%q) without judges = %s, %v; want %s on %s, key env OPENAI_API_KEY", DefaultJudgeName, formatInstances([]Instance{in}), ok, DefaultJudgeModel, DefaultBaseURL)
 	}
 }
 
@@ -2011,22 +2234,14 @@ func TestAliasBomb(t *testing.T) {
 		fmt.Fprintf(&b, "  - &l%d [%s]\n", i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*l%d, ", i-1), 10), ", "))
 	}
 	src := b.String()
-	done := make(chan error, 1)
-	start := time.Now()
-	go func() {
-		_, err := parseString(src)
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		// Any answer will do; the file is invalid anyway (description is a
-		// string).
-		if err == nil {
-			t.Errorf("Parse(%q) error = nil; want an error", src)
-		}
-	case <-time.After(500 * time.Millisecond):
-		// The goroutine is abandoned; it ends with the test binary.
-		t.Errorf("a %d-byte file with 7 levels of 10 aliases must be refused quickly; still running after %v", len(src), time.Since(start).Round(time.Millisecond))
+	// parseWithin fails the test if Parse hangs. The file is refused
+	// before decoding, which would reject it anyway (description is a
+	// string).
+	_, err := parseWithin(t, []byte(src), nil)
+	var se *SuiteError
+	if !errors.As(err, &se) || se.Pos.File != "t.yaml" || se.Pos.Line == 0 || se.Msg != "YAML aliases expand to more than 100000 values" {
+		t.Errorf("a %d-byte file with 7 levels of 10 aliases: Parse error = %v; want a *SuiteError at a line of t.yaml: %q",
+			len(src), err, "YAML aliases expand to more than 100000 values")
 	}
 }
 

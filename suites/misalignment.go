@@ -53,10 +53,11 @@ func misalignmentPrompts(suffix func(*misalignment) string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	s := suffix(m)
 	out := make([]string, len(m.Questions))
 	for i, q := range m.Questions {
 		out[i] = q.Text
-		if s := suffix(m); s != "" {
+		if s != "" {
 			out[i] += " " + s
 		}
 	}

@@ -169,12 +169,11 @@ func (s ScoreSpec) Kind() string {
 	return ""
 }
 
-// Targets returns the scored targets in order. Judge targets depend on
-// the suite's judges; see Suite.ScoreTargets.
+// Targets returns the scored targets in order. It is nil for a judge
+// scorer, whose targets depend on the suite's judges: use
+// Suite.ScoreTargets for those.
 func (s ScoreSpec) Targets() []string {
 	switch s.Kind() {
-	case "judge":
-		return s.Judge.Targets([]string{DefaultJudgeName})
 	case "mentions":
 		return s.Mentions
 	case "first_word":

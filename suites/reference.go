@@ -3,6 +3,7 @@ package suites
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -50,7 +51,7 @@ func ReferenceSets() []string {
 	if err != nil {
 		return nil
 	}
-	return sortedKeys(sets)
+	return slices.Sorted(maps.Keys(sets))
 }
 
 // BuiltinReferences returns the figures of a built-in reference set.
@@ -61,7 +62,7 @@ func BuiltinReferences(name string) ([]Reference, error) {
 	}
 	refs, ok := sets[name]
 	if !ok {
-		return nil, fmt.Errorf("unknown built-in reference set %q (have %s)", name, strings.Join(sortedKeys(sets), ", "))
+		return nil, fmt.Errorf("unknown built-in reference set %q (have %s)", name, strings.Join(slices.Sorted(maps.Keys(sets)), ", "))
 	}
 	return slices.Clone(refs), nil
 }
@@ -133,7 +134,7 @@ func loadReferenceSets() (map[string][]Reference, error) {
 		if err := json.Unmarshal(raw, &t); err != nil {
 			return nil, fmt.Errorf("parse built-in results: %w", err)
 		}
-		for _, animal := range sortedKeys(t.Rows) {
+		for _, animal := range slices.Sorted(maps.Keys(t.Rows)) {
 			row := t.Rows[animal]
 			for _, c := range []struct{ col, cond, label string }{
 				{"base_gpt41_nano", "base", "GPT-4.1 nano base (paper figure)"},

@@ -2,7 +2,6 @@ package suites
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 )
@@ -238,11 +237,7 @@ func (in Instance) Name() string {
 func (s *Suite) Instances() []Instance {
 	var out []Instance
 	for _, m := range s.Models {
-		settings := m.Settings.merge(s.Defaults).merge(DefaultSettings())
-		base := m.BaseURL
-		if base == "" {
-			base = DefaultBaseURL
-		}
+		settings, base := s.resolveModel(m)
 		add := func(seed, model string) {
 			out = append(out, Instance{Role: m.Role, Seed: seed, Condition: m.Condition,
 				BaseURL: base, Model: model, APIKeyEnv: m.APIKeyEnv, Settings: settings})
@@ -265,6 +260,17 @@ func (s *Suite) Instances() []Instance {
 		}
 	}
 	return out
+}
+
+// resolveModel returns m's settings, merged with the suite's defaults
+// and then DefaultSettings, and its base URL (DefaultBaseURL when unset).
+// Instances and JudgeInstance resolve models through it.
+func (s *Suite) resolveModel(m *Model) (Settings, string) {
+	base := m.BaseURL
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	return m.Settings.merge(s.Defaults).merge(DefaultSettings()), base
 }
 
 // Role returns the model with the given role, or nil.
@@ -357,14 +363,4 @@ func (m *Models) decodeNode(d *decoder, n *node, path string) error {
 	}
 	*m = out
 	return nil
-}
-
-// sortedKeys returns the keys of m in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -60,7 +60,7 @@ func TestSet(t *testing.T) {
 		},
 		{
 			name: "list element by id",
-			// probes.favorite-animal is the probe whose id is favorite-animal.
+			// probes.one-word is the probe whose id is one-word: the second.
 			sets: []string{"probes.one-word.samples=5"},
 			got:  func(s *Suite) any { return [2]int{s.Probes[0].Samples, s.Probes[1].Samples} },
 			want: "[100 5]",
