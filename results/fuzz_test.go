@@ -16,12 +16,15 @@ import (
 //   - A failed sample (non-empty error text) keeps no completion, finish
 //     reason or scores: they come back empty.
 //   - Latency is stored as float64 milliseconds (latency_ms REAL), and
-//     Rows converts back by truncating ms*1e6 to a Duration. The two
-//     roundings and the truncation lose up to 1 ns: about 2% of values
-//     come back 1 ns short (249ns → 248ns; 2^53-1 ns → 2^53 ns).
-//     Latencies of magnitude ≥ 2^53 ns (104 days) are out of scope
-//     (float64 cannot hold them; near 2^63 the conversion back overflows)
-//     and are folded into that range by the fuzz function.
+//     Rows converts back by rounding ms*1e6 to the nearest nanosecond.
+//     The division and the multiplication each round, and the error of
+//     both grows with the value: below 2^51 ns (26 days) it stays under
+//     half a nanosecond and every latency comes back exact, but from 2^51
+//     to 2^53 ns some 2–4% of values come back 1 ns off (2^53-1 ns →
+//     2^53 ns), hence the ±1 ns tolerance below. Latencies of magnitude
+//     ≥ 2^53 ns (104 days) are out of scope (float64 cannot hold them;
+//     near 2^63 the conversion back overflows) and are folded into that
+//     range by the fuzz function.
 //   - A score value of ±Inf is stored as NULL and comes back NaN, like
 //     NaN. Negative zero comes back as zero (SQLite stores an integral
 //     REAL as an integer), which compares equal.

@@ -3,6 +3,7 @@ package results
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"math"
 	"time"
@@ -33,7 +34,8 @@ type Judgment struct {
 func (j *Judgment) Failed() bool { return j.Err != "" }
 
 // PutJudgments stores judgments in one transaction. A successful judgment
-// already stored is kept; a failed one is replaced.
+// already stored is kept; a failed one is replaced. A key repeated within
+// js follows the same rules in order.
 func (s *Store) PutJudgments(ctx context.Context, js []Judgment) error {
 	if len(js) == 0 {
 		return nil
@@ -43,17 +45,8 @@ func (s *Store) PutJudgments(ctx context.Context, js []Judgment) error {
 		return fmt.Errorf("store judgments: %w", err)
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO judgments (key, judge, base_url, model, mode, template, output, score, category, error,
-		http_status, prompt_tokens, completion_tokens, latency_ms, attempts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (key) DO UPDATE SET output = excluded.output, score = excluded.score, category = excluded.category, error = excluded.error,
-		http_status = excluded.http_status, prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens,
-		latency_ms = excluded.latency_ms, attempts = excluded.attempts, created_at = excluded.created_at
-		WHERE judgments.error IS NOT NULL`)
-	if err != nil {
-		return fmt.Errorf("store judgments: %w", err)
-	}
-	defer stmt.Close()
-	for _, j := range js {
+	rows := make([][]any, len(js))
+	for i, j := range js {
 		var score sql.NullFloat64
 		if j.Score != nil {
 			score = sql.NullFloat64{Float64: *j.Score, Valid: true}
@@ -66,11 +59,21 @@ func (s *Store) PutJudgments(ctx context.Context, js []Judgment) error {
 		if created.IsZero() {
 			created = time.Now()
 		}
-		if _, err := stmt.ExecContext(ctx, j.Key, j.Judge, j.BaseURL, j.Model, j.Mode, j.Template, j.Output, score, j.Category, errText,
-			j.HTTPStatus, j.PromptTokens, j.CompletionTokens, float64(j.Latency)/float64(time.Millisecond), j.Attempts,
-			created.UTC().Format(time.RFC3339Nano)); err != nil {
-			return fmt.Errorf("store judgment %s: %w", j.Key, err)
-		}
+		rows[i] = []any{j.Key, j.Judge, j.BaseURL, j.Model, j.Mode, j.Template, j.Output, score, j.Category, errText,
+			j.HTTPStatus, j.PromptTokens, j.CompletionTokens, float64(j.Latency) / float64(time.Millisecond), j.Attempts,
+			created.UTC().Format(time.RFC3339Nano)}
+	}
+	// SQLite applies the rows of a multi-row upsert in order, so a key
+	// repeated in one statement conflicts with its earlier row as it would
+	// with one statement per row.
+	err = bulkInsert(ctx, tx, `INSERT INTO judgments (key, judge, base_url, model, mode, template, output, score, category, error,
+		http_status, prompt_tokens, completion_tokens, latency_ms, attempts, created_at)`,
+		`ON CONFLICT (key) DO UPDATE SET output = excluded.output, score = excluded.score, category = excluded.category, error = excluded.error,
+		http_status = excluded.http_status, prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens,
+		latency_ms = excluded.latency_ms, attempts = excluded.attempts, created_at = excluded.created_at
+		WHERE judgments.error IS NOT NULL`, rows)
+	if err != nil {
+		return fmt.Errorf("store judgments: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store judgments: %w", err)
@@ -81,32 +84,25 @@ func (s *Store) PutJudgments(ctx context.Context, js []Judgment) error {
 // Judgments returns the stored judgments among keys, by key.
 func (s *Store) Judgments(ctx context.Context, keys []string) (map[string]Judgment, error) {
 	out := map[string]Judgment{}
-	const chunk = 500 // stay under SQLite's variable limit
-	for start := 0; start < len(keys); start += chunk {
-		part := keys[start:min(start+chunk, len(keys))]
-		args := make([]any, len(part))
-		marks := make([]byte, 0, 2*len(part))
-		for i, k := range part {
-			args[i] = k
-			if i > 0 {
-				marks = append(marks, ',')
-			}
-			marks = append(marks, '?')
-		}
-		rows, err := s.rdb.QueryContext(ctx, `SELECT key, judge, base_url, model, mode, template, output, score, category, error, http_status,
-			prompt_tokens, completion_tokens, latency_ms, attempts, created_at FROM judgments WHERE key IN (`+string(marks)+`)`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("read judgments: %w", err)
-		}
-		for rows.Next() {
+	if len(keys) == 0 {
+		return out, nil
+	}
+	// One JSON array parameter instead of thousands of bound keys.
+	list, err := json.Marshal(keys)
+	if err != nil {
+		return nil, fmt.Errorf("read judgments: %w", err)
+	}
+	err = queryEach(s.rdb.QueryContext(ctx, `SELECT j.key, j.judge, j.base_url, j.model, j.mode, j.template, j.output, j.score, j.category,
+		j.error, j.http_status, j.prompt_tokens, j.completion_tokens, j.latency_ms, j.attempts, j.created_at
+		FROM json_each(?) k JOIN judgments j ON j.key = k.value`, string(list)))(
+		func(r *sql.Rows) error {
 			var j Judgment
 			var output, errText, created sql.NullString
 			var score, latency sql.NullFloat64
 			var status, ptok, ctok sql.NullInt64
-			if err := rows.Scan(&j.Key, &j.Judge, &j.BaseURL, &j.Model, &j.Mode, &j.Template, &output, &score, &j.Category, &errText, &status,
+			if err := r.Scan(&j.Key, &j.Judge, &j.BaseURL, &j.Model, &j.Mode, &j.Template, &output, &score, &j.Category, &errText, &status,
 				&ptok, &ctok, &latency, &j.Attempts, &created); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("read judgments: %w", err)
+				return err
 			}
 			j.Output, j.Err = output.String, errText.String
 			if score.Valid {
@@ -117,12 +113,10 @@ func (s *Store) Judgments(ctx context.Context, keys []string) (map[string]Judgme
 			j.Latency = time.Duration(math.Round(latency.Float64 * float64(time.Millisecond)))
 			j.CreatedAt = parseTime(created)
 			out[j.Key] = j
-		}
-		if err := rows.Err(); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read judgments: %w", err)
-		}
-		rows.Close()
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("read judgments: %w", err)
 	}
 	return out, nil
 }

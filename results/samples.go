@@ -3,10 +3,10 @@ package results
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"iter"
 	"math"
-	"strings"
 	"time"
 )
 
@@ -57,7 +57,9 @@ type Score struct {
 
 // Put stores samples and their scores in one transaction. A successful
 // sample already stored under the same key is kept, with its scores; a
-// failed one is replaced, so that retries of failures land.
+// failed one is replaced, so that retries of failures land. A key repeated
+// within samples follows the same rules in order: its first success is
+// kept, else its last failure.
 func (s *Store) Put(ctx context.Context, samples []Sample) error {
 	if len(samples) == 0 {
 		return nil
@@ -67,10 +69,10 @@ func (s *Store) Put(ctx context.Context, samples []Sample) error {
 		return fmt.Errorf("store samples: %w", err)
 	}
 	defer tx.Rollback()
-	rows := make([][]any, len(samples))
-	byKey := make(map[string]*Sample, len(samples))
-	for i := range samples {
-		sm := &samples[i]
+	kept := keptSamples(samples)
+	rows := make([][]any, len(kept))
+	byKey := make(map[string]*Sample, len(kept))
+	for i, sm := range kept {
 		byKey[sm.Key] = sm
 		var completion, finish, errText sql.NullString
 		if sm.Failed() {
@@ -97,11 +99,11 @@ func (s *Store) Put(ctx context.Context, samples []Sample) error {
 	}
 	// The upsert inserts new keys and replaces failed samples; a stored
 	// success fails its WHERE, is left alone and returns no row, so only
-	// the samples written here get scores. Rows are unique per batch only
-	// if the caller sends each key once.
+	// the samples written here get scores. Each key has one row, so each
+	// returned row is the sample byKey holds.
 	scorers := map[string]int64{}
-	for i := range samples {
-		if sm := &samples[i]; !sm.Failed() && len(sm.Scores) > 0 {
+	for _, sm := range kept {
+		if !sm.Failed() && len(sm.Scores) > 0 {
 			if _, ok := scorers[sm.Scorer]; !ok {
 				if scorers[sm.Scorer], err = scorerID(ctx, tx, sm.Scorer); err != nil {
 					return fmt.Errorf("store samples: %w", err)
@@ -140,6 +142,29 @@ func (s *Store) Put(ctx context.Context, samples []Sample) error {
 		return fmt.Errorf("store samples: %w", err)
 	}
 	return nil
+}
+
+// keptSamples returns one sample per key of samples, in the order of each
+// key's first appearance: the sample the upsert would end up holding if
+// the samples were written one by one, that is the key's first success,
+// else its last failure (a failure is replaced by any later sample, a
+// success by none). Writing only these keeps each stored row and the
+// scores attached to it from the same sample.
+func keptSamples(samples []Sample) []*Sample {
+	kept := make([]*Sample, 0, len(samples))
+	at := make(map[string]int, len(samples)) // key → its index in kept
+	for i := range samples {
+		sm := &samples[i]
+		j, seen := at[sm.Key]
+		switch {
+		case !seen:
+			at[sm.Key] = len(kept)
+			kept = append(kept, sm)
+		case kept[j].Failed():
+			kept[j] = sm
+		}
+	}
+	return kept
 }
 
 // scorerID returns the id of the named scorer, adding it when new.
@@ -203,26 +228,28 @@ func (s *Store) PutScores(ctx context.Context, scorer string, scored []ScoredSam
 	if err != nil {
 		return fmt.Errorf("store scores: %w", err)
 	}
-	ids := map[string]int64{}
-	keys := make([]any, len(scored))
+	keys := make([]string, len(scored))
 	for i, ss := range scored {
 		keys[i] = ss.Key
 	}
-	for start := 0; start < len(keys); start += 500 {
-		part := keys[start:min(start+500, len(keys))]
-		err := queryEach(tx.QueryContext(ctx, `SELECT id, key FROM samples WHERE key IN (`+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`)`, part...))(
-			func(r *sql.Rows) error {
-				var id int64
-				var key string
-				if err := r.Scan(&id, &key); err != nil {
-					return err
-				}
-				ids[key] = id
-				return nil
-			})
-		if err != nil {
-			return fmt.Errorf("store scores: %w", err)
-		}
+	// One JSON array parameter instead of thousands of bound keys.
+	list, err := json.Marshal(keys)
+	if err != nil {
+		return fmt.Errorf("store scores: %w", err)
+	}
+	ids := make(map[string]int64, len(scored))
+	err = queryEach(tx.QueryContext(ctx, `SELECT s.id, s.key FROM json_each(?) j JOIN samples s ON s.key = j.value`, string(list)))(
+		func(r *sql.Rows) error {
+			var id int64
+			var key string
+			if err := r.Scan(&id, &key); err != nil {
+				return err
+			}
+			ids[key] = id
+			return nil
+		})
+	if err != nil {
+		return fmt.Errorf("store scores: %w", err)
 	}
 	var rows [][]any
 	for _, ss := range scored {

@@ -271,6 +271,34 @@ func TestPutKeepsSuccess(t *testing.T) {
 			[]Sample{failedSample(ps, a, "HTTP 500", 500), withScores(okSample(ps, a, "Owl."), "mentions:1", hit("owl"))},
 			nil,
 			okSample(ps, a, "Owl."), []Score{hit("owl")}, true, RunCounts{Planned: 1, Stored: 1}},
+		// The reversed order: a failure after the success in the same batch
+		// neither replaces it nor drops its scores.
+		{"success and later failure in one batch keeps the success",
+			[]Sample{withScores(okSample(ps, a, "Owl."), "mentions:1", hit("owl")), failedSample(ps, b, "HTTP 500", 500)},
+			nil,
+			okSample(ps, a, "Owl."), []Score{hit("owl")}, true, RunCounts{Planned: 1, Stored: 1}},
+		// Two successes in one batch: the first is kept with its own
+		// scores, not the discarded "Dog." miss.
+		{"two successes in one batch keep the first",
+			[]Sample{withScores(okSample(ps, a, "Owl."), "mentions:1", hit("owl")), withScores(okSample(ps, b, "Dog."), "mentions:1", miss("owl"))},
+			nil,
+			okSample(ps, a, "Owl."), []Score{hit("owl")}, true, RunCounts{Planned: 1, Stored: 1}},
+		{"two failures in one batch keep the latest",
+			[]Sample{failedSample(ps, a, "HTTP 500", 500), failedSample(ps, b, "HTTP 429", 429)},
+			nil,
+			failedSample(ps, b, "HTTP 429", 429), nil, false, RunCounts{Planned: 1, Stored: 1, Failed: 1}},
+		// The first success after failures wins over later successes.
+		{"failure, success and success in one batch keep the first success",
+			[]Sample{failedSample(ps, a, "HTTP 500", 500), withScores(okSample(ps, b, "Owl."), "mentions:1", hit("owl")),
+				withScores(okSample(ps, a, "Dog."), "mentions:1", miss("owl"))},
+			nil,
+			okSample(ps, b, "Owl."), []Score{hit("owl")}, true, RunCounts{Planned: 1, Stored: 1}},
+		// A stored failure is replaced by the first success of a later
+		// batch, whatever follows it there.
+		{"failed then success and failure in one batch",
+			[]Sample{failedSample(ps, a, "HTTP 500", 500)},
+			[]Sample{withScores(okSample(ps, b, "Owl."), "mentions:1", hit("owl")), failedSample(ps, a, "HTTP 429", 429)},
+			okSample(ps, b, "Owl."), []Score{hit("owl")}, true, RunCounts{Planned: 1, Stored: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -493,6 +521,44 @@ func TestScorers(t *testing.T) {
 	}
 }
 
+// TestPutScoresMany scores more samples than the old 500-key lookup chunk,
+// and checks that a key with no sample fails the whole call.
+func TestPutScoresMany(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	nr := fixture("many", "", 1, []string{"p"}, 3, 400)
+	run := startRun(t, s, nr)
+	var batch []Sample
+	for _, ps := range nr.Plan {
+		batch = append(batch, okSample(ps, run.ID, "Owl."))
+	}
+	put(t, s, batch...)
+	judged := make([]ScoredSample, len(nr.Plan))
+	for i, ps := range nr.Plan {
+		judged[i] = ScoredSample{Key: ps.Key, Scores: []Score{{Target: "owl", Valid: true, Hit: i%2 == 0, Value: float64(i)}}}
+	}
+	// An unknown key anywhere in the batch stores nothing.
+	bad := append(slices.Clone(judged), ScoredSample{Key: "no-such-key", Scores: []Score{hit("owl")}})
+	if err := s.PutScores(ctx, "judge:1", bad); err == nil || !strings.Contains(err.Error(), "no-such-key") {
+		t.Errorf("PutScores with an unknown key = %v, want an error naming it", err)
+	}
+	if n := queryString(t, s.db, `SELECT count(*) FROM scores`); n != "0" {
+		t.Errorf("%s scores stored by a failed PutScores, want 0", n)
+	}
+	if err := s.PutScores(ctx, "judge:1", judged); err != nil {
+		t.Fatal(err)
+	}
+	rows := rowsByKey(readRows(t, s, run.ID, constScorer("judge:1")))
+	for _, j := range judged {
+		if r := rows[j.Key]; r == nil || !scoresEqual(r.Scores, j.Scores) {
+			t.Errorf("%s: scores %+v, want %+v", j.Key, r, j.Scores)
+		}
+	}
+	if err := s.PutScores(ctx, "judge:1", nil); err != nil {
+		t.Errorf("PutScores(nil) = %v", err)
+	}
+}
+
 func TestRowsOrder(t *testing.T) {
 	type pos struct {
 		Model  int
@@ -551,6 +617,9 @@ func TestRowsOrder(t *testing.T) {
 			prompts, err := s.Prompts(context.Background(), run.ID)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if len(prompts) != len(nr.Prompts) {
+				t.Errorf("Prompts returned %d prompts, want %d", len(prompts), len(nr.Prompts))
 			}
 			if !slices.IsSortedFunc(prompts, func(a, b PromptRow) int {
 				return cmp.Or(cmp.Compare(probeRank[a.Probe], probeRank[b.Probe]), cmp.Compare(a.Index, b.Index))

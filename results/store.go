@@ -478,8 +478,11 @@ func (s *Store) Models(ctx context.Context, runID int64) ([]ModelRow, error) {
 
 // Prompts returns a run's prompts ordered by probe and index.
 func (s *Store) Prompts(ctx context.Context, runID int64) ([]PromptRow, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, probe, idx, text FROM prompts WHERE run_id = ?
-		ORDER BY (SELECT min(p2.id) FROM prompts p2 WHERE p2.run_id = prompts.run_id AND p2.probe = prompts.probe), idx`, runID)
+	// Probes come in the order of their first prompt, as in Rows.
+	rows, err := s.rdb.QueryContext(ctx, `WITH probe_order AS (SELECT probe, min(id) AS first FROM prompts WHERE run_id = ?1 GROUP BY probe)
+		SELECT p.id, p.probe, p.idx, p.text FROM prompts p JOIN probe_order po ON po.probe = p.probe
+		WHERE p.run_id = ?1
+		ORDER BY po.first, p.idx`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("prompts of run %d: %w", runID, err)
 	}

@@ -218,32 +218,11 @@ func alphaOf(pu []alphaUnit, idx []int, metric string, s *alphaScratch) (alpha, 
 		for _, i := range idx {
 			s.vals = append(s.vals, pu[i].vals...)
 		}
-		de = 2 * sumSquares(s.vals) / (fn - 1)
+		_, ss := meanSS(s.vals)
+		de = 2 * ss / (fn - 1)
 	}
 	if de == 0 {
 		return math.NaN(), do, de
 	}
 	return 1 - do/de, do, de
-}
-
-// sumSquares returns Σ (x - x̄)², x̄ the mean with a second-pass
-// refinement (as R's mean). An error δ in x̄ changes the sum only by n·δ².
-func sumSquares(x []float64) float64 {
-	n := float64(len(x))
-	s := 0.0
-	for _, v := range x {
-		s += v
-	}
-	mean := s / n
-	c := 0.0
-	for _, v := range x {
-		c += v - mean
-	}
-	mean += c / n
-	ss := 0.0
-	for _, v := range x {
-		d := v - mean
-		ss += d * d
-	}
-	return ss
 }

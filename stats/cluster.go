@@ -151,8 +151,15 @@ type PairedResult struct {
 // absorbs the extra noise of thinly sampled prompts, so the test stays valid
 // with unequal per-prompt counts (it is then not the most efficient
 // weighting). Prefer the t version; the z version undercovers for small G.
-// Errors on mismatched lengths, G < 2, non-finite scores or conf outside
-// (0, 1). All d_j equal gives SE = 0 with t = ±Inf (NaN when Diff = 0).
+// Errors on mismatched lengths, G < 2, non-finite scores or differences,
+// or conf outside (0, 1).
+//
+// The t part is OneSampleT(d, 0, conf) up to rounding in the last digits
+// (SE is computed as sd(d)/√G and the interval as Diff ± t·SE), with its
+// guard: when every d_j is the same, exactly or up to rounding (SE <
+// 10·ε·|Diff|, ε = 2^-52, as R's t.test), SE counts as 0: t = ±Inf with
+// p-values 0 (NaN when Diff = 0), both intervals are [Diff, Diff], and a
+// warning says so. The SE field keeps the computed value.
 func PairedDiff(a, b []float64, conf float64) (PairedResult, error) {
 	if len(a) != len(b) {
 		return PairedResult{}, fmt.Errorf("paired diff: %d prompts for A but %d for B", len(a), len(b))
@@ -174,23 +181,27 @@ func PairedDiff(a, b []float64, conf float64) (PairedResult, error) {
 	for j := range a {
 		d[j] = a[j] - b[j]
 	}
+	if err := checkFinite("a-b", d); err != nil { // a_j - b_j overflowed
+		return PairedResult{}, fmt.Errorf("paired diff: %w", err)
+	}
 	mean, v := meanVar(d)
 	ma, _ := meanVar(a)
 	mb, _ := meanVar(b)
 	r := PairedResult{G: g, MeanA: ma, MeanB: mb, Diff: mean, SD: math.Sqrt(v), DF: float64(g - 1)}
 	r.SE = r.SD / math.Sqrt(float64(g))
 	r.TStat = mean / r.SE
-	if r.SE == 0 && mean == 0 {
-		r.TStat = math.NaN()
-	}
 	r.PValueT = 2 * pt(-math.Abs(r.TStat), r.DF)
 	r.PValueZ = 2 * pnormUpper(math.Abs(r.TStat))
 	tc := qt(1-(1-conf)/2, r.DF)
 	z := zTwoSided(conf)
 	r.CIT = Interval{Estimate: mean, Lower: mean - tc*r.SE, Upper: mean + tc*r.SE, Confidence: conf, Method: "paired t over prompts"}
 	r.CIZ = Interval{Estimate: mean, Lower: mean - z*r.SE, Upper: mean + z*r.SE, Confidence: conf, Method: "paired z over prompts"}
-	if r.SE == 0 {
-		r.Warnings = append(r.Warnings, "every prompt has the same difference: the standard error is 0")
+	if essentiallyConstant(r.SE, math.Abs(mean)) {
+		r.CIT.Lower, r.CIT.Upper = mean, mean
+		r.CIZ.Lower, r.CIZ.Upper = mean, mean
+		r.TStat, r.PValueT = constantT(mean)
+		r.PValueZ = r.PValueT
+		r.Warnings = append(r.Warnings, "every prompt has the same difference (up to rounding): the standard error is 0")
 	}
 	if g < 30 {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("G=%d prompts: use the t interval; the z interval undercovers", g))

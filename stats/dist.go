@@ -29,6 +29,9 @@ import (
 const (
 	lnSqrt2Pi = 0.918938533204672741780329736406 // log(sqrt(2*pi))
 	ln2Pi     = 1.837877066409345483560659472811 // log(2*pi)
+	// dblEpsilon is R's DBL_EPSILON (.Machine$double.eps), the gap between
+	// 1 and the next float64: 2^-52 = math.Nextafter(1, 2) - 1.
+	dblEpsilon = 0x1p-52
 )
 
 // sferrHalves holds stirlerr(n) = log(n!) - log(sqrt(2*pi*n)*(n/e)^n) for
@@ -670,7 +673,7 @@ func dtDensity(x, n float64) float64 {
 	t := -bd0(n/2, (n+1)/2) + stirlerr((n+1)/2) - stirlerr(n/2)
 	x2n := x * x / n
 	var u, lx2n float64
-	large := x2n > 1/2.220446049250313e-16
+	large := x2n > 1/dblEpsilon
 	switch {
 	case large:
 		ax := math.Abs(x)

@@ -3,6 +3,7 @@ package stats
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -76,6 +77,12 @@ func TestInvalidInputs(t *testing.T) {
 		{"PromptRates x>n", func() error { _, err := PromptRates([]int{3}, []int{2}); return err }},
 		{"PairedDiff mismatched", func() error { _, err := PairedDiff([]float64{1, 2}, []float64{1}, 0.95); return err }},
 		{"PairedDiff one prompt", func() error { _, err := PairedDiff([]float64{1}, []float64{1}, 0.95); return err }},
+		{"PairedDiff NaN score", func() error { _, err := PairedDiff([]float64{1, 2}, []float64{nan, 1}, 0.95); return err }},
+		{"PairedDiff difference overflows", func() error {
+			_, err := PairedDiff([]float64{math.MaxFloat64, 0}, []float64{-math.MaxFloat64, 0}, 0.95)
+			return err
+		}},
+		{"PairedDiff conf=1", func() error { _, err := PairedDiff([]float64{1, 2}, []float64{0, 1}, 1); return err }},
 		{"PowerTwoProp p1=p2", func() error { _, err := PowerTwoProp(100, 0.2, 0.2, 0.05, TwoSided, false); return err }},
 		{"PowerTwoProp n=0", func() error { _, err := PowerTwoProp(0, 0.2, 0.3, 0.05, TwoSided, false); return err }},
 		{"PowerTwoProp bad alternative", func() error { _, err := PowerTwoProp(10, 0.2, 0.3, 0.05, "greater", false); return err }},
@@ -175,6 +182,46 @@ func TestDegenerateLimits(t *testing.T) {
 			t.Errorf("welch constant: %+v", w)
 		}
 	})
+	t.Run("constant paired differences: t is ±Inf or NaN, intervals collapse", func(t *testing.T) {
+		tests := []struct {
+			name string
+			a, b []float64
+			t    float64 // TStat; the p-values are 0, or NaN with it
+		}{
+			{"exactly constant", []float64{0.2, 0.2, 0.2}, []float64{0.5, 0.5, 0.5}, math.Inf(-1)},
+			{"no difference", []float64{0.5, 0.7}, []float64{0.5, 0.7}, math.NaN()},
+			// d = 0.1 up to rounding (0.09999999999999998, 0.10000000000000003,
+			// 0.09999999999999998): SE 1.9e-17 would give t ≈ 5e15 and a
+			// tiny interval without a warning; it must count as constant.
+			{"constant up to rounding", []float64{0.3, 0.4, 0.9}, []float64{0.2, 0.3, 0.8}, inf},
+			{"constant up to rounding, negative", []float64{0.2, 0.3, 0.8}, []float64{0.3, 0.4, 0.9}, -inf},
+		}
+		for _, tt := range tests {
+			r, err := PairedDiff(tt.a, tt.b, 0.95)
+			if err != nil {
+				t.Fatalf("%s: %v", tt.name, err)
+			}
+			wantP := 0.0
+			if math.IsNaN(tt.t) {
+				wantP = math.NaN()
+			}
+			same := func(x, y float64) bool { return x == y || math.IsNaN(x) && math.IsNaN(y) }
+			if !same(r.TStat, tt.t) || !same(r.PValueT, wantP) || !same(r.PValueZ, wantP) {
+				t.Errorf("%s: t %v, p_t %v, p_z %v; want t %v, p %v", tt.name, r.TStat, r.PValueT, r.PValueZ, tt.t, wantP)
+			}
+			for _, iv := range []Interval{r.CIT, r.CIZ} {
+				if iv.Lower != r.Diff || iv.Upper != r.Diff || iv.Estimate != r.Diff {
+					t.Errorf("%s: %s interval %+v, want [%v, %v]", tt.name, iv.Method, iv, r.Diff, r.Diff)
+				}
+			}
+			if len(r.Warnings) != 2 || !strings.Contains(r.Warnings[0], "same difference") || !strings.Contains(r.Warnings[1], "G=") {
+				t.Errorf("%s: warnings %q, want the constant-difference and the few-prompts warnings", tt.name, r.Warnings)
+			}
+			if !slices.Equal(r.CIT.Warnings, r.Warnings) || !slices.Equal(r.CIZ.Warnings, r.Warnings) {
+				t.Errorf("%s: interval warnings %q and %q, want %q", tt.name, r.CIT.Warnings, r.CIZ.Warnings, r.Warnings)
+			}
+		}
+	})
 	t.Run("pooled z with no successes at all is 0/0", func(t *testing.T) {
 		r, _ := TwoPropZTest(0, 10, 0, 20)
 		if !math.IsNaN(r.Z) || !math.IsNaN(r.PValue) || r.PooledP != 0 {
@@ -210,6 +257,61 @@ func TestDegenerateLimits(t *testing.T) {
 			t.Errorf("%+v, want %v", r, want)
 		}
 	})
+}
+
+// TestPairedDiffIsOneSampleT checks that the t part of PairedDiff is the
+// one-sample t on the per-prompt differences (to rounding: PairedDiff
+// computes SE and the interval in another order), that both flag the same
+// inputs as constant, and that the z interval uses the same SE with a
+// normal critical value.
+func TestPairedDiffIsOneSampleT(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	// near compares to 1e-14 of scale (interval bounds near 0 carry the
+	// rounding of Diff and t·SE, not of their own size).
+	near := func(x, y, scale float64) bool {
+		return x == y || math.IsNaN(x) && math.IsNaN(y) || math.Abs(x-y) <= 1e-14*scale
+	}
+	for it := range 2000 {
+		g := 2 + r.IntN(40)
+		a, b, d := make([]float64, g), make([]float64, g), make([]float64, g)
+		shift := float64(r.IntN(21)) / 20 // every third input: the same difference, up to rounding
+		for j := range a {
+			a[j], b[j] = float64(r.IntN(21))/20, float64(r.IntN(21))/20
+			if it%3 == 0 {
+				b[j] = a[j] - shift
+			}
+			d[j] = a[j] - b[j]
+		}
+		p, err := PairedDiff(a, b, 0.9)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := OneSampleT(d, 0, 0.9)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ma, _ := meanVar(a)
+		mb, _ := meanVar(b)
+		if p.G != g || p.MeanA != ma || p.MeanB != mb || p.Diff != o.Mean || p.SD != o.SD || p.DF != o.DF || p.CIT.Confidence != 0.9 ||
+			!near(p.SE, o.SE, o.SE) || !near(p.TStat, o.TStat, math.Abs(o.TStat)) || !near(p.PValueT, o.PValue, o.PValue) ||
+			!near(p.CIT.Lower, o.CI.Lower, math.Abs(o.Mean)+o.TCrit*o.SE) || !near(p.CIT.Upper, o.CI.Upper, math.Abs(o.Mean)+o.TCrit*o.SE) {
+			t.Fatalf("a=%v b=%v: PairedDiff %+v, OneSampleT of the differences %+v", a, b, p, o)
+		}
+		constP := len(p.Warnings) > 0 && strings.Contains(p.Warnings[0], "same difference")
+		constO := slices.ContainsFunc(o.Warnings, func(w string) bool { return strings.Contains(w, "essentially constant") })
+		if constP != constO {
+			t.Fatalf("a=%v b=%v: PairedDiff warnings %q, OneSampleT warnings %q", a, b, p.Warnings, o.Warnings)
+		}
+		if !constP {
+			z := zTwoSided(0.9)
+			if p.CIZ.Lower != p.Diff-z*p.SE || p.CIZ.Upper != p.Diff+z*p.SE || p.PValueZ != 2*pnormUpper(math.Abs(p.TStat)) {
+				t.Fatalf("a=%v b=%v: z interval %+v, p_z %v", a, b, p.CIZ, p.PValueZ)
+			}
+		}
+		if p.CIT.Method != "paired t over prompts" || p.CIZ.Method != "paired z over prompts" {
+			t.Fatalf("methods %q, %q", p.CIT.Method, p.CIZ.Method)
+		}
+	}
 }
 
 // TestPowerConsistency checks the sample-size solvers against the power

@@ -6,9 +6,10 @@ import (
 	"math"
 )
 
-// meanVar returns the mean (with R's second-pass refinement) and the
-// unbiased sample variance of x (two-pass algorithm).
-func meanVar(x []float64) (mean, variance float64) {
+// meanSS returns the mean of x, with R's second-pass refinement, and its
+// centred sum of squares Σ (x - x̄)² (two-pass algorithm). An error δ in x̄
+// changes the sum only by n·δ².
+func meanSS(x []float64) (mean, ss float64) {
 	n := float64(len(x))
 	s := 0.0
 	for _, v := range x {
@@ -20,12 +21,37 @@ func meanVar(x []float64) (mean, variance float64) {
 		c += v - mean
 	}
 	mean += c / n
-	ss := 0.0
 	for _, v := range x {
 		d := v - mean
 		ss += d * d
 	}
-	return mean, ss / (n - 1)
+	return mean, ss
+}
+
+// meanVar returns the mean (with R's second-pass refinement) and the
+// unbiased sample variance of x (two-pass algorithm).
+func meanVar(x []float64) (mean, variance float64) {
+	mean, ss := meanSS(x)
+	return mean, ss / float64(len(x)-1)
+}
+
+// essentiallyConstant reports whether a standard error is 0 up to rounding
+// relative to scale, the magnitude of the mean(s) it belongs to: R's
+// t.test test "stderr < 10 * .Machine$double.eps * abs(mx)" before it
+// stops with "data are essentially constant".
+func essentiallyConstant(se, scale float64) bool {
+	return se < 10*dblEpsilon*scale || se == 0
+}
+
+// constantT returns the t statistic and two-sided p-value of a t-test
+// whose standard error is 0 (see essentiallyConstant) for an estimate diff
+// away from the null value: ±Inf with p = 0, or NaN with p NaN when diff
+// is 0.
+func constantT(diff float64) (t, p float64) {
+	if diff == 0 {
+		return math.NaN(), math.NaN()
+	}
+	return math.Copysign(math.Inf(1), diff), 0
 }
 
 // checkFinite returns an error if any value is NaN or infinite.
@@ -83,14 +109,9 @@ func OneSampleT(x []float64, mu, conf float64) (TTestResult, error) {
 	r.TCrit = qt(1-(1-conf)/2, r.DF)
 	r.CI = Interval{Estimate: m, Lower: mu + (r.TStat-r.TCrit)*r.SE, Upper: mu + (r.TStat+r.TCrit)*r.SE,
 		Confidence: conf, Method: "Student t"}
-	if r.SE < 10*2.220446049250313e-16*math.Abs(m) || r.SE == 0 {
+	if essentiallyConstant(r.SE, math.Abs(m)) {
 		r.CI.Lower, r.CI.Upper = m, m
-		switch {
-		case m == mu:
-			r.TStat, r.PValue = math.NaN(), math.NaN()
-		default:
-			r.TStat, r.PValue = math.Copysign(math.Inf(1), m-mu), 0
-		}
+		r.TStat, r.PValue = constantT(m - mu)
 		r.Warnings = append(r.Warnings, "data are essentially constant: the standard error is 0")
 	}
 	if n < 5 {
@@ -147,14 +168,10 @@ func WelchT(x, y []float64, conf float64) (WelchResult, error) {
 	q := qt(1-(1-conf)/2, df)
 	r.CI = Interval{Estimate: r.Diff, Lower: (r.TStat - q) * se, Upper: (r.TStat + q) * se,
 		Confidence: conf, Method: "Welch t"}
-	if se < 10*2.220446049250313e-16*math.Max(math.Abs(mx), math.Abs(my)) || se == 0 {
+	if essentiallyConstant(se, math.Max(math.Abs(mx), math.Abs(my))) {
 		r.DF = math.NaN()
 		r.CI.Lower, r.CI.Upper = r.Diff, r.Diff
-		if mx == my {
-			r.TStat, r.PValue = math.NaN(), math.NaN()
-		} else {
-			r.TStat, r.PValue = math.Copysign(math.Inf(1), mx-my), 0
-		}
+		r.TStat, r.PValue = constantT(r.Diff)
 		r.Warnings = append(r.Warnings, "data are essentially constant: the standard error is 0")
 	}
 	r.CI.Warnings = r.Warnings
