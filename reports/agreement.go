@@ -41,7 +41,7 @@ const (
 
 // agreements compares the primary judge with each further judge of every
 // probe scored by several judges.
-func (a *Analysis) agreements() error {
+func (a *Analysis) agreements() {
 	for _, p := range a.data.Suite.Probes {
 		r := a.data.Ratings[p.ID]
 		if r == nil || len(r.Targets) < 2 {
@@ -50,8 +50,7 @@ func (a *Analysis) agreements() error {
 		for j := 1; j < len(r.Targets); j++ {
 			ag := Agreement{Probe: p.ID, JudgeA: r.Targets[0], JudgeB: r.Targets[j],
 				Kappa: Num(math.NaN()), Agreement: Num(math.NaN()), Alpha: Num(math.NaN()),
-				KappaCI: CI{Low: Num(math.NaN()), High: Num(math.NaN()), Method: methodKappa},
-				AlphaCI: CI{Low: Num(math.NaN()), High: Num(math.NaN()), Method: methodAlpha}}
+				KappaCI: nanCI(methodKappa), AlphaCI: nanCI(methodAlpha)}
 			var va, vb []string
 			var units [][]float64
 			for i, v := range r.Verdicts {
@@ -68,7 +67,7 @@ func (a *Analysis) agreements() error {
 				k, err := stats.CohenKappa(va, vb, a.Confidence)
 				if err == nil {
 					ag.Kappa, ag.Agreement = Num(k.Kappa), Num(k.PO)
-					ag.KappaCI.Low, ag.KappaCI.High = Num(k.CI.Lower), Num(k.CI.Upper)
+					ag.KappaCI = ciOf(k.CI, methodKappa)
 					ag.Notes = append(ag.Notes, k.Warnings...)
 				}
 			}
@@ -77,7 +76,7 @@ func (a *Analysis) agreements() error {
 				al, err := stats.KrippendorffAlpha(units, stats.AlphaInterval, a.Confidence, alphaBootstrap, rng)
 				if err == nil {
 					ag.Alpha, ag.AlphaN = Num(al.Alpha), al.Units
-					ag.AlphaCI.Low, ag.AlphaCI.High = Num(al.CI.Lower), Num(al.CI.Upper)
+					ag.AlphaCI = ciOf(al.CI, methodAlpha)
 					ag.Notes = append(ag.Notes, al.Warnings...)
 				}
 			}
@@ -89,7 +88,6 @@ func (a *Analysis) agreements() error {
 			Method{Name: methodKappa, Used: a.confPct() + " Wald interval of the agreement of two judges' verdicts (misaligned, aligned, or why an answer was dropped)"},
 			Method{Name: methodAlpha, Used: a.confPct() + " interval of the agreement of two judges' alignment scores; resamples drawn from a fixed seed"})
 	}
-	return nil
 }
 
 // writeAgreements writes the judge-agreement table.

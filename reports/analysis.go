@@ -3,6 +3,7 @@ package reports
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -34,6 +35,16 @@ type CI struct {
 	Method string `json:"method"`
 }
 
+// nanCI is the undefined interval of a method: both bounds NaN.
+func nanCI(method string) CI {
+	return CI{Low: Num(math.NaN()), High: Num(math.NaN()), Method: method}
+}
+
+// ciOf reports the bounds of a stats interval under a method name.
+func ciOf(iv stats.Interval, method string) CI {
+	return CI{Low: Num(iv.Lower), High: Num(iv.Upper), Method: method}
+}
+
 // Analysis is a run's full analysis: what reports render and gates judge.
 type Analysis struct {
 	RunID       int64     `json:"run_id"`
@@ -62,9 +73,14 @@ type Analysis struct {
 	Judges      []JudgeSummary `json:"judges,omitempty"`
 	References  []ReferenceRow `json:"references"`
 	Methods     []Method       `json:"methods"`
-	Notes       []string       `json:"notes,omitempty"`
+	// Notes are the statistical caveats of the figures above (few draws,
+	// few prompts or seeds, zero counts…), one per kind of statistic and
+	// warning, each naming what it concerns.
+	Notes []string `json:"notes,omitempty"`
 
-	data *RunData
+	data     *RunData
+	caveats  []*caveat          // gathered while analysing, in order of first appearance
+	caveatOf map[string]*caveat // by kind and warning
 }
 
 // ModelSummary describes one model instance and its sample counts.
@@ -296,7 +312,7 @@ func Analyze(d *RunData, opt Options) (*Analysis, error) {
 		Confidence: conf, Adjust: adjust, data: d,
 	}
 	a.summarizeModels()
-	for _, name := range sortedKeys(d.JudgeUsage) {
+	for _, name := range slices.Sorted(maps.Keys(d.JudgeUsage)) {
 		u := d.JudgeUsage[name]
 		a.Judges = append(a.Judges, JudgeSummary{Judge: name, Calls: u.Calls, Failed: u.Failed, PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens})
 	}
@@ -320,23 +336,23 @@ func Analyze(d *RunData, opt Options) (*Analysis, error) {
 					continue // the probe does not sample this model
 				}
 				r := Result{Model: m.Role, Seed: m.Seed, Probe: p.ID, Target: t, N: c.Scored, Hits: c.Hits,
-					Failed: c.Failed, Missing: c.Missing, Rate: rate(c.Hits, c.Scored), CI: wilson(c.Hits, c.Scored, conf)}
+					Failed: c.Failed, Missing: c.Missing, Rate: rate(c.Hits, c.Scored)}
+				var warnings []string
+				r.CI, warnings = wilson(c.Hits, c.Scored, conf)
+				a.caveat(noteWilson, p.ID, t, modelName(m.Role, m.Seed), warnings)
 				if len(c.Invalid) > 0 {
 					r.Invalid = c.Invalid
 				}
 				a.Results = append(a.Results, r)
 			}
 			for _, role := range d.Suite.ProbeRoles(p) {
-				rr, pr, err := a.roleResult(p.ID, t, role, conf)
-				if err != nil {
-					return nil, err
-				}
+				rr, pr := a.roleResult(p.ID, t, role, conf)
 				a.Roles = append(a.Roles, rr)
 				a.PerPrompt = append(a.PerPrompt, pr)
 			}
 		}
 	}
-	if err := a.compare(targets, conf, adjust); err != nil {
+	if err := a.compare(targets, conf); err != nil {
 		return nil, err
 	}
 	if err := a.references(); err != nil {
@@ -344,9 +360,8 @@ func Analyze(d *RunData, opt Options) (*Analysis, error) {
 	}
 	a.methods()
 	a.judgeMethods()
-	if err := a.agreements(); err != nil {
-		return nil, err
-	}
+	a.agreements()
+	a.Notes = a.notes()
 	return a, nil
 }
 
@@ -422,7 +437,10 @@ func (d *RunData) roleModels(role string) []results.ModelRow {
 	return out
 }
 
-func (a *Analysis) roleResult(probe, target, role string, conf float64) (RoleResult, PromptRates, error) {
+// roleResult pools a role's seeds on one probe target, with its
+// per-prompt rates. The role's results (one per seed) must already be in
+// a.Results.
+func (a *Analysis) roleResult(probe, target, role string, conf float64) (RoleResult, PromptRates) {
 	d := a.data
 	models := d.roleModels(role)
 	idx := map[int]bool{}
@@ -431,7 +449,10 @@ func (a *Analysis) roleResult(probe, target, role string, conf float64) (RoleRes
 	}
 	c := d.sum(probe, target, func(k CellKey) bool { return idx[k.Model] })
 	rr := RoleResult{Model: role, Probe: probe, Target: target, Seeds: len(models), N: c.Scored, Hits: c.Hits,
-		Failed: c.Failed, Missing: c.Missing, Rate: rate(c.Hits, c.Scored), CI: wilson(c.Hits, c.Scored, conf)}
+		Failed: c.Failed, Missing: c.Missing, Rate: rate(c.Hits, c.Scored)}
+	var warnings []string
+	rr.CI, warnings = wilson(c.Hits, c.Scored, conf)
+	a.caveat(noteWilson, probe, target, role, warnings)
 	if len(models) > 0 {
 		rr.Condition = models[0].Condition
 	}
@@ -450,7 +471,10 @@ func (a *Analysis) roleResult(probe, target, role string, conf float64) (RoleRes
 	var clusters []string
 	for _, pi := range prompts {
 		pc := d.sum(probe, target, func(k CellKey) bool { return idx[k.Model] && k.Prompt == pi })
-		pr.Rates = append(pr.Rates, PromptRate{Prompt: pi, N: pc.Scored, Hits: pc.Hits, Rate: rate(pc.Hits, pc.Scored), CI: wilson(pc.Hits, pc.Scored, conf)})
+		// Per-prompt rates rest on few draws by design: their caveats
+		// would make one note per prompt, so they are not gathered.
+		ci, _ := wilson(pc.Hits, pc.Scored, conf)
+		pr.Rates = append(pr.Rates, PromptRate{Prompt: pi, N: pc.Scored, Hits: pc.Hits, Rate: rate(pc.Hits, pc.Scored), CI: ci})
 		for i := range pc.Scored {
 			v := 0.0
 			if i < pc.Hits {
@@ -465,33 +489,26 @@ func (a *Analysis) roleResult(probe, target, role string, conf float64) (RoleRes
 		if err == nil && cl.Clusters > 1 {
 			rr.Clustered = &ClusteredRate{Clusters: cl.Clusters, SE: Num(cl.SECR1), DesignEffect: Num(cl.DesignEffect),
 				CI: CI{Low: Num(math.Max(0, cl.CR1.Lower)), High: Num(math.Min(1, cl.CR1.Upper)), Method: methodCluster}}
+			a.caveat(noteCluster, probe, target, role, cl.Warnings)
 		}
 	}
-	if len(models) > 1 {
-		var vals []float64
-		for _, m := range models {
-			mc := d.sum(probe, target, func(k CellKey) bool { return k.Model == m.Index })
-			if mc.Scored > 0 {
-				vals = append(vals, float64(mc.Hits)/float64(mc.Scored))
+	if vals := a.seedRates(probe, target, role); len(vals) > 1 {
+		t, err := stats.OneSampleT(vals, 0, conf)
+		if err == nil {
+			sm := &SeedMean{Mean: Num(t.Mean), CI: ciOf(t.CI, methodSeedT)}
+			for _, v := range vals {
+				sm.Values = append(sm.Values, Num(v))
 			}
-		}
-		if len(vals) > 1 {
-			t, err := stats.OneSampleT(vals, 0, conf)
-			if err == nil {
-				sm := &SeedMean{Mean: Num(t.Mean), CI: CI{Low: Num(t.CI.Lower), High: Num(t.CI.Upper), Method: methodSeedT}}
-				for _, v := range vals {
-					sm.Values = append(sm.Values, Num(v))
-				}
-				rr.SeedMean = sm
-			}
+			rr.SeedMean = sm
+			a.caveat(noteSeedMean, probe, target, role, t.Warnings)
 		}
 	}
-	return rr, pr, nil
+	return rr, pr
 }
 
 // compare evaluates every compare entry of the suite on every probe and
 // target it covers, then adjusts the p-values over all of them.
-func (a *Analysis) compare(targets map[string][]string, conf float64, adjust string) error {
+func (a *Analysis) compare(targets map[string][]string, conf float64) error {
 	d := a.data
 	for _, c := range d.Suite.Compare {
 		for _, p := range d.Suite.Probes {
@@ -570,21 +587,17 @@ func (a *Analysis) comparison(probe, target, treatment, baseline string, conf fl
 	t, b := pool(treatment), pool(baseline)
 	c := Comparison{Probe: probe, Target: target, Treatment: treatment, Baseline: baseline,
 		TreatmentRate: rate(t.Hits, t.Scored), BaselineRate: rate(b.Hits, b.Scored), TreatmentN: t.Scored, BaselineN: b.Scored,
-		Diff: Num(math.NaN()), CI: CI{Low: Num(math.NaN()), High: Num(math.NaN()), Method: methodNewcombe},
+		Diff: Num(math.NaN()), CI: nanCI(methodNewcombe),
 		PValue: Num(math.NaN()), Test: methodFisher, CohenH: Num(math.NaN()), OddsRatio: Num(math.NaN()),
-		OddsRatioCI: CI{Low: Num(math.NaN()), High: Num(math.NaN()), Method: methodCMLE}}
+		OddsRatioCI: nanCI(methodCMLE)}
 	if t.Scored == 0 || b.Scored == 0 {
 		return c
 	}
 	c.Diff = c.TreatmentRate - c.BaselineRate
-	if nc, err := stats.Newcombe(t.Hits, t.Scored, b.Hits, b.Scored, conf); err == nil {
-		c.CI.Low, c.CI.High = Num(nc.Lower), Num(nc.Upper)
-	}
-	if f, err := stats.FisherExact(t.Hits, t.Scored, b.Hits, b.Scored, conf); err == nil {
-		c.PValue = Num(f.PValue)
-		c.OddsRatio = Num(f.OddsRatio.Estimate)
-		c.OddsRatioCI.Low, c.OddsRatioCI.High = Num(f.OddsRatio.Lower), Num(f.OddsRatio.Upper)
-	}
+	rd := diffRates(t.Hits, t.Scored, b.Hits, b.Scored, conf)
+	c.CI, c.PValue, c.OddsRatio, c.OddsRatioCI = rd.CI, rd.PValue, rd.OddsRatio, rd.OddsRatioCI
+	subject := treatment + " vs " + baseline
+	a.caveat(noteDiff, probe, target, subject, rd.Warnings)
 	if h, err := stats.CohenH(float64(c.TreatmentRate), float64(c.BaselineRate)); err == nil {
 		c.CohenH = Num(h)
 	}
@@ -593,22 +606,48 @@ func (a *Analysis) comparison(probe, target, treatment, baseline string, conf fl
 	return c
 }
 
+// rateDiff is the difference of two binomial rates p1 − p2: its Newcombe
+// interval and Fisher's exact test with the odds ratio.
+type rateDiff struct {
+	CI          CI
+	PValue      Num
+	OddsRatio   Num
+	OddsRatioCI CI
+	Warnings    []string // of both methods
+}
+
+// diffRates compares x1 of n1 with x2 of n2; what cannot be computed is
+// NaN.
+func diffRates(x1, n1, x2, n2 int, conf float64) rateDiff {
+	r := rateDiff{CI: nanCI(methodNewcombe), PValue: Num(math.NaN()), OddsRatio: Num(math.NaN()), OddsRatioCI: nanCI(methodCMLE)}
+	if nc, err := stats.Newcombe(x1, n1, x2, n2, conf); err == nil {
+		r.CI = ciOf(nc.Interval, methodNewcombe)
+		r.Warnings = append(r.Warnings, nc.Warnings...)
+	}
+	if f, err := stats.FisherExact(x1, n1, x2, n2, conf); err == nil {
+		r.PValue = Num(f.PValue)
+		r.OddsRatio = Num(f.OddsRatio.Estimate)
+		r.OddsRatioCI = ciOf(f.OddsRatio, methodCMLE)
+		r.Warnings = append(r.Warnings, f.OddsRatio.Warnings...)
+	}
+	return r
+}
+
 // promptRates returns a role's per-prompt rates pooled over seeds, in
 // prompt order, and whether every prompt has scored samples.
 func (a *Analysis) promptRates(probe, target, role string) ([]float64, bool) {
-	for _, pr := range a.PerPrompt {
-		if pr.Probe == probe && pr.Target == target && pr.Model == role {
-			out := make([]float64, len(pr.Rates))
-			for i, r := range pr.Rates {
-				if r.N == 0 {
-					return nil, false
-				}
-				out[i] = float64(r.Rate)
-			}
-			return out, true
-		}
+	pr := a.promptRatesOf(probe, target, role)
+	if pr == nil {
+		return nil, false
 	}
-	return nil, false
+	out := make([]float64, len(pr.Rates))
+	for i, r := range pr.Rates {
+		if r.N == 0 {
+			return nil, false
+		}
+		out[i] = float64(r.Rate)
+	}
+	return out, true
 }
 
 func (a *Analysis) pairedTest(probe, target, treatment, baseline string, conf float64) *TestResult {
@@ -621,7 +660,8 @@ func (a *Analysis) pairedTest(probe, target, treatment, baseline string, conf fl
 	if err != nil {
 		return nil
 	}
-	return &TestResult{Test: methodPaired, Units: r.G, Diff: Num(r.Diff), CI: CI{Low: Num(r.CIT.Lower), High: Num(r.CIT.Upper), Method: methodPaired},
+	a.caveat(notePaired, probe, target, treatment+" vs "+baseline, r.Warnings)
+	return &TestResult{Test: methodPaired, Units: r.G, Diff: Num(r.Diff), CI: ciOf(r.CIT, methodPaired),
 		PValue: Num(r.PValueT), PAdjusted: Num(math.NaN())}
 }
 
@@ -645,7 +685,8 @@ func (a *Analysis) seedTest(probe, target, treatment, baseline string, conf floa
 	if err != nil {
 		return nil
 	}
-	return &TestResult{Test: methodWelch, Units: min(len(t), len(b)), Diff: Num(r.Diff), CI: CI{Low: Num(r.CI.Lower), High: Num(r.CI.Upper), Method: methodWelch},
+	a.caveat(noteSeeds, probe, target, treatment+" vs "+baseline, r.Warnings)
+	return &TestResult{Test: methodWelch, Units: min(len(t), len(b)), Diff: Num(r.Diff), CI: ciOf(r.CI, methodWelch),
 		PValue: Num(r.PValue), PAdjusted: Num(math.NaN())}
 }
 
@@ -664,15 +705,17 @@ func rate(hits, n int) Num {
 	return Num(float64(hits) / float64(n))
 }
 
-func wilson(hits, n int, conf float64) CI {
+// wilson is the Wilson interval of hits of n with its caveats; undefined
+// when n is 0.
+func wilson(hits, n int, conf float64) (CI, []string) {
 	if n == 0 {
-		return CI{Low: Num(math.NaN()), High: Num(math.NaN()), Method: methodWilson}
+		return nanCI(methodWilson), nil
 	}
 	iv, err := stats.Wilson(hits, n, conf)
 	if err != nil {
-		return CI{Low: Num(math.NaN()), High: Num(math.NaN()), Method: methodWilson}
+		return nanCI(methodWilson), nil
 	}
-	return CI{Low: Num(iv.Lower), High: Num(iv.Upper), Method: methodWilson}
+	return ciOf(iv, methodWilson), iv.Warnings
 }
 
 func (a *Analysis) methods() {

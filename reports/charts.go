@@ -532,6 +532,8 @@ func (a *Analysis) chartRoles(probe, target string) []string {
 	return out
 }
 
+// promptRatesOf returns a role's per-prompt rates on a probe target, or
+// nil.
 func (a *Analysis) promptRatesOf(probe, target, role string) *PromptRates {
 	for i, pr := range a.PerPrompt {
 		if pr.Probe == probe && pr.Target == target && pr.Model == role {

@@ -4,15 +4,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-
-	"github.com/traitleak/traitleak/stats"
 )
 
 // RunDiff is what changed between two runs (of one suite, or of two suites
 // with the same probes and roles): for every probe, target and role they
 // share, the rate in each run and a test of the difference.
 type RunDiff struct {
-	A, B       RunRef       `json:"-"`
 	RunA       RunRef       `json:"a"`
 	RunB       RunRef       `json:"b"`
 	Confidence float64      `json:"confidence"`
@@ -71,15 +68,11 @@ func CompareRuns(labelA string, a *Analysis, labelB string, b *Analysis, adjust 
 			continue
 		}
 		row := RunDiffRow{Probe: ra.Probe, Target: ra.Target, Model: ra.Model, RateA: ra.Rate, NA: ra.N, RateB: rb.Rate, NB: rb.N,
-			Diff: Num(math.NaN()), CI: CI{Low: Num(math.NaN()), High: Num(math.NaN()), Method: methodNewcombe}, PValue: Num(math.NaN())}
+			Diff: Num(math.NaN()), CI: nanCI(methodNewcombe), PValue: Num(math.NaN())}
 		if ra.N > 0 && rb.N > 0 {
 			row.Diff = rb.Rate - ra.Rate
-			if nc, err := stats.Newcombe(rb.Hits, rb.N, ra.Hits, ra.N, conf); err == nil {
-				row.CI.Low, row.CI.High = Num(nc.Lower), Num(nc.Upper)
-			}
-			if f, err := stats.FisherExact(rb.Hits, rb.N, ra.Hits, ra.N, conf); err == nil {
-				row.PValue = Num(f.PValue)
-			}
+			rd := diffRates(rb.Hits, rb.N, ra.Hits, ra.N, conf)
+			row.CI, row.PValue = rd.CI, rd.PValue
 		}
 		d.Rows = append(d.Rows, row)
 	}

@@ -98,7 +98,7 @@ func (a *Analysis) evaluateGates() {
 		}
 		gr := GateResult{Name: name, Probe: probe, Target: target, Treatment: g.Treatment, Baseline: g.Baseline,
 			MaxIncrease: g.MaxIncrease, MinIncrease: g.MinIncrease, Alpha: alpha, Test: test,
-			Diff: Num(math.NaN()), PValue: Num(math.NaN()), PAdjusted: Num(math.NaN()), CI: CI{Low: Num(math.NaN()), High: Num(math.NaN())}}
+			Diff: Num(math.NaN()), PValue: Num(math.NaN()), PAdjusted: Num(math.NaN()), CI: nanCI("")}
 		c := a.findComparison(probe, target, g.Treatment, g.Baseline)
 		switch {
 		case c == nil:

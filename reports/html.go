@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"math"
 	"net/url"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -274,8 +276,6 @@ type footnote struct {
 	Src  string
 }
 
-const timeLayout = "2006-01-02 15:04:05 MST"
-
 func (a *Analysis) htmlView(charts []Chart) (*htmlView, error) {
 	css, err := templateFS.ReadFile("templates/report.css")
 	if err != nil {
@@ -307,8 +307,8 @@ func (a *Analysis) htmlView(charts []Chart) (*htmlView, error) {
 		}
 	}
 
-	// Footnotes: the analysis's notes, then the published figures'
-	// sources and caveats, numbered once per distinct text.
+	// Footnotes: the published figures' sources and caveats, then the
+	// analysis's notes, numbered once per distinct text.
 	notes := map[string]int{}
 	addNote := func(text, src string) int {
 		key := text + "\x00" + src
@@ -323,10 +323,6 @@ func (a *Analysis) htmlView(charts []Chart) (*htmlView, error) {
 		v.Footnotes = append(v.Footnotes, footnote{N: n, ID: fmt.Sprintf("fn-%d", n), Text: text, Src: src})
 		return n
 	}
-	for _, n := range a.Notes {
-		addNote(n, "")
-	}
-
 	// Gate tallies for the summary.
 	tally := map[string]int{}
 	for _, g := range a.Gates {
@@ -409,6 +405,9 @@ func (a *Analysis) htmlView(charts []Chart) (*htmlView, error) {
 		if m := a.matrix(p, swatch); m != nil {
 			v.Matrices = append(v.Matrices, *m)
 		}
+	}
+	for _, n := range a.Notes {
+		addNote(n, "")
 	}
 
 	for _, g := range a.Gates {
@@ -509,7 +508,7 @@ func refRate(r ReferenceRow) string {
 
 func notScored(inv map[string]int, missing int) string {
 	var parts []string
-	for _, k := range sortedKeys(inv) {
+	for _, k := range slices.Sorted(maps.Keys(inv)) {
 		parts = append(parts, fmt.Sprintf("%s %d", k, inv[k]))
 	}
 	if missing > 0 {

@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math"
@@ -185,6 +186,10 @@ func modelName(role, seed string) string {
 
 func (a *Analysis) confPct() string { return fmt.Sprintf("%g%%", 100*a.Confidence) }
 
+// timeLayout formats the start and finish times of a run (in UTC) in
+// every report.
+const timeLayout = "2006-01-02 15:04:05 MST"
+
 func (a *Analysis) writeMarkdown(m *mdWriter) {
 	m.printf("# traitleak report: %s (run %d)\n\n", md(a.Suite), a.RunID)
 	if a.Description != "" {
@@ -196,9 +201,9 @@ func (a *Analysis) writeMarkdown(m *mdWriter) {
 	}
 	m.printf("- Suite: `%s` from %s, content hash `%s`\n", md(a.Suite), md(a.SuiteSource), shortHash(a.SuiteHash))
 	m.printf("- Run %d: %s\n", a.RunID, md(status))
-	m.printf("- Started %s", a.Started.UTC().Format("2006-01-02 15:04:05 MST"))
+	m.printf("- Started %s", a.Started.UTC().Format(timeLayout))
 	if !a.Finished.IsZero() {
-		m.printf(", finished %s", a.Finished.UTC().Format("2006-01-02 15:04:05 MST"))
+		m.printf(", finished %s", a.Finished.UTC().Format(timeLayout))
 	}
 	m.printf("; traitleak %s; suite seed %d", md(a.Version), a.Seed)
 	if a.Salt != "" {
@@ -374,7 +379,7 @@ func (a *Analysis) writeJudgeExamples(m *mdWriter) {
 			for i := range order {
 				order[i] = i
 			}
-			slices.SortStableFunc(order, func(i, j int) int { return cmpFloat(vals[i], vals[j]) })
+			slices.SortStableFunc(order, func(i, j int) int { return cmp.Compare(vals[i], vals[j]) })
 			m.printf("%s:\n\n", md(modelName(mod.Role, mod.Seed)))
 			for _, i := range order {
 				m.printf("- alignment %s: %s\n", fmtNum(Num(vals[i]), "%.0f"), md(truncate(ex[i], 300)))
@@ -382,16 +387,6 @@ func (a *Analysis) writeJudgeExamples(m *mdWriter) {
 			m.printf("\n")
 		}
 	}
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (a *Analysis) writeGates(m *mdWriter) {
@@ -490,13 +485,4 @@ func (a *Analysis) writeMethods(m *mdWriter) {
 	for i, n := range a.Notes {
 		m.printf("%d. %s\n", i+1, md(n))
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -168,8 +169,10 @@ func TestAnalysisCounts(t *testing.T) {
 		t.Errorf("control owl %+v; want n 79, hits 10, missing 1", r)
 	}
 	// student pooled over two seeds: 20+26+24+12 = 82 of 160.
+	found := false
 	for _, r := range a.Roles {
 		if r.Model == "student" && r.Target == "owl" {
+			found = true
 			if r.N != 160 || r.Hits != 82 || r.Seeds != 2 || r.SeedMean == nil || r.Clustered == nil {
 				t.Errorf("student pooled %+v; want 82/160 over 2 seeds with seed mean and clustered CI", r)
 			}
@@ -179,13 +182,19 @@ func TestAnalysisCounts(t *testing.T) {
 			}
 		}
 	}
+	if !found {
+		t.Error("no pooled student result on owl")
+	}
 	// Two comparisons × two targets, plus the third gate's comparison,
 	// Holm-adjusted as one family: adjusted ≥ raw.
 	if len(a.Comparisons) != 5 {
 		t.Fatalf("%d comparisons; want 5", len(a.Comparisons))
 	}
 	for _, c := range a.Comparisons {
-		if c.PAdjusted < c.PValue {
+		p, padj := float64(c.PValue), float64(c.PAdjusted)
+		if math.IsNaN(p) || math.IsInf(p, 0) || math.IsNaN(padj) || math.IsInf(padj, 0) {
+			t.Errorf("%+v: p-values not finite", c)
+		} else if padj < p {
 			t.Errorf("%+v: adjusted p below raw p", c)
 		}
 	}
@@ -240,5 +249,23 @@ func TestJudge(t *testing.T) {
 		if got, why := judge(g); got != tc.want {
 			t.Errorf("%s: judge = %s (%s); want %s", tc.name, got, why, tc.want)
 		}
+	}
+}
+
+func TestNotes(t *testing.T) {
+	a := &Analysis{}
+	a.caveat(noteWilson, "p", "owl", "base", []string{"x=0 of 9: no successes observed", "n=9: few"})
+	a.caveat(noteWilson, "p", "owl", "base", []string{"x=0 of 9: no successes observed"}) // the same subject again
+	a.caveat(noteWilson, "p", "dog", "student@s0", []string{"n=9: few"})
+	a.caveat(noteWilson, "p", "owl", "control", []string{"n=9: few"})
+	a.caveat(notePaired, "p", "owl", "student vs base", []string{"n=9: few"}) // another kind
+	a.caveat(noteSeeds, "p", "owl", "student vs base", nil)
+	want := []string{
+		"Wilson interval (p/owl base): x=0 of 9: no successes observed",
+		"Wilson interval (p/owl base, control; p/dog student@s0): n=9: few",
+		"Paired test (p/owl student vs base): n=9: few",
+	}
+	if got := a.notes(); !slices.Equal(got, want) {
+		t.Errorf("notes\n%q\nwant\n%q", got, want)
 	}
 }
