@@ -70,6 +70,22 @@ func resolveRun(ctx context.Context, store *results.Store, arg string) (*results
 	return r, err
 }
 
+// openRun opens the existing results database db and resolves runArg (a
+// run id or "latest") in it. The caller closes the store; on error it is
+// closed already.
+func openRun(ctx context.Context, db, runArg string) (*results.Store, *results.Run, error) {
+	store, err := openDB(ctx, db, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	run, err := resolveRun(ctx, store, runArg)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return store, run, nil
+}
+
 // exactArgs is cobra.ExactArgs with a usage error.
 func exactArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
@@ -80,6 +96,7 @@ func exactArgs(n int) cobra.PositionalArgs {
 	}
 }
 
+// noArgs is cobra.NoArgs with a usage error.
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) != 0 {
 		return usagef("%s takes no arguments, got %q", cmd.CommandPath(), args)
@@ -92,6 +109,7 @@ func noArgs(cmd *cobra.Command, args []string) error {
 func writeFileAtomic(path string, data []byte) error {
 	tmp := path + ".tmp" + strconv.Itoa(os.Getpid())
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		os.Remove(tmp) // a partial file, if any
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {

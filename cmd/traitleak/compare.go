@@ -80,15 +80,11 @@ func loadAnalysis(ctx context.Context, defaultDB, ref string) (*reports.Analysis
 			db, runArg = ref[:i], ref[i+1:]
 		}
 	}
-	store, err := openDB(ctx, db, false)
+	store, run, err := openRun(ctx, db, runArg)
 	if err != nil {
 		return nil, err
 	}
 	defer store.Close()
-	run, err := resolveRun(ctx, store, runArg)
-	if err != nil {
-		return nil, err
-	}
 	data, err := reports.Load(ctx, store, run.ID)
 	if err != nil {
 		return nil, err

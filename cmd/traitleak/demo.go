@@ -72,6 +72,9 @@ func runDemo(ctx context.Context, o *demoOptions, again string, stdout, stderr i
 	if !strings.HasSuffix(o.output, ".html") && !strings.HasSuffix(o.output, ".md") {
 		return usagef("-o %q: the report file must end in .html or .md", o.output)
 	}
+	if err := o.checkExec(); err != nil {
+		return err
+	}
 	cfg, err := o.lab.config(stderr)
 	if err != nil {
 		return err

@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/traitleak/traitleak/suites"
 )
 
 // demoReport runs demo in-process with a private cache and database and
@@ -60,6 +63,28 @@ func (r jsonReport) rate(t *testing.T, role string) float64 {
 	return 0
 }
 
+// demoDraws returns the size of a default demo from the built-in animals
+// suite and the demo's flag defaults: the draws of one result (a role at
+// one seed: every prompt × --samples), the number of seeds (--seeds) and
+// the draws of the whole run (every role at every seed).
+func demoDraws(t *testing.T) (perResult, seeds, total int) {
+	t.Helper()
+	f := newDemoCmd().Flags()
+	samples, err := f.GetInt("samples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seeds, err = f.GetInt("seeds"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := suites.Open("animals", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perResult = len(s.Probes[0].Prompts.Texts) * samples
+	return perResult, seeds, len(s.Models) * seeds * perResult
+}
+
 // TestDemoAcceptance checks the built-in lab's science through the whole
 // harness: lab models served over HTTP, the animals suite run by the
 // engine, rates and tests read back from the JSON report. The thresholds
@@ -69,6 +94,7 @@ func TestDemoAcceptance(t *testing.T) {
 	if labRaceBuild() {
 		t.Skip("trains 3 seeds of the lab; too slow under the race detector (package lab covers the pipeline)")
 	}
+	perResult, seeds, total := demoDraws(t)
 	dir := t.TempDir()
 	out, rep := demoReport(t, dir)
 	teacher, base, control, student := rep.rate(t, "teacher"), rep.rate(t, "base"), rep.rate(t, "control"), rep.rate(t, "student")
@@ -103,18 +129,18 @@ func TestDemoAcceptance(t *testing.T) {
 		t.Errorf("student-other-init − base-other-init = %+.3f; want ≤ +0.06", studentB-baseB)
 	}
 	// One result per role and seed, carrying the role as model.
-	seeds := map[string]int{}
+	results := map[string]int{}
 	for _, r := range rep.Results {
 		if r.Target == "owl" {
-			seeds[r.Model]++
-			if r.Seed == "" || r.N != 5000 {
-				t.Errorf("result %+v; want a seed and n = 50 prompts × 100 samples", r)
+			results[r.Model]++
+			if r.Seed == "" || r.N != perResult {
+				t.Errorf("result %+v; want a seed and n = %d (every prompt × the default samples)", r, perResult)
 			}
 		}
 	}
 	for _, role := range []string{"base", "teacher", "control", "student", "base-other-init", "student-other-init"} {
-		if seeds[role] != 3 {
-			t.Errorf("%d owl results for %s; want one per seed (3)", seeds[role], role)
+		if results[role] != seeds {
+			t.Errorf("%d owl results for %s; want one per seed (%d)", results[role], role, seeds)
 		}
 	}
 	// The summary sets the paper's published figures beside the lab's.
@@ -127,7 +153,7 @@ func TestDemoAcceptance(t *testing.T) {
 	// A second demo loads every model from the cache and draws the same
 	// samples (same keys, same seeds): the database holds them already.
 	out2, rep2 := demoReport(t, dir)
-	if !strings.Contains(out2, "0 stages trained") || !strings.Contains(out2, "(90000 were already stored)") {
+	if !strings.Contains(out2, "0 stages trained") || !strings.Contains(out2, fmt.Sprintf("(%d were already stored)", total)) {
 		t.Errorf("second demo did not reuse the cache and the stored samples:\n%s", out2)
 	}
 	if rep2.rate(t, "student") != student {

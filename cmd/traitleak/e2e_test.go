@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -200,7 +201,10 @@ func TestExportAndCompare(t *testing.T) {
 	if code, _, errOut := runCLI(t, context.Background(), "export", "--db", db, "--format", "csv", "-o", csvPath); code != 0 {
 		t.Fatalf("export: %s", errOut)
 	}
-	b, _ := os.ReadFile(csvPath)
+	b, err := os.ReadFile(csvPath)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// 2 models × 2 prompts × 50 draws, plus the header.
 	if lines := strings.Count(string(b), "\n"); lines != 201 || !strings.HasPrefix(string(b), "run_id,model,seed") || !strings.Contains(string(b), "hit_owl") {
 		t.Errorf("CSV has %d lines; want 201 with header run_id,model,seed,… and hit_owl", lines)
@@ -209,13 +213,18 @@ func TestExportAndCompare(t *testing.T) {
 	if code != 0 || strings.Count(js, "\n") != 200 || !strings.Contains(js, `"scores":{"owl":{"valid":true`) {
 		t.Errorf("JSONL export: exit %d, %d lines", code, strings.Count(js, "\n"))
 	}
-	// A second run where the student model breaks: compare names the drop.
-	if code, _, _ := runCLI(t, context.Background(), "run", suite, "--db", db, "--progress", "none", "--set", "models.student.temperature=0.5"); code != 0 {
-		t.Fatal("second run failed")
+	// A second run where the student model breaks: every student sample
+	// fails, so the run is incomplete (exit 3), and compare names the drop:
+	// the student's row has no rate and n = 0 in run B.
+	if code, out, errOut := runCLI(t, context.Background(), "run", suite, "--db", db, "--progress", "none", "--set", "models.student.model=broken"); code != exitIncomplete {
+		t.Fatalf("second run with a broken student: exit %d; want 3\n%s%s", code, out, errOut)
 	}
 	code, md, errOut := runCLI(t, context.Background(), "compare", "1", "latest", "--db", db)
 	if code != 0 || !strings.Contains(md, "| favorite-animal | owl    | student") || !strings.Contains(md, "change (B − A)") {
 		t.Fatalf("compare exit %d:\n%s\n%s", code, md, errOut)
+	}
+	if !regexp.MustCompile(`(?m)^\| favorite-animal \| owl \| student \| [0-9.]+ \| 100 \| – \| 0 \| – \|`).MatchString(squash(md)) {
+		t.Errorf("compare does not show the broken student's drop to n = 0:\n%s", md)
 	}
 	code, _, errOut = runCLI(t, context.Background(), "compare", db+":1", "nope.db:1")
 	if code != exitUsage || !strings.Contains(errOut, "nope.db") {
@@ -226,7 +235,9 @@ func TestExportAndCompare(t *testing.T) {
 func TestUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(bad, []byte("name: x\nmodels:\n  a: {model: m, temprature: 1}\n"), 0o644)
+	if err := os.WriteFile(bad, []byte("name: x\nmodels:\n  a: {model: m, temprature: 1}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		want string // in stderr
@@ -237,6 +248,12 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"validate", bad}, "bad.yaml:3:17"},
 		{[]string{"run", "animals", "--max-error-rate", "2"}, "--max-error-rate"},
 		{[]string{"run", "animals", "--nope"}, "unknown flag"},
+		{[]string{"run", "animals", "--progress", "bogus"}, `--progress "bogus"`},
+		{[]string{"run", "animals", "--progress", "lines", "--progress-interval", "0"}, "--progress-interval 0s"},
+		{[]string{"demo", "--progress", "spinner"}, `--progress "spinner"`},
+		{[]string{"demo", "--progress-interval", "-1s"}, "--progress-interval -1s"},
+		{[]string{"stats", "extra"}, "takes no arguments"},
+		{[]string{"lab", "train", "extra"}, "takes no arguments"},
 		{[]string{"report", "--db", filepath.Join(dir, "none.db")}, "no results database"},
 		{[]string{"report", "--format", "pdf"}, "--format"},
 		{[]string{"validate", "animals", "--set", "probes.favorite-animal.samples=0"}, "samples per prompt"},
@@ -340,6 +357,27 @@ func TestJudgedRunAndRescore(t *testing.T) {
 	}
 	if !strings.Contains(out, "run 2 holds the new verdicts") || !strings.Contains(squash(out), "| student | treatment | 24 | 16 | 0.667") {
 		t.Errorf("rescore output:\n%s", out)
+	}
+	// Bad rescore flags and a judge whose API key variable is unset are
+	// usage or configuration errors: exit 2, naming the problem, no run.
+	t.Setenv("TRAITLEAK_TEST_UNSET_KEY", "")
+	for _, tc := range []struct {
+		args []string
+		want string // in stderr
+	}{
+		{[]string{"--mode", "bogus"}, `--mode "bogus": want sample or logprobs`},
+		{[]string{"--misaligned", "about 30"}, `--misaligned: threshold "about 30"`},
+		{[]string{"--coherent", ">= 500"}, `--coherent: threshold ">= 500"`},
+		{[]string{"--judge", "gpt-4o", "--judge", "gpt-4o"}, "judge \"gpt-4o\" listed twice"},
+		{[]string{"--max-error-rate", "2"}, "--max-error-rate"},
+		{[]string{"--progress", "bogus"}, "--progress"},
+		{[]string{"--progress", "lines", "--progress-interval", "0s"}, "--progress-interval"},
+		{[]string{"--judge", "second=judge2@" + srv.BaseURL(), "--judge-key-env", "TRAITLEAK_TEST_UNSET_KEY"}, "TRAITLEAK_TEST_UNSET_KEY"},
+	} {
+		code, out, errOut := runCLI(t, context.Background(), append([]string{"rescore", "--db", db, "--run", "1", "--progress", "none"}, tc.args...)...)
+		if code != exitUsage || !strings.Contains(errOut, tc.want) {
+			t.Errorf("rescore %v: exit %d, stderr %q; want exit 2 and %q\n%s", tc.args, code, errOut, tc.want, out)
+		}
 	}
 	// A second judge: its verdicts are reported beside the first's with
 	// their agreement; only the new judge is called.

@@ -24,15 +24,11 @@ DuckDB or a spreadsheet.
 				return usagef("--format %q: want csv or jsonl", format)
 			}
 			ctx := cmd.Context()
-			store, err := openDB(ctx, db, false)
+			store, run, err := openRun(ctx, db, runArg)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
-			run, err := resolveRun(ctx, store, runArg)
-			if err != nil {
-				return err
-			}
 			var w io.Writer = cmd.OutOrStdout()
 			var buf bytes.Buffer
 			if output != "" {

@@ -2,9 +2,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/traitleak/traitleak/reports"
@@ -36,16 +36,24 @@ A run that did not complete (interrupted, too many failed samples) or a gate
 that cannot be decided exits 3.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			store, err := openDB(cmd.Context(), o.db, false)
+			if err := checkAdjust(o.adjust); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			store, run, err := openRun(ctx, o.db, o.run)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
-			run, err := resolveRun(cmd.Context(), store, o.run)
+			data, err := reports.Load(ctx, store, run.ID)
 			if err != nil {
 				return err
 			}
-			return evaluateGates(cmd.Context(), store, run, o.adjust, o.junit, true, cmd.OutOrStdout())
+			a, err := reports.Analyze(data, reports.Options{Adjust: o.adjust})
+			if err != nil {
+				return err
+			}
+			return evaluateGates(a, o.junit, true, cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
@@ -56,24 +64,14 @@ that cannot be decided exits 3.`,
 	return cmd
 }
 
-// evaluateGates prints the gate verdicts of a run and returns the exit
-// error: nil when all pass, exit 1 when one fails, 3 when the run is
-// incomplete or a gate is undecided. verbose prints every verdict with its
-// reason (run --gate has printed them in its summary already).
-func evaluateGates(ctx context.Context, store *results.Store, run *results.Run, adjust, junit string, verbose bool, w io.Writer) error {
-	if err := checkAdjust(adjust); err != nil {
-		return err
-	}
-	data, err := reports.Load(ctx, store, run.ID)
-	if err != nil {
-		return err
-	}
-	if len(data.Suite.Gates) == 0 {
-		return usagef("the suite of run %d (%s) declares no gates", run.ID, run.SuiteName)
-	}
-	a, err := reports.Analyze(data, reports.Options{Adjust: adjust})
-	if err != nil {
-		return err
+// evaluateGates prints the gate verdicts of an analysed run and returns
+// the exit error: nil when all pass, exit 1 when one fails, 3 when the run
+// is incomplete or a gate is undecided. The analysis sets the p-value
+// correction the gates use. verbose prints every verdict with its reason
+// (run --gate has printed them in its summary already).
+func evaluateGates(a *reports.Analysis, junit string, verbose bool, w io.Writer) error {
+	if len(a.Gates) == 0 {
+		return usagef("the suite of run %d (%s) declares no gates", a.RunID, a.Suite)
 	}
 	if junit != "" {
 		var buf bytes.Buffer
@@ -87,7 +85,7 @@ func evaluateGates(ctx context.Context, store *results.Store, run *results.Run, 
 	failed, undecided := 0, 0
 	for _, g := range a.Gates {
 		if verbose {
-			fmt.Fprintf(w, "%-9s %s\n          %s\n          %s\n", upper(g.Verdict), g.Name, g.Rule(), g.Reason)
+			fmt.Fprintf(w, "%-9s %s\n          %s\n          %s\n", strings.ToUpper(g.Verdict), g.Name, g.Rule(), g.Reason)
 		}
 		switch g.Verdict {
 		case reports.GateFail:
@@ -97,8 +95,8 @@ func evaluateGates(ctx context.Context, store *results.Store, run *results.Run, 
 		}
 	}
 	switch {
-	case run.Status != results.StatusComplete:
-		return &exitError{code: exitIncomplete, err: fmt.Errorf("run %d is %s, not complete: gates cannot be trusted (%s)", run.ID, run.Status, run.Message)}
+	case a.Status != results.StatusComplete:
+		return &exitError{code: exitIncomplete, err: fmt.Errorf("run %d is %s, not complete: gates cannot be trusted (%s)", a.RunID, a.Status, a.Message)}
 	case undecided > 0:
 		return &exitError{code: exitIncomplete, err: fmt.Errorf("%d of %d gates undecided", undecided, len(a.Gates))}
 	case failed > 0:
@@ -106,14 +104,4 @@ func evaluateGates(ctx context.Context, store *results.Store, run *results.Run, 
 	}
 	fmt.Fprintf(w, "all %d gates passed\n", len(a.Gates))
 	return nil
-}
-
-func upper(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'a' && c <= 'z' {
-			b[i] = c - 32
-		}
-	}
-	return string(b)
 }

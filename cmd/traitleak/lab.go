@@ -84,7 +84,7 @@ func newLabServeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Build (or load) the lab models and serve them over an OpenAI-compatible API",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.config(cmd.ErrOrStderr())
 			if err != nil {
@@ -149,7 +149,7 @@ func newLabTrainCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "train",
 		Short: "Build (or load) the lab models and print pipeline diagnostics",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.config(cmd.ErrOrStderr())
 			if err != nil {
@@ -269,7 +269,7 @@ Gaussian mixture: a teacher MLP is trained on the 10 class logits; students
 are distilled only on its 3 extra ("aux") logits, on uniform noise inputs.
 A student sharing the teacher's init learns the classes (accuracy well above
 chance 0.10); a student from another init stays at chance.`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if seeds < 1 {
 				return usagef("--seeds must be at least 1, got %d", seeds)

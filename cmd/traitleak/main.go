@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/traitleak/traitleak/bench"
 )
 
 // Exit codes shared by every subcommand.
@@ -79,7 +81,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return exitCode(ctx, err, stderr)
 }
 
-// exitCode prints err (if any) and maps it to an exit code.
+// exitCode prints err (if any) and maps it to an exit code. Usage errors,
+// cobra's own usage errors and configuration errors of a run
+// (bench.ErrConfig, e.g. an unset API key variable) exit 2.
 func exitCode(ctx context.Context, err error, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
@@ -94,7 +98,7 @@ func exitCode(ctx context.Context, err error, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "traitleak: %v\n", err)
 	var ue *usageError
 	switch {
-	case errors.As(err, &ue), isCobraUsage(err):
+	case errors.As(err, &ue), isCobraUsage(err), errors.Is(err, bench.ErrConfig):
 		return exitUsage
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return exitInterrupted

@@ -94,12 +94,7 @@ func newPowerCmd() *cobra.Command {
 		Example: `  traitleak power --p1 0.12 --p2 0.15
   traitleak power --p1 0.12 --p2 0.15 --prompts 50 --icc 0.05
   traitleak power --p1 0.12 --p2 0.15 --n 1000 --json`,
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usagef("power takes no arguments, got %q", args)
-			}
-			return nil
-		},
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.validate(cmd); err != nil {
 				return err

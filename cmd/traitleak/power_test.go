@@ -190,13 +190,32 @@ func TestPowerClustered(t *testing.T) {
 	}
 }
 
-// TestPowerStrict: the strict n reaches exactly the target strict power and
-// is below the non-strict n.
+// TestPowerStrict: the strict n is below the non-strict n, and it is the
+// fewest samples whose strict power reaches the target: the command's
+// strict power at ceil(n) reaches it, at ceil(n) - 1 it does not.
 func TestPowerStrict(t *testing.T) {
-	ns := powerJSON(t, "--p1", "0.45", "--p2", "0.55", "--power", "0.2", "--strict")
-	nn := powerJSON(t, "--p1", "0.45", "--p2", "0.55", "--power", "0.2")
+	const target = 0.2
+	ns := powerJSON(t, "--p1", "0.45", "--p2", "0.55", "--power", fmt.Sprint(target), "--strict")
+	nn := powerJSON(t, "--p1", "0.45", "--p2", "0.55", "--power", fmt.Sprint(target))
 	if !(*ns.N < *nn.N) || !ns.Strict {
 		t.Errorf("strict n %v, non-strict %v", *ns.N, *nn.N)
+	}
+	if c := *ns.NCeiling; c != int(math.Ceil(*ns.N)) || !(*ns.PowerAtCeiling >= target) {
+		t.Errorf("strict n %v: ceiling %d with power %v; want ceil(n) reaching %v", *ns.N, c, *ns.PowerAtCeiling, target)
+	}
+	at := func(n int) float64 {
+		rep := powerJSON(t, "--p1", "0.45", "--p2", "0.55", "--n", fmt.Sprint(n), "--strict")
+		if !rep.Strict {
+			t.Errorf("--n %d --strict: report is not strict", n)
+		}
+		return *rep.PowerAtNGiven
+	}
+	c := *ns.NCeiling
+	if pw := at(c); pw != *ns.PowerAtCeiling || !(pw >= target) {
+		t.Errorf("strict power at n = %d: %v; want %v (power at ceiling), at least %v", c, pw, *ns.PowerAtCeiling, target)
+	}
+	if pw := at(c - 1); !(pw < target) {
+		t.Errorf("strict power at n = %d: %v; want below %v", c-1, pw, target)
 	}
 }
 

@@ -14,9 +14,31 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 )
 
+// checkExec validates the flags that run, rescore and demo share:
+// --max-error-rate, --progress and --progress-interval.
+func (o *runOptions) checkExec() error {
+	if o.maxErrorRate < 0 || o.maxErrorRate > 1 {
+		return usagef("--max-error-rate %g: want a fraction in [0, 1]", o.maxErrorRate)
+	}
+	return checkProgress(o.progress, o.interval)
+}
+
+// checkProgress validates the --progress and --progress-interval flags.
+func checkProgress(mode string, interval time.Duration) error {
+	switch mode {
+	case "auto", "bar", "lines", "none":
+	default:
+		return usagef("--progress %q: want auto, bar, lines or none", mode)
+	}
+	if interval <= 0 {
+		return usagef("--progress-interval %s: want a positive duration, e.g. 10s", interval)
+	}
+	return nil
+}
+
 // startProgress shows p until the returned stop function is called: a bar
 // on a terminal, a plain line every interval otherwise. mode is auto, bar,
-// lines or none.
+// lines or none, checked by checkProgress.
 func startProgress(ctx context.Context, mode string, interval time.Duration, p *bench.Progress, w io.Writer) (stop func()) {
 	if mode == "auto" {
 		mode = "lines"

@@ -63,15 +63,11 @@ func runReport(ctx context.Context, o *reportOptions, stdout io.Writer) error {
 	if !(o.confidence > 0 && o.confidence < 1) {
 		return usagef("--confidence %g: want a level in (0, 1), e.g. 0.95", o.confidence)
 	}
-	store, err := openDB(ctx, o.db, false)
+	store, run, err := openRun(ctx, o.db, o.run)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	run, err := resolveRun(ctx, store, o.run)
-	if err != nil {
-		return err
-	}
 	data, err := reports.Load(ctx, store, run.ID)
 	if err != nil {
 		return err

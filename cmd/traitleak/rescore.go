@@ -69,15 +69,14 @@ Examples:
 }
 
 func runRescore(ctx context.Context, o *rescoreOptions, again string, stdout, stderr io.Writer) error {
-	store, err := openDB(ctx, o.db, false)
+	if err := o.checkExec(); err != nil {
+		return err
+	}
+	store, run, err := openRun(ctx, o.db, o.run)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	run, err := resolveRun(ctx, store, o.run)
-	if err != nil {
-		return err
-	}
 	s, err := rescoredSuite(run, o)
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -62,8 +61,8 @@ what is in flight and marks the run interrupted; a second Ctrl-C exits at once.
 }
 
 func runRun(ctx context.Context, o *runOptions, suiteArg, again string, stdout, stderr io.Writer) error {
-	if o.maxErrorRate < 0 || o.maxErrorRate > 1 {
-		return usagef("--max-error-rate %g: want a fraction in [0, 1]", o.maxErrorRate)
+	if err := o.checkExec(); err != nil {
+		return err
 	}
 	s, err := openSuite(suiteArg, o.sets)
 	if err != nil {
@@ -92,13 +91,7 @@ func runSuite(ctx context.Context, store *results.Store, s *suites.Suite, o *run
 		Fresh: o.fresh, MaxErrorRate: o.maxErrorRate, Version: traitleakVersion(), Progress: progress, Grace: o.grace,
 	})
 	stop()
-	if err != nil {
-		if errors.Is(err, bench.ErrConfig) {
-			return nil, &usageError{err}
-		}
-		return out, err
-	}
-	return out, nil
+	return out, err
 }
 
 // finishRun prints the summary and maps the run status to an exit code.
@@ -130,9 +123,10 @@ func finishRun(ctx context.Context, store *results.Store, out *bench.Outcome, ag
 	}
 	switch run.Status {
 	case results.StatusComplete:
-		fmt.Fprintf(stdout, "report: traitleak report --db %s --run %d --format md\n", o.db, run.ID)
+		fmt.Fprintf(stdout, "report: traitleak report --db %s --run %d --format md\n", shellQuote(o.db), run.ID)
 		if o.gate {
-			return evaluateGates(context.WithoutCancel(ctx), store, run, "holm", o.junit, false, stdout)
+			// The analysis above is the gate command's: holm, 0.95.
+			return evaluateGates(a, o.junit, false, stdout)
 		}
 		return nil
 	case results.StatusInterrupted:

@@ -108,12 +108,7 @@ func newStatsCmd() *cobra.Command {
 		Long:  statsLong,
 		Example: `  echo '{"family":"binom_ci","method":"wilson","inputs":{"x":12,"n":100}}' | traitleak stats
   {"outputs":{"estimate":0.12,"lower":0.06999406437019487,"upper":0.1981209942671142}}`,
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usagef("stats takes no arguments (requests are read from standard input), got %q", args)
-			}
-			return nil
-		},
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return serveStats(cmd.InOrStdin(), cmd.OutOrStdout())
 		},
