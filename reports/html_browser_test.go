@@ -115,7 +115,12 @@ func runChromium(t *testing.T, rec *netRecorder, file string, extra ...string) (
 		"--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 		"--gaia-url=http://gaia.invalid",
 		"--component-updater=url-source=http://updater.invalid",
-		"--disable-features=NetworkTimeServiceQuerying",
+		"--optimization-guide-service-get-hints-url=http://hints.invalid",
+		"--optimization-guide-service-get-models-url=http://models.invalid",
+		// Only the last --disable-features counts: list them all here. The
+		// optimization guide fetches hints from googleapis.com on its own.
+		"--disable-features=NetworkTimeServiceQuerying,OptimizationHints,OptimizationHintsFetching," +
+			"OptimizationGuideModelDownloading,OptimizationTargetPrediction",
 	}
 	args = append(append(args, extra...), "file://"+file)
 	cmd := exec.CommandContext(ctx, chromiumBin, args...)
