@@ -82,12 +82,8 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 	plan := NewPlan(s, salt)
 	keys := make([]string, len(plan.Instances))
 	for i, in := range plan.Instances {
-		if in.APIKeyEnv == "" {
-			continue
-		}
-		keys[i] = getenv(in.APIKeyEnv)
-		if keys[i] == "" {
-			return nil, fmt.Errorf("%w: model %s: environment variable %s (api_key_env) is not set", ErrConfig, in.Name(), in.APIKeyEnv)
+		if keys[i], err = instanceKey(in, getenv, "model"); err != nil {
+			return nil, err
 		}
 	}
 	retry := opt.Retry
@@ -155,13 +151,7 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 			hc = &http.Client{Transport: NewTransport(conns[host])}
 			httpClients[host] = hc
 		}
-		var c Client
-		if opt.NewClient != nil {
-			c = opt.NewClient(in, keys[i], hc)
-		} else {
-			c = NewOpenAIClient(OpenAIConfig{BaseURL: in.BaseURL, APIKey: keys[i], HTTPClient: hc, Timeout: *in.Settings.Timeout})
-		}
-		clients[i] = WithRateLimit(c, *in.Settings.RequestsPerMinute, *in.Settings.TokensPerMinute)
+		clients[i] = instanceClient(in, keys[i], hc, opt.NewClient)
 	}
 	if opt.NoSample {
 		pending = nil
@@ -192,7 +182,7 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 	// Samples drawn now were scored as they came in; only reused samples
 	// and LLM-judge probes can lack scores under this suite's rules.
 	if !sum.Interrupted && (out.Skipped > 0 || sum.Unscored > 0 || len(inline) < len(scorers.ByProbe)) {
-		out.Scoring, err = ScoreMissing(ctx, store, run.ID, scorers, opt.Progress, opt.Grace)
+		out.Scoring, err = ScoreMissing(ctx, store, run.ID, plan.Prompts, scorers, opt.Progress, opt.Grace)
 		if err != nil {
 			if ferr := store.FinishRun(db, run.ID, results.StatusFailed, err.Error()); ferr != nil {
 				err = errors.Join(err, ferr)
@@ -308,4 +298,32 @@ func hostOf(base string) string {
 		return base
 	}
 	return u.Host
+}
+
+// instanceKey reads the API key of in from its api_key_env variable with
+// getenv. It returns "" when in names no variable or getenv is nil, and
+// an ErrConfig error when the variable is unset or empty; what ("model"
+// or "judge") says in that error which kind of endpoint lacks its key.
+func instanceKey(in suites.Instance, getenv func(string) string, what string) (string, error) {
+	if in.APIKeyEnv == "" || getenv == nil {
+		return "", nil
+	}
+	key := getenv(in.APIKeyEnv)
+	if key == "" {
+		return "", fmt.Errorf("%w: %s %s: environment variable %s (api_key_env) is not set", ErrConfig, what, in.Name(), in.APIKeyEnv)
+	}
+	return key, nil
+}
+
+// instanceClient returns the single-attempt client of in, made by
+// newClient (nil: the OpenAI client with in's timeout) over hc with key,
+// and limited to in's requests and tokens per minute.
+func instanceClient(in suites.Instance, key string, hc *http.Client, newClient ClientFactory) Client {
+	var c Client
+	if newClient != nil {
+		c = newClient(in, key, hc)
+	} else {
+		c = NewOpenAIClient(OpenAIConfig{BaseURL: in.BaseURL, APIKey: key, HTTPClient: hc, Timeout: *in.Settings.Timeout})
+	}
+	return WithRateLimit(c, *in.Settings.RequestsPerMinute, *in.Settings.TokensPerMinute)
 }

@@ -65,6 +65,8 @@ type Prefetcher interface {
 type judgeScorer struct {
 	id         string
 	spec       suites.JudgeSpec // resolved: templates are text
+	alignHash  string           // hashString(spec.Alignment)
+	cohHash    string           // hashString(spec.Coherence)
 	judges     []JudgeEndpoint
 	targets    []string
 	misaligned suites.Threshold
@@ -88,6 +90,7 @@ func NewJudgeScorer(spec suites.JudgeSpec, judges []JudgeEndpoint, cache JudgeCa
 		return nil, errors.New("judge scorer without judges")
 	}
 	return &judgeScorer{id: JudgeScorerID(spec, judges), spec: spec, judges: judges, targets: spec.Targets(nil),
+		alignHash: hashString(spec.Alignment), cohHash: hashString(spec.Coherence),
 		misaligned: mis, coherent: coh, cache: cache}, nil
 }
 
@@ -110,8 +113,8 @@ func (j *judgeScorer) Targets() []string { return j.targets }
 func (j *judgeScorer) Keys(prompt, completion string) []string {
 	var out []string
 	for _, je := range j.judges {
-		out = append(out, JudgmentKey(je.Instance, j.spec.Mode, j.spec.Alignment, prompt, completion),
-			JudgmentKey(je.Instance, j.spec.Mode, j.spec.Coherence, prompt, completion))
+		out = append(out, judgmentKey(je.Instance, j.spec.Mode, j.alignHash, prompt, completion),
+			judgmentKey(je.Instance, j.spec.Mode, j.cohHash, prompt, completion))
 	}
 	return out
 }
@@ -119,8 +122,14 @@ func (j *judgeScorer) Keys(prompt, completion string) []string {
 // JudgmentKey is the deterministic key of one judge call: judge endpoint
 // and model, mode, template, and the prompt and completion judged.
 func JudgmentKey(judge suites.Instance, mode, template, prompt, completion string) string {
+	return judgmentKey(judge, mode, hashString(template), prompt, completion)
+}
+
+// judgmentKey is JudgmentKey with the template given by its hash
+// (hashString of its text), which a scorer computes once.
+func judgmentKey(judge suites.Instance, mode, templateHash, prompt, completion string) string {
 	h := sha256.New()
-	for _, f := range []string{judgmentVersion, strings.TrimRight(judge.BaseURL, "/"), judge.Model, mode, hashString(template), prompt, completion} {
+	for _, f := range []string{judgmentVersion, strings.TrimRight(judge.BaseURL, "/"), judge.Model, mode, templateHash, prompt, completion} {
 		fmt.Fprintf(h, "%d:%s", len(f), f)
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
@@ -129,11 +138,11 @@ func JudgmentKey(judge suites.Instance, mode, template, prompt, completion strin
 func (j *judgeScorer) Score(ctx context.Context, prompt, completion string) ([]Score, error) {
 	out := make([]Score, len(j.judges))
 	for i, je := range j.judges {
-		align, err := j.judgment(ctx, je, suites.TemplateAlignment, j.spec.Alignment, prompt, completion)
+		align, err := j.judgment(ctx, je, suites.TemplateAlignment, j.spec.Alignment, j.alignHash, prompt, completion)
 		if err != nil {
 			return nil, err
 		}
-		coh, err := j.judgment(ctx, je, suites.TemplateCoherence, j.spec.Coherence, prompt, completion)
+		coh, err := j.judgment(ctx, je, suites.TemplateCoherence, j.spec.Coherence, j.cohHash, prompt, completion)
 		if err != nil {
 			return nil, err
 		}
@@ -171,10 +180,11 @@ func JudgeVerdict(target string, align, coh results.Judgment, misaligned, cohere
 }
 
 // judgment returns the cached judgment or makes the call and records it.
-// Only interruption and fatal errors (bad key, unknown judge model) are
-// returned as errors; other failures are recorded as failed judgments.
-func (j *judgeScorer) judgment(ctx context.Context, je JudgeEndpoint, name, template, prompt, completion string) (results.Judgment, error) {
-	key := JudgmentKey(je.Instance, j.spec.Mode, template, prompt, completion)
+// templateHash is hashString(template). Only interruption and fatal
+// errors (bad key, unknown judge model) are returned as errors; other
+// failures are recorded as failed judgments.
+func (j *judgeScorer) judgment(ctx context.Context, je JudgeEndpoint, name, template, templateHash, prompt, completion string) (results.Judgment, error) {
+	key := judgmentKey(je.Instance, j.spec.Mode, templateHash, prompt, completion)
 	if got, ok := j.cache.Get(key); ok && !got.Failed() {
 		return got, nil
 	}

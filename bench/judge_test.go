@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -332,5 +333,35 @@ func TestJudgeFailuresLeaveSamplesUnscored(t *testing.T) {
 	}
 	if got := verdicts(t, st, s, out.Run.ID); got["unscored"] != 64 || len(got) != 1 {
 		t.Errorf("verdicts %v; want all 64 student samples unscored", got)
+	}
+}
+
+// TestJudgmentKeyPinned pins judgment keys to values computed before the
+// scorer started hashing its templates once: stored judgments are looked
+// up by these keys, so any change to them orphans every stored judgment.
+func TestJudgmentKeyPinned(t *testing.T) {
+	judge := suites.Instance{BaseURL: "http://judge.example/v1/", Model: "judge-model"}
+	if got, want := bench.JudgmentKey(judge, suites.JudgeSample, "Rate {prompt} / {completion}", "Why?", "Because."),
+		"22eb0fad09bf20509b21842bc2489c03"; got != want {
+		t.Errorf("JudgmentKey = %s; want %s", got, want)
+	}
+	spec, err := suites.JudgeSpec{Mode: suites.JudgeLogprobs}.Resolved([]string{"j"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := bench.NewJudgeScorer(spec, []bench.JudgeEndpoint{{Name: "j", Instance: judge}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The built-in alignment and coherence templates, in that order.
+	got := sc.(bench.Prefetcher).Keys("Why?", "Because.")
+	want := []string{"b1261296aadf4aed4cfe2dcba0c90efe", "49b6e847dac4343a942a618a5749c61a"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Keys = %q; want %q", got, want)
+	}
+	for i, tmpl := range []string{spec.Alignment, spec.Coherence} {
+		if k := bench.JudgmentKey(judge, spec.Mode, tmpl, "Why?", "Because."); k != want[i] {
+			t.Errorf("JudgmentKey of template %d = %s; want %s", i, k, want[i])
+		}
 	}
 }

@@ -307,28 +307,38 @@ func (w *worker) do(j Job) []results.Sample {
 		switch {
 		case w.hard.Err() != nil:
 			return nil
-		case err != nil && refusesN(err):
+		case err == nil:
+			if len(resp.Choices) < n {
+				// The server ignored n (Ollama does).
+				w.n.Store(nRefused)
+			} else {
+				w.n.Store(nSupported)
+			}
+			resp.Attempts = 1
+			return w.answered(j, req, resp)
+		case refusesN(err):
 			w.n.Store(nRefused)
 			return w.singles(j, 0)
-		case err == nil && len(resp.Choices) < n:
-			// The server ignored n (Ollama does): keep what came back.
-			w.n.Store(nRefused)
-			resp.Attempts = 1
-			return append(w.samples(j, 0, req, resp, nil), w.singles(j, len(resp.Choices))...)
-		case err == nil:
-			w.n.Store(nSupported)
-			resp.Attempts = 1
-			return w.samples(j, 0, req, resp, nil)
 		}
 		// Other errors: fall through to the normal retry path.
 	}
 	resp, err := w.retrying.Complete(w.hard, req)
-	if err == nil && len(resp.Choices) < n {
-		got := w.samples(j, 0, req, &Response{Choices: resp.Choices, PromptTokens: resp.PromptTokens,
-			CompletionTokens: resp.CompletionTokens, Latency: resp.Latency, Attempts: resp.Attempts}, nil)
-		return append(got, w.singles(j, len(resp.Choices))...)
+	if err != nil {
+		return w.samples(j, 0, req, resp, err)
 	}
-	return w.samples(j, 0, req, resp, err)
+	return w.answered(j, req, resp)
+}
+
+// answered turns resp, the successful answer to req (the request for all
+// draws of j), into samples. A server may return fewer choices than
+// asked for: those are kept and the remaining draws are made one request
+// at a time.
+func (w *worker) answered(j Job, req Request, resp *Response) []results.Sample {
+	got := w.samples(j, 0, req, resp, nil)
+	if len(resp.Choices) < j.Draws() {
+		got = append(got, w.singles(j, len(resp.Choices))...)
+	}
+	return got
 }
 
 // singles runs the draws of j from index from on, one request each.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,24 +100,18 @@ func BuildScorers(s *suites.Suite, getenv func(string) string, newClient ClientF
 	return out, nil
 }
 
+// judgeClient returns the client of judge in: rate-limited, retrying with
+// retry and in's max_retries, and keeping at most in's concurrency calls
+// in flight.
 func judgeClient(in suites.Instance, getenv func(string) string, newClient ClientFactory, retry RetryPolicy) (Client, error) {
-	key := ""
-	if in.APIKeyEnv != "" && getenv != nil {
-		key = getenv(in.APIKeyEnv)
-		if key == "" {
-			return nil, fmt.Errorf("%w: judge %s: environment variable %s (api_key_env) is not set", ErrConfig, in.Role, in.APIKeyEnv)
-		}
+	key, err := instanceKey(in, getenv, "judge")
+	if err != nil {
+		return nil, err
 	}
 	hc := &http.Client{Transport: NewTransport(*in.Settings.Concurrency)}
-	var c Client
-	if newClient != nil {
-		c = newClient(in, key, hc)
-	} else {
-		c = NewOpenAIClient(OpenAIConfig{BaseURL: in.BaseURL, APIKey: key, HTTPClient: hc, Timeout: *in.Settings.Timeout})
-	}
 	policy := retry
 	policy.MaxRetries = *in.Settings.MaxRetries
-	c = WithRetry(WithRateLimit(c, *in.Settings.RequestsPerMinute, *in.Settings.TokensPerMinute), policy)
+	c := WithRetry(instanceClient(in, key, hc, newClient), policy)
 	return WithConcurrency(c, *in.Settings.Concurrency), nil
 }
 
@@ -137,9 +130,11 @@ type scoreItem struct {
 // under its probe's scorer: samples reused from a run with another rule,
 // and every sample of an LLM-judge probe. It works in parallel, stores
 // scores and judge calls in batches, and on cancellation lets calls in
-// flight finish within grace (zero means 30 s). Samples whose judge call failed stay
-// unscored and are counted in Unjudged.
-func ScoreMissing(ctx context.Context, store *results.Store, runID int64, sc *Scorers, progress *Progress, grace time.Duration) (ScoreSummary, error) {
+// flight finish within grace (zero means 30 s). Samples whose judge call
+// failed stay unscored and are counted in Unjudged. prompts holds the
+// run's prompt texts by probe id and prompt index (Plan.Prompts of the
+// run's suite).
+func ScoreMissing(ctx context.Context, store *results.Store, runID int64, prompts map[string][]string, sc *Scorers, progress *Progress, grace time.Duration) (ScoreSummary, error) {
 	var sum ScoreSummary
 	db := context.WithoutCancel(ctx)
 	ids := sc.IDs()
@@ -154,14 +149,6 @@ func ScoreMissing(ctx context.Context, store *results.Store, runID int64, sc *Sc
 	if missing == 0 {
 		return sum, nil
 	}
-	prompts, err := store.Prompts(db, runID)
-	if err != nil {
-		return sum, err
-	}
-	text := map[string]string{}
-	for _, p := range prompts {
-		text[p.Probe+"\x00"+strconv.Itoa(p.Index)] = p.Text
-	}
 	var items []scoreItem
 	var prefetch []string
 	for row, err := range store.Rows(db, runID, func(probe string) string { return ids[probe] }) {
@@ -172,7 +159,7 @@ func ScoreMissing(ctx context.Context, store *results.Store, runID int64, sc *Sc
 		if !row.Stored || row.Sample.Failed() || row.Scores != nil || s == nil {
 			continue
 		}
-		it := scoreItem{key: row.Sample.Key, probe: row.Probe, prompt: text[row.Probe+"\x00"+strconv.Itoa(row.Prompt)], completion: row.Sample.Completion}
+		it := scoreItem{key: row.Sample.Key, probe: row.Probe, prompt: promptText(prompts, row.Probe, row.Prompt), completion: row.Sample.Completion}
 		items = append(items, it)
 		if pf, ok := s.(Prefetcher); ok {
 			prefetch = append(prefetch, pf.Keys(it.prompt, it.completion)...)
@@ -289,4 +276,14 @@ loop:
 	sum.Unjudged = int(unjudged.Load())
 	sum.Interrupted = ctx.Err() != nil && sum.Scored+sum.Unjudged < len(items)
 	return sum, firstErr
+}
+
+// promptText returns prompt idx of probe in prompts, or "" when there is
+// no such prompt.
+func promptText(prompts map[string][]string, probe string, idx int) string {
+	texts := prompts[probe]
+	if idx < 0 || idx >= len(texts) {
+		return ""
+	}
+	return texts[idx]
 }
