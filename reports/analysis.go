@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -79,6 +80,7 @@ type Analysis struct {
 	Notes []string `json:"notes,omitempty"`
 
 	data     *RunData
+	prompts  map[string][]int   // prompt indexes by probe, in prompt order
 	caveats  []*caveat          // gathered while analysing, in order of first appearance
 	caveatOf map[string]*caveat // by kind and warning
 }
@@ -316,17 +318,15 @@ func Analyze(d *RunData, opt Options) (*Analysis, error) {
 		u := d.JudgeUsage[name]
 		a.Judges = append(a.Judges, JudgeSummary{Judge: name, Calls: u.Calls, Failed: u.Failed, PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens})
 	}
+	a.prompts = map[string][]int{}
+	for _, pr := range d.Prompts {
+		a.prompts[pr.Probe] = append(a.prompts[pr.Probe], pr.Index)
+	}
 	targets := map[string][]string{}
 	for _, p := range d.Suite.Probes {
-		n := 0
-		for _, pr := range d.Prompts {
-			if pr.Probe == p.ID {
-				n++
-			}
-		}
 		t := d.Suite.ScoreTargets(p)
 		targets[p.ID] = t
-		a.Probes = append(a.Probes, ProbeSummary{ID: p.ID, Description: p.Description, Prompts: n, Samples: p.Samples, Scorer: p.Score.Kind(), Targets: t})
+		a.Probes = append(a.Probes, ProbeSummary{ID: p.ID, Description: p.Description, Prompts: len(a.prompts[p.ID]), Samples: p.Samples, Scorer: p.Score.Kind(), Targets: t})
 	}
 	for _, p := range d.Suite.Probes {
 		for _, t := range targets[p.ID] {
@@ -375,18 +375,8 @@ func (a *Analysis) summarizeModels() {
 		if st.Temperature != nil {
 			ms.Temperature = Num(*st.Temperature)
 		}
-		// Count draws once per sample, not once per target.
-		seen := map[string]bool{}
-		for k, c := range d.Cells {
-			if k.Model != m.Index || seen[fmt.Sprint(k.Probe, "\x00", k.Prompt)] {
-				continue
-			}
-			seen[fmt.Sprint(k.Probe, "\x00", k.Prompt)] = true
-			ms.Planned += c.Planned
-			ms.Stored += c.Planned - c.Missing
-			ms.Failed += c.Failed
-		}
 		if u := d.Usage[m.Index]; u != nil {
+			ms.Planned, ms.Stored, ms.Failed = u.Planned, u.Planned-u.Missing, u.Failed
 			ms.PromptTokens, ms.CompletionTokens = u.PromptTokens, u.CompletionTokens
 			if u.Samples > 0 {
 				ms.MeanLatencyMS = Num(float64((u.LatencySum / time.Duration(u.Samples)).Microseconds()) / 1000)
@@ -396,20 +386,26 @@ func (a *Analysis) summarizeModels() {
 	}
 }
 
-// sum adds the cells of one probe target that match keep.
-func (d *RunData) sum(probe, target string, keep func(CellKey) bool) Cell {
+// cellsOf returns the keys of the cells of one probe target, in no
+// particular order.
+func (d *RunData) cellsOf(probe, target string) []CellKey {
 	if d.byTarget == nil {
-		// Index the cells once: an analysis sums per role, seed and prompt,
-		// and scanning every cell each time grows with the square of the run.
+		// Index the cells once: an analysis sums per role and seed, and
+		// scanning every cell each time grows with the square of the run.
 		d.byTarget = map[CellKey][]CellKey{}
 		for k := range d.Cells {
 			t := CellKey{Probe: k.Probe, Target: k.Target}
 			d.byTarget[t] = append(d.byTarget[t], k)
 		}
 	}
+	return d.byTarget[CellKey{Probe: probe, Target: target}]
+}
+
+// sum adds the cells of one probe target that match keep.
+func (d *RunData) sum(probe, target string, keep func(CellKey) bool) Cell {
 	var out Cell
 	out.Invalid = map[string]int{}
-	for _, k := range d.byTarget[CellKey{Probe: probe, Target: target}] {
+	for _, k := range d.cellsOf(probe, target) {
 		if !keep(k) {
 			continue
 		}
@@ -459,29 +455,44 @@ func (a *Analysis) roleResult(probe, target, role string, conf float64) (RoleRes
 	if len(c.Invalid) > 0 {
 		rr.Invalid = c.Invalid
 	}
-	// Per-prompt counts pooled over seeds, in prompt order.
-	var prompts []int
-	for _, p := range d.Prompts {
-		if p.Probe == probe {
-			prompts = append(prompts, p.Index)
+	// Per-prompt counts pooled over seeds, in one pass over the cells,
+	// then reported in prompt order.
+	type counts struct{ scored, hits int }
+	byPrompt := map[int]*counts{}
+	for _, k := range d.cellsOf(probe, target) {
+		if !idx[k.Model] {
+			continue
 		}
+		pc := byPrompt[k.Prompt]
+		if pc == nil {
+			pc = &counts{}
+			byPrompt[k.Prompt] = pc
+		}
+		cell := d.Cells[k]
+		pc.scored += cell.Scored
+		pc.hits += cell.Hits
 	}
+	prompts := a.prompts[probe]
 	pr := PromptRates{Model: role, Probe: probe, Target: target}
 	var xs []float64
 	var clusters []string
 	for _, pi := range prompts {
-		pc := d.sum(probe, target, func(k CellKey) bool { return idx[k.Model] && k.Prompt == pi })
+		var pc counts
+		if p := byPrompt[pi]; p != nil {
+			pc = *p
+		}
 		// Per-prompt rates rest on few draws by design: their caveats
 		// would make one note per prompt, so they are not gathered.
-		ci, _ := wilson(pc.Hits, pc.Scored, conf)
-		pr.Rates = append(pr.Rates, PromptRate{Prompt: pi, N: pc.Scored, Hits: pc.Hits, Rate: rate(pc.Hits, pc.Scored), CI: ci})
-		for i := range pc.Scored {
+		ci, _ := wilson(pc.hits, pc.scored, conf)
+		pr.Rates = append(pr.Rates, PromptRate{Prompt: pi, N: pc.scored, Hits: pc.hits, Rate: rate(pc.hits, pc.scored), CI: ci})
+		label := strconv.Itoa(pi)
+		for i := range pc.scored {
 			v := 0.0
-			if i < pc.Hits {
+			if i < pc.hits {
 				v = 1
 			}
 			xs = append(xs, v)
-			clusters = append(clusters, fmt.Sprint(pi))
+			clusters = append(clusters, label)
 		}
 	}
 	if len(prompts) > 1 && c.Scored > 0 {
@@ -504,6 +515,28 @@ func (a *Analysis) roleResult(probe, target, role string, conf float64) (RoleRes
 		}
 	}
 	return rr, pr
+}
+
+// rolesFor returns the pooled results of the roles of one probe target,
+// in suite order.
+func (a *Analysis) rolesFor(probe, target string) []RoleResult {
+	var out []RoleResult
+	for _, r := range a.Roles {
+		if r.Probe == probe && r.Target == target {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// roleResultOf returns a role's pooled result on a probe target, or nil.
+func (a *Analysis) roleResultOf(probe, target, role string) *RoleResult {
+	for i, r := range a.Roles {
+		if r.Probe == probe && r.Target == target && r.Model == role {
+			return &a.Roles[i]
+		}
+	}
+	return nil
 }
 
 // compare evaluates every compare entry of the suite on every probe and
@@ -576,25 +609,26 @@ func (a *Analysis) adjustAll() error {
 }
 
 func (a *Analysis) comparison(probe, target, treatment, baseline string, conf float64) Comparison {
-	d := a.data
-	pool := func(role string) Cell {
-		idx := map[int]bool{}
-		for _, m := range d.roleModels(role) {
-			idx[m.Index] = true
+	// The pooled counts are the roles' results; a role without one (the
+	// probe does not sample it) has no samples.
+	pool := func(role string) (hits, n int) {
+		if r := a.roleResultOf(probe, target, role); r != nil {
+			return r.Hits, r.N
 		}
-		return d.sum(probe, target, func(k CellKey) bool { return idx[k.Model] })
+		return 0, 0
 	}
-	t, b := pool(treatment), pool(baseline)
+	tHits, tN := pool(treatment)
+	bHits, bN := pool(baseline)
 	c := Comparison{Probe: probe, Target: target, Treatment: treatment, Baseline: baseline,
-		TreatmentRate: rate(t.Hits, t.Scored), BaselineRate: rate(b.Hits, b.Scored), TreatmentN: t.Scored, BaselineN: b.Scored,
+		TreatmentRate: rate(tHits, tN), BaselineRate: rate(bHits, bN), TreatmentN: tN, BaselineN: bN,
 		Diff: Num(math.NaN()), CI: nanCI(methodNewcombe),
 		PValue: Num(math.NaN()), Test: methodFisher, CohenH: Num(math.NaN()), OddsRatio: Num(math.NaN()),
 		OddsRatioCI: nanCI(methodCMLE)}
-	if t.Scored == 0 || b.Scored == 0 {
+	if tN == 0 || bN == 0 {
 		return c
 	}
 	c.Diff = c.TreatmentRate - c.BaselineRate
-	rd := diffRates(t.Hits, t.Scored, b.Hits, b.Scored, conf)
+	rd := diffRates(tHits, tN, bHits, bN, conf)
 	c.CI, c.PValue, c.OddsRatio, c.OddsRatioCI = rd.CI, rd.PValue, rd.OddsRatio, rd.OddsRatioCI
 	subject := treatment + " vs " + baseline
 	a.caveat(noteDiff, probe, target, subject, rd.Warnings)

@@ -365,12 +365,7 @@ func categoryTicks(p *plot.Plot, labels []string, perLabel vg.Length) {
 // rateChart is a bar per role (pooled over seeds) with Wilson whiskers,
 // and the published figures beside the bars.
 func (a *Analysis) rateChart(probe, target string, colors map[string]string) (*Chart, error) {
-	var roles []RoleResult
-	for _, r := range a.Roles {
-		if r.Probe == probe && r.Target == target {
-			roles = append(roles, r)
-		}
-	}
+	roles := a.rolesFor(probe, target)
 	if len(roles) == 0 {
 		return nil, nil
 	}
@@ -524,8 +519,8 @@ func (a *Analysis) chartRoles(probe, target string) []string {
 		}
 	}
 	var out []string
-	for _, r := range a.Roles {
-		if r.Probe == probe && r.Target == target && len(out) < 3 {
+	for _, r := range a.rolesFor(probe, target) {
+		if len(out) < 3 {
 			out = append(out, r.Model)
 		}
 	}
@@ -639,7 +634,7 @@ func (a *Analysis) promptChart(probe, target string, colors map[string]string) (
 	}
 	caption := fmt.Sprintf("Each mark is one prompt's rate (seeds pooled) with its %s Wilson interval; prompts sorted by the %s rate, labelled by prompt number.",
 		a.confPct(), series[0].Model)
-	if len(series) < a.roleCount(probe, target) {
+	if len(series) < len(a.rolesFor(probe, target)) {
 		caption += fmt.Sprintf(" Roles shown: %s (the first comparison); the per-prompt table has every role.", strings.Join(names, " and "))
 	}
 	return render(p, width, height, &Chart{
@@ -649,27 +644,14 @@ func (a *Analysis) promptChart(probe, target string, colors map[string]string) (
 	})
 }
 
-func (a *Analysis) roleCount(probe, target string) int {
-	n := 0
-	for _, r := range a.Roles {
-		if r.Probe == probe && r.Target == target {
-			n++
-		}
-	}
-	return n
-}
-
 // seedChart shows each seed's rate and the mean of seeds with its
 // t-interval, when some role has two or more seeds.
 func (a *Analysis) seedChart(probe, target string, colors map[string]string) (*Chart, error) {
-	var roles []RoleResult
+	roles := a.rolesFor(probe, target)
 	multi := false
-	for _, r := range a.Roles {
-		if r.Probe == probe && r.Target == target {
-			roles = append(roles, r)
-			if r.SeedMean != nil {
-				multi = true
-			}
+	for _, r := range roles {
+		if r.SeedMean != nil {
+			multi = true
 		}
 	}
 	if !multi {

@@ -11,9 +11,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/traitleak/traitleak/bench"
 	"github.com/traitleak/traitleak/results"
-	"github.com/traitleak/traitleak/suites"
 )
 
 // ExportRow is one planned draw of a run as exported: one CSV row or one
@@ -57,35 +55,14 @@ type ExportScore struct {
 // "jsonl". CSV has one column per target (1 hit, 0 miss, empty when
 // unscored) and, for scorers with numeric values, value and label columns.
 func Export(ctx context.Context, store *results.Store, runID int64, format string, w io.Writer) error {
-	run, err := store.GetRun(ctx, runID)
+	o, err := openRun(ctx, store, runID)
 	if err != nil {
 		return err
 	}
-	var s suites.Suite
-	if err := json.Unmarshal([]byte(run.SuiteJSON), &s); err != nil {
-		return fmt.Errorf("run %d: decode recorded suite: %w", runID, err)
-	}
-	models, err := store.Models(ctx, runID)
-	if err != nil {
-		return err
-	}
-	prompts, err := store.Prompts(ctx, runID)
-	if err != nil {
-		return err
-	}
-	text := map[string]string{}
-	for _, p := range prompts {
-		text[p.Probe+"\x00"+strconv.Itoa(p.Index)] = p.Text
-	}
-	scorers, err := bench.BuildScorers(&s, nil, nil, bench.RetryPolicy{})
-	if err != nil {
-		return fmt.Errorf("run %d: %w", runID, err)
-	}
-	scorerIDs := scorers.IDs()
 	var targets []string
 	seenTarget := map[string]bool{}
-	for _, p := range s.Probes {
-		for _, t := range scorers.ByProbe[p.ID].Targets() {
+	for _, p := range o.suite.Probes {
+		for _, t := range o.scorers.ByProbe[p.ID].Targets() {
 			if !seenTarget[t] {
 				seenTarget[t] = true
 				targets = append(targets, t)
@@ -111,14 +88,14 @@ func Export(ctx context.Context, store *results.Store, runID int64, format strin
 		return fmt.Errorf("export format %q: want csv or jsonl", format)
 	}
 	enc := json.NewEncoder(bw)
-	for row, err := range store.Rows(ctx, runID, func(probe string) string { return scorerIDs[probe] }) {
+	for row, err := range o.rows(ctx, store) {
 		if err != nil {
 			return err
 		}
-		m := models[row.Model]
+		m := o.models[row.Model]
 		sm := row.Sample
 		er := ExportRow{RunID: runID, Model: m.Role, Seed: m.Seed, Condition: m.Condition, ModelID: m.Model, BaseURL: m.BaseURL,
-			Probe: row.Probe, PromptIndex: row.Prompt, Prompt: text[row.Probe+"\x00"+strconv.Itoa(row.Prompt)], Draw: row.Draw, Key: sm.Key}
+			Probe: row.Probe, PromptIndex: row.Prompt, Prompt: o.promptText(row.Probe, row.Prompt), Draw: row.Draw, Key: sm.Key}
 		switch {
 		case !row.Stored:
 			er.Status = "missing"

@@ -348,10 +348,7 @@ func (a *Analysis) htmlView(charts []Chart) (*htmlView, error) {
 				refNote[i] = addNote(text, src)
 			}
 			matched := make([]bool, len(refs))
-			for _, r := range a.Roles {
-				if r.Probe != p.ID || r.Target != t {
-					continue
-				}
+			for _, r := range a.rolesFor(p.ID, t) {
 				row := roleRow{Model: r.Model, Condition: r.Condition, Swatch: swatch(r.Model), Seeds: r.Seeds, N: r.N, Hits: r.Hits,
 					Failed: r.Failed, Missing: r.Missing, Rate: fmtRate(r.Rate), CI: fmtCI(r.CI), Clustered: "–", SeedMean: "–",
 					NoData: !finite(float64(r.Rate))}

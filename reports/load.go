@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"math"
 	"time"
 
@@ -80,9 +81,14 @@ type Cell struct {
 	Invalid map[string]int // successful samples without a valid score, by label ("unscored" when no score)
 }
 
-// Usage sums token use and latency of one model instance.
+// Usage counts the draws and sums the token use and latency of one model
+// instance. Draws are counted once each, whatever the number of targets,
+// and only on probes with targets (as the cells count them).
 type Usage struct {
-	Samples          int
+	Planned          int // draws planned
+	Missing          int // planned but never completed
+	Failed           int // completed as failed
+	Samples          int // completed successfully
 	PromptTokens     int64
 	CompletionTokens int64
 	LatencySum       time.Duration // over successful samples
@@ -99,10 +105,32 @@ type ExampleKey struct {
 // maxExamples bounds the completions kept per ExampleKey.
 const maxExamples = 3
 
-// Load reads a run from the store and aggregates it. The suite is the one
-// recorded with the run, so later edits of the suite file do not change
-// the report.
-func Load(ctx context.Context, store *results.Store, runID int64) (*RunData, error) {
+// openedRun is a recorded run ready to be read back: the run, its suite as
+// recorded, its model instances and prompts, and the suite's scorers
+// (without clients: they name targets and judgment keys, and score
+// nothing).
+type openedRun struct {
+	run     *results.Run
+	suite   *suites.Suite
+	models  []results.ModelRow
+	prompts []results.PromptRow
+	// texts are the prompt texts by probe and index.
+	texts   map[promptKey]string
+	scorers *bench.Scorers
+	// scorerIDs are the scorer IDs by probe, to look up stored scores.
+	scorerIDs map[string]string
+}
+
+// promptKey addresses one prompt of one probe.
+type promptKey struct {
+	Probe string
+	Index int
+}
+
+// openRun reads a run's record, recorded suite, models and prompts from
+// the store and rebuilds the suite's scorers: the start shared by Load and
+// Export.
+func openRun(ctx context.Context, store *results.Store, runID int64) (*openedRun, error) {
 	run, err := store.GetRun(ctx, runID)
 	if err != nil {
 		return nil, err
@@ -112,35 +140,58 @@ func Load(ctx context.Context, store *results.Store, runID int64) (*RunData, err
 		return nil, fmt.Errorf("run %d: decode recorded suite: %w", runID, err)
 	}
 	s.Source = run.SuiteSource
-	d := &RunData{Run: *run, Suite: &s, Cells: map[CellKey]*Cell{}, Usage: map[int]*Usage{}, Examples: map[ExampleKey][]string{}}
-	if d.Models, err = store.Models(ctx, runID); err != nil {
+	o := &openedRun{run: run, suite: &s}
+	if o.models, err = store.Models(ctx, runID); err != nil {
 		return nil, err
 	}
-	if d.Prompts, err = store.Prompts(ctx, runID); err != nil {
+	if o.prompts, err = store.Prompts(ctx, runID); err != nil {
 		return nil, err
 	}
-	scorers, err := bench.BuildScorers(&s, nil, nil, bench.RetryPolicy{})
-	if err != nil {
+	o.texts = make(map[promptKey]string, len(o.prompts))
+	for _, p := range o.prompts {
+		o.texts[promptKey{Probe: p.Probe, Index: p.Index}] = p.Text
+	}
+	if o.scorers, err = bench.BuildScorers(&s, nil, nil, bench.RetryPolicy{}); err != nil {
 		return nil, fmt.Errorf("run %d: %w", runID, err)
 	}
-	scorerIDs := scorers.IDs()
-	targets := map[string][]string{}
-	for probe, sc := range scorers.ByProbe {
-		targets[probe] = sc.Targets()
+	o.scorerIDs = o.scorers.IDs()
+	return o, nil
+}
+
+// promptText returns the text of a probe's prompt, "" when unknown.
+func (o *openedRun) promptText(probe string, index int) string {
+	return o.texts[promptKey{Probe: probe, Index: index}]
+}
+
+// rows iterates every planned draw of the run in plan order, with its
+// stored sample and scores.
+func (o *openedRun) rows(ctx context.Context, store *results.Store) iter.Seq2[*results.Row, error] {
+	return store.Rows(ctx, o.run.ID, func(probe string) string { return o.scorerIDs[probe] })
+}
+
+// Load reads a run from the store and aggregates it. The suite is the one
+// recorded with the run, so later edits of the suite file do not change
+// the report.
+func Load(ctx context.Context, store *results.Store, runID int64) (*RunData, error) {
+	o, err := openRun(ctx, store, runID)
+	if err != nil {
+		return nil, err
 	}
-	texts := map[CellKey]string{} // prompt text by probe and index
-	for _, p := range d.Prompts {
-		texts[CellKey{Probe: p.Probe, Prompt: p.Index}] = p.Text
+	d := &RunData{Run: *o.run, Suite: o.suite, Models: o.models, Prompts: o.prompts,
+		Cells: map[CellKey]*Cell{}, Usage: map[int]*Usage{}, Examples: map[ExampleKey][]string{}}
+	targets := map[string][]string{}
+	for probe, sc := range o.scorers.ByProbe {
+		targets[probe] = sc.Targets()
 	}
 	var judgeKeys []string
 	seen := map[string]bool{}
-	for row, err := range store.Rows(ctx, runID, func(probe string) string { return scorerIDs[probe] }) {
+	for row, err := range o.rows(ctx, store) {
 		if err != nil {
 			return nil, err
 		}
 		d.Add(row, targets[row.Probe])
-		if pf, ok := scorers.ByProbe[row.Probe].(bench.Prefetcher); ok && row.Stored && !row.Sample.Failed() {
-			for _, k := range pf.Keys(texts[CellKey{Probe: row.Probe, Prompt: row.Prompt}], row.Sample.Completion) {
+		if pf, ok := o.scorers.ByProbe[row.Probe].(bench.Prefetcher); ok && row.Stored && !row.Sample.Failed() {
+			for _, k := range pf.Keys(o.promptText(row.Probe, row.Prompt), row.Sample.Completion) {
 				if !seen[k] {
 					seen[k] = true
 					judgeKeys = append(judgeKeys, k)
@@ -171,14 +222,24 @@ func Load(ctx context.Context, store *results.Store, runID int64) (*RunData, err
 	return d, nil
 }
 
-// Add counts one planned draw for each of the probe's targets.
+// Add counts one planned draw: once in its model's Usage and once for
+// each of the probe's targets.
 func (d *RunData) Add(row *results.Row, targets []string) {
-	if row.Stored && !row.Sample.Failed() {
-		u := d.Usage[row.Model]
-		if u == nil {
-			u = &Usage{}
-			d.Usage[row.Model] = u
+	u := d.Usage[row.Model]
+	if u == nil {
+		u = &Usage{}
+		d.Usage[row.Model] = u
+	}
+	if len(targets) > 0 {
+		u.Planned++
+		switch {
+		case !row.Stored:
+			u.Missing++
+		case row.Sample.Failed():
+			u.Failed++
 		}
+	}
+	if row.Stored && !row.Sample.Failed() {
 		u.Samples++
 		u.PromptTokens += int64(row.Sample.PromptTokens)
 		u.CompletionTokens += int64(row.Sample.CompletionTokens)

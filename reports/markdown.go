@@ -40,16 +40,14 @@ func Summary(w io.Writer, a *Analysis) error {
 // writeRoleTable writes one row per role, seeds pooled.
 func (a *Analysis) writeRoleTable(m *mdWriter, probe, target string) {
 	var rows [][]string
+	roles := a.rolesFor(probe, target)
 	anySeeds := false
-	for _, r := range a.Roles {
-		if r.Probe == probe && r.Target == target && r.Seeds > 1 {
+	for _, r := range roles {
+		if r.Seeds > 1 {
 			anySeeds = true
 		}
 	}
-	for _, r := range a.Roles {
-		if r.Probe != probe || r.Target != target {
-			continue
-		}
+	for _, r := range roles {
 		row := []string{md(r.Model), md(r.Condition), fmt.Sprint(r.N), fmt.Sprint(r.Hits), fmtRate(r.Rate), fmtCI(r.CI), fmt.Sprint(r.Failed),
 			invalidText(r.Invalid, r.Missing)}
 		if anySeeds {
@@ -275,8 +273,8 @@ func (a *Analysis) writeRates(m *mdWriter) {
 // several seeds.
 func (a *Analysis) writeSeedTable(m *mdWriter, probe, target string) {
 	var rows [][]string
-	for _, r := range a.Roles {
-		if r.Probe != probe || r.Target != target || r.Seeds < 2 {
+	for _, r := range a.rolesFor(probe, target) {
+		if r.Seeds < 2 {
 			continue
 		}
 		clustered, seedMean := "–", "–"
