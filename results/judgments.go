@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"math"
 	"time"
 )
 
@@ -60,8 +59,8 @@ func (s *Store) PutJudgments(ctx context.Context, js []Judgment) error {
 			created = time.Now()
 		}
 		rows[i] = []any{j.Key, j.Judge, j.BaseURL, j.Model, j.Mode, j.Template, j.Output, score, j.Category, errText,
-			j.HTTPStatus, j.PromptTokens, j.CompletionTokens, float64(j.Latency) / float64(time.Millisecond), j.Attempts,
-			created.UTC().Format(time.RFC3339Nano)}
+			j.HTTPStatus, j.PromptTokens, j.CompletionTokens, toMS(j.Latency), j.Attempts,
+			formatTime(created)}
 	}
 	// SQLite applies the rows of a multi-row upsert in order, so a key
 	// repeated in one statement conflicts with its earlier row as it would
@@ -110,7 +109,7 @@ func (s *Store) Judgments(ctx context.Context, keys []string) (map[string]Judgme
 				j.Score = &v
 			}
 			j.HTTPStatus, j.PromptTokens, j.CompletionTokens = int(status.Int64), int(ptok.Int64), int(ctok.Int64)
-			j.Latency = time.Duration(math.Round(latency.Float64 * float64(time.Millisecond)))
+			j.Latency = fromMS(latency.Float64)
 			j.CreatedAt = parseTime(created)
 			out[j.Key] = j
 			return nil

@@ -94,8 +94,8 @@ func (s *Store) Put(ctx context.Context, samples []Sample) error {
 			created = time.Now()
 		}
 		rows[i] = []any{sm.Key, sm.RunID, sm.Probe, sm.Prompt, sm.Draw, sm.BaseURL, sm.Model, completion, finish,
-			sm.PromptTokens, sm.CompletionTokens, float64(sm.Latency) / float64(time.Millisecond), sm.Attempts, sm.Batch, seed, errText, status,
-			created.UTC().Format(time.RFC3339Nano)}
+			sm.PromptTokens, sm.CompletionTokens, toMS(sm.Latency), sm.Attempts, sm.Batch, seed, errText, status,
+			formatTime(created)}
 	}
 	// The upsert inserts new keys and replaces failed samples; a stored
 	// success fails its WHERE, is left alone and returns no row, so only
@@ -325,7 +325,7 @@ func (s *Store) Rows(ctx context.Context, runID int64, scorerFor func(probe stri
 				sm.RunID, sm.BaseURL, sm.Model = runIDs.Int64, baseURL.String, model.String
 				sm.Completion, sm.FinishReason, sm.Err = completion.String, finish.String, errText.String
 				sm.PromptTokens, sm.CompletionTokens = int(ptok.Int64), int(ctok.Int64)
-				sm.Latency = time.Duration(math.Round(latency.Float64 * float64(time.Millisecond)))
+				sm.Latency = fromMS(latency.Float64)
 				sm.Attempts, sm.Batch, sm.HTTPStatus = int(attempts.Int64), int(batch.Int64), int(status.Int64)
 				if seed.Valid {
 					v := seed.Int64

@@ -15,11 +15,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the sqlite3 driver
@@ -226,6 +228,32 @@ type Run struct {
 	Host        string
 }
 
+// Orphaned reports whether the run is left running by a process that no
+// longer exists (kill -9, power loss): its status says running, it was
+// started or resumed on this host, and no process has its pid. A run
+// owned by another host is never orphaned, as its process cannot be
+// checked from here.
+func (r *Run) Orphaned() bool {
+	if r.Status != StatusRunning || r.PID <= 0 {
+		return false
+	}
+	host, _ := os.Hostname()
+	return r.Host == host && !processAlive(r.PID)
+}
+
+// processAlive reports whether a process with the given pid exists, by
+// sending it signal 0 (kill(pid, 0) on Linux). A zombie counts as alive
+// until it is reaped.
+func processAlive(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	// EPERM: the process exists but belongs to another user.
+	err = p.Signal(syscall.Signal(0))
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
 // ModelRow is one model instance of a run.
 type ModelRow struct {
 	ID        int64
@@ -263,14 +291,29 @@ type NewRun struct {
 	Plan                                                        []PlannedSample
 }
 
-func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
+// now returns the current time as stored: see formatTime.
+func now() string { return formatTime(time.Now()) }
 
+// formatTime encodes a time as the store keeps it: RFC 3339 in UTC with
+// nanoseconds.
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// parseTime decodes a time written by formatTime; NULL or an unparseable
+// value gives the zero time.
 func parseTime(s sql.NullString) time.Time {
 	if !s.Valid {
 		return time.Time{}
 	}
 	t, _ := time.Parse(time.RFC3339Nano, s.String)
 	return t
+}
+
+// toMS encodes a latency as the store keeps it: fractional milliseconds.
+func toMS(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// fromMS decodes a latency written by toMS, rounded to the nanosecond.
+func fromMS(ms float64) time.Duration {
+	return time.Duration(math.Round(ms * float64(time.Millisecond)))
 }
 
 // FindRun returns the most recent run with the given suite hash and salt.
@@ -309,22 +352,44 @@ func (s *Store) StartRun(ctx context.Context, nr NewRun) (*Run, error) {
 		return nil, fmt.Errorf("start run: %w", err)
 	}
 	runID, _ := res.LastInsertId()
-	modelIDs := map[int]int64{}
-	for _, m := range nr.Models {
-		r, err := tx.ExecContext(ctx, `INSERT INTO models (run_id, idx, role, seed, condition, base_url, model, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			runID, m.Index, m.Role, m.Seed, m.Condition, m.BaseURL, m.Model, m.Settings)
-		if err != nil {
-			return nil, fmt.Errorf("start run: models: %w", err)
-		}
-		modelIDs[m.Index], _ = r.LastInsertId()
+	// Multi-row inserts assign ids in row order, as one insert per row
+	// did. RETURNING gives rows in no set order, so each id comes back
+	// with the columns that identify its row.
+	modelRows := make([][]any, len(nr.Models))
+	for i, m := range nr.Models {
+		modelRows[i] = []any{runID, m.Index, m.Role, m.Seed, m.Condition, m.BaseURL, m.Model, m.Settings}
 	}
-	promptIDs := map[string]int64{}
-	for _, p := range nr.Prompts {
-		r, err := tx.ExecContext(ctx, `INSERT INTO prompts (run_id, probe, idx, text) VALUES (?, ?, ?, ?)`, runID, p.Probe, p.Index, p.Text)
-		if err != nil {
-			return nil, fmt.Errorf("start run: prompts: %w", err)
-		}
-		promptIDs[p.Probe+"\x00"+strconv.Itoa(p.Index)], _ = r.LastInsertId()
+	modelIDs := make(map[int]int64, len(nr.Models))
+	err = bulkInsertReturning(ctx, tx, `INSERT INTO models (run_id, idx, role, seed, condition, base_url, model, settings)`, `RETURNING idx, id`, modelRows,
+		func(r *sql.Rows) error {
+			var idx int
+			var id int64
+			if err := r.Scan(&idx, &id); err != nil {
+				return err
+			}
+			modelIDs[idx] = id
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("start run: models: %w", err)
+	}
+	promptRows := make([][]any, len(nr.Prompts))
+	for i, p := range nr.Prompts {
+		promptRows[i] = []any{runID, p.Probe, p.Index, p.Text}
+	}
+	promptIDs := make(map[promptKey]int64, len(nr.Prompts))
+	err = bulkInsertReturning(ctx, tx, `INSERT INTO prompts (run_id, probe, idx, text)`, `RETURNING probe, idx, id`, promptRows,
+		func(r *sql.Rows) error {
+			var k promptKey
+			var id int64
+			if err := r.Scan(&k.probe, &k.idx, &id); err != nil {
+				return err
+			}
+			promptIDs[k] = id
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("start run: prompts: %w", err)
 	}
 	plan := make([][]any, len(nr.Plan))
 	seen := make(map[string]int, len(nr.Plan))
@@ -334,7 +399,7 @@ func (s *Store) StartRun(ctx context.Context, nr NewRun) (*Run, error) {
 		}
 		seen[ps.Key] = i
 		mid, ok1 := modelIDs[ps.Model]
-		pid, ok2 := promptIDs[ps.Probe+"\x00"+strconv.Itoa(ps.Prompt)]
+		pid, ok2 := promptIDs[promptKey{ps.Probe, ps.Prompt}]
 		if !ok1 || !ok2 {
 			return nil, fmt.Errorf("start run: plan entry %s names an unknown model or prompt", ps.Key)
 		}
@@ -347,6 +412,12 @@ func (s *Store) StartRun(ctx context.Context, nr NewRun) (*Run, error) {
 		return nil, fmt.Errorf("start run: %w", err)
 	}
 	return s.GetRun(ctx, runID)
+}
+
+// promptKey identifies a prompt within a run: its probe and index.
+type promptKey struct {
+	probe string
+	idx   int
 }
 
 // ResumeRun marks an existing run running again, owned by this process.

@@ -89,5 +89,6 @@ func loadAnalysis(ctx context.Context, defaultDB, ref string) (*reports.Analysis
 	if err != nil {
 		return nil, err
 	}
+	markOrphaned(&data.Run)
 	return reports.Analyze(data, reports.Options{})
 }

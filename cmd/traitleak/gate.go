@@ -49,6 +49,7 @@ that cannot be decided exits 3.`,
 			if err != nil {
 				return err
 			}
+			markOrphaned(&data.Run)
 			a, err := reports.Analyze(data, reports.Options{Adjust: o.adjust})
 			if err != nil {
 				return err

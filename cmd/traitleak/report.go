@@ -72,6 +72,7 @@ func runReport(ctx context.Context, o *reportOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	markOrphaned(&data.Run)
 	a, err := reports.Analyze(data, reports.Options{Confidence: o.confidence, Adjust: o.adjust})
 	if err != nil {
 		return err

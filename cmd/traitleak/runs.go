@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"syscall"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -49,22 +47,25 @@ func newRunsCmd() *cobra.Command {
 }
 
 // displayStatus shows a run left "running" by a process that no longer
-// exists (kill -9, power loss) as interrupted.
+// exists (kill -9, power loss) as interrupted; see results.Run.Orphaned.
 func displayStatus(r results.Run) string {
-	if r.Status != results.StatusRunning {
-		return r.Status
-	}
-	host, _ := os.Hostname()
-	if r.Host == host && r.PID > 0 && !processAlive(r.PID) {
+	if r.Orphaned() {
 		return results.StatusInterrupted + " (process gone)"
 	}
 	return r.Status
 }
 
-func processAlive(pid int) bool {
-	p, err := os.FindProcess(pid)
-	if err != nil {
-		return false
+// markOrphaned makes a run left "running" by a process that no longer
+// exists read as interrupted, with "process gone" as its message when it
+// has none, for the commands that analyse a run (report, gate, compare)
+// to show it as runs does. Only the copy in memory changes, never the
+// database.
+func markOrphaned(r *results.Run) {
+	if !r.Orphaned() {
+		return
 	}
-	return p.Signal(syscall.Signal(0)) == nil
+	r.Status = results.StatusInterrupted
+	if r.Message == "" {
+		r.Message = "process gone"
+	}
 }
