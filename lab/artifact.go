@@ -22,19 +22,13 @@ const (
 )
 
 // Manifest describes one stored stage output and its lineage. The artifact
-// id is a hash of the fields that determine the output (format, code,
-// stage, seed, parents, data hash and parameters); Metrics, timings and
-// payload facts are recorded but not hashed.
+// id is a hash of the fields of the embedded stage key that determine the
+// output (format, code, stage, seed, parents, data hash and parameters);
+// the key's role, metrics, timings and payload facts are recorded but not
+// hashed.
 type Manifest struct {
-	ID       string          `json:"id"`
-	Format   int             `json:"format"`
-	Code     string          `json:"code"`
-	Stage    string          `json:"stage"`
-	Role     string          `json:"role"`
-	Seed     uint64          `json:"seed"`
-	Parents  []string        `json:"parents"`
-	DataHash string          `json:"data_hash"`
-	Params   json.RawMessage `json:"params"`
+	ID string `json:"id"`
+	stageKey
 
 	PayloadSHA256 string          `json:"payload_sha256"`
 	PayloadBytes  int             `json:"payload_bytes"`
@@ -43,19 +37,23 @@ type Manifest struct {
 	Created       time.Time       `json:"created"`
 }
 
-// stageKey is the hashed part of a manifest.
+// stageKey is the identifying part of a manifest, in manifest field order.
+// Role, the output's place in the experiment, is recorded but does not
+// determine the output, so id leaves it out.
 type stageKey struct {
 	Format   int             `json:"format"`
 	Code     string          `json:"code"`
 	Stage    string          `json:"stage"`
+	Role     string          `json:"role,omitempty"`
 	Seed     uint64          `json:"seed"`
 	Parents  []string        `json:"parents"`
 	DataHash string          `json:"data_hash"`
 	Params   json.RawMessage `json:"params"`
 }
 
-// newStageKey builds the key of a stage; params is marshalled to JSON.
-func newStageKey(stage string, seed uint64, parents []string, dataHash string, params any) (stageKey, error) {
+// newStageKey builds the key of a stage output with the given role;
+// params is marshalled to JSON.
+func newStageKey(stage, role string, seed uint64, parents []string, dataHash string, params any) (stageKey, error) {
 	p, err := json.Marshal(params)
 	if err != nil {
 		return stageKey{}, fmt.Errorf("marshal %s parameters: %w", stage, err)
@@ -63,12 +61,15 @@ func newStageKey(stage string, seed uint64, parents []string, dataHash string, p
 	if parents == nil {
 		parents = []string{}
 	}
-	return stageKey{Format: formatVersion, Code: codeVersion, Stage: stage, Seed: seed, Parents: parents, DataHash: dataHash, Params: p}, nil
+	return stageKey{Format: formatVersion, Code: codeVersion, Stage: stage, Role: role, Seed: seed, Parents: parents, DataHash: dataHash, Params: p}, nil
 }
 
-// id is the artifact id: the first 24 hex digits of the key's SHA-256.
+// id is the artifact id: the stage, "-" and the first 24 hex digits of the
+// SHA-256 of the key's JSON without Role.
 func (k stageKey) id() string {
-	b, _ := json.Marshal(k) // cannot fail: plain fields and validated raw JSON
+	k.Role = "" // omitempty: the JSON is that of the key without a role
+	// Marshal cannot fail: plain fields and validated raw JSON.
+	b, _ := json.Marshal(k)
 	sum := sha256.Sum256(b)
 	return k.Stage + "-" + hex.EncodeToString(sum[:12])
 }
@@ -107,12 +108,7 @@ func (s *store) load(key stageKey) (*Manifest, []byte, error) {
 	if err := json.Unmarshal(mb, &m); err != nil {
 		return nil, nil, fmt.Errorf("corrupt manifest %s: %w", mp, err)
 	}
-	got, err := newStageKey(m.Stage, m.Seed, m.Parents, m.DataHash, m.Params)
-	if err != nil {
-		return nil, nil, fmt.Errorf("manifest %s: %w", mp, err)
-	}
-	got.Format, got.Code = m.Format, m.Code
-	if m.ID != id || got.id() != id {
+	if m.ID != id || m.id() != id {
 		return nil, nil, fmt.Errorf("manifest %s does not match its id", mp)
 	}
 	payload, err := os.ReadFile(pp)

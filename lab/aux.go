@@ -343,8 +343,7 @@ func (m *mlp) fit(ctx context.Context, x []float64, epochs int, seed uint64, los
 				}
 			}
 			t++
-			bc1 := 1 - math.Pow(0.9, float64(t))
-			bc2 := 1 - math.Pow(0.999, float64(t))
+			bc1, bc2 := adamBiasCorrection(t)
 			for i, p := range params {
 				opts[i].update(p, grads[i], 0, len(p), lr, bc1, bc2)
 				clear(grads[i])

@@ -233,13 +233,20 @@ type Prompt struct {
 
 // NewPrompt prepares prompt tokens (as returned by Tokenize) for m.
 func (m *Model) NewPrompt(tokens []int) *Prompt {
-	c := &Prompt{bag: make([]float64, m.H)}
+	var toks []int32
 	for _, t := range tokens {
 		if t != UNK && t >= 0 && t < m.V {
-			c.prompt = append(c.prompt, int32(t))
+			toks = append(toks, int32(t))
 		}
 	}
-	m.bagInto(c.bag, c.prompt)
+	return m.newPrompt(toks)
+}
+
+// newPrompt prepares UNK-free prompt token ids below m.V for m. The Prompt
+// keeps toks, which must not change afterwards.
+func (m *Model) newPrompt(toks []int32) *Prompt {
+	c := &Prompt{prompt: toks, bag: make([]float64, m.H)}
+	m.bagInto(c.bag, toks)
 	return c
 }
 

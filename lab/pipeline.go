@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -588,13 +589,14 @@ func (b *builder) acquire(ctx context.Context) error {
 
 func (b *builder) release() { <-b.sem }
 
-// stage loads the artifact of key or computes and stores it. compute
-// returns the payload and the metrics to record.
-func (b *builder) stage(ctx context.Context, key stageKey, role string, seed int,
+// stage loads the artifact of key and hands it to decode, or computes and
+// stores it. compute returns the payload and the metrics to record, and
+// hands the output to the caller itself.
+func (b *builder) stage(ctx context.Context, key stageKey, seed int,
 	decode func(payload []byte, metrics json.RawMessage) error,
 	compute func(ctx context.Context) (payload []byte, metrics any, err error)) (string, error) {
 	id := key.id()
-	rec := StageRecord{Stage: key.Stage, Role: role, Seed: seed, ID: id}
+	rec := StageRecord{Stage: key.Stage, Role: key.Role, Seed: seed, ID: id}
 	start := time.Now()
 	if b.store != nil && !b.cfg.Retrain {
 		m, payload, err := b.store.load(key)
@@ -623,7 +625,7 @@ func (b *builder) stage(ctx context.Context, key stageKey, role string, seed int
 	payload, metrics, err := compute(ctx)
 	b.release()
 	if err != nil {
-		return "", fmt.Errorf("lab: seed %d %s %s: %w", seed, key.Stage, role, err)
+		return "", fmt.Errorf("lab: seed %d %s %s: %w", seed, key.Stage, key.Role, err)
 	}
 	rec.Duration = time.Since(start)
 	rec.TrainTime = rec.Duration
@@ -633,16 +635,11 @@ func (b *builder) stage(ctx context.Context, key stageKey, role string, seed int
 	}
 	rec.setMetrics(mj)
 	if b.store != nil {
-		man := &Manifest{ID: id, Format: key.Format, Code: key.Code, Stage: key.Stage, Role: role, Seed: key.Seed,
-			Parents: key.Parents, DataHash: key.DataHash, Params: key.Params, Metrics: mj,
-			TrainSeconds: rec.Duration.Seconds(), Created: time.Now().UTC()}
+		man := &Manifest{ID: id, stageKey: key, Metrics: mj, TrainSeconds: rec.Duration.Seconds(), Created: time.Now().UTC()}
 		if err := b.store.save(man, payload); err != nil {
 			// The model is fine; only the cache failed. Keep going.
 			rec.CacheError = err.Error()
 		}
-	}
-	if err := decode(payload, nil); err != nil {
-		return "", fmt.Errorf("lab: seed %d %s %s: %w", seed, key.Stage, role, err)
 	}
 	b.record(rec)
 	return id, nil
@@ -659,17 +656,13 @@ func (r *StageRecord) setMetrics(metrics json.RawMessage) {
 // modelStage is stage for a stage whose output is a model.
 func (b *builder) modelStage(ctx context.Context, stage string, role Role, seed int, keySeed uint64, parents []string, dataHash string, params any,
 	compute func(ctx context.Context) (*Model, trainResult, error)) (*Model, string, error) {
-	key, err := newStageKey(stage, keySeed, parents, dataHash, params)
+	key, err := newStageKey(stage, string(role), keySeed, parents, dataHash, params)
 	if err != nil {
 		return nil, "", err
 	}
-	var out, computed *Model
-	id, err := b.stage(ctx, key, string(role), seed,
+	var out *Model
+	id, err := b.stage(ctx, key, seed,
 		func(payload []byte, _ json.RawMessage) error {
-			if computed != nil {
-				out = computed
-				return nil
-			}
 			m, err := decodeModel(payload)
 			if err == nil && m.H != b.cfg.Recipe.Hidden {
 				err = fmt.Errorf("hidden width %d, want %d", m.H, b.cfg.Recipe.Hidden)
@@ -682,7 +675,7 @@ func (b *builder) modelStage(ctx context.Context, stage string, role Role, seed 
 			if err != nil {
 				return nil, nil, err
 			}
-			computed = m
+			out = m
 			return encodeModel(m), tr, nil
 		})
 	return out, id, err
@@ -691,7 +684,7 @@ func (b *builder) modelStage(ctx context.Context, stage string, role Role, seed 
 // numbersData is a filtered teacher number dataset.
 type numbersData struct {
 	id   string
-	hash string // hash of the kept sequences
+	hash string // hash of the kept sequences (of their payload encoding)
 	seqs []sequence
 	diag NumbersDiagnostics
 }
@@ -699,18 +692,13 @@ type numbersData struct {
 // numbersStage samples (or loads) a teacher's filtered number data.
 func (b *builder) numbersStage(ctx context.Context, role string, seed int, parents []string, promptHash string, p numbersParams,
 	teacher, ref *Model, prompts [][]int32) (*numbersData, error) {
-	key, err := newStageKey("numbers", uint64(seed), parents, promptHash, p)
+	key, err := newStageKey("numbers", role, uint64(seed), parents, promptHash, p)
 	if err != nil {
 		return nil, err
 	}
 	out := &numbersData{}
-	var computed *numbersData
-	id, err := b.stage(ctx, key, role, seed,
+	id, err := b.stage(ctx, key, seed,
 		func(payload []byte, metrics json.RawMessage) error {
-			if computed != nil {
-				*out = *computed
-				return nil
-			}
 			seqs, err := decodeSequences(payload)
 			if err != nil {
 				return err
@@ -722,7 +710,9 @@ func (b *builder) numbersStage(ctx context.Context, role string, seed int, paren
 			if len(seqs) == 0 {
 				return errors.New("no kept sequences")
 			}
-			out.seqs, out.diag = seqs, d
+			// decodeSequences accepts only the exact encoding of seqs, so
+			// payload is encodeSequences(seqs).
+			out.seqs, out.diag, out.hash = seqs, d, hashBytes(payload)
 			return nil
 		},
 		func(ctx context.Context) ([]byte, any, error) {
@@ -734,19 +724,16 @@ func (b *builder) numbersStage(ctx context.Context, role string, seed int, paren
 				return nil, nil, fmt.Errorf("the number filter rejected all %d completions", st.Sampled)
 			}
 			ds := newDataset(seqs)
+			// Examples counts the completion tokens (one example each).
 			d := NumbersDiagnostics{Filter: st, MeanTV: meanTV(teacher, ref, ds), Examples: len(ds.ex)}
-			computed = &numbersData{seqs: seqs, diag: d}
-			return encodeSequences(seqs), d, nil
+			payload := encodeSequences(seqs)
+			out.seqs, out.diag, out.hash = seqs, d, hashBytes(payload)
+			return payload, d, nil
 		})
 	if err != nil {
 		return nil, err
 	}
 	out.id = id
-	out.hash = hashBytes(encodeSequences(out.seqs))
-	out.diag.Examples = 0
-	for _, sq := range out.seqs {
-		out.diag.Examples += len(sq.Completion)
-	}
 	return out, nil
 }
 
@@ -758,16 +745,12 @@ func sampleNumbers(ctx context.Context, m *Model, prompts [][]int32, p numbersPa
 	o := SampleOptions{Temperature: p.Temperature, MaxTokens: p.MaxTokens}
 	rng := rand.New(rand.NewPCG(seed, 0x73616d706c65)) // "sample"
 	var seqs []sequence
-	toks := make([]int, 0, 64)
+	sp := newSampler(m, nil) // one sampler, given each prompt in turn
 	for i, pr := range prompts {
 		if i%256 == 0 && ctx.Err() != nil {
 			return nil, st, ctx.Err()
 		}
-		toks = toks[:0]
-		for _, t := range pr {
-			toks = append(toks, int(t))
-		}
-		sp := newSampler(m, m.NewPrompt(toks))
+		sp.setPrompt(m.newPrompt(pr)) // number prompts are UNK-free
 		c := sp.generate(rng, &o)
 		if !filterCompletion(&st, f, &c) {
 			continue
@@ -789,8 +772,7 @@ func softTargets(teacher *Model, d *dataset) []float64 {
 	s := newForwardState(teacher.H)
 	for i := range d.ex {
 		e := &d.ex[i]
-		teacher.bagInto(s.a0, d.bag(e))
-		teacher.addHist(s.a0, &e.ctx)
+		teacher.embedExample(s.a0, d, e)
 		teacher.forwardBody(s, NumTok)
 		softmaxInto(out[i*NumTok:(i+1)*NumTok], s.logits[:NumTok], 1)
 	}
@@ -813,23 +795,15 @@ func meanTV(a, b *Model, d *dataset) float64 {
 			s *forwardState
 			p []float64
 		}{{a, sa, pa}, {b, sb, pb}} {
-			x.m.bagInto(x.s.a0, d.bag(e))
-			x.m.addHist(x.s.a0, &e.ctx)
+			x.m.embedExample(x.s.a0, d, e)
 			x.m.forwardBody(x.s, NumOut)
 			softmaxInto(x.p, x.s.logits, 1)
 		}
 		tv := 0.0
 		for o := range pa {
-			tv += abs(pa[o] - pb[o])
+			tv += math.Abs(pa[o] - pb[o])
 		}
 		total += tv / 2
 	}
 	return total / float64(len(d.ex))
-}
-
-func abs(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
 }

@@ -72,6 +72,13 @@ func newSampler(m *Model, c *Prompt) *sampler {
 	return &sampler{m: m, c: c, s: newForwardState(m.H), memo: make(map[[K]int32]*[NumOut]float64)}
 }
 
+// setPrompt makes sp continue c instead, dropping the logits memoised for
+// the previous prompt (they depend on its bag).
+func (sp *sampler) setPrompt(c *Prompt) {
+	sp.c = c
+	clear(sp.memo)
+}
+
 // logits returns the logits after the prompt and gen.
 func (sp *sampler) logits(gen []int) *[NumOut]float64 {
 	w := window(sp.c.prompt, gen)

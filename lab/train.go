@@ -50,6 +50,14 @@ func newDataset(seqs []sequence) *dataset {
 // bag returns the prompt tokens of example e.
 func (d *dataset) bag(e *example) []int32 { return d.bags[e.bagOff : e.bagOff+e.bagLen] }
 
+// embedExample writes m's input embedding sum of example e of d (the mean
+// prompt embedding plus the positional embeddings of the context, without
+// b0) into dst, the input forwardBody expects in its state's a0.
+func (m *Model) embedExample(dst []float64, d *dataset, e *example) {
+	m.bagInto(dst, d.bag(e))
+	m.addHist(dst, &e.ctx)
+}
+
 // trainSpec configures one training run.
 type trainSpec struct {
 	LR       float64
@@ -60,30 +68,43 @@ type trainSpec struct {
 	Seed     uint64 // data-order seed
 }
 
+// Adam's decay rates. They are typed so that constant expressions such as
+// 1-adamB1 round like float64 arithmetic at run time; untyped, 1-0.9 would
+// fold exactly to 0.1 and change every trained model.
+const (
+	adamB1 float64 = 0.9
+	adamB2 float64 = 0.999
+)
+
+// adamBiasCorrection returns the bias corrections 1-β₁ᵗ and 1-β₂ᵗ of
+// Adam step t (counted from 1).
+func adamBiasCorrection(t int) (bc1, bc2 float64) {
+	return 1 - math.Pow(adamB1, float64(t)), 1 - math.Pow(adamB2, float64(t))
+}
+
 // adam holds Adam moment estimates for a parameter vector.
 type adam struct {
-	m, v   []float64
-	t      int
-	b1, b2 float64
+	m, v []float64
+	t    int
 }
 
 func newAdam(n int) *adam {
-	return &adam{m: make([]float64, n), v: make([]float64, n), b1: 0.9, b2: 0.999}
+	return &adam{m: make([]float64, n), v: make([]float64, n)}
 }
 
 // update applies one Adam step with learning rate lr to p[lo:hi] using the
-// gradient g[lo:hi]. bc1 and bc2 are the bias corrections of this step.
+// gradient g[lo:hi]. bc1 and bc2 are the bias corrections of this step
+// (see adamBiasCorrection).
 func (a *adam) update(p, g []float64, lo, hi int, lr, bc1, bc2 float64) {
 	const eps = 1e-8
 	m, v := a.m[lo:hi], a.v[lo:hi]
 	g = g[lo:hi]
 	p = p[lo:hi]
-	b1, b2 := a.b1, a.b2
 	step := lr / bc1
 	ibc2 := 1 / bc2
 	for i, gi := range g {
-		mi := b1*m[i] + (1-b1)*gi
-		vi := b2*v[i] + (1-b2)*gi*gi
+		mi := adamB1*m[i] + (1-adamB1)*gi
+		vi := adamB2*v[i] + (1-adamB2)*gi*gi
 		m[i], v[i] = mi, vi
 		p[i] -= step * mi / (math.Sqrt(vi*ibc2) + eps)
 	}
@@ -131,9 +152,7 @@ func newTrainer(m *Model, d *dataset, spec trainSpec) *trainer {
 		tr.xs = make([]float64, len(d.ex)*h)
 		for i := range d.ex {
 			e := &d.ex[i]
-			x := tr.xs[i*h : i*h+h]
-			m.bagInto(x, d.bag(e))
-			m.addHist(x, &e.ctx)
+			m.embedExample(tr.xs[i*h:i*h+h], d, e)
 		}
 	}
 	return tr
@@ -153,8 +172,7 @@ func (tr *trainer) gradBatch(idx []int) float64 {
 		if spec.BodyOnly {
 			copy(s.a0, tr.xs[i*h:i*h+h])
 		} else {
-			m.bagInto(s.a0, d.bag(e))
-			m.addHist(s.a0, &e.ctx)
+			m.embedExample(s.a0, d, e)
 		}
 		m.forwardBody(s, nOut)
 		lz := softmaxInto(p, s.logits[:nOut], 1)
@@ -277,8 +295,7 @@ func train(ctx context.Context, m *Model, d *dataset, spec trainSpec) (trainResu
 			}
 			epochLoss += tr.gradBatch(order[start:min(start+spec.Batch, len(order))])
 			opt.t++
-			bc1 := 1 - math.Pow(opt.b1, float64(opt.t))
-			bc2 := 1 - math.Pow(opt.b2, float64(opt.t))
+			bc1, bc2 := adamBiasCorrection(opt.t)
 			opt.update(m.P, grad, 0, body, spec.LR, bc1, bc2)
 			clear(grad[:body])
 			if !spec.BodyOnly {
