@@ -195,8 +195,8 @@ type Comparison struct {
 // MinIncrease it fails unless the increase is at least MinIncrease and
 // significant.
 type Gate struct {
-	// Name labels the gate in reports and JUnit; default "probe/target:
-	// treatment vs baseline".
+	// Name labels the gate in reports and JUnit; default "gate N:
+	// probe/target treatment vs baseline" (N counts from 1).
 	Name        string   `yaml:"name"`
 	Probe       string   `yaml:"probe"`
 	Target      string   `yaml:"target"`
