@@ -243,6 +243,11 @@ func evalRef(t *testing.T, c refCase) map[string]any {
 		must(err)
 		return map[string]any{"mean_x": v.MeanX, "mean_y": v.MeanY, "diff": v.Diff, "se": v.SE,
 			"t_stat": v.TStat, "df": v.DF, "p_value": v.PValue, "lower": v.CI.Lower, "upper": v.CI.Upper}
+	case "paired_t_test":
+		v, err := PairedDiff(r.fs("a"), r.fs("b"), conf())
+		must(err)
+		return map[string]any{"diff": v.Diff, "se": v.SE, "t_stat": v.TStat, "df": v.DF,
+			"p_value": v.PValueT, "lower": v.CIT.Lower, "upper": v.CIT.Upper}
 	case "p_adjust":
 		v, err := PAdjust(r.fs("p"), AdjustMethod(c.Method))
 		must(err)
@@ -288,11 +293,41 @@ func evalRef(t *testing.T, c refCase) map[string]any {
 
 // TestReferenceR checks every function against R 4.2.2 (builtins prop.test,
 // binom.test, fisher.test, chisq.test, t.test, p.adjust, power.prop.test,
-// and the hand formulas marked in gen_reference.R).
+// and the hand formulas marked in gen_reference.R): the machine-interface
+// families in r_reference.jsonl and PairedDiff's t outputs (the paired
+// t.test) in r_paired.jsonl, which `traitleak stats` does not serve.
 func TestReferenceR(t *testing.T) {
-	cases := loadRef(t, "testdata/r_reference.jsonl")
 	seen := map[string]int{}
 	worst := map[string]float64{}
+	checkRefFile(t, "testdata/r_reference.jsonl", seen, worst)
+	checkRefFile(t, "testdata/r_paired.jsonl", seen, worst)
+	// Every family and method of the machine interface, and PairedDiff,
+	// must be covered, so an empty or truncated reference file fails.
+	for _, fm := range []string{
+		"binom_ci/wilson", "binom_ci/wilson_cc", "binom_ci/clopper_pearson", "binom_ci/jeffreys", "binom_ci/agresti_coull",
+		"binom_test/exact", "diff_ci/newcombe_hybrid_score", "diff_ci/wald", "two_prop_ztest/pooled",
+		"chisq_test/pearson_uncorrected", "chisq_test/yates", "fisher_exact/two_sided_conditional",
+		"odds_ratio/sample_woolf", "risk_ratio/katz_log", "cohen_h/arcsine", "t_one_sample/t_ci",
+		"welch_t_test/two_sided", "p_adjust/bonferroni", "p_adjust/holm", "p_adjust/BH", "p_adjust/BY",
+		"power_prop_n/two_sided_nonstrict", "power_prop_power/two_sided", "cluster_se/mean_binary",
+		"cohen_kappa/unweighted", "krippendorff_alpha/interval", "krippendorff_alpha/nominal",
+		"paired_t_test/two_sided",
+	} {
+		if seen[fm] == 0 {
+			t.Errorf("reference has no case for %s", fm)
+		}
+	}
+	for f, w := range worst {
+		t.Logf("worst relative error vs R: %-18s %.2g", f, w)
+	}
+}
+
+// checkRefFile compares every case of one reference file at refRel/refAbs,
+// counting cases per family/method in seen and the worst relative error
+// per family in worst.
+func checkRefFile(t *testing.T, path string, seen map[string]int, worst map[string]float64) {
+	t.Helper()
+	cases := loadRef(t, path)
 	for _, c := range cases {
 		seen[c.Family+"/"+c.Method]++
 		got := evalRef(t, c)
@@ -333,24 +368,6 @@ func TestReferenceR(t *testing.T) {
 				}
 			}
 		}
-	}
-	// Every family and method of the machine interface must be covered,
-	// so an empty or truncated reference file fails.
-	for _, fm := range []string{
-		"binom_ci/wilson", "binom_ci/wilson_cc", "binom_ci/clopper_pearson", "binom_ci/jeffreys", "binom_ci/agresti_coull",
-		"binom_test/exact", "diff_ci/newcombe_hybrid_score", "diff_ci/wald", "two_prop_ztest/pooled",
-		"chisq_test/pearson_uncorrected", "chisq_test/yates", "fisher_exact/two_sided_conditional",
-		"odds_ratio/sample_woolf", "risk_ratio/katz_log", "cohen_h/arcsine", "t_one_sample/t_ci",
-		"welch_t_test/two_sided", "p_adjust/bonferroni", "p_adjust/holm", "p_adjust/BH", "p_adjust/BY",
-		"power_prop_n/two_sided_nonstrict", "power_prop_power/two_sided", "cluster_se/mean_binary",
-		"cohen_kappa/unweighted", "krippendorff_alpha/interval", "krippendorff_alpha/nominal",
-	} {
-		if seen[fm] == 0 {
-			t.Errorf("reference has no case for %s", fm)
-		}
-	}
-	for f, w := range worst {
-		t.Logf("worst relative error vs R: %-18s %.2g", f, w)
 	}
 }
 

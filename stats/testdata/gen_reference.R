@@ -11,6 +11,10 @@
 #       {"family": F, "method": M, "inputs": {...}, "outputs": {...}}
 #   stats/testdata/r_distributions.jsonl  the distribution functions the
 #       package implements itself (family "dist"), same format
+#   stats/testdata/r_paired.jsonl  stats.PairedDiff against the paired
+#       t.test (family "paired_t_test"), same format; kept out of
+#       r_reference.jsonl because `traitleak stats` has no such family and
+#       its test answers every r_reference.jsonl line
 #
 # Numbers are printed with sprintf("%.17g"), which round-trips doubles;
 # non-finite values are the strings "Inf", "-Inf", "NaN".
@@ -24,6 +28,7 @@
 options(warn = 1)
 out_ref <- file("stats/testdata/r_reference.jsonl", open = "w")
 out_dist <- file("stats/testdata/r_distributions.jsonl", open = "w")
+out_paired <- file("stats/testdata/r_paired.jsonl", open = "w")
 
 # ---- JSON writing ---------------------------------------------------------
 
@@ -264,6 +269,35 @@ for (wp in welch_pairs) for (conf in confs) {
             se = N(unname(tt$stderr)), t_stat = N(unname(tt$statistic)),
             df = N(unname(tt$parameter)), p_value = N(tt$p.value),
             lower = N(tt$conf.int[1]), upper = N(tt$conf.int[2])))
+}
+
+# Paired t over prompts (stats.PairedDiff): t.test(a, b, paired = TRUE) is
+# the one-sample t-test of d = a - b against 0. Per-prompt rates of two
+# models on the same G prompts (fractions of the samples per prompt), G = 2,
+# 3, 5 and 12, at several confidence levels. Written to r_paired.jsonl (see
+# the header). The RNG is seeded here and again before the next section, so
+# the cases after it do not move.
+set.seed(20241101)
+rates12 <- rbeta(12, 2, 5)
+paired_cases <- list(
+  list(a = c(0.3, 0.7), b = c(0.1, 0.4), conf = 0.95),
+  list(a = c(0.2, 0.5, 0.9), b = c(0.25, 0.3, 0.6), conf = 0.9),
+  list(a = c(0.1, 0.4, 0.35, 0.8, 0.55), b = c(0.15, 0.2, 0.3, 0.65, 0.5), conf = 0.99),
+  list(a = rbinom(12, 20, rates12) / 20, b = rbinom(12, 20, pmax(rates12 - 0.05, 0)) / 20, conf = 0.95),
+  list(a = rbinom(12, 7, rates12) / 7, b = rbinom(12, 7, rates12 + 0.1) / 7, conf = 0.8)
+)
+for (pc in paired_cases) {
+  a <- pc$a; b <- pc$b; conf <- pc$conf
+  tt <- t.test(a, b, paired = TRUE, conf.level = conf)
+  d <- a - b
+  se <- unname(tt$stderr)
+  stopifnot(abs(unname(tt$estimate) - mean(d)) <= 1e-15 * abs(mean(d)),
+            abs(se - sd(d) / sqrt(length(d))) <= 1e-14 * se,
+            abs(unname(tt$statistic) - mean(d) / se) <= 1e-14 * abs(mean(d) / se))
+  emit("paired_t_test", "two_sided", list(a = A(a), b = A(b), conf_level = N(conf)),
+       list(diff = N(unname(tt$estimate)), se = N(se), t_stat = N(unname(tt$statistic)),
+            df = N(unname(tt$parameter)), p_value = N(tt$p.value),
+            lower = N(tt$conf.int[1]), upper = N(tt$conf.int[2])), con = out_paired)
 }
 
 # ---- multiple comparisons (builtin p.adjust) --------------------------------
@@ -607,3 +641,4 @@ for (c in list(c(3, 10, 12, 8), c(0, 5, 5, 5), c(12, 27, 173, 100), c(150, 270, 
 
 close(out_ref)
 close(out_dist)
+close(out_paired)
