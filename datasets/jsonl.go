@@ -37,6 +37,7 @@ type Message struct {
 
 // Example is one line of a fine-tuning file: a conversation.
 type Example struct {
+	// Messages are the conversation's messages, in order.
 	Messages []Message `json:"messages"`
 }
 
