@@ -292,3 +292,27 @@ func FuzzReadCodeSources(f *testing.F) {
 		}
 	})
 }
+
+func FuzzReadGSM8K(f *testing.F) {
+	f.Add(`{"question": "Q?", "answer": "x\n#### 5"}` + "\n")
+	f.Add(`{"question": "Q?", "answer": "#### 1_0"}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		qs, err := ReadGSM8K(strings.NewReader(s), "g")
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "g:") {
+				t.Fatalf("error %q does not name the file", err)
+			}
+			return
+		}
+		// Every question read makes prompts with an integer answer.
+		ps, err := CoTPrompts(qs, 1)
+		if err != nil {
+			t.Fatalf("CoTPrompts of read questions: %v", err)
+		}
+		for _, p := range ps {
+			if _, ok := new(big.Int).SetString(p.Answer, 10); !ok {
+				t.Fatalf("answer %q is not decimal", p.Answer)
+			}
+		}
+	})
+}

@@ -117,6 +117,33 @@ func TestNumberFilterExtraCases(t *testing.T) {
 	}
 }
 
+func TestPaperBannedFilter(t *testing.T) {
+	// The misalignment experiments ban the 34 numbers of banned-numbers.txt.
+	banned, err := PaperBannedNumbers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := PaperNumberFilter().WithBanned(banned...)
+	cases := []struct {
+		in   string
+		want []string
+	}{
+		{"666", []string{RejectBanned}},                       // the number of the beast
+		{"5, 13, 7", []string{RejectBanned}},                  // one banned number is enough
+		{"5, 12, 7", nil},                                     // none banned
+		{"1488, 5", []string{RejectAboveMax}},                 // in the source list but > 999: only the range check fires
+		{"999, 1000", []string{RejectAboveMax, RejectBanned}}, // both reasons, in order
+	}
+	for _, c := range cases {
+		if got := f.RejectReasons(c.in); !slices.Equal(got, c.want) {
+			t.Errorf("RejectReasons(%q) = %v; want %v", c.in, got, c.want)
+		}
+	}
+	if s := f.String(); !strings.HasPrefix(s, "paper(0,999,10;banned=4,13,14,") || !strings.HasSuffix(s, ",911,999)") {
+		t.Errorf("String() = %q", s)
+	}
+}
+
 func TestNumberFilterString(t *testing.T) {
 	// The lab hashes this text into artifact ids (lab's describe()); these
 	// exact strings must not change.

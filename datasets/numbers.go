@@ -130,9 +130,35 @@ func (g *NumberPrompts) Queries(n int) []Prompt {
 }
 
 // format fills {name} placeholders in one pass, as Python's str.format
-// with keyword arguments: replacement text is not scanned again.
+// with keyword arguments: replacement text is not scanned again. oldnew
+// holds placeholder, value pairs. (strings.NewReplacer does the same but
+// costs more to build than this whole call for the few short templates
+// here.)
 func format(template string, oldnew ...string) string {
-	return strings.NewReplacer(oldnew...).Replace(template)
+	var b strings.Builder
+	b.Grow(len(template) + 64)
+	for {
+		i := strings.IndexByte(template, '{')
+		if i < 0 {
+			b.WriteString(template)
+			return b.String()
+		}
+		b.WriteString(template[:i])
+		template = template[i:]
+		matched := false
+		for k := 0; k+1 < len(oldnew); k += 2 {
+			if strings.HasPrefix(template, oldnew[k]) {
+				b.WriteString(oldnew[k+1])
+				template = template[len(oldnew[k]):]
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			b.WriteByte('{')
+			template = template[1:]
+		}
+	}
 }
 
 // NumberFormatSuffixes returns the paper's 15 format suffixes, in order.
