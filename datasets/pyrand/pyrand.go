@@ -128,7 +128,7 @@ func (r *Random) Sample(n, k int) ([]int, error) {
 // integer loop finds exactly. The two agree while the float rounding error
 // of log(3k)/log(4) is smaller than its distance to the next integer,
 // which holds for every k below 2^40 (checked at the boundaries by the
-// test vectors up to k = 349,526).
+// test vectors up to k = 21,846).
 func setSize(k int) int {
 	size := 21
 	if k > 5 {
