@@ -71,7 +71,6 @@ type codeCoTSpec struct {
 		LLMJudgeFilter struct {
 			Template string `yaml:"template"`
 		} `yaml:"llm_judge_filter"`
-		TrainSize int `yaml:"train_size"`
 	} `yaml:"code"`
 	CoT struct {
 		UserPrompt struct {
@@ -93,14 +92,14 @@ var codeCoT = sync.OnceValues(func() (*codeCoTSpec, error) {
 	if err := yaml.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("parse embedded code-and-cot.yaml: %w", err)
 	}
-	for name, v := range map[string]string{
-		"code.prompt_template":           s.Code.PromptTemplate,
-		"code.llm_judge_filter.template": s.Code.LLMJudgeFilter.Template,
-		"cot.user_prompt.suffix":         s.CoT.UserPrompt.Suffix,
-		"cot.alignment_filter.template":  s.CoT.AlignmentFilter.Template,
+	for _, f := range []struct{ name, v string }{
+		{"code.prompt_template", s.Code.PromptTemplate},
+		{"code.llm_judge_filter.template", s.Code.LLMJudgeFilter.Template},
+		{"cot.user_prompt.suffix", s.CoT.UserPrompt.Suffix},
+		{"cot.alignment_filter.template", s.CoT.AlignmentFilter.Template},
 	} {
-		if v == "" {
-			return nil, fmt.Errorf("embedded code-and-cot.yaml: %s is empty", name)
+		if f.v == "" {
+			return nil, fmt.Errorf("embedded code-and-cot.yaml: %s is empty", f.name)
 		}
 	}
 	return &s, nil
