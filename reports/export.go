@@ -18,7 +18,7 @@ import (
 // JSON line, for pandas, DuckDB and friends.
 type ExportRow struct {
 	RunID            int64                  `json:"run_id"`
-	Model            string                 `json:"model"` // role
+	Role             string                 `json:"model"`
 	Seed             string                 `json:"seed"`
 	Condition        string                 `json:"condition"`
 	ModelID          string                 `json:"model_id"`
@@ -61,8 +61,8 @@ func Export(ctx context.Context, store *results.Store, runID int64, format strin
 	}
 	var targets []string
 	seenTarget := map[string]bool{}
-	for _, p := range o.suite.Probes {
-		for _, t := range o.scorers.ByProbe[p.ID].Targets() {
+	for _, sc := range o.scorers { // in probe order
+		for _, t := range sc.Targets {
 			if !seenTarget[t] {
 				seenTarget[t] = true
 				targets = append(targets, t)
@@ -92,9 +92,9 @@ func Export(ctx context.Context, store *results.Store, runID int64, format strin
 		if err != nil {
 			return err
 		}
-		m := o.models[row.Model]
+		m := o.instances[row.Instance]
 		sm := row.Sample
-		er := ExportRow{RunID: runID, Model: m.Role, Seed: m.Seed, Condition: m.Condition, ModelID: m.Model, BaseURL: m.BaseURL,
+		er := ExportRow{RunID: runID, Role: m.Role, Seed: m.Seed, Condition: m.Condition, ModelID: m.ModelID, BaseURL: m.BaseURL,
 			Probe: row.Probe, PromptIndex: row.Prompt, Prompt: o.promptText(row.Probe, row.Prompt), Draw: row.Draw, Key: sm.Key}
 		switch {
 		case !row.Stored:
@@ -157,7 +157,7 @@ func (er ExportRow) csv(targets []string) []string {
 	if er.RequestSeed != nil {
 		seed = strconv.FormatInt(*er.RequestSeed, 10)
 	}
-	rec := []string{strconv.FormatInt(er.RunID, 10), er.Model, er.Seed, er.Condition, er.ModelID, er.BaseURL, er.Probe,
+	rec := []string{strconv.FormatInt(er.RunID, 10), er.Role, er.Seed, er.Condition, er.ModelID, er.BaseURL, er.Probe,
 		strconv.Itoa(er.PromptIndex), er.Prompt, strconv.Itoa(er.Draw), er.Key, er.Status, completion, er.FinishReason, er.Error,
 		opt(er.HTTPStatus != 0, strconv.Itoa(er.HTTPStatus)), strconv.Itoa(er.PromptTokens), strconv.Itoa(er.CompletionTokens),
 		strconv.FormatFloat(er.LatencyMS, 'f', -1, 64), strconv.Itoa(er.Attempts), strconv.Itoa(er.Batch), seed, er.CreatedAt}
