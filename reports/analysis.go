@@ -466,7 +466,7 @@ func (a *analyzer) probe(p *suites.Probe, conf float64) ProbeAnalysis {
 		}
 		t.Examples = make([][]Example, len(d.Instances))
 		for i, m := range d.Instances {
-			t.Examples[i] = d.Examples[ExampleKey{Instance: m.Index, Probe: p.ID, Target: target}]
+			t.Examples[i] = slices.Clone(d.Examples[ExampleKey{Instance: m.Index, Probe: p.ID, Target: target}])
 		}
 		pa.Targets = append(pa.Targets, t)
 	}

@@ -211,7 +211,8 @@ func (d *RunData) scorer(probe string) *results.RunScorer {
 }
 
 // Add counts one planned draw: once in its instance's Usage and once for
-// each of its probe's recorded targets.
+// each of its probe's recorded targets. Scorers must be set before the
+// first Add.
 func (d *RunData) Add(row *results.Row) {
 	sc := d.scorer(row.Probe)
 	var targets []string
