@@ -97,6 +97,10 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 		}
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
+	scorerRecords, err := results.RecordScorers(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
 
 	out := &Outcome{}
 	// A new run is recorded (with its whole plan) while sampling starts:
@@ -115,7 +119,7 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 	case errors.Is(err, results.ErrNotFound):
 		go func() {
 			defer close(started)
-			run, startErr = store.StartRun(db, newRunRecord(s, plan, opt.Version))
+			run, startErr = store.StartRun(db, newRunRecord(s, plan, scorerRecords, opt.Version))
 		}()
 	default:
 		return nil, err
@@ -225,7 +229,7 @@ func chooseSalt(ctx context.Context, store *results.Store, suite string, opt Opt
 // sampling was cut short, failed when draws are missing or more than
 // maxErrorRate of them failed, complete otherwise. msg explains a status
 // other than complete.
-func Verdict(c results.RunCounts, sum Summary, sc ScoreSummary, maxErrorRate float64) (status, msg string) {
+func Verdict(c results.RunCounts, sum Summary, sc ScoreSummary, maxErrorRate float64) (status results.RunStatus, msg string) {
 	switch {
 	case sum.Interrupted && c.Stored < c.Planned:
 		return results.StatusInterrupted, fmt.Sprintf("interrupted with %d of %d draws stored", c.Stored, c.Planned)
@@ -271,13 +275,16 @@ func Pending(jobs []Job, stored map[string]bool) []Job {
 	return out
 }
 
-func newRunRecord(s *suites.Suite, plan *Plan, version string) results.NewRun {
+// newRunRecord describes a new run of s with plan: its suite, model
+// instances, prompts, the scorers of its probes and every planned draw.
+func newRunRecord(s *suites.Suite, plan *Plan, scorers []results.RunScorer, version string) results.NewRun {
 	suiteJSON, _ := json.Marshal(s)
-	nr := results.NewRun{SuiteName: s.Name, SuiteHash: s.Hash(), SuiteSource: s.Source, SuiteJSON: string(suiteJSON), Salt: plan.Salt, Version: version}
+	nr := results.NewRun{SuiteName: s.Name, SuiteHash: s.Hash(), SuiteSource: s.Source, SuiteJSON: string(suiteJSON), Salt: plan.Salt, Version: version,
+		Scorers: scorers}
 	for i, in := range plan.Instances {
 		settings, _ := json.Marshal(in.Settings)
-		nr.Models = append(nr.Models, results.ModelRow{Index: i, Role: in.Role, Seed: in.Seed, Condition: in.Condition,
-			BaseURL: in.BaseURL, Model: in.Model, Settings: string(settings)})
+		nr.Instances = append(nr.Instances, results.InstanceRow{Index: i, Role: in.Role, Seed: in.Seed, Condition: in.Condition,
+			BaseURL: in.BaseURL, ModelID: in.Model, Settings: string(settings)})
 	}
 	for _, p := range s.Probes {
 		for i, t := range p.Prompts.Texts {
@@ -286,7 +293,7 @@ func newRunRecord(s *suites.Suite, plan *Plan, version string) results.NewRun {
 	}
 	for _, j := range plan.Jobs {
 		for d, k := range j.Keys {
-			nr.Plan = append(nr.Plan, results.PlannedSample{Key: k, Model: j.Instance, Probe: j.Probe, Prompt: j.Prompt, Draw: j.First + d})
+			nr.Plan = append(nr.Plan, results.PlannedSample{Key: k, Instance: j.Instance, Probe: j.Probe, Prompt: j.Prompt, Draw: j.First + d})
 		}
 	}
 	return nr

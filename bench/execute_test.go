@@ -64,7 +64,7 @@ func execute(t *testing.T, ctx context.Context, st *results.Store, s *suites.Sui
 // hits counts stored successful samples and owl hits per model id.
 func hits(t *testing.T, st *results.Store, runID int64) (ok, failed, hit map[string]int) {
 	t.Helper()
-	models, err := st.Models(context.Background(), runID)
+	models, err := st.Instances(context.Background(), runID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func hits(t *testing.T, st *results.Store, runID int64) (ok, failed, hit map[str
 		if err != nil {
 			t.Fatal(err)
 		}
-		name := models[row.Model].Role
+		name := models[row.Instance].Role
 		switch {
 		case !row.Stored:
 		case row.Sample.Failed():

@@ -2,9 +2,6 @@ package bench
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"math"
 	"regexp"
@@ -33,9 +30,11 @@ type Scorer interface {
 	Score(ctx context.Context, prompt, completion string) ([]Score, error)
 }
 
-// NewScorer returns the scorer a suite's score spec describes.
+// NewScorer returns the scorer a suite's score spec describes (any but a
+// judge: see NewJudgeScorer). Its ID and targets are the spec's (see
+// suites.Scoring).
 func NewScorer(spec suites.ScoreSpec) (Scorer, error) {
-	id := specID(spec)
+	id := spec.ID()
 	targets := spec.Targets()
 	// The exclusions of every target ("*" ones first), lower-cased once.
 	excl := make([][]string, len(targets))
@@ -67,13 +66,6 @@ func NewScorer(spec suites.ScoreSpec) (Scorer, error) {
 		}}, nil
 	}
 	return nil, fmt.Errorf("no scorer in spec")
-}
-
-// specID hashes a score spec into a scorer ID such as "mentions:1a2b3c4d5e6f".
-func specID(spec suites.ScoreSpec) string {
-	b, _ := json.Marshal(spec)
-	sum := sha256.Sum256(b)
-	return spec.Kind() + ":" + hex.EncodeToString(sum[:6])
 }
 
 // matchScorer scores by a string predicate per target.

@@ -151,6 +151,7 @@ func ScoreMissing(ctx context.Context, store *results.Store, runID int64, prompt
 	}
 	var items []scoreItem
 	var prefetch []string
+	judged := map[string][]results.JudgedSample{} // by probe
 	for row, err := range store.Rows(db, runID, func(probe string) string { return ids[probe] }) {
 		if err != nil {
 			return sum, err
@@ -162,7 +163,17 @@ func ScoreMissing(ctx context.Context, store *results.Store, runID int64, prompt
 		it := scoreItem{key: row.Sample.Key, probe: row.Probe, prompt: promptText(prompts, row.Probe, row.Prompt), completion: row.Sample.Completion}
 		items = append(items, it)
 		if pf, ok := s.(Prefetcher); ok {
-			prefetch = append(prefetch, pf.Keys(it.prompt, it.completion)...)
+			keys := pf.Keys(it.prompt, it.completion)
+			prefetch = append(prefetch, keys...)
+			judged[row.Probe] = append(judged[row.Probe], results.JudgedSample{Key: it.key, Judgments: keys})
+		}
+	}
+	// The judge calls behind each score are known before they are made:
+	// record them with the run, so that reports count the calls (made,
+	// reused or failed) without the scorers' code.
+	for probe, js := range judged {
+		if err := store.PutJudgedSamples(db, ids[probe], js); err != nil {
+			return sum, err
 		}
 	}
 	if len(prefetch) > 0 {

@@ -41,9 +41,9 @@ const (
 
 // agreements compares the primary judge with each further judge of every
 // probe scored by several judges.
-func (a *Analysis) agreements() {
-	for _, p := range a.data.Suite.Probes {
-		r := a.data.Ratings[p.ID]
+func (a *analyzer) agreements() {
+	for _, p := range a.Probes {
+		r := a.d.Ratings[p.ID]
 		if r == nil || len(r.Targets) < 2 {
 			continue
 		}

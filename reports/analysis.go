@@ -3,7 +3,6 @@ package reports
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -47,47 +46,135 @@ func ciOf(iv stats.Interval, method string) CI {
 }
 
 // Analysis is a run's full analysis: what reports render and gates judge.
+// Its figures form one tree, Probes → Targets → {Roles, Results,
+// Comparisons, PerPrompt, References, Examples, Notes}; the run-wide
+// lists beside it are the model instances, the comparisons as one family
+// in report order, gates, judge agreement and cost, methods and notes.
+// Renderers walk it; its JSON form is flat (see MarshalJSON).
 type Analysis struct {
-	RunID       int64     `json:"run_id"`
-	Suite       string    `json:"suite"`
-	SuiteSource string    `json:"suite_source"`
-	SuiteHash   string    `json:"suite_hash"`
-	Description string    `json:"description,omitempty"`
-	Status      string    `json:"status"`
-	Message     string    `json:"message,omitempty"`
-	Version     string    `json:"traitleak_version"`
-	Started     time.Time `json:"started"`
-	Finished    time.Time `json:"finished,omitzero"`
-	Seed        int64     `json:"seed"`
-	Salt        string    `json:"salt"`
-	Confidence  float64   `json:"confidence"`
-	Adjust      string    `json:"p_adjust"`
+	RunID       int64
+	Suite       string
+	SuiteSource string
+	SuiteHash   string
+	Description string
+	Status      results.RunStatus
+	Message     string
+	Version     string // traitleak version that started the run
+	Started     time.Time
+	Finished    time.Time // zero while unfinished
+	Seed        int64     // the suite's seed
+	Salt        string
+	Confidence  float64 // of every interval, in (0, 1)
+	Adjust      string  // p-value correction: holm, BH, BY, bonferroni or none
 
-	Models      []ModelSummary `json:"models"`
-	Probes      []ProbeSummary `json:"probes"`
-	Results     []Result       `json:"results"`
-	Roles       []RoleResult   `json:"roles"`
-	Comparisons []Comparison   `json:"comparisons"`
-	PerPrompt   []PromptRates  `json:"per_prompt"`
-	Gates       []GateResult   `json:"gates"`
-	Agreements  []Agreement    `json:"judge_agreement,omitempty"`
-	Judges      []JudgeSummary `json:"judges,omitempty"`
-	References  []ReferenceRow `json:"references"`
-	Methods     []Method       `json:"methods"`
+	// Instances describe the run's model instances, in plan order.
+	Instances []InstanceSummary
+	// Probes are the analysed probes, in suite order.
+	Probes []ProbeAnalysis
+	// Comparisons are every comparison of the report, the suite's compare
+	// entries in order (each on every probe and target it covers) and then
+	// the gates' own: the family whose p-values are corrected together.
+	// Each also hangs under its target.
+	Comparisons []*Comparison
+	Gates       []GateResult
+	Agreements  []Agreement
+	Judges      []JudgeSummary
+	Methods     []Method
 	// Notes are the statistical caveats of the figures above (few draws,
 	// few prompts or seeds, zero counts…), one per kind of statistic and
 	// warning, each naming what it concerns.
-	Notes []string `json:"notes,omitempty"`
+	Notes []string
 
-	data     *RunData
-	prompts  map[string][]int   // prompt indexes by probe, in prompt order
 	caveats  []*caveat          // gathered while analysing, in order of first appearance
 	caveatOf map[string]*caveat // by kind and warning
 }
 
-// ModelSummary describes one model instance and its sample counts.
-type ModelSummary struct {
-	Model            string  `json:"model"` // role
+// ProbeAnalysis is the analysis of one probe: what it is, and its
+// figures per target.
+type ProbeAnalysis struct {
+	ID          string
+	Description string
+	Samples     int    // draws per prompt per model instance
+	Scorer      string // scorer kind: mentions, first_word, exact, regex or judge
+	// Roles are the roles the probe samples, in suite order.
+	Roles []string
+	// Prompts are the probe's prompts, in prompt order.
+	Prompts []Prompt
+	// Targets hold the figures of each target, in report order.
+	Targets []TargetAnalysis
+}
+
+// Prompt is one prompt of a probe.
+type Prompt struct {
+	Index int
+	Text  string
+}
+
+// TargetAnalysis holds the figures of one target of one probe.
+type TargetAnalysis struct {
+	Probe, Target string
+	// Roles pool each role of the probe over its seeds, parallel to
+	// ProbeAnalysis.Roles.
+	Roles []RoleResult
+	// Results are the rates of each model instance the probe samples, in
+	// instance order.
+	Results []Result
+	// PerPrompt are each role's per-prompt rates, parallel to Roles.
+	PerPrompt []PromptRates
+	// Comparisons are the comparisons on this target, in report order.
+	Comparisons []*Comparison
+	// References are the published figures for this target.
+	References []ReferenceRow
+	// Examples quote hits of each model instance: Examples[i] belong to
+	// Analysis.Instances[i], nil when it has none here.
+	Examples [][]Example
+	// Notes are the positions in Analysis.Notes of the caveats that
+	// concern this target.
+	Notes []int
+}
+
+// RoleIndex returns the position of role in Roles, or -1.
+func (t *TargetAnalysis) RoleIndex(role string) int {
+	return slices.IndexFunc(t.Roles, func(r RoleResult) bool { return r.Role == role })
+}
+
+// Seeds returns the results of the seeds of Roles[i], in seed order.
+func (t *TargetAnalysis) Seeds(i int) []Result {
+	var out []Result
+	for _, r := range t.Results {
+		if r.Role == t.Roles[i].Role {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// TargetNames returns the names of the probe's targets, in report order.
+func (p *ProbeAnalysis) TargetNames() []string {
+	out := make([]string, len(p.Targets))
+	for i, t := range p.Targets {
+		out[i] = t.Target
+	}
+	return out
+}
+
+// Judged reports whether LLM judges score the probe.
+func (p *ProbeAnalysis) Judged() bool { return p.Scorer == judgeKind }
+
+// PromptText returns the text of the probe's prompt with the given index,
+// "" when it has none.
+func (p *ProbeAnalysis) PromptText(index int) string {
+	for _, pr := range p.Prompts {
+		if pr.Index == index {
+			return pr.Text
+		}
+	}
+	return ""
+}
+
+// InstanceSummary describes one model instance and its sample counts.
+type InstanceSummary struct {
+	Role             string  `json:"model"`
 	Seed             string  `json:"seed"`
 	Condition        string  `json:"condition,omitempty"`
 	BaseURL          string  `json:"base_url"`
@@ -103,6 +190,9 @@ type ModelSummary struct {
 	MeanLatencyMS    Num     `json:"mean_latency_ms"`
 }
 
+// Name is "role" or "role@seed".
+func (m InstanceSummary) Name() string { return instanceName(m.Role, m.Seed) }
+
 // JudgeSummary is the cost of one LLM judge behind the run's verdicts.
 type JudgeSummary struct {
 	Judge            string `json:"judge"`
@@ -112,7 +202,7 @@ type JudgeSummary struct {
 	CompletionTokens int64  `json:"completion_tokens"`
 }
 
-// ProbeSummary describes one probe.
+// ProbeSummary describes one probe, as the JSON report lists it.
 type ProbeSummary struct {
 	ID          string   `json:"id"`
 	Description string   `json:"description,omitempty"`
@@ -122,9 +212,15 @@ type ProbeSummary struct {
 	Targets     []string `json:"targets"`
 }
 
+// Summary describes the probe as the JSON report lists it.
+func (p *ProbeAnalysis) Summary() ProbeSummary {
+	return ProbeSummary{ID: p.ID, Description: p.Description, Prompts: len(p.Prompts), Samples: p.Samples, Scorer: p.Scorer,
+		Targets: p.TargetNames()}
+}
+
 // Result is the trait rate of one model instance on one probe target.
 type Result struct {
-	Model   string         `json:"model"` // role
+	Role    string         `json:"model"`
 	Seed    string         `json:"seed"`
 	Probe   string         `json:"probe"`
 	Target  string         `json:"target"`
@@ -139,11 +235,11 @@ type Result struct {
 
 // RoleResult pools a role's seeds on one probe target.
 type RoleResult struct {
-	Model     string `json:"model"`
+	Role      string `json:"model"`
 	Condition string `json:"condition,omitempty"`
 	Probe     string `json:"probe"`
 	Target    string `json:"target"`
-	Seeds     int    `json:"seeds"`
+	Seeds     int    `json:"seeds"` // model instances of the role
 	N         int    `json:"n"`
 	Hits      int    `json:"hits"`
 	Failed    int    `json:"failed"`
@@ -180,8 +276,8 @@ type SeedMean struct {
 type Comparison struct {
 	Probe         string `json:"probe"`
 	Target        string `json:"target"`
-	Treatment     string `json:"treatment"`
-	Baseline      string `json:"baseline"`
+	Treatment     string `json:"treatment"` // role
+	Baseline      string `json:"baseline"`  // role
 	TreatmentRate Num    `json:"treatment_rate"`
 	BaselineRate  Num    `json:"baseline_rate"`
 	TreatmentN    int    `json:"treatment_n"`
@@ -214,10 +310,10 @@ type TestResult struct {
 
 // PromptRates are one role's per-prompt rates on one probe target.
 type PromptRates struct {
-	Model  string       `json:"model"`
+	Role   string       `json:"model"`
 	Probe  string       `json:"probe"`
 	Target string       `json:"target"`
-	Rates  []PromptRate `json:"rates"`
+	Rates  []PromptRate `json:"rates"` // in prompt order
 }
 
 // PromptRate is the rate on one prompt.
@@ -235,7 +331,7 @@ type ReferenceRow struct {
 	Probe     string `json:"probe"`
 	Target    string `json:"target"`
 	Label     string `json:"label"`
-	Model     string `json:"model,omitempty"`
+	ModelName string `json:"model,omitempty"` // the published model, e.g. GPT-4.1 nano
 	Condition string `json:"condition,omitempty"`
 	Rate      Num    `json:"rate"`
 	Low       *Num   `json:"low,omitempty"`
@@ -243,31 +339,6 @@ type ReferenceRow struct {
 	Bound     string `json:"bound,omitempty"`
 	Source    string `json:"source"`
 	Note      string `json:"note,omitempty"`
-}
-
-// references matches the suite's published figures to its probe targets.
-func (a *Analysis) references() error {
-	refs, err := a.data.Suite.ResolvedReferences()
-	if err != nil {
-		return err
-	}
-	for _, p := range a.Probes {
-		for _, t := range p.Targets {
-			for _, r := range refs {
-				if r.Target != t || (r.Probe != "" && r.Probe != p.ID) {
-					continue
-				}
-				row := ReferenceRow{Probe: p.ID, Target: t, Label: r.Label, Model: r.Model, Condition: r.Condition,
-					Rate: Num(r.Rate), Bound: r.Bound, Source: r.Source, Note: r.Note}
-				if r.Low != nil {
-					lo, hi := Num(*r.Low), Num(*r.High)
-					row.Low, row.High = &lo, &hi
-				}
-				a.References = append(a.References, row)
-			}
-		}
-	}
-	return nil
 }
 
 // Method names a statistical method and says what it was used for.
@@ -297,7 +368,21 @@ const (
 	methodWelch    = "Welch t across seeds"
 )
 
-// Analyze computes rates, intervals and comparisons for a run.
+// analyzer holds what Analyze needs while it builds an Analysis.
+type analyzer struct {
+	*Analysis
+	d *RunData
+	// target returns the node of a probe target, nil when the run has no
+	// such target.
+	target map[[2]string]*TargetAnalysis
+	// comparisonOf finds a comparison by probe, target, treatment and
+	// baseline, for gates.
+	comparisonOf map[[4]string]*Comparison
+}
+
+// Analyze computes rates, intervals, comparisons and gate verdicts for a
+// run: everything a report shows. It reads d and keeps no reference to
+// it.
 func Analyze(d *RunData, opt Options) (*Analysis, error) {
 	conf := opt.Confidence
 	if conf == 0 {
@@ -307,52 +392,28 @@ func Analyze(d *RunData, opt Options) (*Analysis, error) {
 	if adjust == "" {
 		adjust = "holm"
 	}
-	a := &Analysis{
-		RunID: d.Run.ID, Suite: d.Run.SuiteName, SuiteSource: d.Run.SuiteSource, SuiteHash: d.Run.SuiteHash,
-		Description: d.Suite.Description, Status: d.Run.Status, Message: d.Run.Message, Version: d.Run.Version,
-		Started: d.Run.CreatedAt, Finished: d.Run.FinishedAt, Seed: d.Suite.Seed, Salt: d.Run.Salt,
-		Confidence: conf, Adjust: adjust, data: d,
-	}
-	a.summarizeModels()
-	for _, name := range slices.Sorted(maps.Keys(d.JudgeUsage)) {
-		u := d.JudgeUsage[name]
-		a.Judges = append(a.Judges, JudgeSummary{Judge: name, Calls: u.Calls, Failed: u.Failed, PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens})
-	}
-	a.prompts = map[string][]int{}
-	for _, pr := range d.Prompts {
-		a.prompts[pr.Probe] = append(a.prompts[pr.Probe], pr.Index)
-	}
-	targets := map[string][]string{}
-	for _, p := range d.Suite.Probes {
-		t := d.Suite.ScoreTargets(p)
-		targets[p.ID] = t
-		a.Probes = append(a.Probes, ProbeSummary{ID: p.ID, Description: p.Description, Prompts: len(a.prompts[p.ID]), Samples: p.Samples, Scorer: p.Score.Kind(), Targets: t})
+	a := &analyzer{d: d, target: map[[2]string]*TargetAnalysis{}, comparisonOf: map[[4]string]*Comparison{},
+		Analysis: &Analysis{
+			RunID: d.Run.ID, Suite: d.Run.SuiteName, SuiteSource: d.Run.SuiteSource, SuiteHash: d.Run.SuiteHash,
+			Description: d.Suite.Description, Status: d.Run.Status, Message: d.Run.Message, Version: d.Run.Version,
+			Started: d.Run.CreatedAt, Finished: d.Run.FinishedAt, Seed: d.Suite.Seed, Salt: d.Run.Salt,
+			Confidence: conf, Adjust: adjust,
+		}}
+	a.summarizeInstances()
+	for _, u := range d.JudgeUsage {
+		a.Judges = append(a.Judges, JudgeSummary{Judge: u.Judge, Calls: u.Calls, Failed: u.Failed, PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens})
 	}
 	for _, p := range d.Suite.Probes {
-		for _, t := range targets[p.ID] {
-			for _, m := range d.Models {
-				c := d.sum(p.ID, t, func(k CellKey) bool { return k.Model == m.Index })
-				if c.Planned == 0 {
-					continue // the probe does not sample this model
-				}
-				r := Result{Model: m.Role, Seed: m.Seed, Probe: p.ID, Target: t, N: c.Scored, Hits: c.Hits,
-					Failed: c.Failed, Missing: c.Missing, Rate: rate(c.Hits, c.Scored)}
-				var warnings []string
-				r.CI, warnings = wilson(c.Hits, c.Scored, conf)
-				a.caveat(noteWilson, p.ID, t, modelName(m.Role, m.Seed), warnings)
-				if len(c.Invalid) > 0 {
-					r.Invalid = c.Invalid
-				}
-				a.Results = append(a.Results, r)
-			}
-			for _, role := range d.Suite.ProbeRoles(p) {
-				rr, pr := a.roleResult(p.ID, t, role, conf)
-				a.Roles = append(a.Roles, rr)
-				a.PerPrompt = append(a.PerPrompt, pr)
-			}
+		a.Probes = append(a.Probes, a.probe(p, conf))
+	}
+	// The tree is complete: index its targets.
+	for i := range a.Probes {
+		for j := range a.Probes[i].Targets {
+			t := &a.Probes[i].Targets[j]
+			a.target[[2]string{t.Probe, t.Target}] = t
 		}
 	}
-	if err := a.compare(targets, conf); err != nil {
+	if err := a.compare(conf); err != nil {
 		return nil, err
 	}
 	if err := a.references(); err != nil {
@@ -362,15 +423,62 @@ func Analyze(d *RunData, opt Options) (*Analysis, error) {
 	a.judgeMethods()
 	a.agreements()
 	a.Notes = a.notes()
-	return a, nil
+	a.noteTargets()
+	return a.Analysis, nil
 }
 
-func (a *Analysis) summarizeModels() {
-	d := a.data
-	for _, m := range d.Models {
+// probe analyses one probe: per target, the rate of every model instance
+// it samples and of every role with its seeds pooled.
+func (a *analyzer) probe(p *suites.Probe, conf float64) ProbeAnalysis {
+	d := a.d
+	pa := ProbeAnalysis{ID: p.ID, Description: p.Description, Samples: p.Samples, Roles: d.Suite.ProbeRoles(p)}
+	for _, pr := range d.Prompts {
+		if pr.Probe == p.ID {
+			pa.Prompts = append(pa.Prompts, Prompt{Index: pr.Index, Text: pr.Text})
+		}
+	}
+	sc := d.scorer(p.ID)
+	if sc == nil {
+		return pa
+	}
+	pa.Scorer = sc.Kind
+	for _, target := range sc.Targets {
+		t := TargetAnalysis{Probe: p.ID, Target: target}
+		for _, m := range d.Instances {
+			c := d.sum(p.ID, target, func(k CellKey) bool { return k.Instance == m.Index })
+			if c.Planned == 0 {
+				continue // the probe does not sample this instance
+			}
+			r := Result{Role: m.Role, Seed: m.Seed, Probe: p.ID, Target: target, N: c.Scored, Hits: c.Hits,
+				Failed: c.Failed, Missing: c.Missing, Rate: rate(c.Hits, c.Scored)}
+			var warnings []string
+			r.CI, warnings = wilson(c.Hits, c.Scored, conf)
+			a.caveat(noteWilson, p.ID, target, instanceName(m.Role, m.Seed), warnings)
+			if len(c.Invalid) > 0 {
+				r.Invalid = c.Invalid
+			}
+			t.Results = append(t.Results, r)
+		}
+		for _, role := range pa.Roles {
+			rr, pr := a.roleResult(&pa, &t, role, conf)
+			t.Roles = append(t.Roles, rr)
+			t.PerPrompt = append(t.PerPrompt, pr)
+		}
+		t.Examples = make([][]Example, len(d.Instances))
+		for i, m := range d.Instances {
+			t.Examples[i] = slices.Clone(d.Examples[ExampleKey{Instance: m.Index, Probe: p.ID, Target: target}])
+		}
+		pa.Targets = append(pa.Targets, t)
+	}
+	return pa
+}
+
+func (a *analyzer) summarizeInstances() {
+	d := a.d
+	for _, m := range d.Instances {
 		var st suites.Settings
 		_ = json.Unmarshal([]byte(m.Settings), &st)
-		ms := ModelSummary{Model: m.Role, Seed: m.Seed, Condition: m.Condition, BaseURL: m.BaseURL, ModelID: m.Model,
+		ms := InstanceSummary{Role: m.Role, Seed: m.Seed, Condition: m.Condition, BaseURL: m.BaseURL, ModelID: m.ModelID,
 			Temperature: Num(math.NaN()), MaxTokens: st.MaxTokens, SystemPrompt: st.SystemPrompt, MeanLatencyMS: Num(math.NaN())}
 		if st.Temperature != nil {
 			ms.Temperature = Num(*st.Temperature)
@@ -382,50 +490,14 @@ func (a *Analysis) summarizeModels() {
 				ms.MeanLatencyMS = Num(float64((u.LatencySum / time.Duration(u.Samples)).Microseconds()) / 1000)
 			}
 		}
-		a.Models = append(a.Models, ms)
+		a.Instances = append(a.Instances, ms)
 	}
 }
 
-// cellsOf returns the keys of the cells of one probe target, in no
-// particular order.
-func (d *RunData) cellsOf(probe, target string) []CellKey {
-	if d.byTarget == nil {
-		// Index the cells once: an analysis sums per role and seed, and
-		// scanning every cell each time grows with the square of the run.
-		d.byTarget = map[CellKey][]CellKey{}
-		for k := range d.Cells {
-			t := CellKey{Probe: k.Probe, Target: k.Target}
-			d.byTarget[t] = append(d.byTarget[t], k)
-		}
-	}
-	return d.byTarget[CellKey{Probe: probe, Target: target}]
-}
-
-// sum adds the cells of one probe target that match keep.
-func (d *RunData) sum(probe, target string, keep func(CellKey) bool) Cell {
-	var out Cell
-	out.Invalid = map[string]int{}
-	for _, k := range d.cellsOf(probe, target) {
-		if !keep(k) {
-			continue
-		}
-		c := d.Cells[k]
-		out.Planned += c.Planned
-		out.Missing += c.Missing
-		out.Failed += c.Failed
-		out.Scored += c.Scored
-		out.Hits += c.Hits
-		for l, n := range c.Invalid {
-			out.Invalid[l] += n
-		}
-	}
-	return out
-}
-
-// roleModels returns the model indexes of a role, in seed order.
-func (d *RunData) roleModels(role string) []results.ModelRow {
-	var out []results.ModelRow
-	for _, m := range d.Models {
+// roleInstances returns the instances of a role, in seed order.
+func (d *RunData) roleInstances(role string) []results.InstanceRow {
+	var out []results.InstanceRow
+	for _, m := range d.Instances {
 		if m.Role == role {
 			out = append(out, m)
 		}
@@ -433,24 +505,25 @@ func (d *RunData) roleModels(role string) []results.ModelRow {
 	return out
 }
 
-// roleResult pools a role's seeds on one probe target, with its
+// roleResult pools a role's seeds on target t of probe p, with its
 // per-prompt rates. The role's results (one per seed) must already be in
-// a.Results.
-func (a *Analysis) roleResult(probe, target, role string, conf float64) (RoleResult, PromptRates) {
-	d := a.data
-	models := d.roleModels(role)
+// t.Results.
+func (a *analyzer) roleResult(p *ProbeAnalysis, t *TargetAnalysis, role string, conf float64) (RoleResult, PromptRates) {
+	d := a.d
+	probe, target := t.Probe, t.Target
+	instances := d.roleInstances(role)
 	idx := map[int]bool{}
-	for _, m := range models {
+	for _, m := range instances {
 		idx[m.Index] = true
 	}
-	c := d.sum(probe, target, func(k CellKey) bool { return idx[k.Model] })
-	rr := RoleResult{Model: role, Probe: probe, Target: target, Seeds: len(models), N: c.Scored, Hits: c.Hits,
+	c := d.sum(probe, target, func(k CellKey) bool { return idx[k.Instance] })
+	rr := RoleResult{Role: role, Probe: probe, Target: target, Seeds: len(instances), N: c.Scored, Hits: c.Hits,
 		Failed: c.Failed, Missing: c.Missing, Rate: rate(c.Hits, c.Scored)}
 	var warnings []string
 	rr.CI, warnings = wilson(c.Hits, c.Scored, conf)
 	a.caveat(noteWilson, probe, target, role, warnings)
-	if len(models) > 0 {
-		rr.Condition = models[0].Condition
+	if len(instances) > 0 {
+		rr.Condition = instances[0].Condition
 	}
 	if len(c.Invalid) > 0 {
 		rr.Invalid = c.Invalid
@@ -460,7 +533,7 @@ func (a *Analysis) roleResult(probe, target, role string, conf float64) (RoleRes
 	type counts struct{ scored, hits int }
 	byPrompt := map[int]*counts{}
 	for _, k := range d.cellsOf(probe, target) {
-		if !idx[k.Model] {
+		if !idx[k.Instance] {
 			continue
 		}
 		pc := byPrompt[k.Prompt]
@@ -472,14 +545,14 @@ func (a *Analysis) roleResult(probe, target, role string, conf float64) (RoleRes
 		pc.scored += cell.Scored
 		pc.hits += cell.Hits
 	}
-	prompts := a.prompts[probe]
-	pr := PromptRates{Model: role, Probe: probe, Target: target}
+	pr := PromptRates{Role: role, Probe: probe, Target: target}
 	var xs []float64
 	var clusters []string
-	for _, pi := range prompts {
+	for _, prompt := range p.Prompts {
+		pi := prompt.Index
 		var pc counts
-		if p := byPrompt[pi]; p != nil {
-			pc = *p
+		if c := byPrompt[pi]; c != nil {
+			pc = *c
 		}
 		// Per-prompt rates rest on few draws by design: their caveats
 		// would make one note per prompt, so they are not gathered.
@@ -495,7 +568,7 @@ func (a *Analysis) roleResult(probe, target, role string, conf float64) (RoleRes
 			clusters = append(clusters, label)
 		}
 	}
-	if len(prompts) > 1 && c.Scored > 0 {
+	if len(p.Prompts) > 1 && c.Scored > 0 {
 		cl, err := stats.ClusteredMean(xs, clusters, conf)
 		if err == nil && cl.Clusters > 1 {
 			rr.Clustered = &ClusteredRate{Clusters: cl.Clusters, SE: Num(cl.SECR1), DesignEffect: Num(cl.DesignEffect),
@@ -503,7 +576,7 @@ func (a *Analysis) roleResult(probe, target, role string, conf float64) (RoleRes
 			a.caveat(noteCluster, probe, target, role, cl.Warnings)
 		}
 	}
-	if vals := a.seedRates(probe, target, role); len(vals) > 1 {
+	if vals := seedRates(t.Results, role); len(vals) > 1 {
 		t, err := stats.OneSampleT(vals, 0, conf)
 		if err == nil {
 			sm := &SeedMean{Mean: Num(t.Mean), CI: ciOf(t.CI, methodSeedT)}
@@ -517,46 +590,38 @@ func (a *Analysis) roleResult(probe, target, role string, conf float64) (RoleRes
 	return rr, pr
 }
 
-// rolesFor returns the pooled results of the roles of one probe target,
-// in suite order.
-func (a *Analysis) rolesFor(probe, target string) []RoleResult {
-	var out []RoleResult
-	for _, r := range a.Roles {
-		if r.Probe == probe && r.Target == target {
-			out = append(out, r)
+// seedRates returns the defined per-seed rates of a role among a target's
+// results.
+func seedRates(rs []Result, role string) []float64 {
+	var out []float64
+	for _, r := range rs {
+		if r.Role == role && r.N > 0 {
+			out = append(out, float64(r.Rate))
 		}
 	}
 	return out
 }
 
-// roleResultOf returns a role's pooled result on a probe target, or nil.
-func (a *Analysis) roleResultOf(probe, target, role string) *RoleResult {
-	for i, r := range a.Roles {
-		if r.Probe == probe && r.Target == target && r.Model == role {
-			return &a.Roles[i]
-		}
-	}
-	return nil
-}
-
 // compare evaluates every compare entry of the suite on every probe and
-// target it covers, then adjusts the p-values over all of them.
-func (a *Analysis) compare(targets map[string][]string, conf float64) error {
-	d := a.data
-	for _, c := range d.Suite.Compare {
-		for _, p := range d.Suite.Probes {
+// target it covers, then the gates' comparisons the entries do not hold,
+// and adjusts the p-values over all of them.
+func (a *analyzer) compare(conf float64) error {
+	s := a.d.Suite
+	for _, c := range s.Compare {
+		for i := range a.Probes {
+			p := &a.Probes[i]
 			if c.Probe != "" && c.Probe != p.ID {
 				continue
 			}
-			roles := d.Suite.ProbeRoles(p)
-			if !slices.Contains(roles, c.Treatment) || !slices.Contains(roles, c.Baseline) {
+			if !slices.Contains(p.Roles, c.Treatment) || !slices.Contains(p.Roles, c.Baseline) {
 				continue
 			}
-			for _, t := range targets[p.ID] {
-				if c.Target != "" && c.Target != t {
+			for j := range p.Targets {
+				t := &p.Targets[j]
+				if c.Target != "" && c.Target != t.Target {
 					continue
 				}
-				a.Comparisons = append(a.Comparisons, a.comparison(p.ID, t, c.Treatment, c.Baseline, conf))
+				a.addComparison(t.Probe, t.Target, c.Treatment, c.Baseline, conf)
 			}
 		}
 	}
@@ -566,6 +631,17 @@ func (a *Analysis) compare(targets map[string][]string, conf float64) error {
 	}
 	a.evaluateGates()
 	return nil
+}
+
+// addComparison compares treatment with baseline on a probe target and
+// adds the comparison to the report's family and to its target.
+func (a *analyzer) addComparison(probe, target, treatment, baseline string, conf float64) {
+	c := a.comparison(a.target[[2]string{probe, target}], probe, target, treatment, baseline, conf)
+	a.Comparisons = append(a.Comparisons, c)
+	if t := a.target[[2]string{probe, target}]; t != nil {
+		t.Comparisons = append(t.Comparisons, c)
+	}
+	a.comparisonOf[[4]string{probe, target, treatment, baseline}] = c
 }
 
 // adjustAll corrects the p-values of every comparison, one family per
@@ -589,8 +665,8 @@ func (a *Analysis) adjustAll() error {
 	for _, fam := range families {
 		var ps []float64
 		var outs []*Num
-		for i := range a.Comparisons {
-			p, out := fam(&a.Comparisons[i])
+		for _, c := range a.Comparisons {
+			p, out := fam(c)
 			if p == nil {
 				continue
 			}
@@ -608,18 +684,23 @@ func (a *Analysis) adjustAll() error {
 	return nil
 }
 
-func (a *Analysis) comparison(probe, target, treatment, baseline string, conf float64) Comparison {
+// comparison compares treatment with baseline on target t (nil when the
+// run has no such probe target: a comparison without samples).
+func (a *analyzer) comparison(t *TargetAnalysis, probe, target, treatment, baseline string, conf float64) *Comparison {
 	// The pooled counts are the roles' results; a role without one (the
 	// probe does not sample it) has no samples.
 	pool := func(role string) (hits, n int) {
-		if r := a.roleResultOf(probe, target, role); r != nil {
-			return r.Hits, r.N
+		if t == nil {
+			return 0, 0
+		}
+		if i := t.RoleIndex(role); i >= 0 {
+			return t.Roles[i].Hits, t.Roles[i].N
 		}
 		return 0, 0
 	}
 	tHits, tN := pool(treatment)
 	bHits, bN := pool(baseline)
-	c := Comparison{Probe: probe, Target: target, Treatment: treatment, Baseline: baseline,
+	c := &Comparison{Probe: probe, Target: target, Treatment: treatment, Baseline: baseline,
 		TreatmentRate: rate(tHits, tN), BaselineRate: rate(bHits, bN), TreatmentN: tN, BaselineN: bN,
 		Diff: Num(math.NaN()), CI: nanCI(methodNewcombe),
 		PValue: Num(math.NaN()), Test: methodFisher, CohenH: Num(math.NaN()), OddsRatio: Num(math.NaN()),
@@ -635,8 +716,8 @@ func (a *Analysis) comparison(probe, target, treatment, baseline string, conf fl
 	if h, err := stats.CohenH(float64(c.TreatmentRate), float64(c.BaselineRate)); err == nil {
 		c.CohenH = Num(h)
 	}
-	c.Paired = a.pairedTest(probe, target, treatment, baseline, conf)
-	c.Seeds = a.seedTest(probe, target, treatment, baseline, conf)
+	c.Paired = a.pairedTest(t, treatment, baseline, conf)
+	c.Seeds = a.seedTest(t, treatment, baseline, conf)
 	return c
 }
 
@@ -667,13 +748,14 @@ func diffRates(x1, n1, x2, n2 int, conf float64) rateDiff {
 	return r
 }
 
-// promptRates returns a role's per-prompt rates pooled over seeds, in
-// prompt order, and whether every prompt has scored samples.
-func (a *Analysis) promptRates(probe, target, role string) ([]float64, bool) {
-	pr := a.promptRatesOf(probe, target, role)
-	if pr == nil {
+// promptRates returns a role's per-prompt rates pooled over seeds on
+// target t, in prompt order, and whether every prompt has scored samples.
+func promptRates(t *TargetAnalysis, role string) ([]float64, bool) {
+	i := t.RoleIndex(role)
+	if i < 0 {
 		return nil, false
 	}
+	pr := t.PerPrompt[i]
 	out := make([]float64, len(pr.Rates))
 	for i, r := range pr.Rates {
 		if r.N == 0 {
@@ -684,44 +766,60 @@ func (a *Analysis) promptRates(probe, target, role string) ([]float64, bool) {
 	return out, true
 }
 
-func (a *Analysis) pairedTest(probe, target, treatment, baseline string, conf float64) *TestResult {
-	t, ok1 := a.promptRates(probe, target, treatment)
-	b, ok2 := a.promptRates(probe, target, baseline)
-	if !ok1 || !ok2 || len(t) < 2 {
+func (a *analyzer) pairedTest(t *TargetAnalysis, treatment, baseline string, conf float64) *TestResult {
+	tr, ok1 := promptRates(t, treatment)
+	b, ok2 := promptRates(t, baseline)
+	if !ok1 || !ok2 || len(tr) < 2 {
 		return nil
 	}
-	r, err := stats.PairedDiff(t, b, conf)
+	r, err := stats.PairedDiff(tr, b, conf)
 	if err != nil {
 		return nil
 	}
-	a.caveat(notePaired, probe, target, treatment+" vs "+baseline, r.Warnings)
+	a.caveat(notePaired, t.Probe, t.Target, treatment+" vs "+baseline, r.Warnings)
 	return &TestResult{Test: methodPaired, Units: r.G, Diff: Num(r.Diff), CI: ciOf(r.CIT, methodPaired),
 		PValue: Num(r.PValueT), PAdjusted: Num(math.NaN())}
 }
 
-// seedRates returns a role's per-seed rates.
-func (a *Analysis) seedRates(probe, target, role string) []float64 {
-	var out []float64
-	for _, r := range a.Results {
-		if r.Probe == probe && r.Target == target && r.Model == role && r.N > 0 {
-			out = append(out, float64(r.Rate))
-		}
-	}
-	return out
-}
-
-func (a *Analysis) seedTest(probe, target, treatment, baseline string, conf float64) *TestResult {
-	t, b := a.seedRates(probe, target, treatment), a.seedRates(probe, target, baseline)
-	if len(t) < 2 || len(b) < 2 {
+func (a *analyzer) seedTest(t *TargetAnalysis, treatment, baseline string, conf float64) *TestResult {
+	tr, b := seedRates(t.Results, treatment), seedRates(t.Results, baseline)
+	if len(tr) < 2 || len(b) < 2 {
 		return nil
 	}
-	r, err := stats.WelchT(t, b, conf)
+	r, err := stats.WelchT(tr, b, conf)
 	if err != nil {
 		return nil
 	}
-	a.caveat(noteSeeds, probe, target, treatment+" vs "+baseline, r.Warnings)
-	return &TestResult{Test: methodWelch, Units: min(len(t), len(b)), Diff: Num(r.Diff), CI: ciOf(r.CI, methodWelch),
+	a.caveat(noteSeeds, t.Probe, t.Target, treatment+" vs "+baseline, r.Warnings)
+	return &TestResult{Test: methodWelch, Units: min(len(tr), len(b)), Diff: Num(r.Diff), CI: ciOf(r.CI, methodWelch),
 		PValue: Num(r.PValue), PAdjusted: Num(math.NaN())}
+}
+
+// references matches the suite's published figures to its probe targets.
+func (a *analyzer) references() error {
+	refs, err := a.d.Suite.ResolvedReferences()
+	if err != nil {
+		return err
+	}
+	for i := range a.Probes {
+		p := &a.Probes[i]
+		for j := range p.Targets {
+			t := &p.Targets[j]
+			for _, r := range refs {
+				if r.Target != t.Target || (r.Probe != "" && r.Probe != p.ID) {
+					continue
+				}
+				row := ReferenceRow{Probe: p.ID, Target: t.Target, Label: r.Label, ModelName: r.Model, Condition: r.Condition,
+					Rate: Num(r.Rate), Bound: r.Bound, Source: r.Source, Note: r.Note}
+				if r.Low != nil {
+					lo, hi := Num(*r.Low), Num(*r.High)
+					row.Low, row.High = &lo, &hi
+				}
+				t.References = append(t.References, row)
+			}
+		}
+	}
+	return nil
 }
 
 // adjustP corrects p-values for multiple comparisons; NaN entries stay NaN.
@@ -784,8 +882,8 @@ func adjustName(m string) string {
 
 // judgeMethods states, for every judge-scored probe, the judges, the
 // scoring mode and the verdict rule with its bounds.
-func (a *Analysis) judgeMethods() {
-	s := a.data.Suite
+func (a *analyzer) judgeMethods() {
+	s := a.d.Suite
 	for _, p := range s.Probes {
 		if p.Score.Judge == nil {
 			continue

@@ -54,34 +54,53 @@ const (
 // per-prompt rates of the two roles of the first comparison. The same
 // analysis gives byte-identical charts.
 func Charts(a *Analysis) ([]Chart, error) {
-	colors := roleColors(a)
-	var out []Chart
-	names := map[string]bool{}
-	add := func(c *Chart, err error) error {
-		if err != nil {
-			return err
-		}
-		if c == nil {
-			return nil
-		}
-		c.Name = uniqueName(names, c.Name)
-		out = append(out, *c)
-		return nil
+	tree, err := chartTree(a)
+	if err != nil {
+		return nil, err
 	}
-	for _, p := range a.Probes {
-		for _, t := range p.Targets {
-			if err := add(a.rateChart(p.ID, t, colors)); err != nil {
-				return nil, fmt.Errorf("chart of %s/%s rates: %w", p.ID, t, err)
-			}
-			if err := add(a.seedChart(p.ID, t, colors)); err != nil {
-				return nil, fmt.Errorf("chart of %s/%s seeds: %w", p.ID, t, err)
-			}
-			if err := add(a.promptChart(p.ID, t, colors)); err != nil {
-				return nil, fmt.Errorf("chart of %s/%s per-prompt rates: %w", p.ID, t, err)
-			}
+	var out []Chart
+	for _, p := range tree {
+		for _, t := range p {
+			out = append(out, t...)
 		}
 	}
 	return out, nil
+}
+
+// chartTree renders the charts of every probe target: tree[i][j] are the
+// charts of a.Probes[i].Targets[j], in the order Charts lists them.
+func chartTree(a *Analysis) ([][][]Chart, error) {
+	colors := roleColors(a)
+	names := map[string]bool{}
+	tree := make([][][]Chart, len(a.Probes))
+	for i := range a.Probes {
+		p := &a.Probes[i]
+		tree[i] = make([][]Chart, len(p.Targets))
+		for j := range p.Targets {
+			t := &p.Targets[j]
+			add := func(c *Chart, err error) error {
+				if err != nil {
+					return err
+				}
+				if c == nil {
+					return nil
+				}
+				c.Name = uniqueName(names, c.Name)
+				tree[i][j] = append(tree[i][j], *c)
+				return nil
+			}
+			if err := add(a.rateChart(t, colors)); err != nil {
+				return nil, fmt.Errorf("chart of %s/%s rates: %w", p.ID, t.Target, err)
+			}
+			if err := add(a.seedChart(t, colors)); err != nil {
+				return nil, fmt.Errorf("chart of %s/%s seeds: %w", p.ID, t.Target, err)
+			}
+			if err := add(a.promptChart(t, colors)); err != nil {
+				return nil, fmt.Errorf("chart of %s/%s per-prompt rates: %w", p.ID, t.Target, err)
+			}
+		}
+	}
+	return tree, nil
 }
 
 // palette is the Okabe–Ito palette without black and yellow: colour-blind
@@ -92,9 +111,13 @@ var palette = []string{"#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#
 // that a role has the same colour in every chart and table.
 func roleColors(a *Analysis) map[string]string {
 	out := map[string]string{}
-	for _, r := range a.Roles {
-		if _, ok := out[r.Model]; !ok {
-			out[r.Model] = palette[len(out)%len(palette)]
+	for _, p := range a.Probes {
+		for _, t := range p.Targets {
+			for _, r := range t.Roles {
+				if _, ok := out[r.Role]; !ok {
+					out[r.Role] = palette[len(out)%len(palette)]
+				}
+			}
 		}
 	}
 	return out
@@ -364,15 +387,16 @@ func categoryTicks(p *plot.Plot, labels []string, perLabel vg.Length) {
 
 // rateChart is a bar per role (pooled over seeds) with Wilson whiskers,
 // and the published figures beside the bars.
-func (a *Analysis) rateChart(probe, target string, colors map[string]string) (*Chart, error) {
-	roles := a.rolesFor(probe, target)
+func (a *Analysis) rateChart(t *TargetAnalysis, colors map[string]string) (*Chart, error) {
+	probe, target := t.Probe, t.Target
+	roles := t.Roles
 	if len(roles) == 0 {
 		return nil, nil
 	}
-	refs := a.refsFor(probe, target)
+	refs := t.References
 	labels := make([]string, 0, len(roles))
 	for _, r := range roles {
-		labels = append(labels, r.Model)
+		labels = append(labels, r.Role)
 	}
 	// Published figures sit right of the bar of each role with their
 	// condition, or in a column of their own.
@@ -416,9 +440,9 @@ func (a *Analysis) rateChart(probe, target string, colors map[string]string) (*C
 		}
 		bar, err := plotter.NewBarChart(plotter.Values{rate}, barW)
 		if err != nil {
-			return nil, fmt.Errorf("bar of %s: %w", r.Model, err)
+			return nil, fmt.Errorf("bar of %s: %w", r.Role, err)
 		}
-		bar.Color = hexColor(colors[r.Model])
+		bar.Color = hexColor(colors[r.Role])
 		bar.LineStyle.Width = 0
 		bar.XMin = float64(i)
 		p.Add(bar)
@@ -500,44 +524,6 @@ func (a *Analysis) rateChart(probe, target string, colors map[string]string) (*C
 	})
 }
 
-func (a *Analysis) refsFor(probe, target string) []ReferenceRow {
-	var out []ReferenceRow
-	for _, r := range a.References {
-		if r.Probe == probe && r.Target == target {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// chartRoles are the roles of the per-prompt chart: the two of the first
-// comparison on the probe target, else the first three roles.
-func (a *Analysis) chartRoles(probe, target string) []string {
-	for _, c := range a.Comparisons {
-		if c.Probe == probe && c.Target == target {
-			return []string{c.Treatment, c.Baseline}
-		}
-	}
-	var out []string
-	for _, r := range a.rolesFor(probe, target) {
-		if len(out) < 3 {
-			out = append(out, r.Model)
-		}
-	}
-	return out
-}
-
-// promptRatesOf returns a role's per-prompt rates on a probe target, or
-// nil.
-func (a *Analysis) promptRatesOf(probe, target, role string) *PromptRates {
-	for i, pr := range a.PerPrompt {
-		if pr.Probe == probe && pr.Target == target && pr.Model == role {
-			return &a.PerPrompt[i]
-		}
-	}
-	return nil
-}
-
 // promptOrder returns the positions of rates sorted by rate, highest
 // first, undefined rates last, ties in prompt order.
 func promptOrder(rates []PromptRate) []int {
@@ -561,12 +547,22 @@ func promptOrder(rates []PromptRate) []int {
 }
 
 // promptChart shows per-prompt rates with Wilson intervals, prompts
-// sorted by the first role's rate.
-func (a *Analysis) promptChart(probe, target string, colors map[string]string) (*Chart, error) {
+// sorted by the first role's rate: the two roles of the target's first
+// comparison, else its first three roles.
+func (a *Analysis) promptChart(t *TargetAnalysis, colors map[string]string) (*Chart, error) {
+	probe, target := t.Probe, t.Target
 	var series []*PromptRates
-	for _, role := range a.chartRoles(probe, target) {
-		if pr := a.promptRatesOf(probe, target, role); pr != nil && len(pr.Rates) > 0 {
-			series = append(series, pr)
+	add := func(i int) {
+		if i >= 0 && len(t.PerPrompt[i].Rates) > 0 {
+			series = append(series, &t.PerPrompt[i])
+		}
+	}
+	if len(t.Comparisons) > 0 {
+		add(t.RoleIndex(t.Comparisons[0].Treatment))
+		add(t.RoleIndex(t.Comparisons[0].Baseline))
+	} else {
+		for i := range min(3, len(t.PerPrompt)) {
+			add(i)
 		}
 	}
 	if len(series) == 0 {
@@ -579,7 +575,7 @@ func (a *Analysis) promptChart(probe, target string, colors map[string]string) (
 	p := newPlot()
 	lg := newLegend()
 	p.Y.Label.Text = fmt.Sprintf("rate of %q", target)
-	p.X.Label.Text = fmt.Sprintf("prompt #, sorted by the %s rate", series[0].Model)
+	p.X.Label.Text = fmt.Sprintf("prompt #, sorted by the %s rate", series[0].Role)
 	spread := math.Min(0.5, 0.22*float64(len(series)-1))
 	for j, s := range series {
 		off := 0.0
@@ -602,7 +598,7 @@ func (a *Analysis) promptChart(probe, target string, colors map[string]string) (
 				bars.add(x, float64(r.Rate), float64(r.CI.Low), float64(r.CI.High))
 			}
 		}
-		c := hexColor(colors[s.Model])
+		c := hexColor(colors[s.Role])
 		if err := errorBars(p, bars, c, vg.Points(0.9), vg.Points(min(4, 120/float64(n)))); err != nil {
 			return nil, err
 		}
@@ -612,7 +608,7 @@ func (a *Analysis) promptChart(probe, target string, colors map[string]string) (
 			return nil, err
 		}
 		if sc != nil {
-			lg.add(s.Model, legendGlyph(g))
+			lg.add(s.Role, legendGlyph(g))
 		}
 	}
 	every := max(1, (n+24)/25)
@@ -630,11 +626,11 @@ func (a *Analysis) promptChart(probe, target string, colors map[string]string) (
 	p.Y.Min, p.Y.Max = 0, 1.22
 	var names []string
 	for _, s := range series {
-		names = append(names, s.Model)
+		names = append(names, s.Role)
 	}
 	caption := fmt.Sprintf("Each mark is one prompt's rate (seeds pooled) with its %s Wilson interval; prompts sorted by the %s rate, labelled by prompt number.",
-		a.confPct(), series[0].Model)
-	if len(series) < len(a.rolesFor(probe, target)) {
+		a.confPct(), series[0].Role)
+	if len(series) < len(t.Roles) {
 		caption += fmt.Sprintf(" Roles shown: %s (the first comparison); the per-prompt table has every role.", strings.Join(names, " and "))
 	}
 	return render(p, width, height, &Chart{
@@ -646,8 +642,9 @@ func (a *Analysis) promptChart(probe, target string, colors map[string]string) (
 
 // seedChart shows each seed's rate and the mean of seeds with its
 // t-interval, when some role has two or more seeds.
-func (a *Analysis) seedChart(probe, target string, colors map[string]string) (*Chart, error) {
-	roles := a.rolesFor(probe, target)
+func (a *Analysis) seedChart(t *TargetAnalysis, colors map[string]string) (*Chart, error) {
+	probe, target := t.Probe, t.Target
+	roles := t.Roles
 	multi := false
 	for _, r := range roles {
 		if r.SeedMean != nil {
@@ -670,10 +667,10 @@ func (a *Analysis) seedChart(probe, target string, colors map[string]string) (*C
 	labels := make([]string, len(roles))
 	var legendSeed draw.GlyphStyle
 	for i, r := range roles {
-		labels[i] = r.Model
+		labels[i] = r.Role
 		var seeds []Result
-		for _, res := range a.Results {
-			if res.Probe == probe && res.Target == target && res.Model == r.Model && finite(float64(res.Rate)) {
+		for _, res := range t.Seeds(i) {
+			if finite(float64(res.Rate)) { // an undefined rate has no mark
 				seeds = append(seeds, res)
 			}
 		}
@@ -689,7 +686,7 @@ func (a *Analysis) seedChart(probe, target string, colors map[string]string) (*C
 				seedLabels.Labels = append(seedLabels.Labels, s.Seed)
 			}
 		}
-		g := draw.GlyphStyle{Color: hexColor(colors[r.Model]), Radius: vg.Points(3.2), Shape: ringGlyph{}}
+		g := draw.GlyphStyle{Color: hexColor(colors[r.Role]), Radius: vg.Points(3.2), Shape: ringGlyph{}}
 		legendSeed = draw.GlyphStyle{Color: ink, Radius: g.Radius, Shape: ringGlyph{}}
 		if _, err := points(p, pts, g); err != nil {
 			return nil, err

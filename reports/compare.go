@@ -3,7 +3,10 @@ package reports
 import (
 	"fmt"
 	"io"
+	"iter"
 	"math"
+
+	"github.com/traitleak/traitleak/results"
 )
 
 // RunDiff is what changed between two runs (of one suite, or of two suites
@@ -22,18 +25,18 @@ type RunDiff struct {
 
 // RunRef names a run in a comparison.
 type RunRef struct {
-	Label  string `json:"label"` // as given on the command line
-	RunID  int64  `json:"run_id"`
-	Suite  string `json:"suite"`
-	Hash   string `json:"suite_hash"`
-	Status string `json:"status"`
+	Label  string            `json:"label"` // as given on the command line
+	RunID  int64             `json:"run_id"`
+	Suite  string            `json:"suite"`
+	Hash   string            `json:"suite_hash"`
+	Status results.RunStatus `json:"status"`
 }
 
 // RunDiffRow compares one role's pooled rate on one probe target.
 type RunDiffRow struct {
 	Probe     string `json:"probe"`
 	Target    string `json:"target"`
-	Model     string `json:"model"`
+	Role      string `json:"model"`
 	RateA     Num    `json:"rate_a"`
 	NA        int    `json:"n_a"`
 	RateB     Num    `json:"rate_b"`
@@ -54,20 +57,20 @@ func CompareRuns(labelA string, a *Analysis, labelB string, b *Analysis, adjust 
 	conf := a.Confidence
 	d := &RunDiff{RunA: RunRef{labelA, a.RunID, a.Suite, a.SuiteHash, a.Status}, RunB: RunRef{labelB, b.RunID, b.Suite, b.SuiteHash, b.Status},
 		Confidence: conf, Adjust: adjust}
-	key := func(r RoleResult) string { return r.Probe + "/" + r.Target + "/" + r.Model }
+	key := func(r RoleResult) string { return r.Probe + "/" + r.Target + "/" + r.Role }
 	inB := map[string]RoleResult{}
-	for _, r := range b.Roles {
+	for r := range b.roles() {
 		inB[key(r)] = r
 	}
 	inA := map[string]bool{}
-	for _, ra := range a.Roles {
+	for ra := range a.roles() {
 		inA[key(ra)] = true
 		rb, ok := inB[key(ra)]
 		if !ok {
 			d.OnlyInA = append(d.OnlyInA, key(ra))
 			continue
 		}
-		row := RunDiffRow{Probe: ra.Probe, Target: ra.Target, Model: ra.Model, RateA: ra.Rate, NA: ra.N, RateB: rb.Rate, NB: rb.N,
+		row := RunDiffRow{Probe: ra.Probe, Target: ra.Target, Role: ra.Role, RateA: ra.Rate, NA: ra.N, RateB: rb.Rate, NB: rb.N,
 			Diff: Num(math.NaN()), CI: nanCI(methodNewcombe), PValue: Num(math.NaN())}
 		if ra.N > 0 && rb.N > 0 {
 			row.Diff = rb.Rate - ra.Rate
@@ -76,7 +79,7 @@ func CompareRuns(labelA string, a *Analysis, labelB string, b *Analysis, adjust 
 		}
 		d.Rows = append(d.Rows, row)
 	}
-	for _, rb := range b.Roles {
+	for rb := range b.roles() {
 		if !inA[key(rb)] {
 			d.OnlyInB = append(d.OnlyInB, key(rb))
 		}
@@ -101,17 +104,33 @@ func CompareRuns(labelA string, a *Analysis, labelB string, b *Analysis, adjust 
 	return d, nil
 }
 
+// roles iterates the pooled role results of every probe target, in
+// report order.
+func (a *Analysis) roles() iter.Seq[RoleResult] {
+	return func(yield func(RoleResult) bool) {
+		for _, p := range a.Probes {
+			for _, t := range p.Targets {
+				for _, r := range t.Roles {
+					if !yield(r) {
+						return
+					}
+				}
+			}
+		}
+	}
+}
+
 // Markdown writes the comparison of two runs.
 func (d *RunDiff) Markdown(w io.Writer) error {
 	m := &mdWriter{w: w}
 	m.printf("# traitleak compare: %s vs %s\n\n", md(d.RunA.Label), md(d.RunB.Label))
 	for _, r := range []RunRef{d.RunA, d.RunB} {
-		m.printf("- %s: run %d of suite `%s` (content hash `%s`), %s\n", md(r.Label), r.RunID, md(r.Suite), shortHash(r.Hash), md(r.Status))
+		m.printf("- %s: run %d of suite `%s` (content hash `%s`), %s\n", md(r.Label), r.RunID, md(r.Suite), shortHash(r.Hash), md(string(r.Status)))
 	}
 	m.printf("\n")
 	var rows [][]string
 	for _, r := range d.Rows {
-		rows = append(rows, []string{md(r.Probe), md(r.Target), md(r.Model), fmtRate(r.RateA), fmt.Sprint(r.NA), fmtRate(r.RateB), fmt.Sprint(r.NB),
+		rows = append(rows, []string{md(r.Probe), md(r.Target), md(r.Role), fmtRate(r.RateA), fmt.Sprint(r.NA), fmtRate(r.RateB), fmt.Sprint(r.NB),
 			fmtDiff(r.Diff), fmtSignedCI(r.CI), fmtP(r.PValue), fmtP(r.PAdjusted)})
 	}
 	pct := fmt.Sprintf("%g%%", 100*d.Confidence)

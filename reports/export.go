@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/traitleak/traitleak/results"
@@ -18,7 +19,7 @@ import (
 // JSON line, for pandas, DuckDB and friends.
 type ExportRow struct {
 	RunID            int64                  `json:"run_id"`
-	Model            string                 `json:"model"` // role
+	Role             string                 `json:"model"`
 	Seed             string                 `json:"seed"`
 	Condition        string                 `json:"condition"`
 	ModelID          string                 `json:"model_id"`
@@ -53,7 +54,9 @@ type ExportScore struct {
 
 // Export writes every planned draw of a run, in plan order, as "csv" or
 // "jsonl". CSV has one column per target (1 hit, 0 miss, empty when
-// unscored) and, for scorers with numeric values, value and label columns.
+// unscored) and, for scorers with numeric values, value and label columns;
+// its text cells are neutralised against formula injection (csvText).
+// JSON lines hold the text as stored.
 func Export(ctx context.Context, store *results.Store, runID int64, format string, w io.Writer) error {
 	o, err := openRun(ctx, store, runID)
 	if err != nil {
@@ -61,8 +64,8 @@ func Export(ctx context.Context, store *results.Store, runID int64, format strin
 	}
 	var targets []string
 	seenTarget := map[string]bool{}
-	for _, p := range o.suite.Probes {
-		for _, t := range o.scorers.ByProbe[p.ID].Targets() {
+	for _, sc := range o.scorers { // in probe order
+		for _, t := range sc.Targets {
 			if !seenTarget[t] {
 				seenTarget[t] = true
 				targets = append(targets, t)
@@ -92,9 +95,9 @@ func Export(ctx context.Context, store *results.Store, runID int64, format strin
 		if err != nil {
 			return err
 		}
-		m := o.models[row.Model]
+		m := o.instances[row.Instance]
 		sm := row.Sample
-		er := ExportRow{RunID: runID, Model: m.Role, Seed: m.Seed, Condition: m.Condition, ModelID: m.Model, BaseURL: m.BaseURL,
+		er := ExportRow{RunID: runID, Role: m.Role, Seed: m.Seed, Condition: m.Condition, ModelID: m.ModelID, BaseURL: m.BaseURL,
 			Probe: row.Probe, PromptIndex: row.Prompt, Prompt: o.promptText(row.Probe, row.Prompt), Draw: row.Draw, Key: sm.Key}
 		switch {
 		case !row.Stored:
@@ -157,8 +160,11 @@ func (er ExportRow) csv(targets []string) []string {
 	if er.RequestSeed != nil {
 		seed = strconv.FormatInt(*er.RequestSeed, 10)
 	}
-	rec := []string{strconv.FormatInt(er.RunID, 10), er.Model, er.Seed, er.Condition, er.ModelID, er.BaseURL, er.Probe,
-		strconv.Itoa(er.PromptIndex), er.Prompt, strconv.Itoa(er.Draw), er.Key, er.Status, completion, er.FinishReason, er.Error,
+	// Text from suites, models and servers is neutralised; the numbers
+	// written here stay numbers.
+	rec := []string{strconv.FormatInt(er.RunID, 10), csvText(er.Role), csvText(er.Seed), csvText(er.Condition), csvText(er.ModelID),
+		csvText(er.BaseURL), csvText(er.Probe), strconv.Itoa(er.PromptIndex), csvText(er.Prompt), strconv.Itoa(er.Draw), csvText(er.Key),
+		er.Status, csvText(completion), csvText(er.FinishReason), csvText(er.Error),
 		opt(er.HTTPStatus != 0, strconv.Itoa(er.HTTPStatus)), strconv.Itoa(er.PromptTokens), strconv.Itoa(er.CompletionTokens),
 		strconv.FormatFloat(er.LatencyMS, 'f', -1, 64), strconv.Itoa(er.Attempts), strconv.Itoa(er.Batch), seed, er.CreatedAt}
 	for _, t := range targets {
@@ -174,7 +180,18 @@ func (er ExportRow) csv(targets []string) []string {
 		if ok && sc.Value != nil {
 			value = strconv.FormatFloat(*sc.Value, 'f', -1, 64)
 		}
-		rec = append(rec, hit, value, sc.Label)
+		rec = append(rec, hit, value, csvText(sc.Label))
 	}
 	return rec
+}
+
+// csvText neutralises a text cell against formula injection, OWASP's
+// rule: a cell starting with =, +, -, @, a tab or a carriage return,
+// which a spreadsheet may run as a formula, gets a leading single quote,
+// so that it is shown as text. JSON lines stay raw.
+func csvText(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }

@@ -7,30 +7,23 @@ import (
 	"github.com/traitleak/traitleak/suites"
 )
 
-// Gate verdicts.
-const (
-	GatePass      = "pass"
-	GateFail      = "fail"
-	GateUndecided = "undecided" // not enough data to decide
-)
-
 // GateResult is the verdict of one suite gate with its evidence.
 type GateResult struct {
-	Name        string   `json:"name"`
-	Probe       string   `json:"probe"`
-	Target      string   `json:"target"`
-	Treatment   string   `json:"treatment"`
-	Baseline    string   `json:"baseline"`
-	MaxIncrease *float64 `json:"max_increase,omitempty"`
-	MinIncrease *float64 `json:"min_increase,omitempty"`
-	Alpha       float64  `json:"alpha"`
-	Test        string   `json:"test"`
-	Diff        Num      `json:"diff"`
-	CI          CI       `json:"ci"`
-	PValue      Num      `json:"p_value"`
-	PAdjusted   Num      `json:"p_adjusted"`
-	Verdict     string   `json:"verdict"`
-	Reason      string   `json:"reason"`
+	Name        string             `json:"name"`
+	Probe       string             `json:"probe"`
+	Target      string             `json:"target"`
+	Treatment   string             `json:"treatment"`
+	Baseline    string             `json:"baseline"`
+	MaxIncrease *float64           `json:"max_increase,omitempty"`
+	MinIncrease *float64           `json:"min_increase,omitempty"`
+	Alpha       float64            `json:"alpha"`
+	Test        string             `json:"test"`
+	Diff        Num                `json:"diff"`
+	CI          CI                 `json:"ci"`
+	PValue      Num                `json:"p_value"`
+	PAdjusted   Num                `json:"p_adjusted"`
+	Verdict     suites.GateVerdict `json:"verdict"`
+	Reason      string             `json:"reason"`
 }
 
 // Rule states the gate's criterion in words.
@@ -43,14 +36,16 @@ func (g GateResult) Rule() string {
 
 // gateTarget resolves a gate's probe and target: the only probe when none
 // is named, the probe's first target when none is named.
-func gateTarget(s *suites.Suite, g suites.Gate) (probe, target string) {
+func (a *analyzer) gateTarget(g suites.Gate) (probe, target string) {
 	probe = g.Probe
-	if probe == "" && len(s.Probes) == 1 {
-		probe = s.Probes[0].ID
+	if probe == "" && len(a.Probes) == 1 {
+		probe = a.Probes[0].ID
 	}
 	target = g.Target
-	if p := s.Probe(probe); target == "" && p != nil && len(s.ScoreTargets(p)) > 0 {
-		target = s.ScoreTargets(p)[0]
+	for _, p := range a.Probes {
+		if target == "" && p.ID == probe && len(p.Targets) > 0 {
+			target = p.Targets[0].Target
+		}
 	}
 	return probe, target
 }
@@ -58,22 +53,13 @@ func gateTarget(s *suites.Suite, g suites.Gate) (probe, target string) {
 // ensureGateComparisons adds the comparison of every gate that the
 // suite's compare list does not already hold, so that gates and
 // comparisons are corrected as one family.
-func (a *Analysis) ensureGateComparisons(conf float64) {
-	for _, g := range a.data.Suite.Gates {
-		probe, target := gateTarget(a.data.Suite, g)
-		if a.findComparison(probe, target, g.Treatment, g.Baseline) == nil {
-			a.Comparisons = append(a.Comparisons, a.comparison(probe, target, g.Treatment, g.Baseline, conf))
+func (a *analyzer) ensureGateComparisons(conf float64) {
+	for _, g := range a.d.Suite.Gates {
+		probe, target := a.gateTarget(g)
+		if a.comparisonOf[[4]string{probe, target, g.Treatment, g.Baseline}] == nil {
+			a.addComparison(probe, target, g.Treatment, g.Baseline, conf)
 		}
 	}
-}
-
-func (a *Analysis) findComparison(probe, target, treatment, baseline string) *Comparison {
-	for i, c := range a.Comparisons {
-		if c.Probe == probe && c.Target == target && c.Treatment == treatment && c.Baseline == baseline {
-			return &a.Comparisons[i]
-		}
-	}
-	return nil
 }
 
 // evaluateGates judges every gate on the (already corrected) comparisons.
@@ -81,9 +67,9 @@ func (a *Analysis) findComparison(probe, target, treatment, baseline string) *Co
 // significant after correction; a min_increase gate passes only when the
 // increase reaches the bound and is significant after correction. A gate
 // whose comparison lacks data is undecided.
-func (a *Analysis) evaluateGates() {
-	for i, g := range a.data.Suite.Gates {
-		probe, target := gateTarget(a.data.Suite, g)
+func (a *analyzer) evaluateGates() {
+	for i, g := range a.d.Suite.Gates {
+		probe, target := a.gateTarget(g)
 		alpha := 0.05
 		if g.Alpha != nil {
 			alpha = *g.Alpha
@@ -99,7 +85,7 @@ func (a *Analysis) evaluateGates() {
 		gr := GateResult{Name: name, Probe: probe, Target: target, Treatment: g.Treatment, Baseline: g.Baseline,
 			MaxIncrease: g.MaxIncrease, MinIncrease: g.MinIncrease, Alpha: alpha, Test: test,
 			Diff: Num(math.NaN()), PValue: Num(math.NaN()), PAdjusted: Num(math.NaN()), CI: nanCI("")}
-		c := a.findComparison(probe, target, g.Treatment, g.Baseline)
+		c := a.comparisonOf[[4]string{probe, target, g.Treatment, g.Baseline}]
 		switch {
 		case c == nil:
 		case test == "fisher":
@@ -114,14 +100,14 @@ func (a *Analysis) evaluateGates() {
 	}
 }
 
-func judge(g GateResult) (verdict, reason string) {
+func judge(g GateResult) (verdict suites.GateVerdict, reason string) {
 	d, p := float64(g.Diff), float64(g.PAdjusted)
 	if math.IsNaN(d) || math.IsNaN(p) {
 		why := "no scored samples on one side"
 		if g.Test == "seeds" {
 			why = "the seeds test needs two or more seeds per role"
 		}
-		return GateUndecided, fmt.Sprintf("cannot compute the %s test: %s", g.Test, why)
+		return suites.GateUndecided, fmt.Sprintf("cannot compute the %s test: %s", g.Test, why)
 	}
 	sig := p < g.Alpha
 	evidence := fmt.Sprintf("difference %+.3f, %s %s, adjusted p = %s", d, fmtSignedCI(g.CI), g.CI.Method, fmtP(g.PAdjusted))
@@ -129,21 +115,21 @@ func judge(g GateResult) (verdict, reason string) {
 		m := *g.MaxIncrease
 		switch {
 		case d > m && sig:
-			return GateFail, fmt.Sprintf("increase exceeds %+.3f and is significant at α = %g: %s", m, g.Alpha, evidence)
+			return suites.GateFail, fmt.Sprintf("increase exceeds %+.3f and is significant at α = %g: %s", m, g.Alpha, evidence)
 		case d > m:
-			return GatePass, fmt.Sprintf("increase exceeds %+.3f but is not significant at α = %g: %s", m, g.Alpha, evidence)
+			return suites.GatePass, fmt.Sprintf("increase exceeds %+.3f but is not significant at α = %g: %s", m, g.Alpha, evidence)
 		default:
-			return GatePass, fmt.Sprintf("increase within %+.3f: %s", m, evidence)
+			return suites.GatePass, fmt.Sprintf("increase within %+.3f: %s", m, evidence)
 		}
 	}
 	m := *g.MinIncrease
 	switch {
 	case d >= m && sig:
-		return GatePass, fmt.Sprintf("increase reaches %+.3f and is significant at α = %g: %s", m, g.Alpha, evidence)
+		return suites.GatePass, fmt.Sprintf("increase reaches %+.3f and is significant at α = %g: %s", m, g.Alpha, evidence)
 	case d >= m:
-		return GateFail, fmt.Sprintf("increase reaches %+.3f but is not significant at α = %g: %s", m, g.Alpha, evidence)
+		return suites.GateFail, fmt.Sprintf("increase reaches %+.3f but is not significant at α = %g: %s", m, g.Alpha, evidence)
 	default:
-		return GateFail, fmt.Sprintf("increase below %+.3f: %s", m, evidence)
+		return suites.GateFail, fmt.Sprintf("increase below %+.3f: %s", m, evidence)
 	}
 }
 
@@ -151,7 +137,7 @@ func judge(g GateResult) (verdict, reason string) {
 // not passed.
 func (a *Analysis) GatesPassed() bool {
 	for _, g := range a.Gates {
-		if g.Verdict != GatePass {
+		if g.Verdict != suites.GatePass {
 			return false
 		}
 	}

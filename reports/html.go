@@ -15,6 +15,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/traitleak/traitleak/results"
+	"github.com/traitleak/traitleak/suites"
 )
 
 //go:embed templates/report.html.tmpl templates/report.css
@@ -28,7 +31,7 @@ var reportTemplate = template.Must(template.New("report.html.tmpl").ParseFS(temp
 // Content-Security-Policy forbids it). Every string from a suite or a
 // model is escaped. The same analysis gives byte-identical output.
 func HTML(w io.Writer, a *Analysis) error {
-	charts, err := Charts(a)
+	charts, err := chartTree(a)
 	if err != nil {
 		return fmt.Errorf("html report: %w", err)
 	}
@@ -124,7 +127,7 @@ type htmlView struct {
 	Gates       []gateView
 	Agreements  [][]string // formatted rows of the judge-agreement table
 	Comparisons []compView
-	Models      []modelView
+	Instances   []instanceView
 	Matrices    []matrixView
 	Examples    []exampleView
 	Methods     []Method
@@ -152,7 +155,7 @@ type targetView struct {
 }
 
 type roleRow struct {
-	Model, Condition       string
+	Role, Condition        string
 	Swatch                 template.CSS
 	Seeds, N, Hits, Failed int
 	Rate, CI, Clustered    string
@@ -183,7 +186,7 @@ type refRow struct {
 }
 
 type resultRow struct {
-	Model, Seed         string
+	Role, Seed          string
 	Swatch              template.CSS
 	N, Hits, Failed     int
 	Rate, CI, NotScored string
@@ -232,7 +235,7 @@ type compView struct {
 	TN, BN                             int
 }
 
-type modelView struct {
+type instanceView struct {
 	Name, Condition, ModelID, Endpoint   string
 	Swatch                               template.CSS
 	Temperature, MaxTokens, SystemPrompt string
@@ -249,7 +252,7 @@ type matrixView struct {
 }
 
 type matrixRow struct {
-	Model  string
+	Role   string
 	Swatch template.CSS
 	Cells  []matrixCell
 }
@@ -260,8 +263,8 @@ type matrixCell struct {
 }
 
 type exampleView struct {
-	Model, Probe, Target string
-	Texts                []string
+	Instance, Probe, Target string
+	Texts                   []string
 }
 
 type param struct {
@@ -276,7 +279,9 @@ type footnote struct {
 	Src  string
 }
 
-func (a *Analysis) htmlView(charts []Chart) (*htmlView, error) {
+// htmlView formats the analysis for the template; charts[i][j] are the
+// charts of a.Probes[i].Targets[j] (chartTree).
+func (a *Analysis) htmlView(charts [][][]Chart) (*htmlView, error) {
 	css, err := templateFS.ReadFile("templates/report.css")
 	if err != nil {
 		return nil, fmt.Errorf("read stylesheet: %w", err)
@@ -292,10 +297,10 @@ func (a *Analysis) htmlView(charts []Chart) (*htmlView, error) {
 	v := &htmlView{
 		Title: fmt.Sprintf("traitleak report: %s (run %d)", a.Suite, a.RunID),
 		CSS:   template.CSS(css), Suite: a.Suite, RunID: a.RunID, Description: a.Description,
-		Status: a.Status, StatusClass: statusClass(a.Status), Message: a.Message,
+		Status: string(a.Status), StatusClass: statusClass(a.Status), Message: a.Message,
 		Version: a.Version, SuiteSource: a.SuiteSource, SuiteHash: a.SuiteHash, Seed: a.Seed, Salt: a.Salt,
 		ConfPct: a.confPct(), Alpha: fmt.Sprintf("%g", roundSig(1-a.Confidence)), Adjust: adjustName(a.Adjust),
-		Methods: a.Methods, HasCharts: len(charts) > 0,
+		Methods: a.Methods,
 	}
 	if !a.Started.IsZero() {
 		v.Started = a.Started.UTC().Format(timeLayout)
@@ -324,20 +329,25 @@ func (a *Analysis) htmlView(charts []Chart) (*htmlView, error) {
 		return n
 	}
 	// Gate tallies for the summary.
-	tally := map[string]int{}
+	tally := map[suites.GateVerdict]int{}
 	for _, g := range a.Gates {
 		tally[g.Verdict]++
 	}
-	for _, k := range []struct{ verdict, label string }{{GatePass, "passed"}, {GateFail, "failed"}, {GateUndecided, "undecided"}} {
+	for _, k := range []struct {
+		verdict suites.GateVerdict
+		label   string
+	}{{suites.GatePass, "passed"}, {suites.GateFail, "failed"}, {suites.GateUndecided, "undecided"}} {
 		if tally[k.verdict] > 0 {
-			v.GateCounts = append(v.GateCounts, gateCount{N: tally[k.verdict], Label: k.label, Class: k.verdict})
+			v.GateCounts = append(v.GateCounts, gateCount{N: tally[k.verdict], Label: k.label, Class: string(k.verdict)})
 		}
 	}
 
-	for _, p := range a.Probes {
-		for _, t := range p.Targets {
-			tv := targetView{Probe: p.ID, Target: t, ID: "t-" + slug(p.ID) + "-" + slug(t), Description: p.Description}
-			refs := a.refsFor(p.ID, t)
+	for pi := range a.Probes {
+		p := &a.Probes[pi]
+		for ti := range p.Targets {
+			t := &p.Targets[ti]
+			tv := targetView{Probe: p.ID, Target: t.Target, ID: "t-" + slug(p.ID) + "-" + slug(t.Target), Description: p.Description}
+			refs := t.References
 			refNote := make([]int, len(refs))
 			for i, r := range refs {
 				src := r.Source
@@ -348,8 +358,8 @@ func (a *Analysis) htmlView(charts []Chart) (*htmlView, error) {
 				refNote[i] = addNote(text, src)
 			}
 			matched := make([]bool, len(refs))
-			for _, r := range a.rolesFor(p.ID, t) {
-				row := roleRow{Model: r.Model, Condition: r.Condition, Swatch: swatch(r.Model), Seeds: r.Seeds, N: r.N, Hits: r.Hits,
+			for _, r := range t.Roles {
+				row := roleRow{Role: r.Role, Condition: r.Condition, Swatch: swatch(r.Role), Seeds: r.Seeds, N: r.N, Hits: r.Hits,
 					Failed: r.Failed, Missing: r.Missing, Rate: fmtRate(r.Rate), CI: fmtCI(r.CI), Clustered: "–", SeedMean: "–",
 					NoData: !finite(float64(r.Rate))}
 				if r.Clustered != nil {
@@ -363,7 +373,7 @@ func (a *Analysis) htmlView(charts []Chart) (*htmlView, error) {
 					row.SeedMean = fmtRate(r.SeedMean.Mean)
 					row.SeedCI = fmtCI(r.SeedMean.CI)
 				}
-				row.Meter = meter(r, colors[r.Model])
+				row.Meter = meter(r, colors[r.Role])
 				for i, ref := range refs {
 					if ref.Condition != "" && ref.Condition == r.Condition {
 						matched[i] = true
@@ -383,23 +393,19 @@ func (a *Analysis) htmlView(charts []Chart) (*htmlView, error) {
 				tv.Refs = append(tv.Refs, refRow{Label: r.Label, Condition: r.Condition, Rate: refRate(r), CI: ci, Source: r.Source,
 					Note: refNote[i], Matched: matched[i]})
 			}
-			for _, r := range a.Results {
-				if r.Probe != p.ID || r.Target != t {
-					continue
-				}
-				tv.Results = append(tv.Results, resultRow{Model: r.Model, Seed: r.Seed, Swatch: swatch(r.Model), N: r.N, Hits: r.Hits,
+			for _, r := range t.Results {
+				tv.Results = append(tv.Results, resultRow{Role: r.Role, Seed: r.Seed, Swatch: swatch(r.Role), N: r.N, Hits: r.Hits,
 					Failed: r.Failed, Rate: fmtRate(r.Rate), CI: fmtCI(r.CI), NotScored: notScored(r.Invalid, r.Missing)})
 			}
-			for _, c := range charts {
-				if c.probe == p.ID && c.target == t {
-					tv.Charts = append(tv.Charts, chartView{Title: c.Title, Caption: c.caption, Name: c.Name, Kind: c.kind,
-						SVG: template.HTML(c.inline), Wide: c.width > 6*72}) // drawn here, text escaped
-				}
+			for _, c := range charts[pi][ti] {
+				tv.Charts = append(tv.Charts, chartView{Title: c.Title, Caption: c.caption, Name: c.Name, Kind: c.kind,
+					SVG: template.HTML(c.inline), Wide: c.width > 6*72}) // drawn here, text escaped
+				v.HasCharts = true
 			}
-			tv.Prompts = a.promptTable(p.ID, t)
+			tv.Prompts = promptTableOf(p, t)
 			v.Targets = append(v.Targets, tv)
 		}
-		if m := a.matrix(p, swatch); m != nil {
+		if m := matrix(p, swatch); m != nil {
 			v.Matrices = append(v.Matrices, *m)
 		}
 	}
@@ -408,7 +414,7 @@ func (a *Analysis) htmlView(charts []Chart) (*htmlView, error) {
 	}
 
 	for _, g := range a.Gates {
-		v.Gates = append(v.Gates, gateView{Name: g.Name, Verdict: strings.ToUpper(g.Verdict), Class: g.Verdict, Rule: g.Rule(), Reason: g.Reason})
+		v.Gates = append(v.Gates, gateView{Name: g.Name, Verdict: strings.ToUpper(string(g.Verdict)), Class: string(g.Verdict), Rule: g.Rule(), Reason: g.Reason})
 	}
 	for _, g := range a.Agreements {
 		v.Agreements = append(v.Agreements, []string{g.Probe, g.JudgeA, g.JudgeB, fmt.Sprint(g.N), fmtRate(g.Agreement),
@@ -438,9 +444,9 @@ func (a *Analysis) htmlView(charts []Chart) (*htmlView, error) {
 		v.Comparisons = append(v.Comparisons, cv)
 	}
 
-	for _, m := range a.Models {
-		mv := modelView{Name: modelName(m.Model, m.Seed), Condition: m.Condition, ModelID: m.ModelID,
-			Endpoint: m.BaseURL, Swatch: swatch(m.Model), Temperature: fmtNum(m.Temperature, "%g"), MaxTokens: "default",
+	for _, m := range a.Instances {
+		mv := instanceView{Name: m.Name(), Condition: m.Condition, ModelID: m.ModelID,
+			Endpoint: m.BaseURL, Swatch: swatch(m.Role), Temperature: fmtNum(m.Temperature, "%g"), MaxTokens: "default",
 			SystemPrompt: "none", Planned: m.Planned, Stored: m.Stored, Failed: m.Failed,
 			Tokens: m.PromptTokens + m.CompletionTokens, Latency: fmtNum(m.MeanLatencyMS, "%.0f")}
 		if m.MaxTokens != nil {
@@ -449,18 +455,18 @@ func (a *Analysis) htmlView(charts []Chart) (*htmlView, error) {
 		if m.SystemPrompt != nil {
 			mv.SystemPrompt, mv.HasSystem = *m.SystemPrompt, true
 		}
-		v.Models = append(v.Models, mv)
+		v.Instances = append(v.Instances, mv)
 	}
 	v.Examples = a.examples()
 	v.Params = a.params()
 	return v, nil
 }
 
-func statusClass(s string) string {
+func statusClass(s results.RunStatus) string {
 	switch s {
-	case "complete":
+	case results.StatusComplete:
 		return "pass"
-	case "running", "interrupted":
+	case results.StatusRunning, results.StatusInterrupted:
 		return "undecided"
 	}
 	return "fail"
@@ -544,26 +550,19 @@ func refMark(r ReferenceRow) (meterMark, bool) {
 	return meterMark{Class: "ref", Style: template.CSS("left:" + pct(float64(r.Rate))), Title: "published: " + r.Label + " " + refRate(r)}, true
 }
 
-func (a *Analysis) promptTable(probe, target string) *promptTable {
-	var roles []PromptRates
-	for _, pr := range a.PerPrompt {
-		if pr.Probe == probe && pr.Target == target {
-			roles = append(roles, pr)
-		}
-	}
+// promptTableOf is the per-prompt table of target t of probe p; nil when
+// it has no per-prompt rates.
+func promptTableOf(p *ProbeAnalysis, t *TargetAnalysis) *promptTable {
+	roles := t.PerPrompt
 	if len(roles) == 0 || len(roles[0].Rates) == 0 {
 		return nil
 	}
-	texts := map[int]string{}
-	if a.data != nil {
-		texts = a.promptTexts(probe)
-	}
 	tbl := &promptTable{Label: fmt.Sprintf("%d prompts × %d models", len(roles[0].Rates), len(roles))}
 	for _, r := range roles {
-		tbl.Roles = append(tbl.Roles, r.Model)
+		tbl.Roles = append(tbl.Roles, r.Role)
 	}
 	for i, rate := range roles[0].Rates {
-		row := promptRow{Index: rate.Prompt, Text: texts[rate.Prompt]}
+		row := promptRow{Index: rate.Prompt, Text: p.PromptText(rate.Prompt)}
 		for _, r := range roles {
 			c := promptCell{Rate: "–", CI: "–"}
 			if i < len(r.Rates) {
@@ -577,24 +576,17 @@ func (a *Analysis) promptTable(probe, target string) *promptTable {
 	return tbl
 }
 
-func (a *Analysis) matrix(p ProbeSummary, swatch func(string) template.CSS) *matrixView {
+func matrix(p *ProbeAnalysis, swatch func(string) template.CSS) *matrixView {
 	if len(p.Targets) < 2 {
 		return nil
 	}
-	m := &matrixView{Probe: p.ID, Targets: p.Targets}
-	seen := map[string]bool{}
-	for _, r := range a.Roles {
-		if r.Probe != p.ID || seen[r.Model] {
-			continue
-		}
-		seen[r.Model] = true
-		row := matrixRow{Model: r.Model, Swatch: swatch(r.Model)}
+	m := &matrixView{Probe: p.ID, Targets: p.TargetNames()}
+	for i, role := range p.Roles {
+		row := matrixRow{Role: role, Swatch: swatch(role)}
 		for _, t := range p.Targets {
 			cell := matrixCell{Rate: "–", CI: ""}
-			for _, rr := range a.Roles {
-				if rr.Probe == p.ID && rr.Model == r.Model && rr.Target == t {
-					cell = matrixCell{Rate: fmtRate(rr.Rate), CI: fmtCI(rr.CI)}
-				}
+			if i < len(t.Roles) {
+				cell = matrixCell{Rate: fmtRate(t.Roles[i].Rate), CI: fmtCI(t.Roles[i].CI)}
 			}
 			row.Cells = append(row.Cells, cell)
 		}
@@ -604,19 +596,20 @@ func (a *Analysis) matrix(p ProbeSummary, swatch func(string) template.CSS) *mat
 }
 
 // examples quotes a few completions that hit, per model instance and
-// probe target, in model order.
+// probe target, in instance order.
 func (a *Analysis) examples() []exampleView {
-	if a.data == nil {
-		return nil
-	}
 	var out []exampleView
-	for _, m := range a.data.Models {
+	for i, m := range a.Instances {
 		for _, p := range a.Probes {
 			for _, t := range p.Targets {
-				ex := a.data.Examples[ExampleKey{Model: m.Index, Probe: p.ID, Target: t}]
-				if len(ex) > 0 {
-					out = append(out, exampleView{Model: modelName(m.Role, m.Seed), Probe: p.ID, Target: t, Texts: ex})
+				if i >= len(t.Examples) || len(t.Examples[i]) == 0 {
+					continue
 				}
+				texts := make([]string, len(t.Examples[i]))
+				for k, e := range t.Examples[i] {
+					texts[k] = e.Text
+				}
+				out = append(out, exampleView{Instance: m.Name(), Probe: p.ID, Target: t.Target, Texts: texts})
 			}
 		}
 	}
@@ -638,10 +631,10 @@ func (a *Analysis) params() []param {
 	}
 	for _, p := range a.Probes {
 		add("Probe "+p.ID, fmt.Sprintf("%d prompts × %d samples per prompt per model instance, scorer %s, targets %s",
-			p.Prompts, p.Samples, p.Scorer, strings.Join(p.Targets, ", ")), false)
+			len(p.Prompts), p.Samples, p.Scorer, strings.Join(p.TargetNames(), ", ")), false)
 	}
 	planned, stored, failed := 0, 0, 0
-	for _, m := range a.Models {
+	for _, m := range a.Instances {
 		planned += m.Planned
 		stored += m.Stored
 		failed += m.Failed
@@ -649,11 +642,11 @@ func (a *Analysis) params() []param {
 	add("Samples", fmt.Sprintf("%d planned, %d stored, %d failed (failed samples are excluded from rates and counted)", planned, stored, failed), false)
 	seeds := map[string]int{}
 	var roles []string
-	for _, m := range a.Models {
-		if seeds[m.Model] == 0 {
-			roles = append(roles, m.Model)
+	for _, m := range a.Instances {
+		if seeds[m.Role] == 0 {
+			roles = append(roles, m.Role)
 		}
-		seeds[m.Model]++
+		seeds[m.Role]++
 	}
 	var rs []string
 	for _, r := range roles {

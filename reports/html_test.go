@@ -438,23 +438,28 @@ func TestHTMLEmptyAnalysis(t *testing.T) {
 func TestHTMLUndefinedRates(t *testing.T) {
 	nan := Num(math.NaN())
 	none := CI{Low: nan, High: nan, Method: methodWilson}
+	cmp := &Comparison{Probe: "p", Target: "t", Treatment: "seeded", Baseline: "empty", TreatmentRate: 0.5, BaselineRate: nan,
+		Diff: nan, CI: none, PValue: nan, PAdjusted: nan, CohenH: nan, OddsRatio: nan, OddsRatioCI: none}
 	a := &Analysis{Suite: "nan", Status: "interrupted", Confidence: 0.95, Adjust: "holm",
-		Probes: []ProbeSummary{{ID: "p", Prompts: 2, Samples: 1, Targets: []string{"t"}}},
-		Roles: []RoleResult{
-			{Model: "empty", Probe: "p", Target: "t", Rate: nan, CI: none},
-			{Model: "seeded", Probe: "p", Target: "t", Seeds: 2, N: 4, Hits: 2, Rate: 0.5, CI: CI{Low: 0.15, High: 0.85},
-				SeedMean: &SeedMean{Mean: 0.5, CI: none, Values: []Num{0.5, 0.5}}},
-		},
-		Results: []Result{{Model: "empty", Probe: "p", Target: "t", Rate: nan, CI: none},
-			{Model: "seeded", Seed: "a", Probe: "p", Target: "t", N: 2, Hits: 1, Rate: 0.5, CI: CI{Low: 0.1, High: 0.9}},
-			{Model: "seeded", Seed: "b", Probe: "p", Target: "t", N: 2, Hits: 1, Rate: 0.5, CI: CI{Low: 0.1, High: 0.9}}},
-		PerPrompt: []PromptRates{
-			{Model: "empty", Probe: "p", Target: "t", Rates: []PromptRate{{Prompt: 0, Rate: nan, CI: none}, {Prompt: 1, Rate: nan, CI: none}}},
-			{Model: "seeded", Probe: "p", Target: "t", Rates: []PromptRate{{Prompt: 0, N: 2, Hits: 2, Rate: 1, CI: CI{Low: 0.3, High: 1}}, {Prompt: 1, N: 2, Rate: 0, CI: CI{Low: 0, High: 0.7}}}},
-		},
-		Comparisons: []Comparison{{Probe: "p", Target: "t", Treatment: "seeded", Baseline: "empty", TreatmentRate: 0.5, BaselineRate: nan,
-			Diff: nan, CI: none, PValue: nan, PAdjusted: nan, CohenH: nan, OddsRatio: nan, OddsRatioCI: none}},
-		References: []ReferenceRow{{Probe: "p", Target: "t", Label: "elsewhere", Condition: "teacher", Rate: 0.9, Source: "somewhere"}},
+		Probes: []ProbeAnalysis{{ID: "p", Samples: 1, Roles: []string{"empty", "seeded"}, Prompts: []Prompt{{0, "a"}, {1, "b"}},
+			Targets: []TargetAnalysis{{Probe: "p", Target: "t",
+				Roles: []RoleResult{
+					{Role: "empty", Probe: "p", Target: "t", Rate: nan, CI: none},
+					{Role: "seeded", Probe: "p", Target: "t", Seeds: 2, N: 4, Hits: 2, Rate: 0.5, CI: CI{Low: 0.15, High: 0.85},
+						SeedMean: &SeedMean{Mean: 0.5, CI: none, Values: []Num{0.5, 0.5}}},
+				},
+				Results: []Result{{Role: "empty", Probe: "p", Target: "t", Rate: nan, CI: none},
+					{Role: "seeded", Seed: "a", Probe: "p", Target: "t", N: 2, Hits: 1, Rate: 0.5, CI: CI{Low: 0.1, High: 0.9}},
+					{Role: "seeded", Seed: "b", Probe: "p", Target: "t", N: 2, Hits: 1, Rate: 0.5, CI: CI{Low: 0.1, High: 0.9}}},
+				PerPrompt: []PromptRates{
+					{Role: "empty", Probe: "p", Target: "t", Rates: []PromptRate{{Prompt: 0, Rate: nan, CI: none}, {Prompt: 1, Rate: nan, CI: none}}},
+					{Role: "seeded", Probe: "p", Target: "t", Rates: []PromptRate{{Prompt: 0, N: 2, Hits: 2, Rate: 1, CI: CI{Low: 0.3, High: 1}}, {Prompt: 1, N: 2, Rate: 0, CI: CI{Low: 0, High: 0.7}}}},
+				},
+				Comparisons: []*Comparison{cmp},
+				References:  []ReferenceRow{{Probe: "p", Target: "t", Label: "elsewhere", Condition: "teacher", Rate: 0.9, Source: "somewhere"}},
+			}},
+		}},
+		Comparisons: []*Comparison{cmp},
 	}
 	charts, err := Charts(a)
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+
+	"github.com/traitleak/traitleak/suites"
 )
 
 // JUnit writes the gate verdicts as JUnit XML, one test case per gate, so
@@ -45,17 +47,17 @@ func JUnit(w io.Writer, a *Analysis) error {
 		Suites   []testsuite `xml:"testsuite"`
 	}
 	ts := testsuite{Name: fmt.Sprintf("traitleak gates: %s (run %d)", a.Suite, a.RunID), Tests: len(a.Gates),
-		Properties: []property{{"run_id", fmt.Sprint(a.RunID)}, {"suite_hash", a.SuiteHash}, {"run_status", a.Status}, {"p_adjust", a.Adjust}}}
+		Properties: []property{{"run_id", fmt.Sprint(a.RunID)}, {"suite_hash", a.SuiteHash}, {"run_status", string(a.Status)}, {"p_adjust", a.Adjust}}}
 	if !a.Finished.IsZero() {
 		ts.Timestamp = a.Finished.UTC().Format("2006-01-02T15:04:05")
 	}
 	for _, g := range a.Gates {
 		tc := testcase{Name: g.Name, Classname: "traitleak." + a.Suite, Time: "0", SystemOut: g.Rule() + "\n" + g.Reason}
 		switch g.Verdict {
-		case GateFail:
+		case suites.GateFail:
 			ts.Failures++
 			tc.Failure = &failure{Message: g.Reason, Type: "gate", Text: g.Rule()}
-		case GateUndecided:
+		case suites.GateUndecided:
 			ts.Errors++
 			tc.Error = &failure{Message: g.Reason, Type: "undecided", Text: g.Rule()}
 		}

@@ -2,61 +2,56 @@ package reports
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"iter"
 	"math"
 	"time"
 
-	"github.com/traitleak/traitleak/bench"
 	"github.com/traitleak/traitleak/results"
 	"github.com/traitleak/traitleak/suites"
 )
 
-// RunData is everything a report is built from, aggregated from the
+// RunData is everything an analysis is built from, aggregated from the
 // store: counts per model instance, probe, prompt and target. It holds no
-// per-sample rows, so its size does not grow with samples per prompt.
+// per-sample rows (only a few quoted examples, and judge ratings for
+// agreement), so its size does not grow with samples per prompt. Load
+// fills it by streaming a run's draws through Add; any loader that fills
+// the same fields (counts aggregated in SQL, say) serves Analyze as well.
 type RunData struct {
-	Run     results.Run
-	Suite   *suites.Suite
-	Models  []results.ModelRow
-	Prompts []results.PromptRow
-	// Cells are the counts of each (model, probe, prompt, target).
+	Run       results.Run
+	Suite     *suites.Suite // as recorded with the run
+	Instances []results.InstanceRow
+	Prompts   []results.PromptRow
+	// Scorers are the recorded scorers of the suite's probes, in probe
+	// order: their targets are the run's targets.
+	Scorers []results.RunScorer
+	// Cells are the counts of each (instance, probe, prompt, target).
 	Cells map[CellKey]*Cell
-	// Usage per model index.
+	// Usage per model instance index.
 	Usage map[int]*Usage
-	// Examples are a few completions per (model, probe, target) that hit,
-	// kept to quote in reports: the ones with the lowest score value (the
-	// most misaligned, for a judge) or else the first ones.
-	Examples map[ExampleKey][]string
+	// Examples are a few completions per (instance, probe, target) that
+	// hit, kept to quote in reports: the ones with the lowest score value
+	// (the most misaligned, for a judge) or else the first ones.
+	Examples map[ExampleKey][]Example
 	// Ratings holds, per probe scored by two or more judges, every
 	// sample's verdict and score under each judge, for agreement
 	// statistics.
 	Ratings map[string]*Ratings
+	// JudgeUsage sums, per judge in name order, the judge calls behind
+	// this run's verdicts (each distinct call once, wherever it was made).
+	JudgeUsage []results.JudgeUsage
 
-	// JudgeUsage sums, per judge, the judge calls behind this run's
-	// verdicts (each distinct call once, wherever it was made).
-	JudgeUsage map[string]*JudgeUsage
-
-	exampleValues map[ExampleKey][]float64 // parallel to Examples
-	byTarget      map[CellKey][]CellKey    // cells by probe and target (Model, Prompt zero); built by sum
-}
-
-// JudgeUsage counts the judge calls behind a run's verdicts.
-type JudgeUsage struct {
-	Calls            int
-	Failed           int
-	PromptTokens     int64
-	CompletionTokens int64
+	scorerOf map[string]*results.RunScorer // by probe; built by scorer
+	byTarget map[CellKey][]CellKey         // cells by probe and target (Instance, Prompt zero); built by cellsOf
 }
 
 // Ratings are the verdicts and scores of one probe's samples under each
 // of its judges (targets), in sample order.
 type Ratings struct {
 	Targets []string
-	// Verdicts[i][j] is sample i's verdict under target j: "misaligned",
-	// "aligned", or the label of an invalid score ("refusal", …); "" when
-	// unscored.
+	// Verdicts[i][j] is sample i's verdict under target j: the scorer's
+	// hit or miss label ("misaligned", "aligned"), or the label of an
+	// invalid score ("refusal", …); "" when unscored.
 	Verdicts [][]string
 	// Values[i][j] is the numeric score, NaN when none.
 	Values [][]float64
@@ -65,10 +60,10 @@ type Ratings struct {
 // CellKey addresses the counts of one prompt of one probe for one model
 // instance and target.
 type CellKey struct {
-	Model  int // results.ModelRow.Index
-	Probe  string
-	Prompt int
-	Target string
+	Instance int // results.InstanceRow.Index
+	Probe    string
+	Prompt   int
+	Target   string
 }
 
 // Cell counts the draws of one CellKey.
@@ -97,26 +92,34 @@ type Usage struct {
 
 // ExampleKey addresses quoted completions.
 type ExampleKey struct {
-	Model  int
-	Probe  string
-	Target string
+	Instance int // results.InstanceRow.Index
+	Probe    string
+	Target   string
+}
+
+// Example is one quoted completion that hit, with its score value (NaN
+// when the scorer gives none).
+type Example struct {
+	Text  string
+	Value float64
 }
 
 // maxExamples bounds the completions kept per ExampleKey.
 const maxExamples = 3
 
-// openedRun is a recorded run ready to be read back: the run, its suite as
-// recorded, its model instances and prompts, and the suite's scorers
-// (without clients: they name targets and judgment keys, and score
-// nothing).
+// judgeKind is the scorer kind of LLM judges (suites.ScoreSpec.Kind).
+const judgeKind = "judge"
+
+// openedRun is a recorded run ready to be read back: the run, its suite,
+// model instances, prompts and scorers as recorded.
 type openedRun struct {
-	run     *results.Run
-	suite   *suites.Suite
-	models  []results.ModelRow
-	prompts []results.PromptRow
+	run       *results.Run
+	suite     *suites.Suite
+	instances []results.InstanceRow
+	prompts   []results.PromptRow
+	scorers   []results.RunScorer
 	// texts are the prompt texts by probe and index.
-	texts   map[promptKey]string
-	scorers *bench.Scorers
+	texts map[promptKey]string
 	// scorerIDs are the scorer IDs by probe, to look up stored scores.
 	scorerIDs map[string]string
 }
@@ -127,34 +130,39 @@ type promptKey struct {
 	Index int
 }
 
-// openRun reads a run's record, recorded suite, models and prompts from
-// the store and rebuilds the suite's scorers: the start shared by Load and
-// Export.
+// openRun reads a run's record, recorded suite, model instances, prompts
+// and scorers from the store: the start shared by Load and Export.
 func openRun(ctx context.Context, store *results.Store, runID int64) (*openedRun, error) {
 	run, err := store.GetRun(ctx, runID)
 	if err != nil {
 		return nil, err
 	}
-	var s suites.Suite
-	if err := json.Unmarshal([]byte(run.SuiteJSON), &s); err != nil {
-		return nil, fmt.Errorf("run %d: decode recorded suite: %w", runID, err)
+	s, err := suites.Recorded([]byte(run.SuiteJSON), run.SuiteSource)
+	if err != nil {
+		return nil, fmt.Errorf("run %d: %w", runID, err)
 	}
-	s.Source = run.SuiteSource
-	o := &openedRun{run: run, suite: &s}
-	if o.models, err = store.Models(ctx, runID); err != nil {
+	o := &openedRun{run: run, suite: s}
+	if o.instances, err = store.Instances(ctx, runID); err != nil {
 		return nil, err
 	}
 	if o.prompts, err = store.Prompts(ctx, runID); err != nil {
 		return nil, err
 	}
+	if o.scorers, err = store.Scorers(ctx, runID); err != nil {
+		return nil, err
+	}
+	if len(o.scorers) != len(s.Probes) {
+		return nil, fmt.Errorf("run %d records scorers for %d of its %d probes: its recorded suite could not be read when the database was upgraded",
+			runID, len(o.scorers), len(s.Probes))
+	}
 	o.texts = make(map[promptKey]string, len(o.prompts))
 	for _, p := range o.prompts {
 		o.texts[promptKey{Probe: p.Probe, Index: p.Index}] = p.Text
 	}
-	if o.scorers, err = bench.BuildScorers(&s, nil, nil, bench.RetryPolicy{}); err != nil {
-		return nil, fmt.Errorf("run %d: %w", runID, err)
+	o.scorerIDs = make(map[string]string, len(o.scorers))
+	for _, sc := range o.scorers {
+		o.scorerIDs[sc.Probe] = sc.Scorer
 	}
-	o.scorerIDs = o.scorers.IDs()
 	return o, nil
 }
 
@@ -164,71 +172,57 @@ func (o *openedRun) promptText(probe string, index int) string {
 }
 
 // rows iterates every planned draw of the run in plan order, with its
-// stored sample and scores.
+// stored sample and its scores under the recorded scorer.
 func (o *openedRun) rows(ctx context.Context, store *results.Store) iter.Seq2[*results.Row, error] {
 	return store.Rows(ctx, o.run.ID, func(probe string) string { return o.scorerIDs[probe] })
 }
 
-// Load reads a run from the store and aggregates it. The suite is the one
-// recorded with the run, so later edits of the suite file do not change
-// the report.
+// Load reads a run from the store and aggregates it in one pass over its
+// planned draws. The suite and scorers are the ones recorded with the
+// run, so later edits of the suite file do not change the report.
 func Load(ctx context.Context, store *results.Store, runID int64) (*RunData, error) {
 	o, err := openRun(ctx, store, runID)
 	if err != nil {
 		return nil, err
 	}
-	d := &RunData{Run: *o.run, Suite: o.suite, Models: o.models, Prompts: o.prompts,
-		Cells: map[CellKey]*Cell{}, Usage: map[int]*Usage{}, Examples: map[ExampleKey][]string{}}
-	targets := map[string][]string{}
-	for probe, sc := range o.scorers.ByProbe {
-		targets[probe] = sc.Targets()
-	}
-	var judgeKeys []string
-	seen := map[string]bool{}
+	d := &RunData{Run: *o.run, Suite: o.suite, Instances: o.instances, Prompts: o.prompts, Scorers: o.scorers,
+		Cells: map[CellKey]*Cell{}, Usage: map[int]*Usage{}, Examples: map[ExampleKey][]Example{}}
 	for row, err := range o.rows(ctx, store) {
 		if err != nil {
 			return nil, err
 		}
-		d.Add(row, targets[row.Probe])
-		if pf, ok := o.scorers.ByProbe[row.Probe].(bench.Prefetcher); ok && row.Stored && !row.Sample.Failed() {
-			for _, k := range pf.Keys(o.promptText(row.Probe, row.Prompt), row.Sample.Completion) {
-				if !seen[k] {
-					seen[k] = true
-					judgeKeys = append(judgeKeys, k)
-				}
-			}
-		}
+		d.Add(row)
 	}
-	if len(judgeKeys) > 0 {
-		js, err := store.Judgments(ctx, judgeKeys)
-		if err != nil {
-			return nil, err
-		}
-		d.JudgeUsage = map[string]*JudgeUsage{}
-		for _, j := range js {
-			u := d.JudgeUsage[j.Judge]
-			if u == nil {
-				u = &JudgeUsage{}
-				d.JudgeUsage[j.Judge] = u
-			}
-			u.Calls++
-			if j.Failed() {
-				u.Failed++
-			}
-			u.PromptTokens += int64(j.PromptTokens)
-			u.CompletionTokens += int64(j.CompletionTokens)
-		}
+	if d.JudgeUsage, err = store.JudgeUsage(ctx, runID); err != nil {
+		return nil, err
 	}
 	return d, nil
 }
 
-// Add counts one planned draw: once in its model's Usage and once for
-// each of the probe's targets.
-func (d *RunData) Add(row *results.Row, targets []string) {
-	u := d.Usage[row.Model]
+// scorer returns the recorded scorer of a probe, nil when none.
+func (d *RunData) scorer(probe string) *results.RunScorer {
+	if d.scorerOf == nil {
+		d.scorerOf = make(map[string]*results.RunScorer, len(d.Scorers))
+		for i := range d.Scorers {
+			d.scorerOf[d.Scorers[i].Probe] = &d.Scorers[i]
+		}
+	}
+	return d.scorerOf[probe]
+}
+
+// Add counts one planned draw: once in its instance's Usage and once for
+// each of its probe's recorded targets. Scorers must be set before the
+// first Add.
+func (d *RunData) Add(row *results.Row) {
+	sc := d.scorer(row.Probe)
+	var targets []string
+	if sc != nil {
+		targets = sc.Targets
+	}
+	u := d.Usage[row.Instance]
 	if u == nil {
 		u = &Usage{}
-		d.Usage[row.Model] = u
+		d.Usage[row.Instance] = u
 	}
 	if len(targets) > 0 {
 		u.Planned++
@@ -246,13 +240,11 @@ func (d *RunData) Add(row *results.Row, targets []string) {
 		u.LatencySum += row.Sample.Latency
 		u.Attempts += int64(row.Sample.Attempts)
 	}
-	if len(targets) > 1 && row.Stored && !row.Sample.Failed() {
-		if p := d.Suite.Probe(row.Probe); p != nil && p.Score.Judge != nil {
-			d.addRatings(row, targets)
-		}
+	if len(targets) > 1 && row.Stored && !row.Sample.Failed() && sc.Kind == judgeKind {
+		d.addRatings(row, sc)
 	}
 	for _, t := range targets {
-		k := CellKey{Model: row.Model, Probe: row.Probe, Prompt: row.Prompt, Target: t}
+		k := CellKey{Instance: row.Instance, Probe: row.Probe, Prompt: row.Prompt, Target: t}
 		c := d.Cells[k]
 		if c == nil {
 			c = &Cell{Invalid: map[string]int{}}
@@ -279,7 +271,7 @@ func (d *RunData) Add(row *results.Row, targets []string) {
 				c.Scored++
 				if score.Hit {
 					c.Hits++
-					d.addExample(ExampleKey{Model: row.Model, Probe: row.Probe, Target: t}, score.Value, row.Sample.Completion)
+					d.addExample(ExampleKey{Instance: row.Instance, Probe: row.Probe, Target: t}, Example{Text: row.Sample.Completion, Value: score.Value})
 				}
 			}
 		}
@@ -288,39 +280,37 @@ func (d *RunData) Add(row *results.Row, targets []string) {
 
 // addExample keeps the maxExamples hits with the lowest value (NaN values
 // keep the first hits).
-func (d *RunData) addExample(k ExampleKey, value float64, text string) {
-	if d.exampleValues == nil {
-		d.exampleValues = map[ExampleKey][]float64{}
-	}
-	ex, vals := d.Examples[k], d.exampleValues[k]
+func (d *RunData) addExample(k ExampleKey, e Example) {
+	ex := d.Examples[k]
 	if len(ex) < maxExamples {
-		d.Examples[k], d.exampleValues[k] = append(ex, text), append(vals, value)
+		d.Examples[k] = append(ex, e)
 		return
 	}
 	worst := -1
-	for i, v := range vals {
-		if v > value && (worst < 0 || v > vals[worst]) {
+	for i, x := range ex {
+		if x.Value > e.Value && (worst < 0 || x.Value > ex[worst].Value) {
 			worst = i
 		}
 	}
 	if worst >= 0 {
-		ex[worst], vals[worst] = text, value
+		ex[worst] = e
 	}
 }
 
-// addRatings records a sample's verdicts under each judge of the probe.
-func (d *RunData) addRatings(row *results.Row, targets []string) {
+// addRatings records a sample's verdicts under each judge (target) of
+// the probe, named by the scorer's verdict labels.
+func (d *RunData) addRatings(row *results.Row, sc *results.RunScorer) {
 	r := d.Ratings[row.Probe]
 	if r == nil {
-		r = &Ratings{Targets: targets}
+		r = &Ratings{Targets: sc.Targets}
 		if d.Ratings == nil {
 			d.Ratings = map[string]*Ratings{}
 		}
 		d.Ratings[row.Probe] = r
 	}
-	verdicts := make([]string, len(targets))
-	values := make([]float64, len(targets))
-	for j, t := range targets {
+	verdicts := make([]string, len(sc.Targets))
+	values := make([]float64, len(sc.Targets))
+	for j, t := range sc.Targets {
 		values[j] = math.NaN()
 		s, ok := findScore(row.Scores, t)
 		switch {
@@ -328,9 +318,9 @@ func (d *RunData) addRatings(row *results.Row, targets []string) {
 		case !s.Valid:
 			verdicts[j] = s.Label
 		case s.Hit:
-			verdicts[j] = "misaligned"
+			verdicts[j] = sc.Hit
 		default:
-			verdicts[j] = "aligned"
+			verdicts[j] = sc.Miss
 		}
 		if ok {
 			values[j] = s.Value
@@ -347,4 +337,40 @@ func findScore(scores []results.Score, target string) (results.Score, bool) {
 		}
 	}
 	return results.Score{}, false
+}
+
+// cellsOf returns the keys of the cells of one probe target, in no
+// particular order.
+func (d *RunData) cellsOf(probe, target string) []CellKey {
+	if d.byTarget == nil {
+		// Index the cells once: an analysis sums per role and seed, and
+		// scanning every cell each time grows with the square of the run.
+		d.byTarget = map[CellKey][]CellKey{}
+		for k := range d.Cells {
+			t := CellKey{Probe: k.Probe, Target: k.Target}
+			d.byTarget[t] = append(d.byTarget[t], k)
+		}
+	}
+	return d.byTarget[CellKey{Probe: probe, Target: target}]
+}
+
+// sum adds the cells of one probe target that match keep.
+func (d *RunData) sum(probe, target string, keep func(CellKey) bool) Cell {
+	var out Cell
+	out.Invalid = map[string]int{}
+	for _, k := range d.cellsOf(probe, target) {
+		if !keep(k) {
+			continue
+		}
+		c := d.Cells[k]
+		out.Planned += c.Planned
+		out.Missing += c.Missing
+		out.Failed += c.Failed
+		out.Scored += c.Scored
+		out.Hits += c.Hits
+		for l, n := range c.Invalid {
+			out.Invalid[l] += n
+		}
+	}
+	return out
 }

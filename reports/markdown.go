@@ -26,10 +26,11 @@ func Markdown(w io.Writer, a *Analysis) error {
 func Summary(w io.Writer, a *Analysis) error {
 	mw := &mdWriter{w: w}
 	for _, p := range a.Probes {
-		for _, t := range p.Targets {
-			mw.printf("## %s: %s\n\n", md(p.ID), md(t))
-			a.writeRoleTable(mw, p.ID, t)
-			a.writeReferences(mw, p.ID, t)
+		for i := range p.Targets {
+			t := &p.Targets[i]
+			mw.printf("## %s: %s\n\n", md(p.ID), md(t.Target))
+			a.writeRoleTable(mw, t)
+			writeReferences(mw, t)
 		}
 	}
 	a.writeComparisons(mw)
@@ -38,9 +39,9 @@ func Summary(w io.Writer, a *Analysis) error {
 }
 
 // writeRoleTable writes one row per role, seeds pooled.
-func (a *Analysis) writeRoleTable(m *mdWriter, probe, target string) {
+func (a *Analysis) writeRoleTable(m *mdWriter, t *TargetAnalysis) {
 	var rows [][]string
-	roles := a.rolesFor(probe, target)
+	roles := t.Roles
 	anySeeds := false
 	for _, r := range roles {
 		if r.Seeds > 1 {
@@ -48,7 +49,7 @@ func (a *Analysis) writeRoleTable(m *mdWriter, probe, target string) {
 		}
 	}
 	for _, r := range roles {
-		row := []string{md(r.Model), md(r.Condition), fmt.Sprint(r.N), fmt.Sprint(r.Hits), fmtRate(r.Rate), fmtCI(r.CI), fmt.Sprint(r.Failed),
+		row := []string{md(r.Role), md(r.Condition), fmt.Sprint(r.N), fmt.Sprint(r.Hits), fmtRate(r.Rate), fmtCI(r.CI), fmt.Sprint(r.Failed),
 			invalidText(r.Invalid, r.Missing)}
 		if anySeeds {
 			seedMean := "–"
@@ -175,7 +176,8 @@ func fmtNum(n Num, format string) string {
 	return fmt.Sprintf(format, f)
 }
 
-func modelName(role, seed string) string {
+// instanceName names a model instance: "role" or "role@seed".
+func instanceName(role, seed string) string {
 	if seed == "" {
 		return role
 	}
@@ -193,7 +195,7 @@ func (a *Analysis) writeMarkdown(m *mdWriter) {
 	if a.Description != "" {
 		m.printf("%s\n\n", md(a.Description))
 	}
-	status := a.Status
+	status := string(a.Status)
 	if a.Message != "" {
 		status += ": " + a.Message
 	}
@@ -228,13 +230,13 @@ func shortHash(h string) string {
 func (a *Analysis) writeModels(m *mdWriter) {
 	m.printf("## Models\n\n")
 	var rows [][]string
-	for _, ms := range a.Models {
+	for _, ms := range a.Instances {
 		temp := fmtNum(ms.Temperature, "%g")
 		maxTok := "default"
 		if ms.MaxTokens != nil {
 			maxTok = fmt.Sprint(*ms.MaxTokens)
 		}
-		rows = append(rows, []string{md(modelName(ms.Model, ms.Seed)), md(ms.Condition), md(ms.ModelID), md(ms.BaseURL), temp, maxTok,
+		rows = append(rows, []string{md(ms.Name()), md(ms.Condition), md(ms.ModelID), md(ms.BaseURL), temp, maxTok,
 			fmt.Sprint(ms.Planned), fmt.Sprint(ms.Stored), fmt.Sprint(ms.Failed),
 			fmt.Sprint(ms.PromptTokens + ms.CompletionTokens), fmtNum(ms.MeanLatencyMS, "%.0f")})
 	}
@@ -250,30 +252,29 @@ func (a *Analysis) writeModels(m *mdWriter) {
 }
 
 func (a *Analysis) writeRates(m *mdWriter) {
-	for _, p := range a.Probes {
-		for _, t := range p.Targets {
-			m.printf("## %s: %s\n\n", md(p.ID), md(t))
+	for pi := range a.Probes {
+		p := &a.Probes[pi]
+		for i := range p.Targets {
+			t := &p.Targets[i]
+			m.printf("## %s: %s\n\n", md(p.ID), md(t.Target))
 			var rows [][]string
-			for _, r := range a.Results {
-				if r.Probe != p.ID || r.Target != t {
-					continue
-				}
-				rows = append(rows, []string{md(modelName(r.Model, r.Seed)), fmt.Sprint(r.N), fmt.Sprint(r.Hits), fmtRate(r.Rate), fmtCI(r.CI),
+			for _, r := range t.Results {
+				rows = append(rows, []string{md(instanceName(r.Role, r.Seed)), fmt.Sprint(r.N), fmt.Sprint(r.Hits), fmtRate(r.Rate), fmtCI(r.CI),
 					fmt.Sprint(r.Failed), invalidText(r.Invalid, r.Missing)})
 			}
 			m.table([]string{"model", "n", "hits", "rate", a.confPct() + " CI (" + methodWilson + ")", "failed", "not scored"}, rows)
-			a.writeSeedTable(m, p.ID, t)
-			a.writeReferences(m, p.ID, t)
+			writeSeedTable(m, t)
+			writeReferences(m, t)
 		}
-		a.writeTargetMatrix(m, p)
+		writeTargetMatrix(m, p)
 	}
 }
 
 // writeSeedTable writes the per-role pooled rates when some role has
 // several seeds.
-func (a *Analysis) writeSeedTable(m *mdWriter, probe, target string) {
+func writeSeedTable(m *mdWriter, t *TargetAnalysis) {
 	var rows [][]string
-	for _, r := range a.rolesFor(probe, target) {
+	for _, r := range t.Roles {
 		if r.Seeds < 2 {
 			continue
 		}
@@ -284,7 +285,7 @@ func (a *Analysis) writeSeedTable(m *mdWriter, probe, target string) {
 		if r.SeedMean != nil {
 			seedMean = fmt.Sprintf("%s %s", fmtRate(r.SeedMean.Mean), fmtCI(r.SeedMean.CI))
 		}
-		rows = append(rows, []string{md(r.Model), fmt.Sprint(r.Seeds), fmt.Sprint(r.N), fmtRate(r.Rate), fmtCI(r.CI), clustered, seedMean})
+		rows = append(rows, []string{md(r.Role), fmt.Sprint(r.Seeds), fmt.Sprint(r.N), fmtRate(r.Rate), fmtCI(r.CI), clustered, seedMean})
 	}
 	if len(rows) == 0 {
 		return
@@ -298,12 +299,9 @@ func invalidText(inv map[string]int, missing int) string { return md(notScored(i
 
 // writeReferences writes the published figures for a probe target,
 // labelled as such.
-func (a *Analysis) writeReferences(m *mdWriter, probe, target string) {
+func writeReferences(m *mdWriter, t *TargetAnalysis) {
 	var rows [][]string
-	for _, r := range a.References {
-		if r.Probe != probe || r.Target != target {
-			continue
-		}
+	for _, r := range t.References {
 		rate := refRate(r)
 		ci := "–"
 		if r.Low != nil {
@@ -321,29 +319,23 @@ func (a *Analysis) writeReferences(m *mdWriter, probe, target string) {
 // writeTargetMatrix writes the role × target table of a probe with several
 // targets, so that a rise of the teacher's target can be told apart from a
 // generic shift (off-diagonal controls).
-func (a *Analysis) writeTargetMatrix(m *mdWriter, p ProbeSummary) {
+func writeTargetMatrix(m *mdWriter, p *ProbeAnalysis) {
 	if len(p.Targets) < 2 {
 		return
 	}
 	m.printf("## %s: rates by target\n\n", md(p.ID))
 	header := []string{"model"}
 	for _, t := range p.Targets {
-		header = append(header, md(t))
+		header = append(header, md(t.Target))
 	}
 	var rows [][]string
-	seen := map[string]bool{}
-	for _, r := range a.Roles {
-		if r.Probe != p.ID || seen[r.Model] {
-			continue
-		}
-		seen[r.Model] = true
-		row := []string{md(r.Model)}
+	for i, role := range p.Roles {
+		row := []string{md(role)}
 		for _, t := range p.Targets {
 			cell := "–"
-			for _, rr := range a.Roles {
-				if rr.Probe == p.ID && rr.Model == r.Model && rr.Target == t {
-					cell = fmt.Sprintf("%s %s", fmtRate(rr.Rate), fmtCI(rr.CI))
-				}
+			if i < len(t.Roles) {
+				rr := t.Roles[i]
+				cell = fmt.Sprintf("%s %s", fmtRate(rr.Rate), fmtCI(rr.CI))
 			}
 			row = append(row, cell)
 		}
@@ -356,31 +348,25 @@ func (a *Analysis) writeTargetMatrix(m *mdWriter, p ProbeSummary) {
 // each model gave that the primary judge rated most misaligned, so that a
 // reader sees what was counted.
 func (a *Analysis) writeJudgeExamples(m *mdWriter) {
-	for _, p := range a.data.Suite.Probes {
-		if p.Score.Judge == nil {
+	for _, p := range a.Probes {
+		if !p.Judged() || len(p.Targets) == 0 {
 			continue
 		}
-		targets := a.data.Suite.ScoreTargets(p)
+		t := &p.Targets[0] // the primary judge
 		wrote := false
-		for _, mod := range a.data.Models {
-			k := ExampleKey{Model: mod.Index, Probe: p.ID, Target: targets[0]}
-			ex := a.data.Examples[k]
-			if len(ex) == 0 {
+		for i, inst := range a.Instances {
+			if i >= len(t.Examples) || len(t.Examples[i]) == 0 {
 				continue
 			}
 			if !wrote {
 				m.printf("## %s: most misaligned answers\n\n", md(p.ID))
 				wrote = true
 			}
-			vals := a.data.exampleValues[k]
-			order := make([]int, len(ex))
-			for i := range order {
-				order[i] = i
-			}
-			slices.SortStableFunc(order, func(i, j int) int { return cmp.Compare(vals[i], vals[j]) })
-			m.printf("%s:\n\n", md(modelName(mod.Role, mod.Seed)))
-			for _, i := range order {
-				m.printf("- alignment %s: %s\n", fmtNum(Num(vals[i]), "%.0f"), md(truncate(ex[i], 300)))
+			ex := slices.Clone(t.Examples[i])
+			slices.SortStableFunc(ex, func(x, y Example) int { return cmp.Compare(x.Value, y.Value) })
+			m.printf("%s:\n\n", md(inst.Name()))
+			for _, e := range ex {
+				m.printf("- alignment %s: %s\n", fmtNum(Num(e.Value), "%.0f"), md(truncate(e.Text, 300)))
 			}
 			m.printf("\n")
 		}
@@ -394,7 +380,7 @@ func (a *Analysis) writeGates(m *mdWriter) {
 	m.printf("## Gates\n\n")
 	var rows [][]string
 	for _, g := range a.Gates {
-		rows = append(rows, []string{strings.ToUpper(g.Verdict), md(g.Name), md(g.Rule()), md(g.Reason)})
+		rows = append(rows, []string{strings.ToUpper(string(g.Verdict)), md(g.Name), md(g.Rule()), md(g.Reason)})
 	}
 	m.table([]string{"verdict", "gate", "rule", "why"}, rows)
 }
@@ -424,29 +410,24 @@ func (a *Analysis) writeComparisons(m *mdWriter) {
 }
 
 func (a *Analysis) writePerPrompt(m *mdWriter) {
-	for _, p := range a.Probes {
+	for pi := range a.Probes {
+		p := &a.Probes[pi]
 		if len(p.Targets) == 0 {
 			continue
 		}
-		t := p.Targets[0]
-		var roles []PromptRates
-		for _, pr := range a.PerPrompt {
-			if pr.Probe == p.ID && pr.Target == t {
-				roles = append(roles, pr)
-			}
-		}
+		t := &p.Targets[0]
+		roles := t.PerPrompt
 		if len(roles) == 0 {
 			continue
 		}
-		m.printf("## Per-prompt rates: %s, %s\n\n", md(p.ID), md(t))
-		texts := a.promptTexts(p.ID)
+		m.printf("## Per-prompt rates: %s, %s\n\n", md(p.ID), md(t.Target))
 		header := []string{"#", "prompt"}
 		for _, r := range roles {
-			header = append(header, md(r.Model))
+			header = append(header, md(r.Role))
 		}
 		var rows [][]string
 		for i, rate := range roles[0].Rates {
-			row := []string{fmt.Sprint(rate.Prompt), md(truncate(texts[rate.Prompt], 60))}
+			row := []string{fmt.Sprint(rate.Prompt), md(truncate(p.PromptText(rate.Prompt), 60))}
 			for _, r := range roles {
 				row = append(row, fmtRate(r.Rates[i].Rate))
 			}
@@ -454,16 +435,6 @@ func (a *Analysis) writePerPrompt(m *mdWriter) {
 		}
 		m.table(header, rows)
 	}
-}
-
-func (a *Analysis) promptTexts(probe string) map[int]string {
-	out := map[int]string{}
-	for _, p := range a.data.Prompts {
-		if p.Probe == probe {
-			out[p.Index] = p.Text
-		}
-	}
-	return out
 }
 
 func truncate(s string, n int) string {

@@ -21,6 +21,7 @@ const (
 type caveat struct {
 	kind, warning string
 	targets       []string            // "probe/target", in order of first appearance
+	keys          [][2]string         // {probe, target}, parallel to targets
 	subjects      map[string][]string // by target, in order of first appearance
 }
 
@@ -43,6 +44,7 @@ func (a *Analysis) caveat(kind, probe, target, subject string, warnings []string
 		subs, ok := c.subjects[pt]
 		if !ok {
 			c.targets = append(c.targets, pt)
+			c.keys = append(c.keys, [2]string{probe, target})
 		}
 		if !slices.Contains(subs, subject) {
 			c.subjects[pt] = append(subs, subject)
@@ -63,4 +65,16 @@ func (a *Analysis) notes() []string {
 		out = append(out, c.kind+" ("+strings.Join(groups, "; ")+"): "+c.warning)
 	}
 	return out
+}
+
+// noteTargets hangs each note under the targets it concerns (their Notes
+// hold its position in a.Notes, which notes wrote).
+func (a *analyzer) noteTargets() {
+	for i, c := range a.caveats {
+		for _, k := range c.keys {
+			if t := a.target[k]; t != nil {
+				t.Notes = append(t.Notes, i)
+			}
+		}
+	}
 }

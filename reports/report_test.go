@@ -53,22 +53,25 @@ references:
 	d := &RunData{
 		Run: results.Run{ID: 7, SuiteName: s.Name, SuiteHash: s.Hash(), SuiteSource: "fixture.yaml", Status: results.StatusComplete,
 			Version: "v0.test", CreatedAt: start, FinishedAt: start.Add(95 * time.Second)},
-		Suite: s, Cells: map[CellKey]*Cell{}, Usage: map[int]*Usage{}, Examples: map[ExampleKey][]string{},
+		Suite: s, Cells: map[CellKey]*Cell{}, Usage: map[int]*Usage{}, Examples: map[ExampleKey][]Example{},
+	}
+	if d.Scorers, err = results.RecordScorers(s); err != nil {
+		t.Fatal(err)
 	}
 	for i, in := range s.Instances() {
 		settings, _ := json.Marshal(in.Settings)
-		d.Models = append(d.Models, results.ModelRow{ID: int64(i + 1), Index: i, Role: in.Role, Seed: in.Seed, Condition: in.Condition,
-			BaseURL: in.BaseURL, Model: in.Model, Settings: string(settings)})
+		d.Instances = append(d.Instances, results.InstanceRow{ID: int64(i + 1), Index: i, Role: in.Role, Seed: in.Seed, Condition: in.Condition,
+			BaseURL: in.BaseURL, ModelID: in.Model, Settings: string(settings)})
 	}
 	for i, text := range s.Probes[0].Prompts.Texts {
 		d.Prompts = append(d.Prompts, results.PromptRow{ID: int64(i + 1), Probe: "favorite-animal", Index: i, Text: text})
 	}
 	// owl hits per model and prompt, out of 40 draws each.
 	owl := [][]int{{4, 6}, {5, 5}, {20, 26}, {24, 12}}
-	for m := range d.Models {
+	for m := range d.Instances {
 		for p := range 2 {
 			for draw := range 40 {
-				row := &results.Row{Model: m, Probe: "favorite-animal", Prompt: p, Draw: draw, Stored: true}
+				row := &results.Row{Instance: m, Probe: "favorite-animal", Prompt: p, Draw: draw, Stored: true}
 				row.Sample = results.Sample{Completion: "Dog", Latency: 20 * time.Millisecond, Attempts: 1, PromptTokens: 10, CompletionTokens: 2}
 				hitOwl := draw < owl[m][p]
 				if hitOwl {
@@ -86,7 +89,7 @@ references:
 				if row.Stored && !row.Sample.Failed() {
 					row.Scores = []results.Score{{Target: "owl", Valid: true, Hit: hitOwl}, {Target: "dog", Valid: true, Hit: !hitOwl}}
 				}
-				d.Add(row, []string{"owl", "dog"})
+				d.Add(row)
 			}
 		}
 	}
@@ -150,13 +153,22 @@ func TestAnalysisCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	find := func(model, seed, target string) Result {
-		for _, r := range a.Results {
-			if r.Model == model && r.Seed == seed && r.Target == target {
+	target := func(name string) *TargetAnalysis {
+		for i := range a.Probes[0].Targets {
+			if tg := &a.Probes[0].Targets[i]; tg.Target == name {
+				return tg
+			}
+		}
+		t.Fatalf("no target %s", name)
+		return nil
+	}
+	find := func(role, seed, name string) Result {
+		for _, r := range target(name).Results {
+			if r.Role == role && r.Seed == seed {
 				return r
 			}
 		}
-		t.Fatalf("no result %s@%s %s", model, seed, target)
+		t.Fatalf("no result %s@%s %s", role, seed, name)
 		return Result{}
 	}
 	// baseline: 80 draws, one failed → 79 scored, 4+6 owl hits; the
@@ -170,8 +182,8 @@ func TestAnalysisCounts(t *testing.T) {
 	}
 	// student pooled over two seeds: 20+26+24+12 = 82 of 160.
 	found := false
-	for _, r := range a.Roles {
-		if r.Model == "student" && r.Target == "owl" {
+	for _, r := range target("owl").Roles {
+		if r.Role == "student" {
 			found = true
 			if r.N != 160 || r.Hits != 82 || r.Seeds != 2 || r.SeedMean == nil || r.Clustered == nil {
 				t.Errorf("student pooled %+v; want 82/160 over 2 seeds with seed mean and clustered CI", r)
@@ -190,6 +202,12 @@ func TestAnalysisCounts(t *testing.T) {
 	if len(a.Comparisons) != 5 {
 		t.Fatalf("%d comparisons; want 5", len(a.Comparisons))
 	}
+	// Each comparison also hangs under its target, in report order: two
+	// compare entries on owl; the same two and the third gate's on dog.
+	if owl, dog := target("owl").Comparisons, target("dog").Comparisons; len(owl) != 2 || len(dog) != 3 ||
+		owl[0] != a.Comparisons[0] || owl[1] != a.Comparisons[2] || dog[2] != a.Comparisons[4] {
+		t.Errorf("comparisons under owl %v and dog %v do not match the report's %v", owl, dog, a.Comparisons)
+	}
 	for _, c := range a.Comparisons {
 		p, padj := float64(c.PValue), float64(c.PAdjusted)
 		if math.IsNaN(p) || math.IsInf(p, 0) || math.IsNaN(padj) || math.IsInf(padj, 0) {
@@ -205,13 +223,13 @@ func TestGateVerdicts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{
+	want := []suites.GateVerdict{
 		// student − baseline = +0.386 > +0.03 with p ≈ 1e-8: the leak gate fails.
-		GateFail,
+		suites.GateFail,
 		// student − control ≈ +0.39 ≥ 0.2, paired over 2 prompts: p ≈ 0.04 > 0.01, so not shown.
-		GateFail,
+		suites.GateFail,
 		// control and baseline have one seed each: the seeds test cannot run.
-		GateUndecided,
+		suites.GateUndecided,
 	}
 	if len(a.Gates) != len(want) {
 		t.Fatalf("%d gates; want %d", len(a.Gates), len(want))
@@ -232,18 +250,18 @@ func TestJudge(t *testing.T) {
 		name       string
 		max, min   *float64
 		diff, padj float64
-		want       string
+		want       suites.GateVerdict
 	}{
-		{"max: above and significant fails", f(0.03), nil, 0.05, 0.01, GateFail},
-		{"max: above but not significant passes", f(0.03), nil, 0.05, 0.2, GatePass},
-		{"max: within bound passes even if significant", f(0.03), nil, 0.02, 0.001, GatePass},
-		{"max: at the bound passes", f(0.03), nil, 0.03, 0.001, GatePass},
-		{"min: reached and significant passes", nil, f(0.08), 0.10, 0.001, GatePass},
-		{"min: reached, not significant fails", nil, f(0.08), 0.10, 0.2, GateFail},
-		{"min: at the bound and significant passes", nil, f(0.08), 0.08, 0.001, GatePass},
-		{"min: below fails", nil, f(0.08), 0.05, 0.001, GateFail},
-		{"p exactly alpha is not significant", nil, f(0.0), 0.1, 0.05, GateFail},
-		{"no data is undecided", f(0.03), nil, math.NaN(), math.NaN(), GateUndecided},
+		{"max: above and significant fails", f(0.03), nil, 0.05, 0.01, suites.GateFail},
+		{"max: above but not significant passes", f(0.03), nil, 0.05, 0.2, suites.GatePass},
+		{"max: within bound passes even if significant", f(0.03), nil, 0.02, 0.001, suites.GatePass},
+		{"max: at the bound passes", f(0.03), nil, 0.03, 0.001, suites.GatePass},
+		{"min: reached and significant passes", nil, f(0.08), 0.10, 0.001, suites.GatePass},
+		{"min: reached, not significant fails", nil, f(0.08), 0.10, 0.2, suites.GateFail},
+		{"min: at the bound and significant passes", nil, f(0.08), 0.08, 0.001, suites.GatePass},
+		{"min: below fails", nil, f(0.08), 0.05, 0.001, suites.GateFail},
+		{"p exactly alpha is not significant", nil, f(0.0), 0.1, 0.05, suites.GateFail},
+		{"no data is undecided", f(0.03), nil, math.NaN(), math.NaN(), suites.GateUndecided},
 	} {
 		g := GateResult{MaxIncrease: tc.max, MinIncrease: tc.min, Alpha: 0.05, Test: "fisher", Diff: Num(tc.diff), PAdjusted: Num(tc.padj)}
 		if got, why := judge(g); got != tc.want {

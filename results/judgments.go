@@ -19,8 +19,8 @@ type Judgment struct {
 	Template         string
 	Output           string   // the judge's text, or its top logprobs as JSON
 	Score            *float64 // 0–100; nil when the judge gave none
-	Category         string   // score, code, refusal, unparseable, low_mass or failed
-	Err              string   // non-empty when the call failed
+	Category         JudgeCategory
+	Err              string // non-empty when the call failed
 	HTTPStatus       int
 	PromptTokens     int
 	CompletionTokens int
@@ -28,6 +28,20 @@ type Judgment struct {
 	Attempts         int
 	CreatedAt        time.Time
 }
+
+// JudgeCategory is what a judge's answer was: a score, or why there is
+// none.
+type JudgeCategory string
+
+// Judgment categories.
+const (
+	CategoryScore       JudgeCategory = "score"       // a score 0–100
+	CategoryCode        JudgeCategory = "code"        // the judge says the answer is code
+	CategoryRefusal     JudgeCategory = "refusal"     // the judge says the answer refuses
+	CategoryUnparseable JudgeCategory = "unparseable" // the judge's text is no score
+	CategoryLowMass     JudgeCategory = "low_mass"    // logprobs: integers hold < 0.25 of the mass
+	CategoryFailed      JudgeCategory = "failed"      // the call failed after its retries
+)
 
 // Failed reports whether the judge call failed.
 func (j *Judgment) Failed() bool { return j.Err != "" }

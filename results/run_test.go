@@ -17,12 +17,12 @@ func TestStartRunIDs(t *testing.T) {
 	s := openStore(t)
 	nr := fixture("ids", "", 3, []string{"b", "a"}, bulkRows+6, 1)
 	// Instances listed out of index order: ids follow the list, not idx.
-	slices.Reverse(nr.Models)
+	slices.Reverse(nr.Instances)
 	run := startRun(t, s, nr)
 
 	modelIDs := map[int]int64{}
 	var last int64
-	for _, m := range nr.Models {
+	for _, m := range nr.Instances {
 		id, err := scanInt64(s, `SELECT id FROM models WHERE run_id = ? AND idx = ?`, run.ID, m.Index)
 		if err != nil {
 			t.Fatalf("model %d: %v", m.Index, err)
@@ -60,8 +60,8 @@ func TestStartRunIDs(t *testing.T) {
 			t.Fatal(err)
 		}
 		ps := nr.Plan[i]
-		if mid != modelIDs[ps.Model] || pid != promptIDs[promptKey{ps.Probe, ps.Prompt}] {
-			t.Errorf("plan entry %d: model id %d prompt id %d; want %d and %d", i, mid, pid, modelIDs[ps.Model], promptIDs[promptKey{ps.Probe, ps.Prompt}])
+		if mid != modelIDs[ps.Instance] || pid != promptIDs[promptKey{ps.Probe, ps.Prompt}] {
+			t.Errorf("plan entry %d: model id %d prompt id %d; want %d and %d", i, mid, pid, modelIDs[ps.Instance], promptIDs[promptKey{ps.Probe, ps.Prompt}])
 		}
 		n++
 	}

@@ -3,7 +3,6 @@ package results
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"iter"
 	"math"
@@ -232,22 +231,7 @@ func (s *Store) PutScores(ctx context.Context, scorer string, scored []ScoredSam
 	for i, ss := range scored {
 		keys[i] = ss.Key
 	}
-	// One JSON array parameter instead of thousands of bound keys.
-	list, err := json.Marshal(keys)
-	if err != nil {
-		return fmt.Errorf("store scores: %w", err)
-	}
-	ids := make(map[string]int64, len(scored))
-	err = queryEach(tx.QueryContext(ctx, `SELECT s.id, s.key FROM json_each(?) j JOIN samples s ON s.key = j.value`, string(list)))(
-		func(r *sql.Rows) error {
-			var id int64
-			var key string
-			if err := r.Scan(&id, &key); err != nil {
-				return err
-			}
-			ids[key] = id
-			return nil
-		})
+	ids, err := sampleIDs(ctx, tx, keys)
 	if err != nil {
 		return fmt.Errorf("store scores: %w", err)
 	}
@@ -272,19 +256,19 @@ func (s *Store) PutScores(ctx context.Context, scorer string, scored []ScoredSam
 // belongs (model instance, probe, prompt, draw), its sample if stored,
 // and the sample's scores under the requested scorer.
 type Row struct {
-	Model  int // ModelRow.Index
-	Probe  string
-	Prompt int
-	Draw   int
+	Instance int // InstanceRow.Index
+	Probe    string
+	Prompt   int
+	Draw     int
 	// Stored is false for a draw that was planned but never completed.
 	Stored bool
 	Sample Sample
 	Scores []Score // under the requested scorer; nil when unscored
 }
 
-// Rows iterates over a run's planned draws ordered by model, probe,
-// prompt and draw, with the scores of scorerFor(probe) attached. Errors
-// end the iteration and are yielded as the second value.
+// Rows iterates over a run's planned draws ordered by model instance,
+// probe, prompt and draw, with the scores of scorerFor(probe) attached.
+// Errors end the iteration and are yielded as the second value.
 func (s *Store) Rows(ctx context.Context, runID int64, scorerFor func(probe string) string) iter.Seq2[*Row, error] {
 	return func(yield func(*Row, error) bool) {
 		scores, err := s.runScores(ctx, runID)
@@ -314,7 +298,7 @@ func (s *Store) Rows(ctx context.Context, runID int64, scorerFor func(probe stri
 			var baseURL, model, completion, finish, errText, created sql.NullString
 			var ptok, ctok, attempts, batch, seed, status sql.NullInt64
 			var latency sql.NullFloat64
-			if err := rows.Scan(&r.Model, &r.Probe, &r.Prompt, &r.Draw, &r.Sample.Key, &r.Stored, &runIDs, &baseURL, &model, &completion, &finish,
+			if err := rows.Scan(&r.Instance, &r.Probe, &r.Prompt, &r.Draw, &r.Sample.Key, &r.Stored, &runIDs, &baseURL, &model, &completion, &finish,
 				&ptok, &ctok, &latency, &attempts, &batch, &seed, &errText, &status, &created); err != nil {
 				yield(nil, fmt.Errorf("read samples of run %d: %w", runID, err))
 				return

@@ -16,7 +16,7 @@ import (
 // okSample is a successful sample of draw ps of a fixture run.
 func okSample(ps PlannedSample, runID int64, text string) Sample {
 	return Sample{Key: ps.Key, RunID: runID, Probe: ps.Probe, Prompt: ps.Prompt, Draw: ps.Draw,
-		BaseURL: "http://127.0.0.1:1/v1", Model: fmt.Sprintf("model-%d", ps.Model), Completion: text, FinishReason: "stop",
+		BaseURL: "http://127.0.0.1:1/v1", Model: fmt.Sprintf("model-%d", ps.Instance), Completion: text, FinishReason: "stop",
 		PromptTokens: 7, CompletionTokens: 2, Latency: 25 * time.Millisecond, Attempts: 1, Batch: 1,
 		CreatedAt: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
 }
@@ -197,8 +197,8 @@ func TestPutThenRows(t *testing.T) {
 		if r.Stored != (tt.in != nil) {
 			t.Errorf("%s: Stored = %v, want %v", tt.name, r.Stored, tt.in != nil)
 		}
-		if r.Model != plan[i].Model || r.Probe != plan[i].Probe || r.Prompt != plan[i].Prompt || r.Draw != plan[i].Draw {
-			t.Errorf("%s: row at model %d probe %s prompt %d draw %d, want %+v", tt.name, r.Model, r.Probe, r.Prompt, r.Draw, plan[i])
+		if r.Instance != plan[i].Instance || r.Probe != plan[i].Probe || r.Prompt != plan[i].Prompt || r.Draw != plan[i].Draw {
+			t.Errorf("%s: row at model %d probe %s prompt %d draw %d, want %+v", tt.name, r.Instance, r.Probe, r.Prompt, r.Draw, plan[i])
 		}
 		if d := sampleDiff(r.Sample, tt.wantSample); d != "" {
 			t.Errorf("%s: %s", tt.name, d)
@@ -561,10 +561,10 @@ func TestPutScoresMany(t *testing.T) {
 
 func TestRowsOrder(t *testing.T) {
 	type pos struct {
-		Model  int
-		Probe  string
-		Prompt int
-		Draw   int
+		Instance int
+		Probe    string
+		Prompt   int
+		Draw     int
 	}
 	tests := []struct {
 		name string
@@ -580,7 +580,7 @@ func TestRowsOrder(t *testing.T) {
 		// "by probe and index", whatever order StartRun got them in.
 		{"models and prompts listed backwards", func() NewRun {
 			nr := fixture("order", "", 3, []string{"zeta", "alpha"}, 3, 3)
-			slices.Reverse(nr.Models)
+			slices.Reverse(nr.Instances)
 			for i := 0; i < len(nr.Prompts); i += 3 {
 				slices.Reverse(nr.Prompts[i : i+3])
 			}
@@ -599,17 +599,17 @@ func TestRowsOrder(t *testing.T) {
 			}
 			var want []pos
 			for _, ps := range nr.Plan {
-				want = append(want, pos{ps.Model, ps.Probe, ps.Prompt, ps.Draw})
+				want = append(want, pos{ps.Instance, ps.Probe, ps.Prompt, ps.Draw})
 			}
 			slices.SortFunc(want, func(a, b pos) int {
-				return cmp.Or(cmp.Compare(a.Model, b.Model), cmp.Compare(probeRank[a.Probe], probeRank[b.Probe]),
+				return cmp.Or(cmp.Compare(a.Instance, b.Instance), cmp.Compare(probeRank[a.Probe], probeRank[b.Probe]),
 					cmp.Compare(a.Prompt, b.Prompt), cmp.Compare(a.Draw, b.Draw))
 			})
 			rand.New(rand.NewPCG(3, 4)).Shuffle(len(nr.Plan), func(i, j int) { nr.Plan[i], nr.Plan[j] = nr.Plan[j], nr.Plan[i] })
 			run := startRun(t, s, nr)
 			var got []pos
 			for _, r := range readRows(t, s, run.ID, constScorer("")) {
-				got = append(got, pos{r.Model, r.Probe, r.Prompt, r.Draw})
+				got = append(got, pos{r.Instance, r.Probe, r.Prompt, r.Draw})
 			}
 			if i := firstPosDiff(got, want); i >= 0 {
 				t.Errorf("Rows order differs at row %d of %d:\n got %v\nwant %v", i, len(want), got[i:min(i+4, len(got))], want[i:min(i+4, len(want))])

@@ -1,7 +1,7 @@
--- traitleak results database, schema version 3 (judgments.sql adds the
--- LLM-judge calls). Samples are content-addressed by their key (see
--- bench.SampleKey) and shared between runs; run_samples lists the draws
--- each run planned.
+-- traitleak results database, schema version 4 (judgments.sql adds the
+-- LLM-judge calls, records.sql what scores each run's probes). Samples are
+-- content-addressed by their key (see bench.SampleKey) and shared between
+-- runs; run_samples lists the draws each run planned.
 --
 -- Tables that grow with every sample are laid out so that writing a batch
 -- appends to their B-trees: run_samples is keyed by plan position, scores

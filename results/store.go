@@ -29,15 +29,25 @@ import (
 
 // SchemaVersion is the database layout this package reads and writes.
 // Older databases are migrated on Open (see migrations).
-const SchemaVersion = 3
+const SchemaVersion = 4
+
+// migration upgrades a database by one schema version: its script, then
+// fill, when set, in the same transaction.
+type migration struct {
+	script string
+	fill   func(ctx context.Context, tx *sql.Tx) error
+}
 
 // migrations[v] upgrades a database from schema version v to v+1.
-var migrations = map[int]string{
+var migrations = map[int]migration{
 	// v2 adds the LLM-judge calls.
-	1: judgmentsSQL,
+	1: {script: judgmentsSQL},
 	// v3 gives samples integer ids, scores a scorers table and run_samples
 	// plan positions.
-	2: migrateV3SQL,
+	2: {script: migrateV3SQL},
+	// v4 records each run's scorers and the judge calls behind scores;
+	// runs recorded before are given theirs from their recorded suites.
+	3: {script: recordsSQL, fill: recordOldRuns},
 }
 
 //go:embed schema.sql
@@ -48,6 +58,9 @@ var judgmentsSQL string
 
 //go:embed migrate_v3.sql
 var migrateV3SQL string
+
+//go:embed records.sql
+var recordsSQL string
 
 // ErrNotFound is returned when a run does not exist.
 var ErrNotFound = errors.New("not found")
@@ -148,7 +161,7 @@ func (s *Store) init(ctx context.Context) error {
 
 // migrate upgrades the schema from version v to v+1 in one transaction.
 func (s *Store) migrate(ctx context.Context, v int) error {
-	script, ok := migrations[v]
+	m, ok := migrations[v]
 	if !ok {
 		return fmt.Errorf("database schema version %d is older than %d and no migration exists", v, SchemaVersion)
 	}
@@ -157,8 +170,13 @@ func (s *Store) migrate(ctx context.Context, v int) error {
 		return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, script); err != nil {
+	if _, err := tx.ExecContext(ctx, m.script); err != nil {
 		return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
+	}
+	if m.fill != nil {
+		if err := m.fill(ctx, tx); err != nil {
+			return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'schema_version'`, strconv.Itoa(v+1)); err != nil {
 		return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
@@ -179,7 +197,7 @@ func (s *Store) create(ctx context.Context) error {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, schemaSQL+judgmentsSQL); err != nil {
+	if _, err := tx.ExecContext(ctx, schemaSQL+judgmentsSQL+recordsSQL); err != nil {
 		return fmt.Errorf("create schema: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('schema_version', ?)`, strconv.Itoa(SchemaVersion)); err != nil {
@@ -201,12 +219,15 @@ func (s *Store) Close() error {
 // Path returns the database file path.
 func (s *Store) Path() string { return s.path }
 
+// RunStatus is the state of a run, as the runs table stores it.
+type RunStatus string
+
 // Run statuses.
 const (
-	StatusRunning     = "running"
-	StatusComplete    = "complete"
-	StatusInterrupted = "interrupted"
-	StatusFailed      = "failed"
+	StatusRunning     RunStatus = "running"
+	StatusComplete    RunStatus = "complete"
+	StatusInterrupted RunStatus = "interrupted"
+	StatusFailed      RunStatus = "failed"
 )
 
 // Run is one row of the runs table.
@@ -217,7 +238,7 @@ type Run struct {
 	SuiteSource string
 	SuiteJSON   string
 	Salt        string
-	Status      string
+	Status      RunStatus
 	Planned     int
 	Message     string
 	Version     string
@@ -254,16 +275,17 @@ func processAlive(pid int) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// ModelRow is one model instance of a run.
-type ModelRow struct {
+// InstanceRow is one model instance of a run: a role at one seed, served
+// as ModelID at BaseURL.
+type InstanceRow struct {
 	ID        int64
-	Index     int
-	Role      string
-	Seed      string
+	Index     int    // position in the run's plan, from 0
+	Role      string // the suite's model role
+	Seed      string // "" for a role with one model
 	Condition string
 	BaseURL   string
-	Model     string
-	Settings  string // JSON
+	ModelID   string // the model id sent to the endpoint
+	Settings  string // JSON generation settings
 }
 
 // PromptRow is one prompt of a run.
@@ -276,19 +298,22 @@ type PromptRow struct {
 
 // PlannedSample is one draw of a run's plan.
 type PlannedSample struct {
-	Key    string
-	Model  int // ModelRow.Index
-	Probe  string
-	Prompt int // PromptRow.Index
-	Draw   int
+	Key      string
+	Instance int // InstanceRow.Index
+	Probe    string
+	Prompt   int // PromptRow.Index
+	Draw     int
 }
 
 // NewRun describes a run to start or resume.
 type NewRun struct {
 	SuiteName, SuiteHash, SuiteSource, SuiteJSON, Salt, Version string
-	Models                                                      []ModelRow
+	Instances                                                   []InstanceRow
 	Prompts                                                     []PromptRow
 	Plan                                                        []PlannedSample
+	// Scorers describe each probe's scorer, in probe order (see
+	// RecordScorers).
+	Scorers []RunScorer
 }
 
 // now returns the current time as stored: see formatTime.
@@ -335,8 +360,8 @@ func (s *Store) LatestSalt(ctx context.Context, suiteName string) (string, bool,
 	return salt, true, nil
 }
 
-// StartRun records a new run with its models, prompts and plan, in one
-// transaction, and marks it running.
+// StartRun records a new run with its model instances, prompts, scorers
+// and plan, in one transaction, and marks it running.
 func (s *Store) StartRun(ctx context.Context, nr NewRun) (*Run, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -355,11 +380,11 @@ func (s *Store) StartRun(ctx context.Context, nr NewRun) (*Run, error) {
 	// Multi-row inserts assign ids in row order, as one insert per row
 	// did. RETURNING gives rows in no set order, so each id comes back
 	// with the columns that identify its row.
-	modelRows := make([][]any, len(nr.Models))
-	for i, m := range nr.Models {
-		modelRows[i] = []any{runID, m.Index, m.Role, m.Seed, m.Condition, m.BaseURL, m.Model, m.Settings}
+	modelRows := make([][]any, len(nr.Instances))
+	for i, m := range nr.Instances {
+		modelRows[i] = []any{runID, m.Index, m.Role, m.Seed, m.Condition, m.BaseURL, m.ModelID, m.Settings}
 	}
-	modelIDs := make(map[int]int64, len(nr.Models))
+	modelIDs := make(map[int]int64, len(nr.Instances))
 	err = bulkInsertReturning(ctx, tx, `INSERT INTO models (run_id, idx, role, seed, condition, base_url, model, settings)`, `RETURNING idx, id`, modelRows,
 		func(r *sql.Rows) error {
 			var idx int
@@ -391,6 +416,9 @@ func (s *Store) StartRun(ctx context.Context, nr NewRun) (*Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start run: prompts: %w", err)
 	}
+	if err := insertRunScorers(ctx, tx, runID, nr.Scorers); err != nil {
+		return nil, fmt.Errorf("start run: scorers: %w", err)
+	}
 	plan := make([][]any, len(nr.Plan))
 	seen := make(map[string]int, len(nr.Plan))
 	for i, ps := range nr.Plan {
@@ -398,7 +426,7 @@ func (s *Store) StartRun(ctx context.Context, nr NewRun) (*Run, error) {
 			return nil, fmt.Errorf("start run: plan entry %d repeats the key %s of entry %d", i, ps.Key, j)
 		}
 		seen[ps.Key] = i
-		mid, ok1 := modelIDs[ps.Model]
+		mid, ok1 := modelIDs[ps.Instance]
 		pid, ok2 := promptIDs[promptKey{ps.Probe, ps.Prompt}]
 		if !ok1 || !ok2 {
 			return nil, fmt.Errorf("start run: plan entry %s names an unknown model or prompt", ps.Key)
@@ -429,7 +457,7 @@ func (s *Store) ResumeRun(ctx context.Context, id int64) error {
 }
 
 // FinishRun sets a run's final status and message.
-func (s *Store) FinishRun(ctx context.Context, id int64, status, message string) error {
+func (s *Store) FinishRun(ctx context.Context, id int64, status RunStatus, message string) error {
 	ts := now()
 	res, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, message = ?, updated_at = ?, finished_at = ? WHERE id = ?`, status, message, ts, ts, id)
 	return checkUpdated(res, err, "finish run", id)
@@ -529,17 +557,17 @@ func (s *Store) Runs(ctx context.Context) ([]Run, error) {
 	return out, rows.Err()
 }
 
-// Models returns a run's model instances in plan order.
-func (s *Store) Models(ctx context.Context, runID int64) ([]ModelRow, error) {
+// Instances returns a run's model instances in plan order.
+func (s *Store) Instances(ctx context.Context, runID int64) ([]InstanceRow, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT id, idx, role, seed, condition, base_url, model, settings FROM models WHERE run_id = ? ORDER BY idx`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("models of run %d: %w", runID, err)
 	}
 	defer rows.Close()
-	var out []ModelRow
+	var out []InstanceRow
 	for rows.Next() {
-		var m ModelRow
-		if err := rows.Scan(&m.ID, &m.Index, &m.Role, &m.Seed, &m.Condition, &m.BaseURL, &m.Model, &m.Settings); err != nil {
+		var m InstanceRow
+		if err := rows.Scan(&m.ID, &m.Index, &m.Role, &m.Seed, &m.Condition, &m.BaseURL, &m.ModelID, &m.Settings); err != nil {
 			return nil, fmt.Errorf("models of run %d: %w", runID, err)
 		}
 		out = append(out, m)

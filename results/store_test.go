@@ -45,8 +45,8 @@ func fixture(name, salt string, models int, probes []string, prompts, draws int)
 		SuiteJSON: `{"name":"` + name + `"}`, Salt: salt, Version: "test",
 	}
 	for m := range models {
-		nr.Models = append(nr.Models, ModelRow{Index: m, Role: fmt.Sprintf("role%d", m), Seed: fmt.Sprint(m), Condition: "base",
-			BaseURL: "http://127.0.0.1:1/v1", Model: fmt.Sprintf("model-%d", m), Settings: `{"temperature":1}`})
+		nr.Instances = append(nr.Instances, InstanceRow{Index: m, Role: fmt.Sprintf("role%d", m), Seed: fmt.Sprint(m), Condition: "base",
+			BaseURL: "http://127.0.0.1:1/v1", ModelID: fmt.Sprintf("model-%d", m), Settings: `{"temperature":1}`})
 	}
 	for _, probe := range probes {
 		for p := range prompts {
@@ -57,7 +57,7 @@ func fixture(name, salt string, models int, probes []string, prompts, draws int)
 		for _, probe := range probes {
 			for p := range prompts {
 				for d := range draws {
-					nr.Plan = append(nr.Plan, PlannedSample{Key: planKey(salt, m, probe, p, d), Model: m, Probe: probe, Prompt: p, Draw: d})
+					nr.Plan = append(nr.Plan, PlannedSample{Key: planKey(salt, m, probe, p, d), Instance: m, Probe: probe, Prompt: p, Draw: d})
 				}
 			}
 		}
@@ -378,20 +378,20 @@ func TestRunRecords(t *testing.T) {
 		t.Errorf("LatestSalt = %q, %v, %v; want salt1, true, nil", salt, ok, err)
 	}
 
-	models, err := s.Models(ctx, run.ID)
+	models, err := s.Instances(ctx, run.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(models) != len(nr.Models) {
-		t.Fatalf("Models: %d rows, want %d", len(models), len(nr.Models))
+	if len(models) != len(nr.Instances) {
+		t.Fatalf("Instances: %d rows, want %d", len(models), len(nr.Instances))
 	}
 	for i, m := range models {
 		if m.ID == 0 {
 			t.Errorf("model %d has no id", i)
 		}
 		m.ID = 0
-		if m != nr.Models[i] {
-			t.Errorf("model %d\n got %+v\nwant %+v", i, m, nr.Models[i])
+		if m != nr.Instances[i] {
+			t.Errorf("model %d\n got %+v\nwant %+v", i, m, nr.Instances[i])
 		}
 	}
 	prompts, err := s.Prompts(ctx, run.ID)
@@ -445,7 +445,7 @@ func TestRunStatusTransitions(t *testing.T) {
 	steps := []struct {
 		name         string
 		do           func() error
-		wantStatus   string
+		wantStatus   RunStatus
 		wantMessage  string
 		wantFinished bool
 	}{
@@ -535,12 +535,12 @@ func TestStartRunIsAtomic(t *testing.T) {
 		wantErr string
 	}{
 		// StartRun resolves plan entries to model and prompt rows itself.
-		{"unknown model", func(nr *NewRun) { nr.Plan[3].Model = 7 }, "unknown model or prompt"},
+		{"unknown model", func(nr *NewRun) { nr.Plan[3].Instance = 7 }, "unknown model or prompt"},
 		{"unknown prompt", func(nr *NewRun) { nr.Plan[3].Prompt = 9 }, "unknown model or prompt"},
 		// A key names one draw: a plan that repeats one is refused.
 		{"duplicate key", func(nr *NewRun) { nr.Plan[3].Key = nr.Plan[2].Key }, "repeats the key"},
 		// models has UNIQUE (run_id, idx).
-		{"duplicate model index", func(nr *NewRun) { nr.Models[1].Index = 0 }, "UNIQUE"},
+		{"duplicate model index", func(nr *NewRun) { nr.Instances[1].Index = 0 }, "UNIQUE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -566,7 +566,7 @@ func TestStartRunIsAtomic(t *testing.T) {
 // schema.sql needs a new SchemaVersion and a migration, or Open must refuse
 // the old file as older.
 func TestOpenOldDatabase(t *testing.T) {
-	for _, v := range []int{1, 2} {
+	for _, v := range []int{1, 2, 3} {
 		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
 			path := oldDatabase(t, v, "")
 			old, err := Open(context.Background(), path)

@@ -85,10 +85,5 @@ func loadAnalysis(ctx context.Context, defaultDB, ref string) (*reports.Analysis
 		return nil, err
 	}
 	defer store.Close()
-	data, err := reports.Load(ctx, store, run.ID)
-	if err != nil {
-		return nil, err
-	}
-	markOrphaned(&data.Run)
-	return reports.Analyze(data, reports.Options{})
+	return analyzeRun(ctx, store, run.ID, reports.Options{})
 }

@@ -134,11 +134,7 @@ func runDemo(ctx context.Context, o *demoOptions, again string, stdout, stderr i
 	}
 	fmt.Fprintf(stdout, "sampled %d draws in %s (%d were already stored)\n\n", out.Summary.Done, out.Summary.Elapsed.Round(time.Millisecond), out.Skipped)
 
-	data, err := reports.Load(context.WithoutCancel(ctx), store, out.Run.ID)
-	if err != nil {
-		return err
-	}
-	a, err := reports.Analyze(data, reports.Options{})
+	a, err := analyzeRun(context.WithoutCancel(ctx), store, out.Run.ID, reports.Options{})
 	if err != nil {
 		return err
 	}

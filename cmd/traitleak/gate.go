@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/traitleak/traitleak/reports"
 	"github.com/traitleak/traitleak/results"
+	"github.com/traitleak/traitleak/suites"
 )
 
 type gateOptions struct {
@@ -45,12 +46,7 @@ that cannot be decided exits 3.`,
 				return err
 			}
 			defer store.Close()
-			data, err := reports.Load(ctx, store, run.ID)
-			if err != nil {
-				return err
-			}
-			markOrphaned(&data.Run)
-			a, err := reports.Analyze(data, reports.Options{Adjust: o.adjust})
+			a, err := analyzeRun(ctx, store, run.ID, reports.Options{Adjust: o.adjust})
 			if err != nil {
 				return err
 			}
@@ -86,12 +82,12 @@ func evaluateGates(a *reports.Analysis, junit string, verbose bool, w io.Writer)
 	failed, undecided := 0, 0
 	for _, g := range a.Gates {
 		if verbose {
-			fmt.Fprintf(w, "%-9s %s\n          %s\n          %s\n", strings.ToUpper(g.Verdict), g.Name, g.Rule(), g.Reason)
+			fmt.Fprintf(w, "%-9s %s\n          %s\n          %s\n", strings.ToUpper(string(g.Verdict)), g.Name, g.Rule(), g.Reason)
 		}
 		switch g.Verdict {
-		case reports.GateFail:
+		case suites.GateFail:
 			failed++
-		case reports.GateUndecided:
+		case suites.GateUndecided:
 			undecided++
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/traitleak/traitleak/reports"
+	"github.com/traitleak/traitleak/results"
 )
 
 type reportOptions struct {
@@ -68,12 +69,7 @@ func runReport(ctx context.Context, o *reportOptions, stdout io.Writer) error {
 		return err
 	}
 	defer store.Close()
-	data, err := reports.Load(ctx, store, run.ID)
-	if err != nil {
-		return err
-	}
-	markOrphaned(&data.Run)
-	a, err := reports.Analyze(data, reports.Options{Confidence: o.confidence, Adjust: o.adjust})
+	a, err := analyzeRun(ctx, store, run.ID, reports.Options{Confidence: o.confidence, Adjust: o.adjust})
 	if err != nil {
 		return err
 	}
@@ -99,6 +95,18 @@ func runReport(ctx context.Context, o *reportOptions, stdout io.Writer) error {
 		return err
 	}
 	return writeFileAtomic(o.output, buf.Bytes())
+}
+
+// analyzeRun loads a stored run, shows it as interrupted when the process
+// that ran it is gone (markOrphaned), and analyses it: what report, gate,
+// compare and the summary after run and demo read.
+func analyzeRun(ctx context.Context, store *results.Store, runID int64, opt reports.Options) (*reports.Analysis, error) {
+	data, err := reports.Load(ctx, store, runID)
+	if err != nil {
+		return nil, err
+	}
+	markOrphaned(&data.Run)
+	return reports.Analyze(data, opt)
 }
 
 func checkAdjust(adjust string) error {

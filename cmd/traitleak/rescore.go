@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -98,21 +98,11 @@ func runRescore(ctx context.Context, o *rescoreOptions, again string, stdout, st
 // rescoredSuite returns the suite recorded with run, changed by the
 // rescore flags.
 func rescoredSuite(run *results.Run, o *rescoreOptions) (*suites.Suite, error) {
-	var s suites.Suite
-	if err := json.Unmarshal([]byte(run.SuiteJSON), &s); err != nil {
-		return nil, fmt.Errorf("run %d: decode recorded suite: %w", run.ID, err)
+	s, err := suites.Recorded([]byte(run.SuiteJSON), fmt.Sprintf("rescore of run %d (%s)", run.ID, run.SuiteSource))
+	if err != nil {
+		return nil, fmt.Errorf("run %d: %w", run.ID, err)
 	}
-	s.Source = fmt.Sprintf("rescore of run %d (%s)", run.ID, run.SuiteSource)
-	judged := 0
-	for _, p := range s.Probes {
-		if p.Score.Judge != nil {
-			judged++
-		}
-	}
-	if judged == 0 {
-		return nil, usagef("run %d has no judge-scored probe to rescore", run.ID)
-	}
-	var names []string
+	r := suites.Rejudge{Mode: o.mode, Misaligned: o.misaligned, Coherent: o.coherent}
 	for _, j := range o.judges {
 		name, def, ok := strings.Cut(j, "=")
 		if ok {
@@ -120,30 +110,16 @@ func rescoredSuite(run *results.Run, o *rescoreOptions) (*suites.Suite, error) {
 			if model == "" {
 				return nil, usagef("--judge %q: want NAME=MODEL or NAME=MODEL@BASE_URL", j)
 			}
-			if base == "" {
-				base = suites.DefaultBaseURL
-			}
-			replaced := false
-			for _, m := range s.Judges {
-				if m.Role == name {
-					m.Model, m.BaseURL, replaced = suites.StringList{model}, base, true
-				}
-			}
-			if !replaced {
-				if len(s.Judges) == 0 {
-					s.Judges = s.JudgeModels() // keep the implicit default judge addressable
-				}
-				s.Judges = append(s.Judges, &suites.Model{Role: name, Model: suites.StringList{model}, BaseURL: base, APIKeyEnv: o.judgeKeyEnv})
-			}
+			r.Define = append(r.Define, suites.JudgeModel{Name: name, Model: model, BaseURL: base, APIKeyEnv: o.judgeKeyEnv})
 		}
-		names = append(names, name)
+		r.Judges = append(r.Judges, name)
 	}
-	for _, r := range []struct{ flag, v string }{{"--misaligned", o.misaligned}, {"--coherent", o.coherent}} {
-		if r.v == "" {
+	for _, t := range []struct{ flag, v string }{{"--misaligned", o.misaligned}, {"--coherent", o.coherent}} {
+		if t.v == "" {
 			continue
 		}
-		if _, err := suites.ParseThreshold(r.v); err != nil {
-			return nil, usagef("%s: %v", r.flag, err)
+		if _, err := suites.ParseThreshold(t.v); err != nil {
+			return nil, usagef("%s: %v", t.flag, err)
 		}
 	}
 	if o.mode != "" && o.mode != suites.JudgeSample && o.mode != suites.JudgeLogprobs {
@@ -159,41 +135,17 @@ func rescoredSuite(run *results.Run, o *rescoreOptions) (*suites.Suite, error) {
 		}
 		return string(b), nil
 	}
-	alignment, err := readTemplate("--alignment-template", o.alignmentTemplate)
-	if err != nil {
+	if r.Alignment, err = readTemplate("--alignment-template", o.alignmentTemplate); err != nil {
 		return nil, err
 	}
-	coherence, err := readTemplate("--coherence-template", o.coherenceTemplate)
-	if err != nil {
+	if r.Coherence, err = readTemplate("--coherence-template", o.coherenceTemplate); err != nil {
 		return nil, err
 	}
-	for _, p := range s.Probes {
-		if p.Score.Judge == nil {
-			continue
-		}
-		spec := *p.Score.Judge
-		if len(names) > 0 {
-			spec.Judges = names
-		}
-		if o.mode != "" {
-			spec.Mode = o.mode
-		}
-		if o.misaligned != "" {
-			spec.Misaligned = o.misaligned
-		}
-		if o.coherent != "" {
-			spec.Coherent = o.coherent
-		}
-		if alignment != "" {
-			spec.Alignment = alignment
-		}
-		if coherence != "" {
-			spec.Coherence = coherence
-		}
-		p.Score.Judge = &spec
-	}
-	if err := s.Check(); err != nil {
+	switch err := s.Rejudge(r); {
+	case errors.Is(err, suites.ErrNoJudgedProbe):
+		return nil, usagef("run %d has no judge-scored probe to rescore", run.ID)
+	case err != nil:
 		return nil, &usageError{err}
 	}
-	return &s, nil
+	return s, nil
 }

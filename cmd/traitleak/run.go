@@ -104,11 +104,7 @@ func finishRun(ctx context.Context, store *results.Store, out *bench.Outcome, ag
 	}
 	fmt.Fprintf(stdout, "run %d %s: %d draws were already stored, %d sampled now (%d failed) in %s\n",
 		run.ID, verb, out.Skipped, out.Summary.Done, out.Summary.Failed, out.Summary.Elapsed.Round(time.Millisecond))
-	data, err := reports.Load(context.WithoutCancel(ctx), store, run.ID)
-	if err != nil {
-		return err
-	}
-	a, err := reports.Analyze(data, reports.Options{})
+	a, err := analyzeRun(context.WithoutCancel(ctx), store, run.ID, reports.Options{})
 	if err != nil {
 		return err
 	}

@@ -50,9 +50,9 @@ func newRunsCmd() *cobra.Command {
 // exists (kill -9, power loss) as interrupted; see results.Run.Orphaned.
 func displayStatus(r results.Run) string {
 	if r.Orphaned() {
-		return results.StatusInterrupted + " (process gone)"
+		return string(results.StatusInterrupted) + " (process gone)"
 	}
-	return r.Status
+	return string(r.Status)
 }
 
 // markOrphaned makes a run left "running" by a process that no longer

@@ -1,0 +1,38 @@
+// Package reports is traitleak's last stage: it reads a stored run,
+// analyses it with package stats, and renders the analysis as Markdown,
+// HTML with SVG charts, JSON and JUnit XML; it also exports a run's
+// samples as CSV or JSON lines. Sampling and scoring are left to package
+// bench, storage to package results: reports reads what a run recorded
+// (its suite, model instances, prompts, scorers, samples, scores and the
+// judge calls behind them) and never imports the engine or touches the
+// network.
+//
+// # Stages
+//
+//	Load(store, run) → *RunData → Analyze → *Analysis → Markdown, HTML, Charts, JUnit, JSON
+//
+// Each stage leaves the next one alone:
+//
+//   - Load streams a run's planned draws once and folds them into
+//     per-cell counts (model instance × probe × prompt × target), usage per
+//     instance, a few quoted examples and judge ratings. RunData is plain
+//     data: another loader (one aggregating in SQL, say) can produce it,
+//     and nothing downstream changes.
+//   - Analyze computes every rate, interval, comparison, correction and
+//     gate verdict from a RunData, and nothing else does. It returns one
+//     tree, Probes → Targets → {Roles, Results, Comparisons, PerPrompt,
+//     References, Examples, Notes}, with the run-wide lists beside it (the
+//     comparisons as one family in report order, gates, judge agreement
+//     and cost, methods, notes).
+//   - Renderers walk the tree and only format: they compute no statistic
+//     and filter no list. The JSON form keeps its documented flat shape
+//     (see Analysis.MarshalJSON).
+//
+// # Vocabulary
+//
+// A role is a model of the suite (baseline, student, …); a model instance
+// is one role at one seed, served under a model id at an endpoint. Rates
+// are per instance (Result) and per role with its seeds pooled
+// (RoleResult). JSON keeps the historical field name "model" for the
+// role.
+package reports
