@@ -60,13 +60,50 @@ type Outcome struct {
 	Counts  results.RunCounts
 }
 
-// Execute runs a suite into a store: it plans, resumes an earlier run of
-// the same suite content and salt or starts a new one, samples every
-// pending draw, scores stored samples that lack scores, and records the
-// run's final status. It returns an error only when it could not do its
-// work (database failure, bad configuration); a run with failed samples
-// or an interruption is an Outcome with the matching status.
-func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Options) (*Outcome, error) {
+// Execute runs a suite into a store: Prepare, then Prepared.Run. It
+// returns an error only when it could not do its work (database failure,
+// bad configuration); a run with failed samples or an interruption is an
+// Outcome with the matching status.
+func Execute(ctx context.Context, store Store, s *suites.Suite, opt Options) (*Outcome, error) {
+	p, err := Prepare(ctx, store, s, opt)
+	if err != nil {
+		return nil, err
+	}
+	return p.Run(ctx)
+}
+
+// Prepared is a suite ready to run into a store: its plan, the run that
+// records it (an earlier run of the same suite content and salt, resumed,
+// or a new one), the draws still to sample and the clients that will
+// sample them. Prepare makes it; Run runs it, once.
+type Prepared struct {
+	// Plan is the suite's complete plan.
+	Plan *Plan
+	// Resumed is true when an earlier run of the same suite and salt is
+	// continued.
+	Resumed bool
+	// Skipped counts the planned draws already stored.
+	Skipped int
+	// Pending are the jobs still to sample (none with Options.NoSample).
+	Pending []Job
+
+	store   Store
+	opt     Options
+	scorers *Scorers
+	clients []Client
+	retry   RetryPolicy
+	// The record of a new run is written while sampling starts: nothing
+	// needs it before the first batch of samples is stored, and that
+	// write waits for it (awaitRun).
+	started  chan struct{}
+	run      *results.Run
+	startErr error
+}
+
+// Prepare plans a suite, reads the API keys, builds scorers and clients,
+// resumes the run of the same suite content and salt or starts a new one,
+// and finds the draws already stored. No model is called.
+func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*Prepared, error) {
 	getenv := opt.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
@@ -98,32 +135,22 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 
-	out := &Outcome{}
-	// A new run is recorded (with its whole plan) while sampling starts:
-	// nothing needs the record before the first batch of samples is
-	// written, and that write waits for it.
-	started := make(chan struct{})
-	var startErr error
+	p := &Prepared{Plan: plan, store: store, opt: opt, scorers: scorers, retry: retry, started: make(chan struct{})}
 	run, err := store.FindRun(db, s.Hash(), salt)
 	switch {
 	case err == nil:
-		out.Resumed = true
+		p.Resumed, p.run = true, run
 		if err := store.ResumeRun(db, run.ID); err != nil {
 			return nil, err
 		}
-		close(started)
+		close(p.started)
 	case errors.Is(err, results.ErrNotFound):
 		go func() {
-			defer close(started)
-			run, startErr = store.StartRun(db, newRunRecord(s, plan, opt.Version))
+			defer close(p.started)
+			p.run, p.startErr = store.StartRun(db, newRunRecord(s, plan, opt.Version))
 		}()
 	default:
 		return nil, err
-	}
-	// awaitRun returns the run record once it is written.
-	awaitRun := func() (*results.Run, error) {
-		<-started
-		return run, startErr
 	}
 
 	planKeys := make([]string, 0, plan.Total())
@@ -132,13 +159,18 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 	}
 	stored, err := store.Stored(db, planKeys)
 	if err != nil {
-		out.Run, _ = awaitRun()
-		return out, err
+		// The run is recorded (or being recorded): leave it finished.
+		if run, serr := p.awaitRun(); serr == nil {
+			err = errors.Join(err, store.FinishRun(db, run.ID, results.StatusFailed, err.Error()))
+		}
+		return nil, err
 	}
-	out.Skipped = len(stored)
-	pending := Pending(plan.Jobs, stored)
+	p.Skipped = len(stored)
+	if !opt.NoSample {
+		p.Pending = Pending(plan.Jobs, stored)
+	}
 
-	clients := make([]Client, len(plan.Instances))
+	p.clients = make([]Client, len(plan.Instances))
 	httpClients := map[string]*http.Client{}
 	conns := map[string]int{}
 	for _, in := range plan.Instances {
@@ -151,15 +183,29 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 			hc = &http.Client{Transport: NewTransport(conns[host])}
 			httpClients[host] = hc
 		}
-		clients[i] = instanceClient(in, keys[i], hc, opt.NewClient)
+		p.clients[i] = instanceClient(in, keys[i], hc, opt.NewClient)
 	}
-	if opt.NoSample {
-		pending = nil
-	}
-	inline := scorers.Inline()
-	runner := &Runner{Clients: clients, Retry: retry, Scorers: inline, Grace: opt.Grace, Progress: opt.Progress}
-	sum, runErr := runner.Run(ctx, plan, pending, func(batch []results.Sample) error {
-		run, err := awaitRun()
+	return p, nil
+}
+
+// awaitRun returns the run record once it is written.
+func (p *Prepared) awaitRun() (*results.Run, error) {
+	<-p.started
+	return p.run, p.startErr
+}
+
+// Run samples every pending draw, scores stored samples that lack scores,
+// and records the run's final status. It returns an error only when it
+// could not do its work (database failure); a run with failed samples or
+// an interruption is an Outcome with the matching status.
+func (p *Prepared) Run(ctx context.Context) (*Outcome, error) {
+	db := context.WithoutCancel(ctx)
+	store, opt := p.store, p.opt
+	out := &Outcome{Resumed: p.Resumed, Skipped: p.Skipped}
+	inline := p.scorers.Inline()
+	runner := &Runner{Clients: p.clients, Retry: p.retry, Scorers: inline, Grace: opt.Grace, Progress: opt.Progress}
+	sum, runErr := runner.Run(ctx, p.Plan, p.Pending, func(batch []results.Sample) error {
+		run, err := p.awaitRun()
 		if err != nil {
 			return err
 		}
@@ -169,7 +215,8 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 		return store.Put(db, batch)
 	})
 	out.Summary = sum
-	if _, err := awaitRun(); err != nil {
+	run, err := p.awaitRun()
+	if err != nil {
 		return nil, err
 	}
 	out.Run = run
@@ -181,8 +228,8 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 	}
 	// Samples drawn now were scored as they came in; only reused samples
 	// and LLM-judge probes can lack scores under this suite's rules.
-	if !sum.Interrupted && (out.Skipped > 0 || sum.Unscored > 0 || len(inline) < len(scorers.ByProbe)) {
-		out.Scoring, err = ScoreMissing(ctx, store, run.ID, plan.Prompts, scorers, opt.Progress, opt.Grace)
+	if !sum.Interrupted && (out.Skipped > 0 || sum.Unscored > 0 || len(inline) < len(p.scorers.ByProbe)) {
+		out.Scoring, err = ScoreMissing(ctx, store, run.ID, p.Plan.Prompts, p.scorers, opt.Progress, opt.Grace)
 		if err != nil {
 			if ferr := store.FinishRun(db, run.ID, results.StatusFailed, err.Error()); ferr != nil {
 				err = errors.Join(err, ferr)
@@ -208,7 +255,7 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 // chooseSalt returns the salt of the run: the given one, a new one with
 // Fresh, else the salt of the suite's latest run in the store, so that a
 // plain re-run continues where the last one (fresh or not) stands.
-func chooseSalt(ctx context.Context, store *results.Store, suite string, opt Options) (string, error) {
+func chooseSalt(ctx context.Context, store RunStore, suite string, opt Options) (string, error) {
 	switch {
 	case opt.Salt != "":
 		return opt.Salt, nil
