@@ -127,7 +127,8 @@ func (r *Runner) Run(ctx context.Context, plan *Plan, jobs []Job, sink func([]re
 		in := plan.Instances[ii]
 		policy := r.Retry
 		policy.MaxRetries = *in.Settings.MaxRetries
-		w := &worker{r: r, plan: plan, in: in, client: r.Clients[ii], retrying: WithRetry(r.Clients[ii], policy)}
+		w := &worker{r: r, plan: plan, in: in, retrying: WithRetry(r.Clients[ii], policy),
+			probing: withRetryIf(r.Clients[ii], policy, func(err error) bool { return Retryable(err) && !refusesN(err) })}
 		var stopOnce sync.Once
 		stage.Lanes = append(stage.Lanes, Lane[Job, results.Sample]{
 			Items:   slices.Values(ijobs),
@@ -171,8 +172,8 @@ type worker struct {
 	r        *Runner
 	plan     *Plan
 	in       suites.Instance
-	client   Client       // one attempt per call
 	retrying Client       // client with the instance's retry policy
+	probing  Client       // the same, but giving up at once on an answer that may refuse n > 1
 	n        atomic.Int32 // nUnknown, nSupported or nRefused
 	stopErr  atomic.Pointer[error]
 }
@@ -204,14 +205,23 @@ func (w *worker) request(j Job, from, count int) Request {
 // none when the run was interrupted before the job's request finished.
 func (w *worker) do(ctx context.Context, j Job) []results.Sample {
 	n := j.Draws()
-	if n > 1 && w.n.Load() == nRefused {
+	// One load: another worker may settle n support at any time, and a
+	// job that saw "unknown" and then "refused" must not end up asking
+	// for n > 1 with retries.
+	support := w.n.Load()
+	if n > 1 && support == nRefused {
 		return w.singles(ctx, j, 0)
 	}
 	req := w.request(j, 0, n)
-	if n > 1 && w.n.Load() == nUnknown {
-		// Probe n support with one attempt: a server that refuses n > 1
-		// (llama.cpp answers HTTP 500) should not cost a full retry cycle.
-		resp, err := w.client.Complete(ctx, req)
+	if n > 1 && support == nUnknown {
+		// Probe n support. An answer that may be a refusal of n > 1
+		// (llama.cpp answers HTTP 500) is not retried with n > 1: the
+		// draws are made one at a time instead. Transient faults (429,
+		// 503, timeouts) are retried like any request's: a probe that
+		// meets one must not fall through to retrying n > 1 against a
+		// server that refuses it, which used to fail every draw of the
+		// job.
+		resp, err := w.probing.Complete(ctx, req)
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -222,13 +232,14 @@ func (w *worker) do(ctx context.Context, j Job) []results.Sample {
 			} else {
 				w.n.Store(nSupported)
 			}
-			resp.Attempts = 1
 			return w.answered(ctx, j, req, resp)
 		case refusesN(err):
 			w.n.Store(nRefused)
 			return w.singles(ctx, j, 0)
 		}
-		// Other errors: fall through to the normal retry path.
+		// The retry budget ran out on transient faults, or a fatal error:
+		// the draws fail as a single-choice request's would.
+		return w.samples(ctx, j, 0, req, nil, err)
 	}
 	resp, err := w.retrying.Complete(ctx, req)
 	if err != nil {
