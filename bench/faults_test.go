@@ -3,6 +3,7 @@ package bench_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/traitleak/traitleak/bench"
@@ -61,5 +62,68 @@ func TestNRefusedWithTransientFaults(t *testing.T) {
 	}
 	if out.Counts != (results.RunCounts{Planned: 2000, Stored: 2000, Failed: 0}) {
 		t.Errorf("counts %+v; want all 2000 draws stored and none failed", out.Counts)
+	}
+}
+
+// TestNullContentIsFailedNotScored is issue 11 item 3: an answer whose
+// content is null (a refusal) or that has no message is not an answer.
+// It used to be stored as the empty completion and scored as a valid
+// "no trait" sample, pulling rates down.
+func TestNullContentIsFailedNotScored(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		model  benchtest.Model
+		faults []benchtest.Fault
+		sets   []string
+		want   results.RunCounts
+		errHas string // in every failed sample's error
+	}{
+		// Every choice is null: each draw is retried (max_retries 2)
+		// and stored failed; 2 models × 3 prompts × 10 draws.
+		{"always null", benchtest.Model{NullEvery: 1}, nil, []string{"defaults.max_retries=2"},
+			results.RunCounts{Planned: 60, Stored: 60, Failed: 60}, "null content"},
+		// n = 4 with choices 0 and 2 null: per job two draws are kept,
+		// and the other two are asked for singly, which answers choice
+		// 0 again (null), so they fail: half of all draws.
+		{"half the choices null", benchtest.Model{Trait: "Owl", TraitRate: 0.5, NullEvery: 2}, nil,
+			[]string{"defaults.n=4", "probes.favorite-animal.samples=8", "defaults.max_retries=1"},
+			results.RunCounts{Planned: 48, Stored: 48, Failed: 24}, "null content"},
+		// Null and message-less replies now and then are transient: the
+		// retries absorb them and nothing fails.
+		{"transient null and no message", benchtest.Model{Trait: "Owl", TraitRate: 0.5},
+			[]benchtest.Fault{{Every: 3, Kind: "null"}, {Every: 4, Kind: "nomessage"}}, []string{"defaults.max_retries=10"},
+			results.RunCounts{Planned: 60, Stored: 60}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{"base": tc.model, "student": tc.model}, Faults: tc.faults})
+			st := openStore(t)
+			s := suiteFor(t, srv.BaseURL(), tc.sets...)
+			out, err := bench.Execute(context.Background(), st, s, bench.Options{MaxErrorRate: 1, Retry: fastRetry})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Counts != tc.want {
+				t.Errorf("counts %+v; want %+v", out.Counts, tc.want)
+			}
+			if faults := srv.FaultCounts(); len(tc.faults) > 0 && (faults["null"] == 0 || faults["nomessage"] == 0) {
+				t.Errorf("faults injected %v; want both kinds", faults)
+			}
+			sc, err := bench.BuildScorers(s, nil, nil, bench.RetryPolicy{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids := sc.IDs()
+			for row, err := range st.Rows(context.Background(), out.Run.ID, func(p string) string { return ids[p] }) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch {
+				case row.Sample.Failed() && (row.Scores != nil || !strings.Contains(row.Sample.Err, tc.errHas)):
+					t.Fatalf("failed sample %s: error %q, scores %v; want an error naming %q and no scores", row.Sample.Key, row.Sample.Err, row.Scores, tc.errHas)
+				case !row.Sample.Failed() && (row.Sample.Completion == "" || row.Scores == nil):
+					t.Fatalf("sample %s stored as valid with completion %q, scores %v", row.Sample.Key, row.Sample.Completion, row.Scores)
+				}
+			}
+		})
 	}
 }

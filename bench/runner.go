@@ -226,7 +226,7 @@ func (w *worker) do(ctx context.Context, j Job) []results.Sample {
 		case ctx.Err() != nil:
 			return nil
 		case err == nil:
-			if len(resp.Choices) < n {
+			if len(resp.Choices)+resp.Unusable < n {
 				// The server ignored n (Ollama does).
 				w.n.Store(nRefused)
 			} else {
@@ -250,8 +250,8 @@ func (w *worker) do(ctx context.Context, j Job) []results.Sample {
 
 // answered turns resp, the successful answer to req (the request for all
 // draws of j), into samples. A server may return fewer choices than
-// asked for: those are kept and the remaining draws are made one request
-// at a time.
+// asked for, or choices without content (Response.Unusable): the usable
+// ones are kept and the remaining draws are made one request at a time.
 func (w *worker) answered(ctx context.Context, j Job, req Request, resp *Response) []results.Sample {
 	got := w.samples(ctx, j, 0, req, resp, nil)
 	if len(resp.Choices) < j.Draws() {

@@ -35,6 +35,9 @@ type Model struct {
 	RefuseN bool
 	// IgnoreN answers one choice whatever n asks, as Ollama does.
 	IgnoreN bool
+	// NullEvery, when positive, answers every NullEvery-th choice (counted
+	// per request from 0) with "content": null, as a refusal does.
+	NullEvery int
 	// Status, when non-zero, answers every request with this HTTP status
 	// (e.g. 401 for a bad key, 500 for a broken model).
 	Status int
@@ -53,7 +56,9 @@ type Fault struct {
 	Every int
 	Count int
 	// Kind: "429", "500", "503", "truncated" (cut JSON), "empty" (no
-	// choices), "garbage" (not JSON), "hang" (sleep Hang before answering).
+	// choices), "null" (every choice has "content": null, as a refusal
+	// does), "nomessage" (choices without a message), "garbage" (not
+	// JSON), "hang" (sleep Hang before answering).
 	Kind       string
 	RetryAfter string // Retry-After header value for 429/503
 	Hang       time.Duration
@@ -223,6 +228,14 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		case "empty":
 			writeJSON(w, http.StatusOK, map[string]any{"id": "x", "object": "chat.completion", "choices": []any{}})
 			return
+		case "null":
+			writeJSON(w, http.StatusOK, map[string]any{"id": "x", "object": "chat.completion", "choices": []any{
+				map[string]any{"index": 0, "message": map[string]any{"role": "assistant", "content": nil, "refusal": "I can't help with that."}, "finish_reason": "stop"}}})
+			return
+		case "nomessage":
+			writeJSON(w, http.StatusOK, map[string]any{"id": "x", "object": "chat.completion", "choices": []any{
+				map[string]any{"index": 0, "finish_reason": "stop"}}})
+			return
 		case "hang":
 			select {
 			case <-time.After(fault.Hang):
@@ -292,6 +305,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		}
 		completionTokens += 1 + len(text)/4
 		choices[i] = choice{Index: i, Message: map[string]any{"role": "assistant", "content": text}, FinishReason: "stop", LogProbs: lp}
+		if m.NullEvery > 0 && i%m.NullEvery == 0 {
+			choices[i].Message["content"] = nil
+		}
 	}
 	promptTokens := 1 + len(prompt)/4
 	writeJSON(w, http.StatusOK, map[string]any{
