@@ -125,13 +125,15 @@ func Retryable(err error) bool {
 }
 
 // Fatal reports whether err means no request to this model can succeed:
-// bad credentials, no permission, unknown model or endpoint.
+// bad credentials, no permission, unknown model or endpoint, a redirect
+// (which is never followed).
 func Fatal(err error) bool {
 	var api *APIError
 	if !errors.As(err, &api) {
 		return false
 	}
-	return api.Status == http.StatusUnauthorized || api.Status == http.StatusForbidden || api.Status == http.StatusNotFound
+	return api.Status == http.StatusUnauthorized || api.Status == http.StatusForbidden || api.Status == http.StatusNotFound ||
+		api.Status >= 300 && api.Status < 400
 }
 
 // Status returns the HTTP status of err, or 0.
@@ -174,12 +176,21 @@ type OpenAIClient struct {
 
 // NewOpenAIClient returns a client for cfg.
 func NewOpenAIClient(cfg OpenAIConfig) *OpenAIClient {
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Transport: NewTransport(64)}
+	hc := &http.Client{Transport: NewTransport(64)}
+	if cfg.HTTPClient != nil {
+		c := *cfg.HTTPClient // the transport and its connections are shared
+		hc = &c
 	}
+	hc.CheckRedirect = refuseRedirect
 	return &OpenAIClient{url: strings.TrimRight(cfg.BaseURL, "/") + "/chat/completions", key: cfg.APIKey, hc: hc, timeout: cfg.Timeout}
 }
+
+// refuseRedirect makes an http.Client return a redirect instead of
+// following it: the API key must never reach another URL (net/http keeps
+// the Authorization header on a redirect to the same host at another
+// port), and an answer must come from base_url, since that is what is
+// recorded.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // NewTransport returns an HTTP transport that keeps up to conns idle
 // connections per host (net/http's default of 2 would reconnect on almost
@@ -358,6 +369,14 @@ func (c *OpenAIClient) send(ctx context.Context, body []byte, v any) error {
 		return transportError(ctx, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		loc := resp.Header.Get("Location")
+		if loc == "" {
+			loc = "(no Location header)"
+		}
+		return &APIError{Status: resp.StatusCode,
+			Message: fmt.Sprintf("redirect to %s not followed (the API key is never sent to another URL): set base_url to the URL that answers", loc)}
+	}
 	if resp.StatusCode >= 400 {
 		data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		if err != nil && ctx.Err() != nil {
