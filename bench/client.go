@@ -167,11 +167,15 @@ type OpenAIConfig struct {
 // go-openai: it must send temperature 0 (go-openai's omitempty drops it),
 // tell a null content from an empty one (go-openai decodes both as ""),
 // classify every failure once, and bound the size of replies.
+//
+// Every text it returns (completions, error messages) has the API key and
+// the userinfo of the base URL redacted: a server may echo them back.
 type OpenAIClient struct {
 	url     string // BaseURL + /chat/completions
 	key     string
 	hc      *http.Client
 	timeout time.Duration
+	redact  *Redactor
 }
 
 // NewOpenAIClient returns a client for cfg.
@@ -182,7 +186,8 @@ func NewOpenAIClient(cfg OpenAIConfig) *OpenAIClient {
 		hc = &c
 	}
 	hc.CheckRedirect = refuseRedirect
-	return &OpenAIClient{url: strings.TrimRight(cfg.BaseURL, "/") + "/chat/completions", key: cfg.APIKey, hc: hc, timeout: cfg.Timeout}
+	return &OpenAIClient{url: strings.TrimRight(cfg.BaseURL, "/") + "/chat/completions", key: cfg.APIKey, hc: hc, timeout: cfg.Timeout,
+		redact: NewRedactor([]string{cfg.APIKey}, []string{cfg.BaseURL})}
 }
 
 // refuseRedirect makes an http.Client return a redirect instead of
@@ -266,7 +271,7 @@ func (c *OpenAIClient) Complete(ctx context.Context, req Request) (*Response, er
 	if err != nil {
 		return nil, err
 	}
-	return reply.response(latency)
+	return reply.response(latency, c.redact)
 }
 
 // wireRequest maps req onto the JSON body, leaving out what go-openai
@@ -295,7 +300,7 @@ func wireRequest(req Request) chatRequest {
 // answer: it is left out and counted in Response.Unusable, and a reply
 // with no usable choice at all is malformed, so that it is retried and,
 // past the retry budget, stored as a failed sample, never scored.
-func (r *chatReply) response(latency time.Duration) (*Response, error) {
+func (r *chatReply) response(latency time.Duration, redact *Redactor) (*Response, error) {
 	if len(r.Choices) == 0 {
 		return nil, fmt.Errorf("%w: no choices in reply", ErrMalformed)
 	}
@@ -313,12 +318,12 @@ func (r *chatReply) response(latency time.Duration) (*Response, error) {
 			if why == "" {
 				why = noContent(i, ch.Message == nil, ch.FinishReason)
 				if ch.Message != nil && ch.Message.Refusal != nil {
-					why += fmt.Sprintf(" (refusal: %s)", excerpt([]byte(*ch.Message.Refusal)))
+					why += fmt.Sprintf(" (refusal: %s)", excerpt([]byte(redact.String(*ch.Message.Refusal))))
 				}
 			}
 			continue
 		}
-		c := Choice{Text: *ch.Message.Content, FinishReason: ch.FinishReason}
+		c := Choice{Text: redact.String(*ch.Message.Content), FinishReason: ch.FinishReason}
 		if ch.LogProbs != nil {
 			for _, lp := range ch.LogProbs.Content {
 				t := TokenLogProb{Token: lp.Token, LogProb: lp.LogProb}
@@ -366,7 +371,7 @@ func (c *OpenAIClient) send(ctx context.Context, body []byte, v any) error {
 	}
 	resp, err := c.hc.Do(hreq)
 	if err != nil {
-		return transportError(ctx, err)
+		return c.transportError(ctx, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
@@ -375,14 +380,15 @@ func (c *OpenAIClient) send(ctx context.Context, body []byte, v any) error {
 			loc = "(no Location header)"
 		}
 		return &APIError{Status: resp.StatusCode,
-			Message: fmt.Sprintf("redirect to %s not followed (the API key is never sent to another URL): set base_url to the URL that answers", loc)}
+			Message: fmt.Sprintf("redirect to %s not followed (the API key is never sent to another URL): set base_url to the URL that answers", c.redact.URL(loc))}
 	}
 	if resp.StatusCode >= 400 {
 		data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		if err != nil && ctx.Err() != nil {
-			return transportError(ctx, ctx.Err())
+			return c.transportError(ctx, ctx.Err())
 		}
-		return &APIError{Status: resp.StatusCode, Message: errorMessage(data), RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
+		return &APIError{Status: resp.StatusCode, Message: errorMessage([]byte(c.redact.String(string(data)))),
+			RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	// The reply is decoded straight from the connection. (Closing the
 	// body before EOF is fine: net/http drains a small remainder and
@@ -392,13 +398,13 @@ func (c *OpenAIClient) send(ctx context.Context, body []byte, v any) error {
 		var te *json.UnmarshalTypeError
 		switch {
 		case ctx.Err() != nil:
-			return transportError(ctx, err)
+			return c.transportError(ctx, err)
 		case errors.Is(err, ErrMalformed), errors.Is(err, ErrConnection):
-			return err
+			return err // from replyBody: no server text in it
 		case errors.As(err, &se), errors.As(err, &te), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-			return fmt.Errorf("%w: %v", ErrMalformed, err)
+			return fmt.Errorf("%w: %s", ErrMalformed, c.redact.String(err.Error()))
 		}
-		return fmt.Errorf("%w: decode reply: %v", ErrMalformed, err)
+		return fmt.Errorf("%w: decode reply: %s", ErrMalformed, c.redact.String(err.Error()))
 	}
 	return nil
 }
@@ -406,14 +412,15 @@ func (c *OpenAIClient) send(ctx context.Context, body []byte, v any) error {
 // transportError classifies a failure to get or read a reply: an attempt
 // whose own timeout expired is ErrTimeout, an interruption by the
 // caller's ctx is returned as ctx's error, anything else is ErrConnection.
-func transportError(ctx context.Context, err error) error {
+// The text of err names the URL, with its userinfo: it is redacted.
+func (c *OpenAIClient) transportError(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return fmt.Errorf("%w: %v", ErrTimeout, err)
+		return fmt.Errorf("%w: %s", ErrTimeout, c.redact.String(err.Error()))
 	case ctx.Err() != nil:
 		return ctx.Err()
 	}
-	return fmt.Errorf("%w: %v", ErrConnection, err)
+	return fmt.Errorf("%w: %s", ErrConnection, c.redact.String(err.Error()))
 }
 
 // replyBody is the body of a successful reply as the decoder reads it: it

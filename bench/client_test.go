@@ -154,7 +154,7 @@ func FuzzChatReply(f *testing.F) {
 		if json.Unmarshal(body, &r) != nil {
 			return
 		}
-		resp, err := r.response(0)
+		resp, err := r.response(0, nil)
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("response error %v is not ErrMalformed", err)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/traitleak/traitleak/results"
@@ -92,6 +93,7 @@ type Prepared struct {
 	scorers *Scorers
 	clients []Client
 	retry   RetryPolicy
+	redact  *Redactor
 	// The record of a new run is written while sampling starts: nothing
 	// needs it before the first batch of samples is stored, and that
 	// write waits for it (awaitRun).
@@ -134,8 +136,9 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 		}
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
+	redact := suiteRedactor(s, plan, keys, getenv)
 
-	p := &Prepared{Plan: plan, store: store, opt: opt, scorers: scorers, retry: retry, started: make(chan struct{})}
+	p := &Prepared{Plan: plan, store: store, opt: opt, scorers: scorers, retry: retry, redact: redact, started: make(chan struct{})}
 	run, err := store.FindRun(db, s.Hash(), salt)
 	switch {
 	case err == nil:
@@ -147,7 +150,7 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 	case errors.Is(err, results.ErrNotFound):
 		go func() {
 			defer close(p.started)
-			p.run, p.startErr = store.StartRun(db, newRunRecord(s, plan, opt.Version))
+			p.run, p.startErr = store.StartRun(db, redactRunRecord(newRunRecord(s, plan, opt.Version), redact))
 		}()
 	default:
 		return nil, err
@@ -203,7 +206,7 @@ func (p *Prepared) Run(ctx context.Context) (*Outcome, error) {
 	store, opt := p.store, p.opt
 	out := &Outcome{Resumed: p.Resumed, Skipped: p.Skipped}
 	inline := p.scorers.Inline()
-	runner := &Runner{Clients: p.clients, Retry: p.retry, Scorers: inline, Grace: opt.Grace, Progress: opt.Progress}
+	runner := &Runner{Clients: p.clients, Retry: p.retry, Scorers: inline, Grace: opt.Grace, Progress: opt.Progress, Redact: p.redact}
 	sum, runErr := runner.Run(ctx, p.Plan, p.Pending, func(batch []results.Sample) error {
 		run, err := p.awaitRun()
 		if err != nil {
@@ -335,6 +338,46 @@ func newRunRecord(s *suites.Suite, plan *Plan, version string) results.NewRun {
 		for d, k := range j.Keys {
 			nr.Plan = append(nr.Plan, results.PlannedSample{Key: k, Model: j.Instance, Probe: j.Probe, Prompt: j.Prompt, Draw: j.First + d})
 		}
+	}
+	return nr
+}
+
+// suiteRedactor returns the Redactor of everything a run of s stores:
+// the API keys of its models (keys, by plan instance) and judges, and the
+// userinfo of every base URL.
+func suiteRedactor(s *suites.Suite, plan *Plan, keys []string, getenv func(string) string) *Redactor {
+	secrets := slices.Clone(keys)
+	var urls []string
+	for _, in := range plan.Instances {
+		urls = append(urls, in.BaseURL)
+	}
+	for _, name := range s.JudgeNames() {
+		if in, ok := s.JudgeInstance(name); ok {
+			urls = append(urls, in.BaseURL)
+			if k, err := instanceKey(in, getenv, "judge"); err == nil {
+				secrets = append(secrets, k)
+			}
+		}
+	}
+	return NewRedactor(secrets, urls)
+}
+
+// redactRunRecord removes secrets from a run record before it is
+// stored: base URLs lose their userinfo, in the models and in the
+// recorded suite. Sample keys were computed before and are unchanged.
+func redactRunRecord(nr results.NewRun, r *Redactor) results.NewRun {
+	if r == nil {
+		return nr
+	}
+	for i := range nr.Models {
+		nr.Models[i].BaseURL = r.URL(nr.Models[i].BaseURL)
+	}
+	if red := r.String(nr.SuiteJSON); red != nr.SuiteJSON {
+		nr.SuiteJSON = red
+	} else if js := redactJSON(nr.SuiteJSON, r); js != "" {
+		// A secret JSON-escaped in the suite (an & in a password, say)
+		// does not match as written: redact the decoded strings.
+		nr.SuiteJSON = js
 	}
 	return nr
 }

@@ -42,6 +42,9 @@ type Runner struct {
 	Grace time.Duration
 	// Progress, when non-nil, is updated as draws finish.
 	Progress *Progress
+	// Redact, when non-nil, removes secrets from what samples store:
+	// completions, error messages and base URLs.
+	Redact *Redactor
 }
 
 // Summary is what a Runner.Run did.
@@ -127,7 +130,7 @@ func (r *Runner) Run(ctx context.Context, plan *Plan, jobs []Job, sink func([]re
 		in := plan.Instances[ii]
 		policy := r.Retry
 		policy.MaxRetries = *in.Settings.MaxRetries
-		w := &worker{r: r, plan: plan, in: in, retrying: WithRetry(r.Clients[ii], policy),
+		w := &worker{r: r, plan: plan, in: in, baseURL: r.Redact.URL(in.BaseURL), retrying: WithRetry(r.Clients[ii], policy),
 			probing: withRetryIf(r.Clients[ii], policy, func(err error) bool { return Retryable(err) && !refusesN(err) })}
 		var stopOnce sync.Once
 		stage.Lanes = append(stage.Lanes, Lane[Job, results.Sample]{
@@ -172,6 +175,7 @@ type worker struct {
 	r        *Runner
 	plan     *Plan
 	in       suites.Instance
+	baseURL  string       // in.BaseURL as stored: redacted
 	retrying Client       // client with the instance's retry policy
 	probing  Client       // the same, but giving up at once on an answer that may refuse n > 1
 	n        atomic.Int32 // nUnknown, nSupported or nRefused
@@ -307,7 +311,7 @@ func (w *worker) samples(ctx context.Context, j Job, from int, req Request, resp
 		out := make([]results.Sample, count)
 		for i := range out {
 			out[i] = w.base(j, from+i, req)
-			out[i].Err = err.Error()
+			out[i].Err = w.r.Redact.String(err.Error())
 			out[i].HTTPStatus = Status(err)
 			out[i].Attempts = attempts
 		}
@@ -321,12 +325,12 @@ func (w *worker) samples(ctx context.Context, j Job, from int, req Request, resp
 	for i := range k {
 		s := w.base(j, from+i, req)
 		ch := resp.Choices[i]
-		s.Completion, s.FinishReason = ch.Text, ch.FinishReason
+		s.Completion, s.FinishReason = w.r.Redact.String(ch.Text), ch.FinishReason
 		s.PromptTokens = share(resp.PromptTokens, k, i)
 		s.CompletionTokens = share(resp.CompletionTokens, k, i)
 		s.Latency, s.Attempts = resp.Latency, resp.Attempts
 		if sc := w.r.Scorers[j.Probe]; sc != nil {
-			scores, serr := sc.Score(ctx, w.plan.Prompts[j.Probe][j.Prompt], ch.Text)
+			scores, serr := sc.Score(ctx, w.plan.Prompts[j.Probe][j.Prompt], s.Completion)
 			if serr == nil {
 				s.Scorer, s.Scores = sc.ID(), scores
 			}
@@ -339,7 +343,7 @@ func (w *worker) samples(ctx context.Context, j Job, from int, req Request, resp
 func (w *worker) base(j Job, idx int, req Request) results.Sample {
 	return results.Sample{
 		Key: j.Keys[idx], Probe: j.Probe, Prompt: j.Prompt, Draw: j.First + idx,
-		BaseURL: w.in.BaseURL, Model: w.in.Model, Batch: max(1, req.N), RequestSeed: req.Seed,
+		BaseURL: w.baseURL, Model: w.in.Model, Batch: max(1, req.N), RequestSeed: req.Seed,
 		CreatedAt: time.Now(),
 	}
 }

@@ -56,6 +56,7 @@ func BuildScorers(s *suites.Suite, getenv func(string) string, newClient ClientF
 	out := &Scorers{ByProbe: map[string]Scorer{}, Workers: runtime.GOMAXPROCS(0), cache: newMemoryJudgeCache()}
 	endpoints := map[string]JudgeEndpoint{}
 	judgeWorkers := 0
+	var judgeKeys, judgeURLs []string
 	for _, p := range s.Probes {
 		if p.Score.Judge == nil {
 			sc, err := NewScorer(p.Score)
@@ -79,14 +80,16 @@ func BuildScorers(s *suites.Suite, getenv func(string) string, newClient ClientF
 				}
 				je = JudgeEndpoint{Name: name, Instance: in}
 				if getenv != nil || newClient != nil {
-					c, err := judgeClient(in, getenv, newClient, retry)
+					c, key, err := judgeClient(in, getenv, newClient, retry)
 					if err != nil {
 						return nil, err
 					}
 					je.Client = c
+					judgeKeys = append(judgeKeys, key)
 					judgeWorkers += *in.Settings.Concurrency
 				}
 				endpoints[name] = je
+				judgeURLs = append(judgeURLs, in.BaseURL)
 			}
 			judges = append(judges, je)
 		}
@@ -97,22 +100,30 @@ func BuildScorers(s *suites.Suite, getenv func(string) string, newClient ClientF
 		out.ByProbe[p.ID] = sc
 	}
 	out.Workers = max(out.Workers, judgeWorkers)
+	// What judges answer and their errors are stored: without the keys
+	// and URL credentials of any judge.
+	redact := NewRedactor(judgeKeys, judgeURLs)
+	for _, sc := range out.ByProbe {
+		if js, ok := sc.(*judgeScorer); ok {
+			js.redact = redact
+		}
+	}
 	return out, nil
 }
 
 // judgeClient returns the client of judge in: rate-limited, retrying with
 // retry and in's max_retries, and keeping at most in's concurrency calls
-// in flight.
-func judgeClient(in suites.Instance, getenv func(string) string, newClient ClientFactory, retry RetryPolicy) (Client, error) {
+// in flight. It returns the API key it read, too.
+func judgeClient(in suites.Instance, getenv func(string) string, newClient ClientFactory, retry RetryPolicy) (Client, string, error) {
 	key, err := instanceKey(in, getenv, "judge")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	hc := &http.Client{Transport: NewTransport(*in.Settings.Concurrency)}
 	policy := retry
 	policy.MaxRetries = *in.Settings.MaxRetries
 	c := WithRetry(instanceClient(in, key, hc, newClient), policy)
-	return WithConcurrency(c, *in.Settings.Concurrency), nil
+	return WithConcurrency(c, *in.Settings.Concurrency), key, nil
 }
 
 // ScoreSummary is what a scoring phase did.
