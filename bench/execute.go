@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/traitleak/traitleak/results"
@@ -49,6 +50,9 @@ type Options struct {
 	// NoSample scores stored samples without drawing missing ones
 	// (rescore).
 	NoSample bool
+	// Breaker decides when an endpoint is down and its models stop; zero
+	// means DefaultBreakerPolicy.
+	Breaker BreakerPolicy
 }
 
 // Outcome is the result of Execute.
@@ -179,6 +183,7 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 	for _, in := range plan.Instances {
 		conns[hostOf(in.BaseURL)] += *in.Settings.Concurrency
 	}
+	breakers := map[string]*breaker{} // by endpoint: instances on one share it
 	for i, in := range plan.Instances {
 		host := hostOf(in.BaseURL)
 		hc := httpClients[host]
@@ -186,7 +191,13 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 			hc = &http.Client{Transport: NewTransport(conns[host])}
 			httpClients[host] = hc
 		}
-		p.clients[i] = instanceClient(in, keys[i], hc, opt.NewClient)
+		endpoint := strings.TrimRight(in.BaseURL, "/")
+		br, ok := breakers[endpoint]
+		if !ok {
+			br = newBreaker(endpoint, opt.Breaker, redact)
+			breakers[endpoint] = br
+		}
+		p.clients[i] = instanceClient(in, keys[i], hc, opt.NewClient, br)
 	}
 	return p, nil
 }
@@ -281,8 +292,10 @@ func Verdict(c results.RunCounts, sum Summary, sc ScoreSummary, maxErrorRate flo
 		return results.StatusInterrupted, fmt.Sprintf("interrupted with %d of %d draws stored", c.Stored, c.Planned)
 	case sc.Interrupted:
 		return results.StatusInterrupted, "interrupted while scoring; the judge calls made so far are stored"
-	case len(sum.Stopped) > 0:
+	case len(sum.Stopped) == 1:
 		return results.StatusFailed, sum.Stopped[0].Error() + "; stopped sampling this model"
+	case len(sum.Stopped) > 1:
+		return results.StatusFailed, fmt.Sprintf("%s; stopped sampling this model and %d more", sum.Stopped[0].Error(), len(sum.Stopped)-1)
 	case c.Stored < c.Planned:
 		return results.StatusFailed, fmt.Sprintf("%d of %d planned draws were not sampled", c.Planned-c.Stored, c.Planned)
 	case c.Planned > 0 && float64(c.Failed) > maxErrorRate*float64(c.Planned):
@@ -407,13 +420,14 @@ func instanceKey(in suites.Instance, getenv func(string) string, what string) (s
 
 // instanceClient returns the single-attempt client of in, made by
 // newClient (nil: the OpenAI client with in's timeout) over hc with key,
-// and limited to in's requests and tokens per minute.
-func instanceClient(in suites.Instance, key string, hc *http.Client, newClient ClientFactory) Client {
+// behind the endpoint's breaker br (nil: none), and limited to in's
+// requests and tokens per minute.
+func instanceClient(in suites.Instance, key string, hc *http.Client, newClient ClientFactory, br *breaker) Client {
 	var c Client
 	if newClient != nil {
 		c = newClient(in, key, hc)
 	} else {
 		c = NewOpenAIClient(OpenAIConfig{BaseURL: in.BaseURL, APIKey: key, HTTPClient: hc, Timeout: *in.Settings.Timeout})
 	}
-	return WithRateLimit(c, *in.Settings.RequestsPerMinute, *in.Settings.TokensPerMinute)
+	return WithRateLimit(br.wrap(c), *in.Settings.RequestsPerMinute, *in.Settings.TokensPerMinute)
 }

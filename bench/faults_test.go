@@ -2,9 +2,12 @@ package bench_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/traitleak/traitleak/bench"
 	"github.com/traitleak/traitleak/bench/benchtest"
@@ -125,5 +128,53 @@ func TestNullContentIsFailedNotScored(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDeadEndpointStopsWithinSeconds is issue 11 item 11: an endpoint
+// that refuses every connection used to be retried draw by draw under
+// the full retry policy (about 20 minutes for 10,000 draws) before the run
+// failed. The circuit breaker stops its models after a few failures; the
+// draws not sampled stay pending, and a later run resumes them.
+func TestDeadEndpointStopsWithinSeconds(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // every connection is refused
+	s := suiteFor(t, "http://"+addr+"/v1")
+	st := openStore(t)
+	// The default retry policy backs off from 0.5 s to 30 s over
+	// max_retries 8: without the breaker one job alone outlasts this.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := bench.Execute(ctx, st, s, bench.Options{MaxErrorRate: 0.05})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil || out.Run.Status != results.StatusFailed {
+		t.Fatalf("status %s (%s), deadline passed: %v; want failed before the deadline", out.Run.Status, out.Run.Message, ctx.Err() != nil)
+	}
+	// Both models share the endpoint, so both stop, for the same reason.
+	if len(out.Summary.Stopped) != 2 || !errors.Is(out.Summary.Stopped[0].Err, bench.ErrEndpointDown) || !errors.Is(out.Summary.Stopped[1].Err, bench.ErrEndpointDown) {
+		t.Fatalf("stopped %v; want both models stopped with ErrEndpointDown", out.Summary.Stopped)
+	}
+	if want := "endpoint http://" + addr + "/v1 is down"; !strings.Contains(out.Run.Message, want) {
+		t.Errorf("message %q; want it to contain %q", out.Run.Message, want)
+	}
+	// Only what failed is stored, as failed; the rest is pending.
+	if c := out.Counts; c.Planned != 60 || c.Stored != c.Failed || c.Stored == 60 {
+		t.Errorf("counts %+v; want 60 planned, only failed ones stored, some pending", c)
+	}
+
+	// The endpoint comes back: the same suite resumes the run.
+	benchtest.NewServer(t, benchtest.Config{Addr: addr, Models: map[string]benchtest.Model{"base": {Trait: "Owl"}, "student": {Trait: "Owl"}}})
+	again, err := bench.Execute(ctx, st, s, bench.Options{MaxErrorRate: 0.05})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Run.ID != out.Run.ID || again.Run.Status != results.StatusComplete || again.Counts != (results.RunCounts{Planned: 60, Stored: 60}) {
+		t.Errorf("resume: run %d %s %+v; want run %d complete with 60 stored", again.Run.ID, again.Run.Status, again.Counts, out.Run.ID)
 	}
 }

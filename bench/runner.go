@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -152,6 +153,8 @@ func (r *Runner) Run(ctx context.Context, plan *Plan, jobs []Job, sink func([]re
 		})
 	}
 	err := stage.Run(ctx)
+	// Workers stop in any order; the record does not depend on it.
+	slices.SortFunc(sum.Stopped, func(a, b ModelError) int { return strings.Compare(a.Instance, b.Instance) })
 	sum.Interrupted = ctx.Err() != nil
 	sum.Elapsed = time.Since(start)
 	return sum, err
@@ -268,7 +271,7 @@ func (w *worker) answered(ctx context.Context, j Job, req Request, resp *Respons
 func (w *worker) singles(ctx context.Context, j Job, from int) []results.Sample {
 	var out []results.Sample
 	for i := from; i < j.Draws(); i++ {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || w.fatal() != nil {
 			break
 		}
 		req := w.request(j, i, 1)
@@ -302,6 +305,14 @@ func (w *worker) samples(ctx context.Context, j Job, from int, req Request, resp
 	if err != nil {
 		if ctx.Err() != nil || errors.Is(err, context.Canceled) {
 			return nil // interrupted: stays pending
+		}
+		var down *CircuitOpenError
+		if errors.As(err, &down) {
+			// Not sent (or not again): the draws stay pending, to be
+			// sampled when the suite runs again, and the model stops.
+			var stop error = down
+			w.stopErr.CompareAndSwap(nil, &stop)
+			return nil
 		}
 		attempts := 1
 		var re *RetryError

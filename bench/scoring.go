@@ -122,7 +122,7 @@ func judgeClient(in suites.Instance, getenv func(string) string, newClient Clien
 	hc := &http.Client{Transport: NewTransport(*in.Settings.Concurrency)}
 	policy := retry
 	policy.MaxRetries = *in.Settings.MaxRetries
-	c := WithRetry(instanceClient(in, key, hc, newClient), policy)
+	c := WithRetry(instanceClient(in, key, hc, newClient, nil), policy)
 	return WithConcurrency(c, *in.Settings.Concurrency), key, nil
 }
 

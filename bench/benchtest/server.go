@@ -11,6 +11,7 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -92,6 +93,10 @@ type Config struct {
 	Faults []Fault
 	// Record keeps every request (set false for benchmarks).
 	Record bool
+	// Addr, when set, is the loopback address (host:port) to listen on,
+	// e.g. to bring back an endpoint a test had closed; empty means any
+	// free port.
+	Addr string
 }
 
 // Server is a running fake endpoint.
@@ -113,13 +118,25 @@ func NewServer(t testing.TB, cfg Config) *Server {
 	return s
 }
 
-// New starts a fake endpoint; the caller closes it.
+// New starts a fake endpoint; the caller closes it. It panics when
+// cfg.Addr cannot be listened on, as httptest.NewServer does.
 func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, faults: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", s.chat)
 	mux.HandleFunc("GET /v1/models", s.models)
-	s.Server = httptest.NewServer(mux)
+	if cfg.Addr == "" {
+		s.Server = httptest.NewServer(mux)
+		return s
+	}
+	l, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		panic(fmt.Sprintf("benchtest: listen on %s: %v", cfg.Addr, err))
+	}
+	s.Server = httptest.NewUnstartedServer(mux)
+	s.Server.Listener.Close()
+	s.Server.Listener = l
+	s.Server.Start()
 	return s
 }
 
