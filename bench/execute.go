@@ -53,6 +53,13 @@ type Options struct {
 	// Breaker decides when an endpoint is down and its models stop; zero
 	// means DefaultBreakerPolicy.
 	Breaker BreakerPolicy
+	// Wait, when a live process runs the same draws (a
+	// *results.RunBusyError), waits for it to finish instead of
+	// refusing, until ctx is done.
+	Wait bool
+	// Waiting, when set, is called once when Prepare starts to wait, with
+	// the run it waits for.
+	Waiting func(busy *results.RunBusyError)
 }
 
 // Outcome is the result of Execute.
@@ -98,17 +105,21 @@ type Prepared struct {
 	clients []Client
 	retry   RetryPolicy
 	redact  *Redactor
-	// The record of a new run is written while sampling starts: nothing
+	run     *results.Run // claimed: owned by this process until finished
+	// The plan of a new run is written while sampling starts: nothing
 	// needs it before the first batch of samples is stored, and that
-	// write waits for it (awaitRun).
-	started  chan struct{}
-	run      *results.Run
-	startErr error
+	// write waits for it (awaitPlan).
+	planned chan struct{}
+	planErr error
 }
 
 // Prepare plans a suite, reads the API keys, builds scorers and clients,
-// resumes the run of the same suite content and salt or starts a new one,
-// and finds the draws already stored. No model is called.
+// claims the run of the same suite content and salt (resumed, or a new
+// one: results.Store.ClaimRun) and finds the draws already stored. No
+// model is called. While a live process runs the same draws, Prepare
+// returns a *results.RunBusyError, or with Options.Wait waits for it.
+// Once Prepare succeeds, the run is this process's until Run finishes it:
+// call Run.
 func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*Prepared, error) {
 	getenv := opt.Getenv
 	if getenv == nil {
@@ -142,22 +153,20 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 	}
 	redact := suiteRedactor(s, plan, keys, getenv)
 
-	p := &Prepared{Plan: plan, store: store, opt: opt, scorers: scorers, retry: retry, redact: redact, started: make(chan struct{})}
-	run, err := store.FindRun(db, s.Hash(), salt)
-	switch {
-	case err == nil:
-		p.Resumed, p.run = true, run
-		if err := store.ResumeRun(db, run.ID); err != nil {
-			return nil, err
-		}
-		close(p.started)
-	case errors.Is(err, results.ErrNotFound):
-		go func() {
-			defer close(p.started)
-			p.run, p.startErr = store.StartRun(db, redactRunRecord(newRunRecord(s, plan, opt.Version), redact))
-		}()
-	default:
+	p := &Prepared{Plan: plan, store: store, opt: opt, scorers: scorers, retry: retry, redact: redact, planned: make(chan struct{})}
+	nr := redactRunRecord(newRunRecord(s, plan, opt.Version), redact)
+	claim, err := claimRun(ctx, store, nr, opt)
+	if err != nil {
 		return nil, err
+	}
+	p.run, p.Resumed = claim.Run, claim.Resumed
+	if claim.NeedsPlan {
+		go func() {
+			defer close(p.planned)
+			p.planErr = store.WritePlan(db, p.run.ID, nr)
+		}()
+	} else {
+		close(p.planned)
 	}
 
 	planKeys := make([]string, 0, plan.Total())
@@ -166,11 +175,8 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 	}
 	stored, err := store.Stored(db, planKeys)
 	if err != nil {
-		// The run is recorded (or being recorded): leave it finished.
-		if run, serr := p.awaitRun(); serr == nil {
-			err = errors.Join(err, store.FinishRun(db, run.ID, results.StatusFailed, err.Error()))
-		}
-		return nil, err
+		// The run is claimed: leave it finished.
+		return nil, errors.Join(err, p.fail(db, err))
 	}
 	p.Skipped = len(stored)
 	if !opt.NoSample {
@@ -202,10 +208,43 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 	return p, nil
 }
 
-// awaitRun returns the run record once it is written.
-func (p *Prepared) awaitRun() (*results.Run, error) {
-	<-p.started
-	return p.run, p.startErr
+// claimRun claims nr's run; with opt.Wait it retries while another live
+// process runs the same draws, backing off from 10 ms to 1 s, until ctx is
+// done.
+func claimRun(ctx context.Context, store RunStore, nr results.NewRun, opt Options) (*results.Claim, error) {
+	db := context.WithoutCancel(ctx)
+	delay := 10 * time.Millisecond
+	for waited := false; ; waited = true {
+		c, err := store.ClaimRun(db, nr)
+		var busy *results.RunBusyError
+		if !opt.Wait || !errors.As(err, &busy) {
+			return c, err
+		}
+		if !waited && opt.Waiting != nil {
+			opt.Waiting(busy)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("wait for run %d (process %d on %s): %w", busy.Run.ID, busy.Run.PID, busy.Run.Host, ctx.Err())
+		case <-t.C:
+		}
+		delay = min(2*delay, time.Second)
+	}
+}
+
+// awaitPlan waits until the run's plan is stored.
+func (p *Prepared) awaitPlan() error {
+	<-p.planned
+	return p.planErr
+}
+
+// fail records the run as failed with err's message, and returns the
+// error of recording it.
+func (p *Prepared) fail(db context.Context, err error) error {
+	_ = p.awaitPlan() // let the plan write end before the run does
+	return p.store.FinishRun(db, p.run.ID, results.StatusFailed, err.Error())
 }
 
 // Run samples every pending draw, scores stored samples that lack scores,
@@ -214,13 +253,12 @@ func (p *Prepared) awaitRun() (*results.Run, error) {
 // an interruption is an Outcome with the matching status.
 func (p *Prepared) Run(ctx context.Context) (*Outcome, error) {
 	db := context.WithoutCancel(ctx)
-	store, opt := p.store, p.opt
-	out := &Outcome{Resumed: p.Resumed, Skipped: p.Skipped}
+	store, opt, run := p.store, p.opt, p.run
+	out := &Outcome{Run: run, Resumed: p.Resumed, Skipped: p.Skipped}
 	inline := p.scorers.Inline()
 	runner := &Runner{Clients: p.clients, Retry: p.retry, Scorers: inline, Grace: opt.Grace, Progress: opt.Progress, Redact: p.redact}
 	sum, runErr := runner.Run(ctx, p.Plan, p.Pending, func(batch []results.Sample) error {
-		run, err := p.awaitRun()
-		if err != nil {
+		if err := p.awaitPlan(); err != nil {
 			return err
 		}
 		for i := range batch {
@@ -229,33 +267,26 @@ func (p *Prepared) Run(ctx context.Context) (*Outcome, error) {
 		return store.Put(db, batch)
 	})
 	out.Summary = sum
-	run, err := p.awaitRun()
-	if err != nil {
-		return nil, err
+	if runErr == nil {
+		runErr = p.awaitPlan()
 	}
-	out.Run = run
 	if runErr != nil {
-		if ferr := store.FinishRun(db, run.ID, results.StatusFailed, runErr.Error()); ferr != nil {
-			runErr = errors.Join(runErr, ferr)
-		}
-		return out, runErr
+		return out, errors.Join(runErr, p.fail(db, runErr))
 	}
 	// Samples drawn now were scored as they came in; only reused samples
 	// and LLM-judge probes can lack scores under this suite's rules.
 	if !sum.Interrupted && (out.Skipped > 0 || sum.Unscored > 0 || len(inline) < len(p.scorers.ByProbe)) {
+		var err error
 		out.Scoring, err = ScoreMissing(ctx, store, run.ID, p.Plan.Prompts, p.scorers, opt.Progress, opt.Grace)
 		if err != nil {
-			if ferr := store.FinishRun(db, run.ID, results.StatusFailed, err.Error()); ferr != nil {
-				err = errors.Join(err, ferr)
-			}
-			return out, err
+			return out, errors.Join(err, p.fail(db, err))
 		}
 		sum.Interrupted = out.Scoring.Interrupted
 		out.Summary = sum
 	}
 	counts, err := store.Counts(db, run.ID)
 	if err != nil {
-		return out, err
+		return out, errors.Join(err, p.fail(db, err))
 	}
 	out.Counts = counts
 	status, msg := Verdict(counts, sum, out.Scoring, opt.MaxErrorRate)

@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -176,5 +180,95 @@ func TestDeadEndpointStopsWithinSeconds(t *testing.T) {
 	}
 	if again.Run.ID != out.Run.ID || again.Run.Status != results.StatusComplete || again.Counts != (results.RunCounts{Planned: 60, Stored: 60}) {
 		t.Errorf("resume: run %d %s %+v; want run %d complete with 60 stored", again.Run.ID, again.Run.Status, again.Counts, out.Run.ID)
+	}
+}
+
+// TestSecondRunRefusedOrWaits is issue 11 item 4: a second run of the same
+// suite into the same database used to "resume" the live first run and
+// sample the same draws again (9,504 duplicate requests for 10,000 draws).
+// Now it is refused with the live run's PID and host, or with Wait waits
+// for it and then finds every draw stored.
+func TestSecondRunRefusedOrWaits(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	slow := benchtest.Model{Reply: func(string, int, *rand.Rand) string {
+		once.Do(func() { close(started) })
+		<-release // the first run stays live until the test lets it go
+		return "Owl."
+	}}
+	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{"base": slow, "student": slow}})
+	var releaseOnce sync.Once
+	letGo := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(letGo) // before the server closes, should the test fail early
+	s := suiteFor(t, srv.BaseURL())
+	path := filepath.Join(t.TempDir(), "t.db")
+	open := func() *results.Store { // each run has its own handle, as a process would
+		st, err := results.Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	deadline, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	type result struct {
+		out *bench.Outcome
+		err error
+	}
+	run := func(st *results.Store, opt bench.Options) <-chan result {
+		ch := make(chan result, 1)
+		go func() {
+			out, err := bench.Execute(deadline, st, s, opt)
+			ch <- result{out, err}
+		}()
+		return ch
+	}
+	await := func(ch <-chan result) result {
+		t.Helper()
+		select {
+		case r := <-ch:
+			return r
+		case <-deadline.Done():
+			t.Fatal("a run did not finish within 30 s")
+			return result{}
+		}
+	}
+
+	first := run(open(), bench.Options{Retry: fastRetry})
+	select {
+	case <-started:
+	case <-deadline.Done():
+		t.Fatal("the first run sent no request within 30 s")
+	}
+	// Refused, naming the live run's owner.
+	_, err := bench.Execute(deadline, open(), s, bench.Options{Retry: fastRetry})
+	var busy *results.RunBusyError
+	host, _ := os.Hostname()
+	if !errors.As(err, &busy) || busy.Run.PID != os.Getpid() || busy.Run.Host != host {
+		t.Fatalf("second run: %v; want *results.RunBusyError naming process %d on %s", err, os.Getpid(), host)
+	}
+	// With Wait: it waits for the first run, then has nothing to sample.
+	waiting := make(chan struct{})
+	third := run(open(), bench.Options{Retry: fastRetry, Wait: true, Waiting: func(*results.RunBusyError) { close(waiting) }})
+	select {
+	case <-waiting:
+	case <-deadline.Done():
+		t.Fatal("the waiting run did not start waiting within 30 s")
+	}
+	letGo()
+	r1 := await(first)
+	if r1.err != nil || r1.out.Run.Status != results.StatusComplete {
+		t.Fatalf("first run: %v %+v", r1.err, r1.out)
+	}
+	calls := srv.Calls()
+	r3 := await(third)
+	if r3.err != nil || r3.out.Run.ID != r1.out.Run.ID || r3.out.Skipped != 60 || r3.out.Run.Status != results.StatusComplete {
+		t.Fatalf("waiting run: %v, %+v; want run %d resumed with all 60 draws stored", r3.err, r3.out, r1.out.Run.ID)
+	}
+	// 2 models × 3 prompts × 10 draws in requests of n = 5: 12 requests,
+	// each sent once.
+	if calls != 12 || srv.Calls() != calls {
+		t.Errorf("%d requests, %d after the waiting run; want 12 and no more", calls, srv.Calls())
 	}
 }

@@ -38,14 +38,15 @@ type ScoreStore interface {
 type RunStore interface {
 	// LatestSalt returns the salt of the named suite's latest run.
 	LatestSalt(ctx context.Context, suiteName string) (string, bool, error)
-	// FindRun returns the latest run of a suite hash and salt, or an error
-	// wrapping results.ErrNotFound.
-	FindRun(ctx context.Context, suiteHash, salt string) (*results.Run, error)
-	// StartRun records a new run with its plan and marks it running.
-	StartRun(ctx context.Context, nr results.NewRun) (*results.Run, error)
-	// ResumeRun marks an existing run running again.
-	ResumeRun(ctx context.Context, id int64) error
-	// FinishRun sets a run's final status and message.
+	// ClaimRun makes this process the owner of the run of nr's suite
+	// hash and salt, resumed or new, or refuses with a
+	// *results.RunBusyError while a live process owns one that samples
+	// the same draws.
+	ClaimRun(ctx context.Context, nr results.NewRun) (*results.Claim, error)
+	// WritePlan stores the models, prompts and plan of a claimed run.
+	WritePlan(ctx context.Context, runID int64, nr results.NewRun) error
+	// FinishRun sets a run's final status and message and ends this
+	// process's ownership.
 	FinishRun(ctx context.Context, id int64, status, message string) error
 	// GetRun returns a run.
 	GetRun(ctx context.Context, id int64) (*results.Run, error)
