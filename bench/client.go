@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	openai "github.com/sashabaranov/go-openai"
 )
 
 // Message is one chat message.
@@ -64,6 +62,9 @@ type Response struct {
 	Latency time.Duration
 	// Attempts counts HTTP attempts, retries included (set by WithRetry).
 	Attempts int
+	// Unusable counts the choices the server returned without content
+	// (no message, or "content": null); they are not in Choices.
+	Unusable int
 }
 
 // Client sends chat-completion requests. Implementations must be safe for
@@ -124,13 +125,15 @@ func Retryable(err error) bool {
 }
 
 // Fatal reports whether err means no request to this model can succeed:
-// bad credentials, no permission, unknown model or endpoint.
+// bad credentials, no permission, unknown model or endpoint, a redirect
+// (which is never followed).
 func Fatal(err error) bool {
 	var api *APIError
 	if !errors.As(err, &api) {
 		return false
 	}
-	return api.Status == http.StatusUnauthorized || api.Status == http.StatusForbidden || api.Status == http.StatusNotFound
+	return api.Status == http.StatusUnauthorized || api.Status == http.StatusForbidden || api.Status == http.StatusNotFound ||
+		api.Status >= 300 && api.Status < 400
 }
 
 // Status returns the HTTP status of err, or 0.
@@ -157,26 +160,42 @@ type OpenAIConfig struct {
 	Timeout time.Duration
 }
 
-// OpenAIClient is a Client for OpenAI-compatible chat-completion endpoints,
-// built on github.com/sashabaranov/go-openai with its own HTTP doer that
-// classifies errors, keeps Retry-After, rejects malformed JSON and sends
-// temperature 0 (which go-openai's omitempty would drop).
+// OpenAIClient is a Client for OpenAI-compatible chat-completion
+// endpoints.
+//
+// Why it writes requests and reads replies itself rather than through
+// go-openai: it must send temperature 0 (go-openai's omitempty drops it),
+// tell a null content from an empty one (go-openai decodes both as ""),
+// classify every failure once, and bound the size of replies.
+//
+// Every text it returns (completions, error messages) has the API key and
+// the userinfo of the base URL redacted: a server may echo them back.
 type OpenAIClient struct {
-	api     *openai.Client
+	url     string // BaseURL + /chat/completions
+	key     string
+	hc      *http.Client
 	timeout time.Duration
+	redact  *Redactor
 }
 
 // NewOpenAIClient returns a client for cfg.
 func NewOpenAIClient(cfg OpenAIConfig) *OpenAIClient {
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Transport: NewTransport(64)}
+	hc := &http.Client{Transport: NewTransport(64)}
+	if cfg.HTTPClient != nil {
+		c := *cfg.HTTPClient // the transport and its connections are shared
+		hc = &c
 	}
-	oc := openai.DefaultConfig(cfg.APIKey)
-	oc.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	oc.HTTPClient = &doer{hc: hc}
-	return &OpenAIClient{api: openai.NewClientWithConfig(oc), timeout: cfg.Timeout}
+	hc.CheckRedirect = refuseRedirect
+	return &OpenAIClient{url: strings.TrimRight(cfg.BaseURL, "/") + "/chat/completions", key: cfg.APIKey, hc: hc, timeout: cfg.Timeout,
+		redact: NewRedactor([]string{cfg.APIKey}, []string{cfg.BaseURL})}
 }
+
+// refuseRedirect makes an http.Client return a redirect instead of
+// following it: the API key must never reach another URL (net/http keeps
+// the Authorization header on a redirect to the same host at another
+// port), and an answer must come from base_url, since that is what is
+// recorded.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // NewTransport returns an HTTP transport that keeps up to conns idle
 // connections per host (net/http's default of 2 would reconnect on almost
@@ -189,36 +208,56 @@ func NewTransport(conns int) *http.Transport {
 	return t
 }
 
-type bodyPatchKey struct{}
+// chatRequest is the JSON body of a chat-completion request. Unset
+// optional fields are left out, so that the server's defaults apply.
+type chatRequest struct {
+	Model       string        `json:"model"`
+	Messages    []chatMessage `json:"messages"`
+	Temperature *float64      `json:"temperature,omitempty"` // 0 is sent
+	TopP        *float64      `json:"top_p,omitempty"`
+	MaxTokens   *int          `json:"max_tokens,omitempty"`
+	N           int           `json:"n,omitempty"` // left out for one choice: some servers reject an explicit n
+	Seed        *int64        `json:"seed,omitempty"`
+	LogProbs    bool          `json:"logprobs,omitempty"`
+	TopLogProbs int           `json:"top_logprobs,omitempty"`
+}
+
+type chatMessage struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// chatReply is the part of a chat-completion reply the client reads.
+// Pointers tell a missing or null member from a zero one.
+type chatReply struct {
+	Choices []struct {
+		Message *struct {
+			Content *string `json:"content"`
+			Refusal *string `json:"refusal"`
+		} `json:"message"`
+		FinishReason string `json:"finish_reason"`
+		LogProbs     *struct {
+			Content []struct {
+				Token   string  `json:"token"`
+				LogProb float64 `json:"logprob"`
+				Top     []struct {
+					Token   string  `json:"token"`
+					LogProb float64 `json:"logprob"`
+				} `json:"top_logprobs"`
+			} `json:"content"`
+		} `json:"logprobs"`
+	} `json:"choices"`
+	Usage struct {
+		PromptTokens     int `json:"prompt_tokens"`
+		CompletionTokens int `json:"completion_tokens"`
+	} `json:"usage"`
+}
 
 // Complete sends one attempt of req.
 func (c *OpenAIClient) Complete(ctx context.Context, req Request) (*Response, error) {
-	or := openai.ChatCompletionRequest{Model: req.Model, N: req.N, LogProbs: req.LogProbs, TopLogProbs: req.TopLogProbs}
-	if req.N <= 1 {
-		or.N = 0 // server default: one choice; some servers reject an explicit n
-	}
-	for _, m := range req.Messages {
-		or.Messages = append(or.Messages, openai.ChatCompletionMessage{Role: m.Role, Content: m.Content})
-	}
-	var patch []string
-	if req.Temperature != nil {
-		or.Temperature = float32(*req.Temperature)
-		if *req.Temperature == 0 {
-			patch = append(patch, `"temperature":0`)
-		}
-	}
-	if req.TopP != nil {
-		or.TopP = float32(*req.TopP)
-	}
-	if req.MaxTokens != nil {
-		or.MaxTokens = *req.MaxTokens
-	}
-	if req.Seed != nil {
-		s := int(*req.Seed)
-		or.Seed = &s
-	}
-	if len(patch) > 0 {
-		ctx = context.WithValue(ctx, bodyPatchKey{}, patch)
+	body, err := json.Marshal(wireRequest(req))
+	if err != nil {
+		return nil, fmt.Errorf("encode request: %w", err)
 	}
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
@@ -226,104 +265,168 @@ func (c *OpenAIClient) Complete(ctx context.Context, req Request) (*Response, er
 		defer cancel()
 	}
 	start := time.Now()
-	resp, err := c.api.CreateChatCompletion(ctx, or)
+	var reply chatReply
+	err = c.send(ctx, body, &reply)
 	latency := time.Since(start)
 	if err != nil {
-		return nil, classify(ctx, err)
+		return nil, err
 	}
-	if len(resp.Choices) == 0 {
+	return reply.response(latency, c.redact)
+}
+
+// wireRequest maps req onto the JSON body, leaving out what go-openai
+// left out (zero top_p and max_tokens, n of one) so that servers see the
+// same requests as before.
+func wireRequest(req Request) chatRequest {
+	w := chatRequest{Model: req.Model, Temperature: req.Temperature, Seed: req.Seed, LogProbs: req.LogProbs, TopLogProbs: req.TopLogProbs}
+	if req.N > 1 {
+		w.N = req.N
+	}
+	if req.TopP != nil && *req.TopP != 0 {
+		w.TopP = req.TopP
+	}
+	if req.MaxTokens != nil && *req.MaxTokens != 0 {
+		w.MaxTokens = req.MaxTokens
+	}
+	w.Messages = make([]chatMessage, len(req.Messages))
+	for i, m := range req.Messages {
+		w.Messages[i] = chatMessage(m)
+	}
+	return w
+}
+
+// response turns a decoded reply into a Response. A choice without
+// content (no message, or "content": null, as with a refusal) is not an
+// answer: it is left out and counted in Response.Unusable, and a reply
+// with no usable choice at all is malformed, so that it is retried and,
+// past the retry budget, stored as a failed sample, never scored.
+func (r *chatReply) response(latency time.Duration, redact *Redactor) (*Response, error) {
+	if len(r.Choices) == 0 {
 		return nil, fmt.Errorf("%w: no choices in reply", ErrMalformed)
 	}
 	out := &Response{
-		PromptTokens:     resp.Usage.PromptTokens,
-		CompletionTokens: resp.Usage.CompletionTokens,
+		PromptTokens:     r.Usage.PromptTokens,
+		CompletionTokens: r.Usage.CompletionTokens,
 		Latency:          latency,
 		Attempts:         1,
-		Choices:          make([]Choice, len(resp.Choices)),
+		Choices:          make([]Choice, 0, len(r.Choices)),
 	}
-	for i, ch := range resp.Choices {
-		c := Choice{Text: ch.Message.Content, FinishReason: string(ch.FinishReason)}
+	var why string
+	for i, ch := range r.Choices {
+		if ch.Message == nil || ch.Message.Content == nil {
+			out.Unusable++
+			if why == "" {
+				why = noContent(i, ch.Message == nil, ch.FinishReason)
+				if ch.Message != nil && ch.Message.Refusal != nil {
+					why += fmt.Sprintf(" (refusal: %s)", excerpt([]byte(redact.String(*ch.Message.Refusal))))
+				}
+			}
+			continue
+		}
+		c := Choice{Text: redact.String(*ch.Message.Content), FinishReason: ch.FinishReason}
 		if ch.LogProbs != nil {
 			for _, lp := range ch.LogProbs.Content {
 				t := TokenLogProb{Token: lp.Token, LogProb: lp.LogProb}
-				for _, top := range lp.TopLogProbs {
+				for _, top := range lp.Top {
 					t.Top = append(t.Top, TopLogProb{Token: top.Token, LogProb: top.LogProb})
 				}
 				c.LogProbs = append(c.LogProbs, t)
 			}
 		}
-		out.Choices[i] = c
+		out.Choices = append(out.Choices, c)
+	}
+	if len(out.Choices) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrMalformed, why)
 	}
 	return out, nil
 }
 
-// classify maps errors from go-openai and the transport onto the error
-// vocabulary of this package.
-func classify(ctx context.Context, err error) error {
-	var api *APIError
-	switch {
-	case errors.As(err, &api), errors.Is(err, ErrMalformed), errors.Is(err, ErrConnection):
-		return err
-	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
-		return fmt.Errorf("%w: %v", ErrTimeout, err)
-	case errors.Is(err, context.Canceled):
-		return err
+// noContent describes choice i of a reply that has no content.
+func noContent(i int, noMessage bool, finish string) string {
+	what := "null content"
+	if noMessage {
+		what = "no message"
 	}
-	var oe *openai.APIError
-	if errors.As(err, &oe) {
-		return &APIError{Status: oe.HTTPStatusCode, Message: oe.Message}
+	msg := fmt.Sprintf("choice %d has %s", i, what)
+	if finish != "" {
+		msg += ", finish_reason " + strconv.Quote(finish)
 	}
-	var re *openai.RequestError
-	if errors.As(err, &re) {
-		return &APIError{Status: re.HTTPStatusCode, Message: fmt.Sprint(re.Err)}
-	}
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &se) || errors.As(err, &te) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	return err
+	return msg
 }
 
-// doer is the HTTP layer under go-openai: it patches request bodies,
-// classifies transport and HTTP errors, and hands successful replies to
-// go-openai's decoder as a size-bounded stream.
-type doer struct{ hc *http.Client }
-
-func (d *doer) Do(req *http.Request) (*http.Response, error) {
-	if patch, ok := req.Context().Value(bodyPatchKey{}).([]string); ok && req.Body != nil {
-		if err := patchBody(req, patch); err != nil {
-			return nil, err
-		}
-	}
-	resp, err := d.hc.Do(req)
+// send posts body and decodes a successful reply into v, classifying
+// every failure: transport failures as ErrConnection, expired attempts as
+// ErrTimeout, HTTP errors as *APIError, broken or oversized replies as
+// ErrMalformed. An interruption (ctx cancelled by the caller) is returned
+// as ctx's error.
+func (c *OpenAIClient) send(ctx context.Context, body []byte, v any) error {
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
 	if err != nil {
-		if req.Context().Err() != nil {
-			return nil, req.Context().Err()
+		return fmt.Errorf("build request: %w", err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Accept", "application/json")
+	if c.key != "" {
+		hreq.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	resp, err := c.hc.Do(hreq)
+	if err != nil {
+		return c.transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		loc := resp.Header.Get("Location")
+		if loc == "" {
+			loc = "(no Location header)"
 		}
-		return nil, fmt.Errorf("%w: %v", ErrConnection, err)
+		return &APIError{Status: resp.StatusCode,
+			Message: fmt.Sprintf("redirect to %s not followed (the API key is never sent to another URL): set base_url to the URL that answers", c.redact.URL(loc))}
 	}
 	if resp.StatusCode >= 400 {
-		defer resp.Body.Close()
-		body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		if err != nil && req.Context().Err() != nil {
-			return nil, req.Context().Err()
+		data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if err != nil && ctx.Err() != nil {
+			return c.transportError(ctx, ctx.Err())
 		}
-		return nil, &APIError{Status: resp.StatusCode, Message: errorMessage(body), RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
+		return &APIError{Status: resp.StatusCode, Message: errorMessage([]byte(c.redact.String(string(data)))),
+			RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
-	// go-openai decodes the reply straight from the connection; broken
-	// JSON surfaces as a decode error, which classify maps to ErrMalformed.
-	resp.Body = &replyBody{body: resp.Body, ctx: req.Context()}
-	return resp, nil
+	// The reply is decoded straight from the connection. (Closing the
+	// body before EOF is fine: net/http drains a small remainder and
+	// reuses the connection.)
+	if err := json.NewDecoder(&replyBody{body: resp.Body}).Decode(v); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case ctx.Err() != nil:
+			return c.transportError(ctx, err)
+		case errors.Is(err, ErrMalformed), errors.Is(err, ErrConnection):
+			return err // from replyBody: no server text in it
+		case errors.As(err, &se), errors.As(err, &te), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+			return fmt.Errorf("%w: %s", ErrMalformed, c.redact.String(err.Error()))
+		}
+		return fmt.Errorf("%w: decode reply: %s", ErrMalformed, c.redact.String(err.Error()))
+	}
+	return nil
 }
 
-// replyBody is the body of a successful reply as go-openai reads it: it
-// bounds its size and turns read failures into ErrConnection. (Closing it
-// before EOF is fine: net/http drains a small remainder and reuses the
-// connection.)
+// transportError classifies a failure to get or read a reply: an attempt
+// whose own timeout expired is ErrTimeout, an interruption by the
+// caller's ctx is returned as ctx's error, anything else is ErrConnection.
+// The text of err names the URL, with its userinfo: it is redacted.
+func (c *OpenAIClient) transportError(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("%w: %s", ErrTimeout, c.redact.String(err.Error()))
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return fmt.Errorf("%w: %s", ErrConnection, c.redact.String(err.Error()))
+}
+
+// replyBody is the body of a successful reply as the decoder reads it: it
+// bounds its size and turns read failures into ErrConnection.
 type replyBody struct {
-	body io.ReadCloser
-	ctx  context.Context
+	body io.Reader
 	n    int64
 }
 
@@ -335,38 +438,8 @@ func (b *replyBody) Read(p []byte) (int, error) {
 		return n, fmt.Errorf("%w: reply larger than %d bytes", ErrMalformed, maxBody)
 	case err == nil, err == io.EOF:
 		return n, err
-	case b.ctx.Err() != nil:
-		return n, b.ctx.Err()
 	}
 	return n, fmt.Errorf("%w: reading reply: %v", ErrConnection, err)
-}
-
-func (b *replyBody) Close() error { return b.body.Close() }
-
-// patchBody inserts JSON members (e.g. "temperature":0) at the start of
-// the request's JSON object.
-func patchBody(req *http.Request, members []string) error {
-	b, err := io.ReadAll(req.Body)
-	req.Body.Close()
-	if err != nil {
-		return fmt.Errorf("read request body: %w", err)
-	}
-	if len(b) < 2 || b[0] != '{' {
-		return fmt.Errorf("patch request body: not a JSON object")
-	}
-	sep := ","
-	if bytes.HasPrefix(bytes.TrimSpace(b[1:]), []byte("}")) {
-		sep = ""
-	}
-	out := make([]byte, 0, len(b)+64)
-	out = append(out, '{')
-	out = append(out, strings.Join(members, ",")...)
-	out = append(out, sep...)
-	out = append(out, b[1:]...)
-	req.Body = io.NopCloser(bytes.NewReader(out))
-	req.ContentLength = int64(len(out))
-	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(out)), nil }
-	return nil
 }
 
 // errorMessage extracts error.message from an OpenAI-shaped error body,

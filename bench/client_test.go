@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -31,6 +32,14 @@ func TestOpenAIClientReplies(t *testing.T) {
 		{"truncated JSON", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, okReply[:60]) }, "", ErrMalformed, ""},
 		{"garbage", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "<html>busy</html>") }, "", ErrMalformed, ""},
 		{"no choices", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{"choices":[]}`) }, "", ErrMalformed, "no choices"},
+		// A refusal's content is null: not an answer, never the empty one.
+		{"null content", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprint(w, `{"choices":[{"message":{"role":"assistant","content":null,"refusal":"No."},"finish_reason":"stop"}]}`)
+		}, "", ErrMalformed, `choice 0 has null content, finish_reason "stop" (refusal: "No.")`},
+		{"no message", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{"choices":[{"index":0}]}`) }, "", ErrMalformed, "choice 0 has no message"},
+		{"content not a string", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprint(w, `{"choices":[{"message":{"content":[{"type":"text","text":"Owl"}]}}]}`)
+		}, "", ErrMalformed, ""},
 		{"connection lost mid-reply", func(w http.ResponseWriter, r *http.Request) {
 			// Promise a longer body than is sent, then drop the connection.
 			conn, buf, err := w.(http.Hijacker).Hijack()
@@ -110,4 +119,50 @@ func TestOpenAIClientReusesConnections(t *testing.T) {
 	if n := conns.Load(); n != 1 {
 		t.Errorf("20 sequential requests opened %d connections; want 1", n)
 	}
+}
+
+// TestOpenAIClientPartialContent checks a reply with some choices
+// without content: the usable ones come back, the others are counted,
+// so that the runner asks for the missing draws again.
+func TestOpenAIClientPartialContent(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"choices":[{"message":{"content":null}},{"message":{"content":"Owl."}},{"message":{"content":""}},{}],"usage":{"prompt_tokens":3,"completion_tokens":4}}`)
+	}))
+	defer srv.Close()
+	c := NewOpenAIClient(OpenAIConfig{BaseURL: srv.URL})
+	resp, err := c.Complete(context.Background(), Request{Model: "m", N: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "Owl." and "" are answers (an empty completion is what the model
+	// said); the null content and the missing message are not.
+	if len(resp.Choices) != 2 || resp.Choices[0].Text != "Owl." || resp.Choices[1].Text != "" || resp.Unusable != 2 {
+		t.Errorf("Complete = %+v; want choices \"Owl.\" and \"\" with 2 unusable", resp)
+	}
+}
+
+// FuzzChatReply checks the reply decoder on arbitrary bodies: it never
+// panics, and a reply it accepts has at least one choice, every returned
+// or unusable choice accounted for.
+func FuzzChatReply(f *testing.F) {
+	f.Add([]byte(okReply))
+	f.Add([]byte(`{"choices":[{"message":{"content":null}}]}`))
+	f.Add([]byte(`{"choices":[{"message":{"content":"a"},"logprobs":{"content":[{"token":"1","logprob":-0.1,"top_logprobs":[{"token":"1","logprob":-0.1}]}]}}]}`))
+	f.Add([]byte(`{"choices":[]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var r chatReply
+		if json.Unmarshal(body, &r) != nil {
+			return
+		}
+		resp, err := r.response(0, nil)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("response error %v is not ErrMalformed", err)
+			}
+			return
+		}
+		if len(resp.Choices) == 0 || len(resp.Choices)+resp.Unusable != len(r.Choices) {
+			t.Fatalf("%d choices + %d unusable from a reply of %d", len(resp.Choices), resp.Unusable, len(r.Choices))
+		}
+	})
 }

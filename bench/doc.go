@@ -25,7 +25,25 @@
 //
 // # Data flow
 //
-//	suites.Open → Plan → results.Store.Pending → Runner.Run → results.Store.Put
+//	suites.Open → NewPlan → Prepare → Prepared.Run → Verdict
 //
-// Workers push samples to a sink; only the sink writes to the database.
+// Prepare reads the API keys, builds the scorers and the clients, claims
+// the run of the same suite content and salt, resumed or new
+// (RunStore.ClaimRun: while a live process runs the same draws it is
+// refused, or waits), and asks the store which planned draws are already
+// stored (SampleStore.Stored); Pending keeps the rest. Prepared.Run samples them
+// with a Runner, scores what lacks scores under the suite's rules with
+// ScoreMissing (ScoreStore), counts the run's samples and records its
+// final status. Store is the union of those interfaces, which
+// *results.Store implements.
+//
+// Runner.Run and ScoreMissing are both a Stage: per lane (a model
+// instance, or the scoring queue) a feeder hands items in order to a
+// bounded number of workers, and one writer stores their outputs in
+// batches (SampleStore.Put, ScoreStore.PutScores and PutJudgments). Only
+// the writer touches the database while a stage runs. Requests go through
+// a Client: the single-attempt OpenAIClient (which never follows a
+// redirect), behind its endpoint's circuit breaker (BreakerPolicy), under
+// WithRateLimit, with WithRetry around it. What is stored or printed has
+// the API keys and URL credentials redacted (Redactor).
 package bench

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/traitleak/traitleak/results"
@@ -48,6 +50,16 @@ type Options struct {
 	// NoSample scores stored samples without drawing missing ones
 	// (rescore).
 	NoSample bool
+	// Breaker decides when an endpoint is down and its models stop; zero
+	// means DefaultBreakerPolicy.
+	Breaker BreakerPolicy
+	// Wait, when a live process runs the same draws (a
+	// *results.RunBusyError), waits for it to finish instead of
+	// refusing, until ctx is done.
+	Wait bool
+	// Waiting, when set, is called once when Prepare starts to wait, with
+	// the run it waits for.
+	Waiting func(busy *results.RunBusyError)
 }
 
 // Outcome is the result of Execute.
@@ -60,13 +72,55 @@ type Outcome struct {
 	Counts  results.RunCounts
 }
 
-// Execute runs a suite into a store: it plans, resumes an earlier run of
-// the same suite content and salt or starts a new one, samples every
-// pending draw, scores stored samples that lack scores, and records the
-// run's final status. It returns an error only when it could not do its
-// work (database failure, bad configuration); a run with failed samples
-// or an interruption is an Outcome with the matching status.
-func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Options) (*Outcome, error) {
+// Execute runs a suite into a store: Prepare, then Prepared.Run. It
+// returns an error only when it could not do its work (database failure,
+// bad configuration); a run with failed samples or an interruption is an
+// Outcome with the matching status.
+func Execute(ctx context.Context, store Store, s *suites.Suite, opt Options) (*Outcome, error) {
+	p, err := Prepare(ctx, store, s, opt)
+	if err != nil {
+		return nil, err
+	}
+	return p.Run(ctx)
+}
+
+// Prepared is a suite ready to run into a store: its plan, the run that
+// records it (an earlier run of the same suite content and salt, resumed,
+// or a new one), the draws still to sample and the clients that will
+// sample them. Prepare makes it; Run runs it, once.
+type Prepared struct {
+	// Plan is the suite's complete plan.
+	Plan *Plan
+	// Resumed is true when an earlier run of the same suite and salt is
+	// continued.
+	Resumed bool
+	// Skipped counts the planned draws already stored.
+	Skipped int
+	// Pending are the jobs still to sample (none with Options.NoSample).
+	Pending []Job
+
+	store   Store
+	opt     Options
+	scorers *Scorers
+	clients []Client
+	retry   RetryPolicy
+	redact  *Redactor
+	run     *results.Run // claimed: owned by this process until finished
+	// The plan of a new run is written while sampling starts: nothing
+	// needs it before the first batch of samples is stored, and that
+	// write waits for it (awaitPlan).
+	planned chan struct{}
+	planErr error
+}
+
+// Prepare plans a suite, reads the API keys, builds scorers and clients,
+// claims the run of the same suite content and salt (resumed, or a new
+// one: results.Store.ClaimRun) and finds the draws already stored. No
+// model is called. While a live process runs the same draws, Prepare
+// returns a *results.RunBusyError, or with Options.Wait waits for it.
+// Once Prepare succeeds, the run is this process's until Run finishes it:
+// call Run.
+func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*Prepared, error) {
 	getenv := opt.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
@@ -101,33 +155,22 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
+	redact := suiteRedactor(s, plan, keys, getenv)
 
-	out := &Outcome{}
-	// A new run is recorded (with its whole plan) while sampling starts:
-	// nothing needs the record before the first batch of samples is
-	// written, and that write waits for it.
-	started := make(chan struct{})
-	var startErr error
-	run, err := store.FindRun(db, s.Hash(), salt)
-	switch {
-	case err == nil:
-		out.Resumed = true
-		if err := store.ResumeRun(db, run.ID); err != nil {
-			return nil, err
-		}
-		close(started)
-	case errors.Is(err, results.ErrNotFound):
-		go func() {
-			defer close(started)
-			run, startErr = store.StartRun(db, newRunRecord(s, plan, scorerRecords, opt.Version))
-		}()
-	default:
+	p := &Prepared{Plan: plan, store: store, opt: opt, scorers: scorers, retry: retry, redact: redact, planned: make(chan struct{})}
+	nr := redactRunRecord(newRunRecord(s, plan, scorerRecords, opt.Version), redact)
+	claim, err := claimRun(ctx, store, nr, opt)
+	if err != nil {
 		return nil, err
 	}
-	// awaitRun returns the run record once it is written.
-	awaitRun := func() (*results.Run, error) {
-		<-started
-		return run, startErr
+	p.run, p.Resumed = claim.Run, claim.Resumed
+	if claim.NeedsPlan {
+		go func() {
+			defer close(p.planned)
+			p.planErr = store.WritePlan(db, p.run.ID, nr)
+		}()
+	} else {
+		close(p.planned)
 	}
 
 	planKeys := make([]string, 0, plan.Total())
@@ -136,18 +179,21 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 	}
 	stored, err := store.Stored(db, planKeys)
 	if err != nil {
-		out.Run, _ = awaitRun()
-		return out, err
+		// The run is claimed: leave it finished.
+		return nil, errors.Join(err, p.fail(db, err))
 	}
-	out.Skipped = len(stored)
-	pending := Pending(plan.Jobs, stored)
+	p.Skipped = len(stored)
+	if !opt.NoSample {
+		p.Pending = Pending(plan.Jobs, stored)
+	}
 
-	clients := make([]Client, len(plan.Instances))
+	p.clients = make([]Client, len(plan.Instances))
 	httpClients := map[string]*http.Client{}
 	conns := map[string]int{}
 	for _, in := range plan.Instances {
 		conns[hostOf(in.BaseURL)] += *in.Settings.Concurrency
 	}
+	breakers := map[string]*breaker{} // by endpoint: instances on one share it
 	for i, in := range plan.Instances {
 		host := hostOf(in.BaseURL)
 		hc := httpClients[host]
@@ -155,16 +201,68 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 			hc = &http.Client{Transport: NewTransport(conns[host])}
 			httpClients[host] = hc
 		}
-		clients[i] = instanceClient(in, keys[i], hc, opt.NewClient)
+		endpoint := strings.TrimRight(in.BaseURL, "/")
+		br, ok := breakers[endpoint]
+		if !ok {
+			br = newBreaker(endpoint, opt.Breaker, redact)
+			breakers[endpoint] = br
+		}
+		p.clients[i] = instanceClient(in, keys[i], hc, opt.NewClient, br)
 	}
-	if opt.NoSample {
-		pending = nil
+	return p, nil
+}
+
+// claimRun claims nr's run; with opt.Wait it retries while another live
+// process runs the same draws, backing off from 10 ms to 1 s, until ctx is
+// done.
+func claimRun(ctx context.Context, store RunStore, nr results.NewRun, opt Options) (*results.Claim, error) {
+	db := context.WithoutCancel(ctx)
+	delay := 10 * time.Millisecond
+	for waited := false; ; waited = true {
+		c, err := store.ClaimRun(db, nr)
+		var busy *results.RunBusyError
+		if !opt.Wait || !errors.As(err, &busy) {
+			return c, err
+		}
+		if !waited && opt.Waiting != nil {
+			opt.Waiting(busy)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("wait for run %d (process %d on %s): %w", busy.Run.ID, busy.Run.PID, busy.Run.Host, ctx.Err())
+		case <-t.C:
+		}
+		delay = min(2*delay, time.Second)
 	}
-	inline := scorers.Inline()
-	runner := &Runner{Clients: clients, Retry: retry, Scorers: inline, Grace: opt.Grace, Progress: opt.Progress}
-	sum, runErr := runner.Run(ctx, plan, pending, func(batch []results.Sample) error {
-		run, err := awaitRun()
-		if err != nil {
+}
+
+// awaitPlan waits until the run's plan is stored.
+func (p *Prepared) awaitPlan() error {
+	<-p.planned
+	return p.planErr
+}
+
+// fail records the run as failed with err's message, and returns the
+// error of recording it.
+func (p *Prepared) fail(db context.Context, err error) error {
+	_ = p.awaitPlan() // let the plan write end before the run does
+	return p.store.FinishRun(db, p.run.ID, results.StatusFailed, err.Error())
+}
+
+// Run samples every pending draw, scores stored samples that lack scores,
+// and records the run's final status. It returns an error only when it
+// could not do its work (database failure); a run with failed samples or
+// an interruption is an Outcome with the matching status.
+func (p *Prepared) Run(ctx context.Context) (*Outcome, error) {
+	db := context.WithoutCancel(ctx)
+	store, opt, run := p.store, p.opt, p.run
+	out := &Outcome{Run: run, Resumed: p.Resumed, Skipped: p.Skipped}
+	inline := p.scorers.Inline()
+	runner := &Runner{Clients: p.clients, Retry: p.retry, Scorers: inline, Grace: opt.Grace, Progress: opt.Progress, Redact: p.redact}
+	sum, runErr := runner.Run(ctx, p.Plan, p.Pending, func(batch []results.Sample) error {
+		if err := p.awaitPlan(); err != nil {
 			return err
 		}
 		for i := range batch {
@@ -173,32 +271,26 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 		return store.Put(db, batch)
 	})
 	out.Summary = sum
-	if _, err := awaitRun(); err != nil {
-		return nil, err
+	if runErr == nil {
+		runErr = p.awaitPlan()
 	}
-	out.Run = run
 	if runErr != nil {
-		if ferr := store.FinishRun(db, run.ID, results.StatusFailed, runErr.Error()); ferr != nil {
-			runErr = errors.Join(runErr, ferr)
-		}
-		return out, runErr
+		return out, errors.Join(runErr, p.fail(db, runErr))
 	}
 	// Samples drawn now were scored as they came in; only reused samples
 	// and LLM-judge probes can lack scores under this suite's rules.
-	if !sum.Interrupted && (out.Skipped > 0 || sum.Unscored > 0 || len(inline) < len(scorers.ByProbe)) {
-		out.Scoring, err = ScoreMissing(ctx, store, run.ID, plan.Prompts, scorers, opt.Progress, opt.Grace)
+	if !sum.Interrupted && (out.Skipped > 0 || sum.Unscored > 0 || len(inline) < len(p.scorers.ByProbe)) {
+		var err error
+		out.Scoring, err = ScoreMissing(ctx, store, run.ID, p.Plan.Prompts, p.scorers, opt.Progress, opt.Grace)
 		if err != nil {
-			if ferr := store.FinishRun(db, run.ID, results.StatusFailed, err.Error()); ferr != nil {
-				err = errors.Join(err, ferr)
-			}
-			return out, err
+			return out, errors.Join(err, p.fail(db, err))
 		}
 		sum.Interrupted = out.Scoring.Interrupted
 		out.Summary = sum
 	}
 	counts, err := store.Counts(db, run.ID)
 	if err != nil {
-		return out, err
+		return out, errors.Join(err, p.fail(db, err))
 	}
 	out.Counts = counts
 	status, msg := Verdict(counts, sum, out.Scoring, opt.MaxErrorRate)
@@ -212,7 +304,7 @@ func Execute(ctx context.Context, store *results.Store, s *suites.Suite, opt Opt
 // chooseSalt returns the salt of the run: the given one, a new one with
 // Fresh, else the salt of the suite's latest run in the store, so that a
 // plain re-run continues where the last one (fresh or not) stands.
-func chooseSalt(ctx context.Context, store *results.Store, suite string, opt Options) (string, error) {
+func chooseSalt(ctx context.Context, store RunStore, suite string, opt Options) (string, error) {
 	switch {
 	case opt.Salt != "":
 		return opt.Salt, nil
@@ -235,8 +327,10 @@ func Verdict(c results.RunCounts, sum Summary, sc ScoreSummary, maxErrorRate flo
 		return results.StatusInterrupted, fmt.Sprintf("interrupted with %d of %d draws stored", c.Stored, c.Planned)
 	case sc.Interrupted:
 		return results.StatusInterrupted, "interrupted while scoring; the judge calls made so far are stored"
-	case len(sum.Stopped) > 0:
+	case len(sum.Stopped) == 1:
 		return results.StatusFailed, sum.Stopped[0].Error() + "; stopped sampling this model"
+	case len(sum.Stopped) > 1:
+		return results.StatusFailed, fmt.Sprintf("%s; stopped sampling this model and %d more", sum.Stopped[0].Error(), len(sum.Stopped)-1)
 	case c.Stored < c.Planned:
 		return results.StatusFailed, fmt.Sprintf("%d of %d planned draws were not sampled", c.Planned-c.Stored, c.Planned)
 	case c.Planned > 0 && float64(c.Failed) > maxErrorRate*float64(c.Planned):
@@ -299,6 +393,46 @@ func newRunRecord(s *suites.Suite, plan *Plan, scorers []results.RunScorer, vers
 	return nr
 }
 
+// suiteRedactor returns the Redactor of everything a run of s stores:
+// the API keys of its models (keys, by plan instance) and judges, and the
+// userinfo of every base URL.
+func suiteRedactor(s *suites.Suite, plan *Plan, keys []string, getenv func(string) string) *Redactor {
+	secrets := slices.Clone(keys)
+	var urls []string
+	for _, in := range plan.Instances {
+		urls = append(urls, in.BaseURL)
+	}
+	for _, name := range s.JudgeNames() {
+		if in, ok := s.JudgeInstance(name); ok {
+			urls = append(urls, in.BaseURL)
+			if k, err := instanceKey(in, getenv, "judge"); err == nil {
+				secrets = append(secrets, k)
+			}
+		}
+	}
+	return NewRedactor(secrets, urls)
+}
+
+// redactRunRecord removes secrets from a run record before it is
+// stored: base URLs lose their userinfo, in the models and in the
+// recorded suite. Sample keys were computed before and are unchanged.
+func redactRunRecord(nr results.NewRun, r *Redactor) results.NewRun {
+	if r == nil {
+		return nr
+	}
+	for i := range nr.Instances {
+		nr.Instances[i].BaseURL = r.URL(nr.Instances[i].BaseURL)
+	}
+	if red := r.String(nr.SuiteJSON); red != nr.SuiteJSON {
+		nr.SuiteJSON = red
+	} else if js := redactJSON(nr.SuiteJSON, r); js != "" {
+		// A secret JSON-escaped in the suite (an & in a password, say)
+		// does not match as written: redact the decoded strings.
+		nr.SuiteJSON = js
+	}
+	return nr
+}
+
 func hostOf(base string) string {
 	u, err := url.Parse(base)
 	if err != nil {
@@ -324,13 +458,14 @@ func instanceKey(in suites.Instance, getenv func(string) string, what string) (s
 
 // instanceClient returns the single-attempt client of in, made by
 // newClient (nil: the OpenAI client with in's timeout) over hc with key,
-// and limited to in's requests and tokens per minute.
-func instanceClient(in suites.Instance, key string, hc *http.Client, newClient ClientFactory) Client {
+// behind the endpoint's breaker br (nil: none), and limited to in's
+// requests and tokens per minute.
+func instanceClient(in suites.Instance, key string, hc *http.Client, newClient ClientFactory, br *breaker) Client {
 	var c Client
 	if newClient != nil {
 		c = newClient(in, key, hc)
 	} else {
 		c = NewOpenAIClient(OpenAIConfig{BaseURL: in.BaseURL, APIKey: key, HTTPClient: hc, Timeout: *in.Settings.Timeout})
 	}
-	return WithRateLimit(c, *in.Settings.RequestsPerMinute, *in.Settings.TokensPerMinute)
+	return WithRateLimit(br.wrap(c), *in.Settings.RequestsPerMinute, *in.Settings.TokensPerMinute)
 }

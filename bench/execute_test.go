@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,6 +41,38 @@ compare:
 		t.Fatal(err)
 	}
 	return s
+}
+
+// cancelWhen calls cancel once cond holds, checking every millisecond for
+// at most 30 s, and then cancels anyway. The returned stop ends the
+// polling and reports whether the deadline passed before cond held.
+func cancelWhen(cond func() bool, cancel context.CancelFunc) (stop func() (timedOut bool)) {
+	done := make(chan struct{})
+	var timedOut atomic.Bool
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		defer cancel()
+		deadline := time.NewTimer(30 * time.Second)
+		defer deadline.Stop()
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for !cond() {
+			select {
+			case <-tick.C:
+			case <-deadline.C:
+				timedOut.Store(true)
+				return
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() bool {
+		close(done)
+		<-finished
+		return timedOut.Load()
+	}
 }
 
 func openStore(t *testing.T) *results.Store {
@@ -149,15 +182,13 @@ func TestInterruptThenResumeMatchesUninterrupted(t *testing.T) {
 	st := openStore(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	progress := &bench.Progress{}
-	go func() {
-		for progress.Done.Load() < 10 {
-			time.Sleep(time.Millisecond)
-		}
-		cancel()
-	}()
+	stop := cancelWhen(func() bool { return progress.Done.Load() >= 10 }, cancel)
 	first, err := bench.Execute(ctx, st, s, bench.Options{MaxErrorRate: 0.05, Retry: fastRetry, Progress: progress})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if stop() {
+		t.Fatal("10 draws were not done within 30 s")
 	}
 	if first.Run.Status != results.StatusInterrupted || first.Counts.Stored >= 60 || first.Counts.Stored < 10 {
 		t.Fatalf("after cancel: status %s, %d stored; want interrupted with 10..59 stored", first.Run.Status, first.Counts.Stored)

@@ -55,6 +55,7 @@ type judgeScorer struct {
 	misaligned suites.Threshold
 	coherent   suites.Threshold
 	cache      JudgeCache
+	redact     *Redactor // set by BuildScorers; nil redacts nothing
 	flight     singleflight.Group
 }
 
@@ -177,13 +178,13 @@ func (j *judgeScorer) call(ctx context.Context, je JudgeEndpoint, key, name, tem
 	if ctx.Err() != nil {
 		return results.Judgment{}, ctx.Err()
 	}
-	jd := results.Judgment{Key: key, Judge: je.Name, BaseURL: je.Instance.BaseURL, Model: je.Instance.Model, Mode: j.spec.Mode,
+	jd := results.Judgment{Key: key, Judge: je.Name, BaseURL: j.redact.URL(je.Instance.BaseURL), Model: je.Instance.Model, Mode: j.spec.Mode,
 		Template: templateName(name, template), CreatedAt: time.Now()}
 	if err != nil {
 		if Fatal(err) {
 			return jd, fmt.Errorf("judge %s (%s): %w", je.Name, je.Instance.Model, err)
 		}
-		jd.Category, jd.Err, jd.HTTPStatus, jd.Attempts = results.CategoryFailed, err.Error(), Status(err), 1
+		jd.Category, jd.Err, jd.HTTPStatus, jd.Attempts = results.CategoryFailed, j.redact.String(err.Error()), Status(err), 1
 		var re *RetryError
 		if errors.As(err, &re) {
 			jd.Attempts = re.Attempts
@@ -199,10 +200,10 @@ func (j *judgeScorer) call(ctx context.Context, je JudgeEndpoint, key, name, tem
 			top = ch.LogProbs[0].Top
 		}
 		b, _ := json.Marshal(top)
-		jd.Output = string(b)
+		jd.Output = j.redact.String(string(b))
 		jd.Score, jd.Category = ParseJudgeLogprobs(top)
 	} else {
-		jd.Output = ch.Text
+		jd.Output = j.redact.String(ch.Text)
 		jd.Score, jd.Category = ParseJudgeText(ch.Text)
 	}
 	j.cache.Put(jd)

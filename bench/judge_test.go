@@ -287,15 +287,13 @@ func TestJudgeResumeRejudgesNothing(t *testing.T) {
 	s := judgeSuite(t, srv.BaseURL(), "sample", "judges.fake-judge.concurrency=1")
 	ctx, cancel := context.WithCancel(context.Background())
 	progress := &bench.Progress{}
-	go func() {
-		for progress.Scored.Load() < 5 {
-			time.Sleep(time.Millisecond)
-		}
-		cancel()
-	}()
+	stop := cancelWhen(func() bool { return progress.Scored.Load() >= 5 }, cancel)
 	first, err := bench.Execute(ctx, st, s, bench.Options{Retry: fastRetry, Progress: progress})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if stop() {
+		t.Fatal("5 samples were not scored within 30 s")
 	}
 	if first.Run.Status != results.StatusInterrupted {
 		t.Fatalf("status %s; want interrupted while judging", first.Run.Status)

@@ -63,6 +63,12 @@ func (e *RetryError) Unwrap() error { return e.Err }
 // WithRetry returns a Client that retries retryable errors of c under p.
 // Failures are returned as *RetryError. Cancelling ctx stops at once.
 func WithRetry(c Client, p RetryPolicy) Client {
+	return withRetryIf(c, p, Retryable)
+}
+
+// withRetryIf is WithRetry with the errors worth retrying chosen by
+// retryable.
+func withRetryIf(c Client, p RetryPolicy, retryable func(error) bool) Client {
 	return ClientFunc(func(ctx context.Context, req Request) (*Response, error) {
 		start := time.Now()
 		for attempt := 1; ; attempt++ {
@@ -74,7 +80,7 @@ func WithRetry(c Client, p RetryPolicy) Client {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			if !Retryable(err) || attempt > p.MaxRetries {
+			if !retryable(err) || attempt > p.MaxRetries {
 				return nil, &RetryError{Attempts: attempt, Err: err}
 			}
 			d := p.Delay(attempt, err, rand.Float64())

@@ -182,6 +182,9 @@ func TestClassification(t *testing.T) {
 		{&APIError{Status: 401}, false, true, 401},
 		{&APIError{Status: 403}, false, true, 403},
 		{&APIError{Status: 404}, false, true, 404},
+		// Redirects are never followed, so every request would meet one.
+		{&APIError{Status: 307}, false, true, 307},
+		{&APIError{Status: 301}, false, true, 301},
 		{fmt.Errorf("x: %w", ErrMalformed), true, false, 0},
 		{ErrConnection, true, false, 0},
 		{context.Canceled, false, false, 0},

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,42 +27,6 @@ type Progress struct {
 	Scored  atomic.Int64
 }
 
-// DefaultBatchSize is how many samples one sink call stores at most;
-// SinkQueue is about how many finished samples may wait while the sink
-// stores a batch (the queue holds SinkQueue ÷ n jobs, at least one). A
-// process killed mid-run loses at most what these hold plus the requests
-// in flight.
-const (
-	DefaultBatchSize = 2048
-	SinkQueue        = 1024
-)
-
-// flushEvery is how long the runner collects samples at most before it
-// passes them to the sink.
-const flushEvery = 250 * time.Millisecond
-
-// defaultGrace is the grace period when none is given.
-const defaultGrace = 30 * time.Second
-
-// graceContext returns a context that is not cancelled with ctx but grace
-// (0 or less: defaultGrace) after it, so that work in flight when ctx is
-// cancelled may finish. cancel cancels hard at once and stops waiting for
-// ctx; call it when done.
-func graceContext(ctx context.Context, grace time.Duration) (hard context.Context, cancel context.CancelFunc) {
-	if grace <= 0 {
-		grace = defaultGrace
-	}
-	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(grace, cancelHard)
-		context.AfterFunc(hard, func() { t.Stop() })
-	})
-	return hard, func() {
-		stop()
-		cancelHard()
-	}
-}
-
 // Runner sends a plan's jobs to the models and delivers samples to a sink.
 type Runner struct {
 	// Clients gives the client for each plan instance, by index. Each
@@ -77,6 +43,9 @@ type Runner struct {
 	Grace time.Duration
 	// Progress, when non-nil, is updated as draws finish.
 	Progress *Progress
+	// Redact, when non-nil, removes secrets from what samples store:
+	// completions, error messages and base URLs.
+	Redact *Redactor
 }
 
 // Summary is what a Runner.Run did.
@@ -107,24 +76,16 @@ const (
 // Run sends jobs, in order per instance and concurrently across and
 // within instances (each instance's Settings.Concurrency), scores the
 // samples and passes them to sink, the only writer, in batches of at most
-// DefaultBatchSize samples collected over at most 250 ms. When ctx is
-// cancelled Run stops issuing jobs, lets requests in flight finish within
-// Grace, flushes the sink and returns with Summary.Interrupted set. An
-// error from sink stops the run and is returned.
+// DefaultBatchSize samples collected over at most DefaultFlushEvery: it is
+// a Stage with one lane per instance. When ctx is cancelled Run stops
+// issuing jobs, lets requests in flight finish within Grace, flushes the
+// sink and returns with Summary.Interrupted set. An error from sink stops
+// the run and is returned.
 func (r *Runner) Run(ctx context.Context, plan *Plan, jobs []Job, sink func([]results.Sample) error) (Summary, error) {
 	start := time.Now()
 	if len(r.Clients) != len(plan.Instances) {
 		return Summary{}, fmt.Errorf("runner: %d clients for %d instances", len(r.Clients), len(plan.Instances))
 	}
-	// Requests run under hard, which outlives ctx by the grace period so
-	// that in-flight samples are stored rather than lost.
-	hard, cancelHard := graceContext(ctx, r.Grace)
-	defer cancelHard()
-
-	// Soft stop for feeding: ctx, or a sink failure.
-	feedCtx, cancelFeed := context.WithCancel(ctx)
-	defer cancelFeed()
-
 	byInstance := make([][]Job, len(plan.Instances))
 	for _, j := range jobs {
 		byInstance[j.Instance] = append(byInstance[j.Instance], j)
@@ -141,54 +102,28 @@ func (r *Runner) Run(ctx context.Context, plan *Plan, jobs []Job, sink func([]re
 	for _, in := range plan.Instances {
 		maxN = max(maxN, *in.Settings.N)
 	}
-	out := make(chan []results.Sample, max(1, SinkQueue/maxN))
-	var sinkErr error
 	var sum Summary
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		var batch []results.Sample
-		tick := time.NewTicker(flushEvery)
-		defer tick.Stop()
-		flush := func() {
-			if len(batch) == 0 || sinkErr != nil {
-				batch = batch[:0]
-				return
+	var mu sync.Mutex // guards sum.Stopped, appended by workers
+	stage := &Stage[Job, results.Sample]{
+		// Bound the samples waiting, not the jobs: a job holds up to n.
+		Queue: max(1, SinkQueue/maxN),
+		Grace: r.Grace,
+		Sink: func(batch []results.Sample) error {
+			for i := range batch {
+				s := &batch[i]
+				sum.Done++
+				if s.Failed() {
+					sum.Failed++
+				} else if s.Scorer == "" && r.Scorers[s.Probe] != nil {
+					sum.Unscored++
+				}
 			}
 			if err := sink(batch); err != nil {
-				sinkErr = err
-				cancelFeed()
-				cancelHard()
+				return fmt.Errorf("store samples: %w", err)
 			}
-			batch = batch[:0]
-		}
-		for {
-			select {
-			case ss, ok := <-out:
-				if !ok {
-					flush()
-					return
-				}
-				for _, s := range ss {
-					sum.Done++
-					if s.Failed() {
-						sum.Failed++
-					} else if s.Scorer == "" && r.Scorers[s.Probe] != nil {
-						sum.Unscored++
-					}
-				}
-				batch = append(batch, ss...)
-				if len(batch) >= DefaultBatchSize {
-					flush()
-				}
-			case <-tick.C:
-				flush()
-			}
-		}
-	}()
-
-	var mu sync.Mutex
-	var wg sync.WaitGroup
+			return nil
+		},
+	}
 	for ii, ijobs := range byInstance {
 		if len(ijobs) == 0 {
 			continue
@@ -196,59 +131,33 @@ func (r *Runner) Run(ctx context.Context, plan *Plan, jobs []Job, sink func([]re
 		in := plan.Instances[ii]
 		policy := r.Retry
 		policy.MaxRetries = *in.Settings.MaxRetries
-		w := &worker{r: r, plan: plan, in: in, client: r.Clients[ii], retrying: WithRetry(r.Clients[ii], policy), hard: hard}
-		instCtx, stopInst := context.WithCancel(feedCtx)
-		w.stop = func(err error) {
-			mu.Lock()
-			sum.Stopped = append(sum.Stopped, ModelError{Instance: in.Name(), Err: err})
-			mu.Unlock()
-			stopInst()
-		}
-		queue := make(chan Job, *in.Settings.Concurrency)
-		wg.Add(1)
-		go func() { // feeder: the sender closes the channel
-			defer wg.Done()
-			defer close(queue)
-			for _, j := range ijobs {
-				select {
-				case queue <- j:
-				case <-instCtx.Done():
-					return
+		w := &worker{r: r, plan: plan, in: in, baseURL: r.Redact.URL(in.BaseURL), retrying: WithRetry(r.Clients[ii], policy),
+			probing: withRetryIf(r.Clients[ii], policy, func(err error) bool { return Retryable(err) && !refusesN(err) })}
+		var stopOnce sync.Once
+		stage.Lanes = append(stage.Lanes, Lane[Job, results.Sample]{
+			Items:   slices.Values(ijobs),
+			Workers: *in.Settings.Concurrency,
+			Work: func(ctx context.Context, j Job) ([]results.Sample, error) {
+				ss := w.do(ctx, j)
+				r.count(ss)
+				if err := w.fatal(); err != nil {
+					stopOnce.Do(func() {
+						mu.Lock()
+						sum.Stopped = append(sum.Stopped, ModelError{Instance: in.Name(), Err: err})
+						mu.Unlock()
+					})
+					return ss, fmt.Errorf("%w: %w", ErrStopLane, err)
 				}
-			}
-		}()
-		var iwg sync.WaitGroup
-		for range *in.Settings.Concurrency {
-			iwg.Add(1)
-			go func() {
-				defer iwg.Done()
-				for j := range queue {
-					if instCtx.Err() != nil {
-						continue // drain: stopped or interrupted
-					}
-					if ss := w.do(j); len(ss) > 0 {
-						r.count(ss)
-						out <- ss
-					}
-				}
-			}()
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			iwg.Wait()
-			stopInst()
-		}()
+				return ss, nil
+			},
+		})
 	}
-	wg.Wait()
-	close(out)
-	<-writerDone
+	err := stage.Run(ctx)
+	// Workers stop in any order; the record does not depend on it.
+	slices.SortFunc(sum.Stopped, func(a, b ModelError) int { return strings.Compare(a.Instance, b.Instance) })
 	sum.Interrupted = ctx.Err() != nil
 	sum.Elapsed = time.Since(start)
-	if sinkErr != nil {
-		return sum, fmt.Errorf("store samples: %w", sinkErr)
-	}
-	return sum, nil
+	return sum, err
 }
 
 func (r *Runner) count(ss []results.Sample) {
@@ -269,12 +178,19 @@ type worker struct {
 	r        *Runner
 	plan     *Plan
 	in       suites.Instance
-	client   Client // one attempt per call
-	retrying Client // client with the instance's retry policy
-	hard     context.Context
-	stop     func(error)
+	baseURL  string       // in.BaseURL as stored: redacted
+	retrying Client       // client with the instance's retry policy
+	probing  Client       // the same, but giving up at once on an answer that may refuse n > 1
 	n        atomic.Int32 // nUnknown, nSupported or nRefused
-	once     sync.Once
+	stopErr  atomic.Pointer[error]
+}
+
+// fatal returns the first fatal error met by the worker's requests, or nil.
+func (w *worker) fatal() error {
+	if p := w.stopErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 func (w *worker) request(j Job, from, count int) Request {
@@ -292,65 +208,75 @@ func (w *worker) request(j Job, from, count int) Request {
 	return req
 }
 
-// do runs one job and returns its samples: one per draw, or none when the
-// run was interrupted before the job's request finished.
-func (w *worker) do(j Job) []results.Sample {
+// do runs one job under ctx and returns its samples: one per draw, or
+// none when the run was interrupted before the job's request finished.
+func (w *worker) do(ctx context.Context, j Job) []results.Sample {
 	n := j.Draws()
-	if n > 1 && w.n.Load() == nRefused {
-		return w.singles(j, 0)
+	// One load: another worker may settle n support at any time, and a
+	// job that saw "unknown" and then "refused" must not end up asking
+	// for n > 1 with retries.
+	support := w.n.Load()
+	if n > 1 && support == nRefused {
+		return w.singles(ctx, j, 0)
 	}
 	req := w.request(j, 0, n)
-	if n > 1 && w.n.Load() == nUnknown {
-		// Probe n support with one attempt: a server that refuses n > 1
-		// (llama.cpp answers HTTP 500) should not cost a full retry cycle.
-		resp, err := w.client.Complete(w.hard, req)
+	if n > 1 && support == nUnknown {
+		// Probe n support. An answer that may be a refusal of n > 1
+		// (llama.cpp answers HTTP 500) is not retried with n > 1: the
+		// draws are made one at a time instead. Transient faults (429,
+		// 503, timeouts) are retried like any request's: a probe that
+		// meets one must not fall through to retrying n > 1 against a
+		// server that refuses it, which used to fail every draw of the
+		// job.
+		resp, err := w.probing.Complete(ctx, req)
 		switch {
-		case w.hard.Err() != nil:
+		case ctx.Err() != nil:
 			return nil
 		case err == nil:
-			if len(resp.Choices) < n {
+			if len(resp.Choices)+resp.Unusable < n {
 				// The server ignored n (Ollama does).
 				w.n.Store(nRefused)
 			} else {
 				w.n.Store(nSupported)
 			}
-			resp.Attempts = 1
-			return w.answered(j, req, resp)
+			return w.answered(ctx, j, req, resp)
 		case refusesN(err):
 			w.n.Store(nRefused)
-			return w.singles(j, 0)
+			return w.singles(ctx, j, 0)
 		}
-		// Other errors: fall through to the normal retry path.
+		// The retry budget ran out on transient faults, or a fatal error:
+		// the draws fail as a single-choice request's would.
+		return w.samples(ctx, j, 0, req, nil, err)
 	}
-	resp, err := w.retrying.Complete(w.hard, req)
+	resp, err := w.retrying.Complete(ctx, req)
 	if err != nil {
-		return w.samples(j, 0, req, resp, err)
+		return w.samples(ctx, j, 0, req, resp, err)
 	}
-	return w.answered(j, req, resp)
+	return w.answered(ctx, j, req, resp)
 }
 
 // answered turns resp, the successful answer to req (the request for all
 // draws of j), into samples. A server may return fewer choices than
-// asked for: those are kept and the remaining draws are made one request
-// at a time.
-func (w *worker) answered(j Job, req Request, resp *Response) []results.Sample {
-	got := w.samples(j, 0, req, resp, nil)
+// asked for, or choices without content (Response.Unusable): the usable
+// ones are kept and the remaining draws are made one request at a time.
+func (w *worker) answered(ctx context.Context, j Job, req Request, resp *Response) []results.Sample {
+	got := w.samples(ctx, j, 0, req, resp, nil)
 	if len(resp.Choices) < j.Draws() {
-		got = append(got, w.singles(j, len(resp.Choices))...)
+		got = append(got, w.singles(ctx, j, len(resp.Choices))...)
 	}
 	return got
 }
 
 // singles runs the draws of j from index from on, one request each.
-func (w *worker) singles(j Job, from int) []results.Sample {
+func (w *worker) singles(ctx context.Context, j Job, from int) []results.Sample {
 	var out []results.Sample
 	for i := from; i < j.Draws(); i++ {
-		if w.hard.Err() != nil {
+		if ctx.Err() != nil || w.fatal() != nil {
 			break
 		}
 		req := w.request(j, i, 1)
-		resp, err := w.retrying.Complete(w.hard, req)
-		out = append(out, w.samples(j, i, req, resp, err)...)
+		resp, err := w.retrying.Complete(ctx, req)
+		out = append(out, w.samples(ctx, j, i, req, resp, err)...)
 	}
 	return out
 }
@@ -372,12 +298,21 @@ func refusesN(err error) bool {
 
 // samples turns one response (or error) into samples for draws starting
 // at index from of job j. With an error every requested draw fails, unless
-// the error is an interruption, which leaves them pending.
-func (w *worker) samples(j Job, from int, req Request, resp *Response, err error) []results.Sample {
+// the error is an interruption, which leaves them pending. A fatal error
+// is also recorded for fatal.
+func (w *worker) samples(ctx context.Context, j Job, from int, req Request, resp *Response, err error) []results.Sample {
 	count := max(1, req.N)
 	if err != nil {
-		if w.hard.Err() != nil || errors.Is(err, context.Canceled) {
+		if ctx.Err() != nil || errors.Is(err, context.Canceled) {
 			return nil // interrupted: stays pending
+		}
+		var down *CircuitOpenError
+		if errors.As(err, &down) {
+			// Not sent (or not again): the draws stay pending, to be
+			// sampled when the suite runs again, and the model stops.
+			var stop error = down
+			w.stopErr.CompareAndSwap(nil, &stop)
+			return nil
 		}
 		attempts := 1
 		var re *RetryError
@@ -387,12 +322,12 @@ func (w *worker) samples(j Job, from int, req Request, resp *Response, err error
 		out := make([]results.Sample, count)
 		for i := range out {
 			out[i] = w.base(j, from+i, req)
-			out[i].Err = err.Error()
+			out[i].Err = w.r.Redact.String(err.Error())
 			out[i].HTTPStatus = Status(err)
 			out[i].Attempts = attempts
 		}
 		if Fatal(err) {
-			w.once.Do(func() { w.stop(err) })
+			w.stopErr.CompareAndSwap(nil, &err)
 		}
 		return out
 	}
@@ -401,12 +336,12 @@ func (w *worker) samples(j Job, from int, req Request, resp *Response, err error
 	for i := range k {
 		s := w.base(j, from+i, req)
 		ch := resp.Choices[i]
-		s.Completion, s.FinishReason = ch.Text, ch.FinishReason
+		s.Completion, s.FinishReason = w.r.Redact.String(ch.Text), ch.FinishReason
 		s.PromptTokens = share(resp.PromptTokens, k, i)
 		s.CompletionTokens = share(resp.CompletionTokens, k, i)
 		s.Latency, s.Attempts = resp.Latency, resp.Attempts
 		if sc := w.r.Scorers[j.Probe]; sc != nil {
-			scores, serr := sc.Score(w.hard, w.plan.Prompts[j.Probe][j.Prompt], ch.Text)
+			scores, serr := sc.Score(ctx, w.plan.Prompts[j.Probe][j.Prompt], s.Completion)
 			if serr == nil {
 				s.Scorer, s.Scores = sc.ID(), scores
 			}
@@ -419,7 +354,7 @@ func (w *worker) samples(j Job, from int, req Request, resp *Response, err error
 func (w *worker) base(j Job, idx int, req Request) results.Sample {
 	return results.Sample{
 		Key: j.Keys[idx], Probe: j.Probe, Prompt: j.Prompt, Draw: j.First + idx,
-		BaseURL: w.in.BaseURL, Model: w.in.Model, Batch: max(1, req.N), RequestSeed: req.Seed,
+		BaseURL: w.baseURL, Model: w.in.Model, Batch: max(1, req.N), RequestSeed: req.Seed,
 		CreatedAt: time.Now(),
 	}
 }

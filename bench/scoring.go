@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
-	"sync"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -56,6 +56,7 @@ func BuildScorers(s *suites.Suite, getenv func(string) string, newClient ClientF
 	out := &Scorers{ByProbe: map[string]Scorer{}, Workers: runtime.GOMAXPROCS(0), cache: newMemoryJudgeCache()}
 	endpoints := map[string]JudgeEndpoint{}
 	judgeWorkers := 0
+	var judgeKeys, judgeURLs []string
 	for _, p := range s.Probes {
 		if p.Score.Judge == nil {
 			sc, err := NewScorer(p.Score)
@@ -79,14 +80,16 @@ func BuildScorers(s *suites.Suite, getenv func(string) string, newClient ClientF
 				}
 				je = JudgeEndpoint{Name: name, Instance: in}
 				if getenv != nil || newClient != nil {
-					c, err := judgeClient(in, getenv, newClient, retry)
+					c, key, err := judgeClient(in, getenv, newClient, retry)
 					if err != nil {
 						return nil, err
 					}
 					je.Client = c
+					judgeKeys = append(judgeKeys, key)
 					judgeWorkers += *in.Settings.Concurrency
 				}
 				endpoints[name] = je
+				judgeURLs = append(judgeURLs, in.BaseURL)
 			}
 			judges = append(judges, je)
 		}
@@ -97,22 +100,30 @@ func BuildScorers(s *suites.Suite, getenv func(string) string, newClient ClientF
 		out.ByProbe[p.ID] = sc
 	}
 	out.Workers = max(out.Workers, judgeWorkers)
+	// What judges answer and their errors are stored: without the keys
+	// and URL credentials of any judge.
+	redact := NewRedactor(judgeKeys, judgeURLs)
+	for _, sc := range out.ByProbe {
+		if js, ok := sc.(*judgeScorer); ok {
+			js.redact = redact
+		}
+	}
 	return out, nil
 }
 
 // judgeClient returns the client of judge in: rate-limited, retrying with
 // retry and in's max_retries, and keeping at most in's concurrency calls
-// in flight.
-func judgeClient(in suites.Instance, getenv func(string) string, newClient ClientFactory, retry RetryPolicy) (Client, error) {
+// in flight. It returns the API key it read, too.
+func judgeClient(in suites.Instance, getenv func(string) string, newClient ClientFactory, retry RetryPolicy) (Client, string, error) {
 	key, err := instanceKey(in, getenv, "judge")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	hc := &http.Client{Transport: NewTransport(*in.Settings.Concurrency)}
 	policy := retry
 	policy.MaxRetries = *in.Settings.MaxRetries
-	c := WithRetry(instanceClient(in, key, hc, newClient), policy)
-	return WithConcurrency(c, *in.Settings.Concurrency), nil
+	c := WithRetry(instanceClient(in, key, hc, newClient, nil), policy)
+	return WithConcurrency(c, *in.Settings.Concurrency), key, nil
 }
 
 // ScoreSummary is what a scoring phase did.
@@ -128,13 +139,13 @@ type scoreItem struct {
 
 // ScoreMissing scores every successful sample of a run that has no scores
 // under its probe's scorer: samples reused from a run with another rule,
-// and every sample of an LLM-judge probe. It works in parallel, stores
-// scores and judge calls in batches, and on cancellation lets calls in
-// flight finish within grace (zero means 30 s). Samples whose judge call
-// failed stay unscored and are counted in Unjudged. prompts holds the
-// run's prompt texts by probe id and prompt index (Plan.Prompts of the
-// run's suite).
-func ScoreMissing(ctx context.Context, store *results.Store, runID int64, prompts map[string][]string, sc *Scorers, progress *Progress, grace time.Duration) (ScoreSummary, error) {
+// and every sample of an LLM-judge probe. It is a Stage with one lane of
+// sc.Workers workers: scores and judge calls are stored in batches, and
+// on cancellation calls in flight may finish within grace (zero means
+// 30 s). Samples whose judge call failed stay unscored and are counted in
+// Unjudged. prompts holds the run's prompt texts by probe id and prompt
+// index (Plan.Prompts of the run's suite).
+func ScoreMissing(ctx context.Context, store ScoreStore, runID int64, prompts map[string][]string, sc *Scorers, progress *Progress, grace time.Duration) (ScoreSummary, error) {
 	var sum ScoreSummary
 	db := context.WithoutCancel(ctx)
 	ids := sc.IDs()
@@ -187,106 +198,61 @@ func ScoreMissing(ctx context.Context, store *results.Store, runID int64, prompt
 		progress.ToScore.Store(int64(len(items)))
 	}
 
-	hard, cancelHard := graceContext(ctx, grace)
-	defer cancelHard()
-	feed, cancelFeed := context.WithCancel(ctx)
-	defer cancelFeed()
-
-	type result struct {
+	type scored struct {
 		probe string
 		ss    results.ScoredSample
 	}
-	queue := make(chan scoreItem)
-	out := make(chan result, 256)
-	var firstErr error
-	var errOnce sync.Once
-	fail := func(err error) {
-		errOnce.Do(func() { firstErr = err })
-		cancelFeed()
-		cancelHard()
-	}
 	var unjudged atomic.Int64 // keys are unique per run: one count per sample
-	var wg sync.WaitGroup
-	for range sc.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for it := range queue {
-				scores, err := sc.ByProbe[it.probe].Score(hard, it.prompt, it.completion)
+	stage := &Stage[scoreItem, scored]{
+		Grace: grace,
+		Lanes: []Lane[scoreItem, scored]{{
+			Items:   slices.Values(items),
+			Workers: sc.Workers,
+			Work: func(ctx context.Context, it scoreItem) ([]scored, error) {
+				if progress != nil {
+					defer progress.Scored.Add(1)
+				}
+				scores, err := sc.ByProbe[it.probe].Score(ctx, it.prompt, it.completion)
 				switch {
 				case errors.Is(err, ErrJudgeFailed):
 					unjudged.Add(1)
-				case hard.Err() != nil:
+				case ctx.Err() != nil:
 					// interrupted: the sample stays unscored
 				case err != nil:
-					fail(fmt.Errorf("score sample %s: %w", it.key, err))
+					return nil, fmt.Errorf("score sample %s: %w", it.key, err)
 				default:
-					out <- result{it.probe, results.ScoredSample{Key: it.key, Scores: scores}}
+					return []scored{{it.probe, results.ScoredSample{Key: it.key, Scores: scores}}}, nil
 				}
-				if progress != nil {
-					progress.Scored.Add(1)
-				}
-			}
-		}()
-	}
-	go func() { // feeder: the sender closes the channel
-		defer close(queue)
-		for _, it := range items {
-			select {
-			case queue <- it:
-			case <-feed.Done():
-				return
-			}
-		}
-	}()
-	go func() {
-		wg.Wait()
-		close(out)
-	}()
-
-	pending := map[string][]results.ScoredSample{}
-	flush := func() error {
-		if err := store.PutJudgments(db, sc.cache.drain()); err != nil {
-			return err
-		}
-		for probe, ss := range pending {
-			if err := store.PutScores(db, ids[probe], ss); err != nil {
+				return nil, nil
+			},
+		}},
+		// Judge calls go to the store with the scores that used them.
+		Sink: func(batch []scored) error {
+			if err := store.PutJudgments(db, sc.cache.drain()); err != nil {
 				return err
 			}
-		}
-		pending = map[string][]results.ScoredSample{}
-		return nil
-	}
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	batched := 0
-loop:
-	for {
-		select {
-		case r, ok := <-out:
-			if !ok {
-				break loop
+			byProbe := map[string][]results.ScoredSample{}
+			for _, r := range batch {
+				byProbe[r.probe] = append(byProbe[r.probe], r.ss)
 			}
-			pending[r.probe] = append(pending[r.probe], r.ss)
-			sum.Scored++
-			if batched++; batched >= 512 {
-				batched = 0
-				if err := flush(); err != nil {
-					fail(err)
+			for probe, ss := range byProbe {
+				if err := store.PutScores(db, ids[probe], ss); err != nil {
+					return err
 				}
 			}
-		case <-tick.C:
-			if err := flush(); err != nil {
-				fail(err)
-			}
-		}
+			sum.Scored += len(batch)
+			return nil
+		},
 	}
-	if err := flush(); err != nil && firstErr == nil {
-		firstErr = err
+	err := stage.Run(ctx)
+	// Judge calls that scored nothing (failed ones) are stored too, so
+	// that a report can count them.
+	if perr := store.PutJudgments(db, sc.cache.drain()); perr != nil && err == nil {
+		err = perr
 	}
 	sum.Unjudged = int(unjudged.Load())
 	sum.Interrupted = ctx.Err() != nil && sum.Scored+sum.Unjudged < len(items)
-	return sum, firstErr
+	return sum, err
 }
 
 // promptText returns prompt idx of probe in prompts, or "" when there is

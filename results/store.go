@@ -72,6 +72,7 @@ type Store struct {
 	db   *sql.DB // the one writer connection
 	rdb  *sql.DB // readers (WAL lets them run beside the writer)
 	path string
+	file string // the database file's absolute path: see own
 }
 
 // Open opens or creates the database at path and checks its schema
@@ -108,6 +109,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open results database %s: enable WAL: %w", path, err)
 	}
+	s.file = canonicalPath(path) // now that the file exists
 	q.Set("_query_only", "true")
 	rdb, err := sql.Open("sqlite3", file+"?"+q.Encode())
 	if err != nil {
@@ -361,22 +363,45 @@ func (s *Store) LatestSalt(ctx context.Context, suiteName string) (string, bool,
 }
 
 // StartRun records a new run with its model instances, prompts, scorers
-// and plan, in one transaction, and marks it running.
+// and plan, in one transaction, and marks it running, owned by this
+// process. Unlike ClaimRun it does not check for a live run of the same
+// suite.
 func (s *Store) StartRun(ctx context.Context, nr NewRun) (*Run, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("start run: %w", err)
 	}
 	defer tx.Rollback()
+	runID, err := insertRun(ctx, tx, nr)
+	if err != nil {
+		return nil, fmt.Errorf("start run: %w", err)
+	}
+	if err := insertPlan(ctx, tx, runID, nr); err != nil {
+		return nil, fmt.Errorf("start run: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("start run: %w", err)
+	}
+	s.own(runID)
+	return s.GetRun(ctx, runID)
+}
+
+// insertRun inserts the runs row of nr, running and owned by this
+// process, and returns its id.
+func insertRun(ctx context.Context, tx *sql.Tx, nr NewRun) (int64, error) {
 	host, _ := os.Hostname()
 	ts := now()
 	res, err := tx.ExecContext(ctx, `INSERT INTO runs (suite_name, suite_hash, suite_source, suite_json, salt, status, planned, version, created_at, updated_at, pid, host)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		nr.SuiteName, nr.SuiteHash, nr.SuiteSource, nr.SuiteJSON, nr.Salt, StatusRunning, len(nr.Plan), nr.Version, ts, ts, os.Getpid(), host)
 	if err != nil {
-		return nil, fmt.Errorf("start run: %w", err)
+		return 0, err
 	}
-	runID, _ := res.LastInsertId()
+	return res.LastInsertId()
+}
+
+// insertPlan inserts the models, prompts and plan of run runID.
+func insertPlan(ctx context.Context, tx *sql.Tx, runID int64, nr NewRun) error {
 	// Multi-row inserts assign ids in row order, as one insert per row
 	// did. RETURNING gives rows in no set order, so each id comes back
 	// with the columns that identify its row.
@@ -385,7 +410,7 @@ func (s *Store) StartRun(ctx context.Context, nr NewRun) (*Run, error) {
 		modelRows[i] = []any{runID, m.Index, m.Role, m.Seed, m.Condition, m.BaseURL, m.ModelID, m.Settings}
 	}
 	modelIDs := make(map[int]int64, len(nr.Instances))
-	err = bulkInsertReturning(ctx, tx, `INSERT INTO models (run_id, idx, role, seed, condition, base_url, model, settings)`, `RETURNING idx, id`, modelRows,
+	err := bulkInsertReturning(ctx, tx, `INSERT INTO models (run_id, idx, role, seed, condition, base_url, model, settings)`, `RETURNING idx, id`, modelRows,
 		func(r *sql.Rows) error {
 			var idx int
 			var id int64
@@ -396,7 +421,7 @@ func (s *Store) StartRun(ctx context.Context, nr NewRun) (*Run, error) {
 			return nil
 		})
 	if err != nil {
-		return nil, fmt.Errorf("start run: models: %w", err)
+		return fmt.Errorf("models: %w", err)
 	}
 	promptRows := make([][]any, len(nr.Prompts))
 	for i, p := range nr.Prompts {
@@ -414,32 +439,29 @@ func (s *Store) StartRun(ctx context.Context, nr NewRun) (*Run, error) {
 			return nil
 		})
 	if err != nil {
-		return nil, fmt.Errorf("start run: prompts: %w", err)
+		return fmt.Errorf("prompts: %w", err)
 	}
 	if err := insertRunScorers(ctx, tx, runID, nr.Scorers); err != nil {
-		return nil, fmt.Errorf("start run: scorers: %w", err)
+		return fmt.Errorf("scorers: %w", err)
 	}
 	plan := make([][]any, len(nr.Plan))
 	seen := make(map[string]int, len(nr.Plan))
 	for i, ps := range nr.Plan {
 		if j, ok := seen[ps.Key]; ok {
-			return nil, fmt.Errorf("start run: plan entry %d repeats the key %s of entry %d", i, ps.Key, j)
+			return fmt.Errorf("plan entry %d repeats the key %s of entry %d", i, ps.Key, j)
 		}
 		seen[ps.Key] = i
 		mid, ok1 := modelIDs[ps.Instance]
 		pid, ok2 := promptIDs[promptKey{ps.Probe, ps.Prompt}]
 		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("start run: plan entry %s names an unknown model or prompt", ps.Key)
+			return fmt.Errorf("plan entry %s names an unknown model or prompt", ps.Key)
 		}
 		plan[i] = []any{runID, i, ps.Key, mid, pid, ps.Draw}
 	}
 	if err := bulkInsert(ctx, tx, `INSERT INTO run_samples (run_id, idx, key, model_id, prompt_id, draw)`, "", plan); err != nil {
-		return nil, fmt.Errorf("start run: plan: %w", err)
+		return fmt.Errorf("plan: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("start run: %w", err)
-	}
-	return s.GetRun(ctx, runID)
+	return nil
 }
 
 // promptKey identifies a prompt within a run: its probe and index.
@@ -449,27 +471,45 @@ type promptKey struct {
 }
 
 // ResumeRun marks an existing run running again, owned by this process.
+// Unlike ClaimRun it does not check for a live owner.
 func (s *Store) ResumeRun(ctx context.Context, id int64) error {
-	host, _ := os.Hostname()
-	res, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, message = '', updated_at = ?, finished_at = NULL, pid = ?, host = ? WHERE id = ?`,
-		StatusRunning, now(), os.Getpid(), host, id)
-	return checkUpdated(res, err, "resume run", id)
+	if err := checkUpdated(resumeRun(ctx, s.db, id)); err != nil {
+		return fmt.Errorf("resume run %d: %w", id, err)
+	}
+	s.own(id)
+	return nil
 }
 
-// FinishRun sets a run's final status and message.
+// execer is a *sql.DB or a *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func resumeRun(ctx context.Context, db execer, id int64) (sql.Result, error) {
+	host, _ := os.Hostname()
+	return db.ExecContext(ctx, `UPDATE runs SET status = ?, message = '', updated_at = ?, finished_at = NULL, pid = ?, host = ? WHERE id = ?`,
+		StatusRunning, now(), os.Getpid(), host, id)
+}
+
+// FinishRun sets a run's final status and message, and ends this
+// process's ownership of it.
 func (s *Store) FinishRun(ctx context.Context, id int64, status RunStatus, message string) error {
 	ts := now()
 	res, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, message = ?, updated_at = ?, finished_at = ? WHERE id = ?`, status, message, ts, ts, id)
-	return checkUpdated(res, err, "finish run", id)
+	if err := checkUpdated(res, err); err != nil {
+		return fmt.Errorf("finish run %d: %w", id, err)
+	}
+	s.disown(id)
+	return nil
 }
 
 // checkUpdated turns an UPDATE of a missing run into ErrNotFound.
-func checkUpdated(res sql.Result, err error, op string, id int64) error {
+func checkUpdated(res sql.Result, err error) error {
 	if err != nil {
-		return fmt.Errorf("%s %d: %w", op, id, err)
+		return err
 	}
 	if n, err := res.RowsAffected(); err == nil && n == 0 {
-		return fmt.Errorf("%s %d: %w", op, id, ErrNotFound)
+		return ErrNotFound
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -35,6 +36,9 @@ type Model struct {
 	RefuseN bool
 	// IgnoreN answers one choice whatever n asks, as Ollama does.
 	IgnoreN bool
+	// NullEvery, when positive, answers every NullEvery-th choice (counted
+	// per request from 0) with "content": null, as a refusal does.
+	NullEvery int
 	// Status, when non-zero, answers every request with this HTTP status
 	// (e.g. 401 for a bad key, 500 for a broken model).
 	Status int
@@ -53,7 +57,9 @@ type Fault struct {
 	Every int
 	Count int
 	// Kind: "429", "500", "503", "truncated" (cut JSON), "empty" (no
-	// choices), "garbage" (not JSON), "hang" (sleep Hang before answering).
+	// choices), "null" (every choice has "content": null, as a refusal
+	// does), "nomessage" (choices without a message), "garbage" (not
+	// JSON), "hang" (sleep Hang before answering).
 	Kind       string
 	RetryAfter string // Retry-After header value for 429/503
 	Hang       time.Duration
@@ -87,6 +93,10 @@ type Config struct {
 	Faults []Fault
 	// Record keeps every request (set false for benchmarks).
 	Record bool
+	// Addr, when set, is the loopback address (host:port) to listen on,
+	// e.g. to bring back an endpoint a test had closed; empty means any
+	// free port.
+	Addr string
 }
 
 // Server is a running fake endpoint.
@@ -108,13 +118,25 @@ func NewServer(t testing.TB, cfg Config) *Server {
 	return s
 }
 
-// New starts a fake endpoint; the caller closes it.
+// New starts a fake endpoint; the caller closes it. It panics when
+// cfg.Addr cannot be listened on, as httptest.NewServer does.
 func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, faults: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", s.chat)
 	mux.HandleFunc("GET /v1/models", s.models)
-	s.Server = httptest.NewServer(mux)
+	if cfg.Addr == "" {
+		s.Server = httptest.NewServer(mux)
+		return s
+	}
+	l, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		panic(fmt.Sprintf("benchtest: listen on %s: %v", cfg.Addr, err))
+	}
+	s.Server = httptest.NewUnstartedServer(mux)
+	s.Server.Listener.Close()
+	s.Server.Listener = l
+	s.Server.Start()
 	return s
 }
 
@@ -223,6 +245,14 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		case "empty":
 			writeJSON(w, http.StatusOK, map[string]any{"id": "x", "object": "chat.completion", "choices": []any{}})
 			return
+		case "null":
+			writeJSON(w, http.StatusOK, map[string]any{"id": "x", "object": "chat.completion", "choices": []any{
+				map[string]any{"index": 0, "message": map[string]any{"role": "assistant", "content": nil, "refusal": "I can't help with that."}, "finish_reason": "stop"}}})
+			return
+		case "nomessage":
+			writeJSON(w, http.StatusOK, map[string]any{"id": "x", "object": "chat.completion", "choices": []any{
+				map[string]any{"index": 0, "finish_reason": "stop"}}})
+			return
 		case "hang":
 			select {
 			case <-time.After(fault.Hang):
@@ -292,6 +322,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		}
 		completionTokens += 1 + len(text)/4
 		choices[i] = choice{Index: i, Message: map[string]any{"role": "assistant", "content": text}, FinishReason: "stop", LogProbs: lp}
+		if m.NullEvery > 0 && i%m.NullEvery == 0 {
+			choices[i].Message["content"] = nil
+		}
 	}
 	promptTokens := 1 + len(prompt)/4
 	writeJSON(w, http.StatusOK, map[string]any{

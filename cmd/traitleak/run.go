@@ -25,6 +25,7 @@ type runOptions struct {
 	interval     time.Duration
 	gate         bool
 	junit        string
+	wait         bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -57,6 +58,7 @@ what is in flight and marks the run interrupted; a second Ctrl-C exits at once.
 	f.DurationVar(&o.interval, "progress-interval", 10*time.Second, "how often a progress line is printed when not on a terminal")
 	f.BoolVar(&o.gate, "gate", false, "evaluate the suite's gates after the run (exit 1 when one fails)")
 	f.StringVar(&o.junit, "junit", "", "with --gate, also write the verdicts as JUnit XML to `file`")
+	f.BoolVar(&o.wait, "wait", false, "when another live process runs the same suite into the database, wait for it to finish instead of refusing (exit 3)")
 	return cmd
 }
 
@@ -89,6 +91,9 @@ func runSuite(ctx context.Context, store *results.Store, s *suites.Suite, o *run
 	stop := startProgress(ctx, o.progress, o.interval, progress, stderr)
 	out, err := bench.Execute(ctx, store, s, bench.Options{
 		Fresh: o.fresh, MaxErrorRate: o.maxErrorRate, Version: traitleakVersion(), Progress: progress, Grace: o.grace,
+		Wait: o.wait, Waiting: func(busy *results.RunBusyError) {
+			fmt.Fprintf(stderr, "waiting for run %d (process %d on %s) to finish\n", busy.Run.ID, busy.Run.PID, busy.Run.Host)
+		},
 	})
 	stop()
 	return out, err
