@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 
@@ -40,14 +40,36 @@ func openSuite(nameOrPath string, sets []string) (*suites.Suite, error) {
 }
 
 // openDB opens the results database, creating it when create is true.
-// A missing database for a read-only command is a usage error.
+// A missing, empty or unusable path is a usage error.
 func openDB(ctx context.Context, path string, create bool) (*results.Store, error) {
-	if !create {
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			return nil, usagef("no results database %s (give --db, or run a suite first)", path)
-		}
+	if err := checkDBPath(path, create); err != nil {
+		return nil, err
 	}
 	return results.Open(ctx, path)
+}
+
+// checkDBPath checks a --db value before any work: not empty, not a
+// directory, and, unless create, an existing file; with create, in an
+// existing directory.
+func checkDBPath(path string, create bool) error {
+	if path == "" {
+		return usagef("--db: empty path; name the results database file")
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil && fi.IsDir():
+		return usagef("--db %s is a directory; name the results database file", path)
+	case errors.Is(err, fs.ErrNotExist) && !create:
+		return usagef("no results database %s (give --db, or run a suite first)", path)
+	case errors.Is(err, fs.ErrNotExist):
+		dir := filepath.Dir(path)
+		if di, err := os.Stat(dir); err != nil || !di.IsDir() {
+			return usagef("--db %s: no such directory %s", path, dir)
+		}
+	case err != nil:
+		return usagef("--db %s: %v", path, err)
+	}
+	return nil
 }
 
 // resolveRun reads a --run value: a run id or "latest".
@@ -100,21 +122,6 @@ func exactArgs(n int) cobra.PositionalArgs {
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) != 0 {
 		return usagef("%s takes no arguments, got %q", cmd.CommandPath(), args)
-	}
-	return nil
-}
-
-// writeFileAtomic writes data to path through a temporary file and a
-// rename, so readers never see a half-written report.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp" + strconv.Itoa(os.Getpid())
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		os.Remove(tmp) // a partial file, if any
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }
