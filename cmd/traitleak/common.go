@@ -39,13 +39,19 @@ func openSuite(nameOrPath string, sets []string) (*suites.Suite, error) {
 	return s, nil
 }
 
-// openDB opens the results database, creating it when create is true.
-// A missing, empty or unusable path is a usage error.
+// openDB opens the results database at path: with create, for writing,
+// creating it when missing (run, demo); without, an existing database
+// read-only (see results.OpenReadOnly), so that the commands that only
+// read work on a read-only file or mount and can never change it. A
+// missing, empty or unusable path is a usage error.
 func openDB(ctx context.Context, path string, create bool) (*results.Store, error) {
 	if err := checkDBPath(path, create); err != nil {
 		return nil, err
 	}
-	return results.Open(ctx, path)
+	if create {
+		return results.Open(ctx, path)
+	}
+	return results.OpenReadOnly(ctx, path)
 }
 
 // checkDBPath checks a --db value before any work: not empty, not a
@@ -92,11 +98,24 @@ func resolveRun(ctx context.Context, store *results.Store, arg string) (*results
 	return r, err
 }
 
-// openRun opens the existing results database db and resolves runArg (a
-// run id or "latest") in it. The caller closes the store; on error it is
-// closed already.
+// openRun opens the existing results database db read-only and resolves
+// runArg (a run id or "latest") in it. The caller closes the store; on
+// error it is closed already.
 func openRun(ctx context.Context, db, runArg string) (*results.Store, *results.Run, error) {
-	store, err := openDB(ctx, db, false)
+	return openRunFor(ctx, db, runArg, results.OpenReadOnly)
+}
+
+// openRunWritable is openRun for a command that adds to the database
+// (rescore).
+func openRunWritable(ctx context.Context, db, runArg string) (*results.Store, *results.Run, error) {
+	return openRunFor(ctx, db, runArg, results.Open)
+}
+
+func openRunFor(ctx context.Context, db, runArg string, open func(context.Context, string) (*results.Store, error)) (*results.Store, *results.Run, error) {
+	if err := checkDBPath(db, false); err != nil {
+		return nil, nil, err
+	}
+	store, err := open(ctx, db)
 	if err != nil {
 		return nil, nil, err
 	}
