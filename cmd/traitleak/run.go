@@ -105,6 +105,12 @@ func (o *runOptions) checkGates(s *suites.Suite) error {
 	return nil
 }
 
+// testRunClients is nil except in tests, where it makes run's clients:
+// TestDocExample serves the lab on a free port and dials it for the
+// documented 127.0.0.1:8089, so the suite, and with it every sample key
+// and number, stays the documented one.
+var testRunClients bench.ClientFactory
+
 // runSuite executes a loaded suite with progress display.
 func runSuite(ctx context.Context, store *results.Store, s *suites.Suite, o *runOptions, stdout, stderr io.Writer) (*bench.Outcome, error) {
 	progress := &bench.Progress{}
@@ -114,6 +120,7 @@ func runSuite(ctx context.Context, store *results.Store, s *suites.Suite, o *run
 	stop := startProgress(ctx, o.progress, o.interval, progress, stderr)
 	out, err := bench.Execute(ctx, store, s, bench.Options{
 		Fresh: o.fresh, MaxErrorRate: o.maxErrorRate, Version: traitleakVersion(), Progress: progress, Grace: o.grace,
+		NewClient: testRunClients,
 	})
 	stop()
 	return out, err
