@@ -45,7 +45,10 @@ FAMILY / METHODS                 INPUTS -> OUTPUTS
 binom_ci / wilson wilson_cc clopper_pearson jeffreys agresti_coull
                                  x n conf_level -> estimate lower upper
                                  (agresti_coull also center n_tilde
-                                 lower_unclipped upper_unclipped)
+                                 lower_unclipped upper_unclipped;
+                                 wilson_cc is Newcombe's method 4, the
+                                 correction 1/2 at every x, which differs
+                                 from R's prop.test only at x = n/2)
 binom_test / exact               x n p0 -> p_value p_value_less p_value_greater
 diff_ci / newcombe_hybrid_score  x1 n1 x2 n2 conf_level -> diff lower upper
                                  wilson1_lower wilson1_upper wilson2_lower
