@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/traitleak/traitleak/internal/atomicfile"
 )
 
 // Artifact format and code versions. Bump codeVersion whenever a change
@@ -137,10 +139,10 @@ func (s *store) save(m *Manifest, payload []byte) error {
 		return fmt.Errorf("marshal manifest: %w", err)
 	}
 	mp, pp := s.paths(m.ID)
-	if err := writeAtomic(pp, payload); err != nil {
+	if err := atomicfile.Write(pp, payload); err != nil {
 		return err
 	}
-	return writeAtomic(mp, append(mb, '\n'))
+	return atomicfile.Write(mp, append(mb, '\n'))
 }
 
 // removeStale deletes temporary files older than age, left behind by
@@ -153,28 +155,6 @@ func (s *store) removeStale(age time.Duration) {
 			os.Remove(f)
 		}
 	}
-}
-
-// writeAtomic writes b to path via a temporary file and a rename.
-func writeAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, werr := f.Write(b)
-	cerr := f.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, path)
-	}
-	if werr != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, werr)
-	}
-	return nil
 }
 
 // Model payload: magic "LABM", uint32 H, uint32 V, then len(P) float64,

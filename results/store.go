@@ -69,10 +69,11 @@ var ErrNotFound = errors.New("not found")
 // use: writes are serialized on one connection, reads use a small pool of
 // read-only connections, so a store call inside a Rows loop is fine.
 type Store struct {
-	db   *sql.DB // the one writer connection
-	rdb  *sql.DB // readers (WAL lets them run beside the writer)
-	path string
-	file string // the database file's absolute path: see own
+	db       *sql.DB // the one writer connection
+	rdb      *sql.DB // readers (WAL lets them run beside the writer)
+	path     string
+	file     string // the database file's absolute path: see own
+	readOnly bool   // OpenReadOnly: db and rdb are one read-only pool
 }
 
 // Open opens or creates the database at path and checks its schema
@@ -208,8 +209,12 @@ func (s *Store) create(ctx context.Context) error {
 	return tx.Commit()
 }
 
-// Close checkpoints the WAL and closes the database.
+// Close checkpoints the WAL and closes the database (a read-only store
+// only closes it).
 func (s *Store) Close() error {
+	if s.readOnly {
+		return s.db.Close()
+	}
 	rerr := s.rdb.Close()
 	_, _ = s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
 	if err := s.db.Close(); err != nil {

@@ -1,26 +1,12 @@
 package stats
 
 import (
-	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 )
-
-// units reads an array of arrays of numbers ("NaN" = missing).
-func (r in) units(name string) [][]float64 {
-	var rows []json.RawMessage
-	if err := json.Unmarshal(r.c.Inputs[name], &rows); err != nil {
-		r.t.Fatalf("line %d: input %q: %v", r.c.line, name, err)
-	}
-	out := make([][]float64, len(rows))
-	for u, row := range rows {
-		out[u] = in{r.t, refCase{Inputs: map[string]json.RawMessage{"v": row}, line: r.c.line}}.fs("v")
-	}
-	return out
-}
 
 // untable expands a confusion table (rater a = row, rater b = column) into
 // per-item labels.

@@ -47,12 +47,15 @@ func Wilson(x, n int, conf float64) (Interval, error) {
 		Method: "Wilson score", Warnings: countWarnings(x, n)}, nil
 }
 
-// WilsonCC returns the Wilson score interval with continuity correction
-// exactly as R's one-sample prop.test(x, n, correct = TRUE)$conf.int: the
-// Wilson formula applied at p̂ ± c/n with c = min(0.5, |x - n/2|) (R compares
-// x with its default null p = 0.5, so at x = n/2 no correction is applied),
-// a bound is 0 (1) when p̂ - c/n <= 0 (p̂ + c/n >= 1). Newcombe 1998 method 4
-// uses c = 0.5 throughout; they differ only at x = n/2. Errors as Wilson.
+// WilsonCC returns the Wilson score interval with continuity correction,
+// Newcombe's method 4 (Newcombe 1998, Stat Med 17:857, §2): the Wilson
+// formula applied at p̂ - ½/n for the lower and p̂ + ½/n for the upper
+// bound, the correction c = ½ at every x; a bound is 0 (1) when
+// p̂ - ½/n <= 0 (p̂ + ½/n >= 1). This is R's one-sample
+// prop.test(x, n, correct = TRUE)$conf.int except at x = n/2: prop.test
+// shrinks its correction to min(½, |x - n·p0|) with the null p0 = 0.5 of
+// its test, a property of the test rather than of the interval, and at
+// x = n/2 returns the uncorrected interval. Errors as Wilson.
 func WilsonCC(x, n int, conf float64) (Interval, error) {
 	if err := checkCount(x, n); err != nil {
 		return Interval{}, fmt.Errorf("wilson_cc: %w", err)
@@ -60,10 +63,9 @@ func WilsonCC(x, n int, conf float64) (Interval, error) {
 	if err := checkConf(conf); err != nil {
 		return Interval{}, fmt.Errorf("wilson_cc: %w", err)
 	}
-	yates := math.Min(0.5, math.Abs(float64(x)-float64(n)*0.5))
-	lo, hi := wilsonBounds(x, n, conf, yates)
+	lo, hi := wilsonBounds(x, n, conf, 0.5)
 	return Interval{Estimate: float64(x) / float64(n), Lower: lo, Upper: hi, Confidence: conf,
-		Method: "Wilson score with continuity correction", Warnings: countWarnings(x, n)}, nil
+		Method: "Wilson score with continuity correction (Newcombe method 4)", Warnings: countWarnings(x, n)}, nil
 }
 
 // ClopperPearson returns the Clopper–Pearson "exact" interval

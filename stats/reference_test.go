@@ -102,26 +102,6 @@ func (r in) fs(name string) []float64 {
 	return out
 }
 
-func (r in) s(name, def string) string {
-	raw, ok := r.c.Inputs[name]
-	if !ok {
-		return def
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		r.t.Fatalf("line %d: input %q: %v", r.c.line, name, err)
-	}
-	return s
-}
-
-func (r in) ss(name string) []string {
-	var s []string
-	if err := json.Unmarshal(r.c.Inputs[name], &s); err != nil {
-		r.t.Fatalf("line %d: input %q: %v", r.c.line, name, err)
-	}
-	return s
-}
-
 // tolerance is |got - want| <= abs + rel·|want|.
 type tolerance struct{ rel, abs float64 }
 
@@ -150,171 +130,34 @@ func closeTo(got, want float64, tol tolerance) bool {
 //     form here.
 const refRel, refAbs = 1e-12, 1e-300
 
-// evalRef runs the stats function for one reference case and returns its
-// outputs under the machine-interface names.
+// evalRef computes one reference case through Call, the dispatch table
+// that `traitleak stats` serves, and returns its outputs by name.
 func evalRef(t *testing.T, c refCase) map[string]any {
-	r := in{t, c}
-	must := func(err error) {
-		if err != nil {
-			t.Fatalf("line %d %s/%s: %v", c.line, c.Family, c.Method, err)
-		}
+	res, err := Call(Request{Family: c.Family, Method: c.Method, Inputs: c.Inputs})
+	if err != nil {
+		t.Fatalf("line %d %s/%s: %v", c.line, c.Family, c.Method, err)
 	}
-	conf := func() float64 { return r.f("conf_level", 0.95) }
-	iv := func(v Interval) map[string]any {
-		return map[string]any{"estimate": v.Estimate, "lower": v.Lower, "upper": v.Upper}
-	}
-	switch c.Family {
-	case "binom_ci":
-		x, n := r.i("x"), r.i("n")
-		var v Interval
-		var err error
-		switch c.Method {
-		case "wilson":
-			v, err = Wilson(x, n, conf())
-		case "wilson_cc":
-			v, err = WilsonCC(x, n, conf())
-		case "clopper_pearson":
-			v, err = ClopperPearson(x, n, conf())
-		case "jeffreys":
-			v, err = Jeffreys(x, n, conf())
-		case "agresti_coull":
-			ac, err := AgrestiCoull(x, n, conf())
-			must(err)
-			o := iv(ac.Interval)
-			o["center"], o["n_tilde"] = ac.Center, ac.NTilde
-			o["lower_unclipped"], o["upper_unclipped"] = ac.LowerUnclipped, ac.UpperUnclipped
-			return o
-		}
-		must(err)
-		return iv(v)
-	case "binom_test":
-		b, err := BinomTest(r.i("x"), r.i("n"), r.f("p0"))
-		must(err)
-		return map[string]any{"p_value": b.PValue, "p_value_less": b.PValueLess, "p_value_greater": b.PValueGreater}
-	case "diff_ci":
-		x1, n1, x2, n2 := r.i("x1"), r.i("n1"), r.i("x2"), r.i("n2")
-		switch c.Method {
-		case "newcombe_hybrid_score":
-			v, err := Newcombe(x1, n1, x2, n2, conf())
-			must(err)
-			return map[string]any{"diff": v.Estimate, "lower": v.Lower, "upper": v.Upper,
-				"wilson1_lower": v.Wilson1.Lower, "wilson1_upper": v.Wilson1.Upper,
-				"wilson2_lower": v.Wilson2.Lower, "wilson2_upper": v.Wilson2.Upper}
-		case "wald":
-			v, err := WaldDiff(x1, n1, x2, n2, conf())
-			must(err)
-			return map[string]any{"diff": v.Estimate, "se": v.SE, "lower": v.Lower, "upper": v.Upper,
-				"lower_unclipped": v.LowerUnclipped, "upper_unclipped": v.UpperUnclipped}
-		}
-	case "two_prop_ztest":
-		v, err := TwoPropZTest(r.i("x1"), r.i("n1"), r.i("x2"), r.i("n2"))
-		must(err)
-		return map[string]any{"z": v.Z, "p_value": v.PValue, "pooled_p": v.PooledP}
-	case "chisq_test":
-		v, err := ChiSq2x2(r.i("x1"), r.i("n1"), r.i("x2"), r.i("n2"), c.Method == "yates")
-		must(err)
-		return map[string]any{"statistic": v.Statistic, "df": v.DF, "p_value": v.PValue}
-	case "fisher_exact":
-		v, err := FisherExact(r.i("x1"), r.i("n1"), r.i("x2"), r.i("n2"), conf())
-		must(err)
-		return map[string]any{"p_value": v.PValue, "or_cmle": v.OddsRatio.Estimate,
-			"or_cmle_lower": v.OddsRatio.Lower, "or_cmle_upper": v.OddsRatio.Upper}
-	case "odds_ratio":
-		v, err := OddsRatio(r.i("x1"), r.i("n1"), r.i("x2"), r.i("n2"), conf())
-		must(err)
-		return map[string]any{"or": v.OR, "log_or": v.LogOR, "se_log_or": v.SELogOR,
-			"woolf_lower": v.Woolf.Lower, "woolf_upper": v.Woolf.Upper, "or_haldane": v.Haldane}
-	case "risk_ratio":
-		v, err := RiskRatio(r.i("x1"), r.i("n1"), r.i("x2"), r.i("n2"), conf())
-		must(err)
-		return map[string]any{"rr": v.RR, "log_rr": v.LogRR, "se_log_rr": v.SELogRR,
-			"katz_lower": v.Katz.Lower, "katz_upper": v.Katz.Upper}
-	case "cohen_h":
-		h, err := CohenH(r.f("p1"), r.f("p2"))
-		must(err)
-		return map[string]any{"h": h, "abs_h": math.Abs(h)}
-	case "t_one_sample":
-		v, err := OneSampleT(r.fs("x"), r.f("mu", 0), conf())
-		must(err)
-		return map[string]any{"n": float64(v.N), "mean": v.Mean, "sd": v.SD, "se": v.SE, "df": v.DF,
-			"t_crit": v.TCrit, "lower": v.CI.Lower, "upper": v.CI.Upper, "t_stat": v.TStat, "p_value": v.PValue}
-	case "welch_t_test":
-		v, err := WelchT(r.fs("x"), r.fs("y"), conf())
-		must(err)
-		return map[string]any{"mean_x": v.MeanX, "mean_y": v.MeanY, "diff": v.Diff, "se": v.SE,
-			"t_stat": v.TStat, "df": v.DF, "p_value": v.PValue, "lower": v.CI.Lower, "upper": v.CI.Upper}
-	case "paired_t_test":
-		v, err := PairedDiff(r.fs("a"), r.fs("b"), conf())
-		must(err)
-		return map[string]any{"diff": v.Diff, "se": v.SE, "t_stat": v.TStat, "df": v.DF,
-			"p_value": v.PValueT, "lower": v.CIT.Lower, "upper": v.CIT.Upper}
-	case "p_adjust":
-		v, err := PAdjust(r.fs("p"), AdjustMethod(c.Method))
-		must(err)
-		return map[string]any{"adjusted": v}
-	case "power_prop_n":
-		alt := Alternative(r.s("alternative", "two.sided"))
-		p1, p2, sig := r.f("p1"), r.f("p2"), r.f("sig_level", 0.05)
-		n, err := SampleSizeTwoProp(p1, p2, r.f("power"), sig, alt, false)
-		must(err)
-		pc, err := PowerTwoProp(math.Ceil(n), p1, p2, sig, alt, false)
-		must(err)
-		return map[string]any{"n": n, "n_ceiling": math.Ceil(n), "power_at_ceiling": pc}
-	case "power_prop_power":
-		alt := Alternative(r.s("alternative", "two.sided"))
-		n, p1, p2, sig := r.f("n"), r.f("p1"), r.f("p2"), r.f("sig_level", 0.05)
-		pw, err := PowerTwoProp(n, p1, p2, sig, alt, false)
-		must(err)
-		ps, err := PowerTwoProp(n, p1, p2, sig, alt, true)
-		must(err)
-		return map[string]any{"power": pw, "power_strict": ps}
-	case "cluster_se":
-		v, err := ClusteredMean(r.fs("x"), r.ss("cluster"), 0.95)
-		must(err)
-		return map[string]any{"n": float64(v.N), "n_clusters": float64(v.Clusters), "mean": v.Mean,
-			"se_cluster_cr0": v.SECR0, "se_cluster_cr1": v.SECR1, "se_cluster_miller_sample_var": v.SEMiller,
-			"se_iid_pop": v.SEIIDPop, "se_iid_sample": v.SEIIDSample, "design_effect": v.DesignEffect,
-			"ci95_cr0_lower": v.CR0.Lower, "ci95_cr0_upper": v.CR0.Upper,
-			"ci95_cr1_lower": v.CR1.Lower, "ci95_cr1_upper": v.CR1.Upper}
-	case "cohen_kappa":
-		v, err := CohenKappa(r.ss("a"), r.ss("b"), conf())
-		must(err)
-		return map[string]any{"kappa": v.Kappa, "p_o": v.PO, "p_e": v.PE, "se": v.SE, "se0": v.SE0,
-			"z": v.Z, "p_value": v.PValue, "lower": v.CI.Lower, "upper": v.CI.Upper,
-			"lower_unclipped": v.LowerUnclipped, "upper_unclipped": v.UpperUnclipped, "n": float64(v.N)}
-	case "krippendorff_alpha":
-		v, err := KrippendorffAlpha(r.units("units"), c.Method, 0.95, 0, nil)
-		must(err)
-		return map[string]any{"alpha": v.Alpha, "d_o": v.DO, "d_e": v.DE, "n_pairable": float64(v.NPairable)}
-	}
-	t.Fatalf("line %d: no Go mapping for %s/%s", c.line, c.Family, c.Method)
-	return nil
+	return res.Map()
 }
 
-// TestReferenceR checks every function against R 4.2.2 (builtins prop.test,
-// binom.test, fisher.test, chisq.test, t.test, p.adjust, power.prop.test,
-// and the hand formulas marked in gen_reference.R): the machine-interface
-// families in r_reference.jsonl and PairedDiff's t outputs (the paired
-// t.test) in r_paired.jsonl, which `traitleak stats` does not serve.
+// TestReferenceR checks every family of the machine interface (Call)
+// against R 4.2.2 (builtins prop.test, binom.test, fisher.test,
+// chisq.test, t.test, p.adjust, power.prop.test, and the hand formulas
+// marked in gen_reference.R): r_reference.jsonl, and PairedDiff's t
+// outputs (the paired t.test) in r_paired.jsonl.
 func TestReferenceR(t *testing.T) {
 	seen := map[string]int{}
 	worst := map[string]float64{}
 	checkRefFile(t, "testdata/r_reference.jsonl", seen, worst)
 	checkRefFile(t, "testdata/r_paired.jsonl", seen, worst)
-	// Every family and method of the machine interface, and PairedDiff,
-	// must be covered, so an empty or truncated reference file fails.
-	for _, fm := range []string{
-		"binom_ci/wilson", "binom_ci/wilson_cc", "binom_ci/clopper_pearson", "binom_ci/jeffreys", "binom_ci/agresti_coull",
-		"binom_test/exact", "diff_ci/newcombe_hybrid_score", "diff_ci/wald", "two_prop_ztest/pooled",
-		"chisq_test/pearson_uncorrected", "chisq_test/yates", "fisher_exact/two_sided_conditional",
-		"odds_ratio/sample_woolf", "risk_ratio/katz_log", "cohen_h/arcsine", "t_one_sample/t_ci",
-		"welch_t_test/two_sided", "p_adjust/bonferroni", "p_adjust/holm", "p_adjust/BH", "p_adjust/BY",
-		"power_prop_n/two_sided_nonstrict", "power_prop_power/two_sided", "cluster_se/mean_binary",
-		"cohen_kappa/unweighted", "krippendorff_alpha/interval", "krippendorff_alpha/nominal",
-		"paired_t_test/two_sided",
-	} {
-		if seen[fm] == 0 {
-			t.Errorf("reference has no case for %s", fm)
+	// Every family and method of the dispatch table must be covered, so
+	// an empty or truncated reference file, or a family added without
+	// reference values, fails.
+	for fam, methods := range Methods() {
+		for _, m := range methods {
+			if seen[fam+"/"+m] == 0 {
+				t.Errorf("reference has no case for %s/%s", fam, m)
+			}
 		}
 	}
 	for f, w := range worst {

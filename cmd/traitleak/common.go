@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 
@@ -39,15 +39,43 @@ func openSuite(nameOrPath string, sets []string) (*suites.Suite, error) {
 	return s, nil
 }
 
-// openDB opens the results database, creating it when create is true.
-// A missing database for a read-only command is a usage error.
+// openDB opens the results database at path: with create, for writing,
+// creating it when missing (run, demo); without, an existing database
+// read-only (see results.OpenReadOnly), so that the commands that only
+// read work on a read-only file or mount and can never change it. A
+// missing, empty or unusable path is a usage error.
 func openDB(ctx context.Context, path string, create bool) (*results.Store, error) {
-	if !create {
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			return nil, usagef("no results database %s (give --db, or run a suite first)", path)
-		}
+	if err := checkDBPath(path, create); err != nil {
+		return nil, err
 	}
-	return results.Open(ctx, path)
+	if create {
+		return results.Open(ctx, path)
+	}
+	return results.OpenReadOnly(ctx, path)
+}
+
+// checkDBPath checks a --db value before any work: not empty, not a
+// directory, and, unless create, an existing file; with create, in an
+// existing directory.
+func checkDBPath(path string, create bool) error {
+	if path == "" {
+		return usagef("--db: empty path; name the results database file")
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil && fi.IsDir():
+		return usagef("--db %s is a directory; name the results database file", path)
+	case errors.Is(err, fs.ErrNotExist) && !create:
+		return usagef("no results database %s (give --db, or run a suite first)", path)
+	case errors.Is(err, fs.ErrNotExist):
+		dir := filepath.Dir(path)
+		if di, err := os.Stat(dir); err != nil || !di.IsDir() {
+			return usagef("--db %s: no such directory %s", path, dir)
+		}
+	case err != nil:
+		return usagef("--db %s: %v", path, err)
+	}
+	return nil
 }
 
 // resolveRun reads a --run value: a run id or "latest".
@@ -70,11 +98,24 @@ func resolveRun(ctx context.Context, store *results.Store, arg string) (*results
 	return r, err
 }
 
-// openRun opens the existing results database db and resolves runArg (a
-// run id or "latest") in it. The caller closes the store; on error it is
-// closed already.
+// openRun opens the existing results database db read-only and resolves
+// runArg (a run id or "latest") in it. The caller closes the store; on
+// error it is closed already.
 func openRun(ctx context.Context, db, runArg string) (*results.Store, *results.Run, error) {
-	store, err := openDB(ctx, db, false)
+	return openRunFor(ctx, db, runArg, results.OpenReadOnly)
+}
+
+// openRunWritable is openRun for a command that adds to the database
+// (rescore).
+func openRunWritable(ctx context.Context, db, runArg string) (*results.Store, *results.Run, error) {
+	return openRunFor(ctx, db, runArg, results.Open)
+}
+
+func openRunFor(ctx context.Context, db, runArg string, open func(context.Context, string) (*results.Store, error)) (*results.Store, *results.Run, error) {
+	if err := checkDBPath(db, false); err != nil {
+		return nil, nil, err
+	}
+	store, err := open(ctx, db)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -100,21 +141,6 @@ func exactArgs(n int) cobra.PositionalArgs {
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) != 0 {
 		return usagef("%s takes no arguments, got %q", cmd.CommandPath(), args)
-	}
-	return nil
-}
-
-// writeFileAtomic writes data to path through a temporary file and a
-// rename, so readers never see a half-written report.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp" + strconv.Itoa(os.Getpid())
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		os.Remove(tmp) // a partial file, if any
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }

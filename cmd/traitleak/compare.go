@@ -33,6 +33,13 @@ A run is an id, "latest", or DB:ID to read it from another database
 			if err := checkAdjust(adjust); err != nil {
 				return err
 			}
+			if output != "" {
+				dbA, _ := runRefDB(db, args[0])
+				dbB, _ := runRefDB(db, args[1])
+				if err := checkOutput("-o", output, db, dbA, dbB); err != nil {
+					return err
+				}
+			}
 			ctx := cmd.Context()
 			a, err := loadAnalysis(ctx, db, args[0])
 			if err != nil {
@@ -58,7 +65,7 @@ A run is an id, "latest", or DB:ID to read it from another database
 				return err
 			}
 			if output != "" {
-				return writeFileAtomic(output, buf.Bytes())
+				return writeOutput(output, buf.Bytes())
 			}
 			_, err = cmd.OutOrStdout().Write(buf.Bytes())
 			return err
@@ -72,14 +79,20 @@ A run is an id, "latest", or DB:ID to read it from another database
 	return cmd
 }
 
-// loadAnalysis analyses the run named by ref: ID, latest, or DB:ID.
-func loadAnalysis(ctx context.Context, defaultDB, ref string) (*reports.Analysis, error) {
-	db, runArg := defaultDB, ref
+// runRefDB splits a run reference, ID, latest or DB:ID, into its
+// database (defaultDB when it names none) and run.
+func runRefDB(defaultDB, ref string) (db, runArg string) {
 	if i := strings.LastIndex(ref, ":"); i > 0 {
 		if _, err := strconv.Atoi(ref[i+1:]); err == nil || ref[i+1:] == "latest" {
-			db, runArg = ref[:i], ref[i+1:]
+			return ref[:i], ref[i+1:]
 		}
 	}
+	return defaultDB, ref
+}
+
+// loadAnalysis analyses the run named by ref: ID, latest, or DB:ID.
+func loadAnalysis(ctx context.Context, defaultDB, ref string) (*reports.Analysis, error) {
+	db, runArg := runRefDB(defaultDB, ref)
 	store, run, err := openRun(ctx, db, runArg)
 	if err != nil {
 		return nil, err

@@ -75,6 +75,13 @@ func runDemo(ctx context.Context, o *demoOptions, again string, stdout, stderr i
 	if err := o.checkExec(); err != nil {
 		return err
 	}
+	// The database and the report are checked before the lab trains.
+	if err := checkDBPath(o.db, true); err != nil {
+		return err
+	}
+	if err := checkOutput("-o", o.output, o.db); err != nil {
+		return err
+	}
 	cfg, err := o.lab.config(stderr)
 	if err != nil {
 		return err
@@ -151,7 +158,7 @@ func runDemo(ctx context.Context, o *demoOptions, again string, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(o.output, buf.Bytes()); err != nil {
+	if err := writeOutput(o.output, buf.Bytes()); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "report: %s (run %d in %s); total %s\n", o.output, out.Run.ID, o.db, time.Since(start).Round(time.Millisecond))

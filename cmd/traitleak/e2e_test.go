@@ -277,11 +277,14 @@ func TestInterruptedRunExits130AndResumes(t *testing.T) {
 	suite := writeSuite(t, dir, srv.BaseURL())
 	db := filepath.Join(dir, "t.db")
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Interrupt once a few requests are in; the deadline bounds the wait
+	// (a run that finishes first fails the exit-code check below).
 	go func() {
-		for srv.Calls() < 6 {
+		defer cancel()
+		for deadline := time.Now().Add(30 * time.Second); srv.Calls() < 6 && time.Now().Before(deadline); {
 			time.Sleep(time.Millisecond)
 		}
-		cancel()
 	}()
 	code, out, _ := runCLI(t, ctx, "run", suite, "--db", db, "--progress", "none", "--set", "defaults.n=1", "--set", "defaults.concurrency=2")
 	if code != exitInterrupted || !strings.Contains(out, "resume with: traitleak run") {

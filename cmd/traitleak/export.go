@@ -23,6 +23,11 @@ DuckDB or a spreadsheet.
 			if format != "csv" && format != "jsonl" {
 				return usagef("--format %q: want csv or jsonl", format)
 			}
+			if output != "" {
+				if err := checkOutput("-o", output, db); err != nil {
+					return err
+				}
+			}
 			ctx := cmd.Context()
 			store, run, err := openRun(ctx, db, runArg)
 			if err != nil {
@@ -38,7 +43,7 @@ DuckDB or a spreadsheet.
 				return err
 			}
 			if output != "" {
-				return writeFileAtomic(output, buf.Bytes())
+				return writeOutput(output, buf.Bytes())
 			}
 			return nil
 		},

@@ -40,6 +40,11 @@ that cannot be decided exits 3.`,
 			if err := checkAdjust(o.adjust); err != nil {
 				return err
 			}
+			if o.junit != "" {
+				if err := checkOutput("--junit", o.junit, o.db); err != nil {
+					return err
+				}
+			}
 			ctx := cmd.Context()
 			store, run, err := openRun(ctx, o.db, o.run)
 			if err != nil {
@@ -75,7 +80,7 @@ func evaluateGates(a *reports.Analysis, junit string, verbose bool, w io.Writer)
 		if err := reports.JUnit(&buf, a); err != nil {
 			return err
 		}
-		if err := writeFileAtomic(junit, buf.Bytes()); err != nil {
+		if err := writeOutput(junit, buf.Bytes()); err != nil {
 			return err
 		}
 	}

@@ -64,6 +64,13 @@ func (f *labFlags) config(log io.Writer) (lab.Config, error) {
 	if f.workers < 0 {
 		return lab.Config{}, usagef("--workers must not be negative, got %d", f.workers)
 	}
+	// lab.Config reads an empty animal as its default, so an explicit
+	// --target "" would silently train owls.
+	for _, a := range []struct{ flag, v string }{{"--target", f.target}, {"--control", f.control}} {
+		if strings.TrimSpace(a.v) == "" {
+			return lab.Config{}, usagef("%s %q: want an animal name", a.flag, a.v)
+		}
+	}
 	mode := lab.Mode(strings.ToLower(f.mode))
 	if mode != lab.Soft && mode != lab.Hard {
 		return lab.Config{}, usagef("--mode must be soft or hard, got %q", f.mode)
@@ -89,6 +96,11 @@ func newLabServeCmd() *cobra.Command {
 			cfg, err := f.config(cmd.ErrOrStderr())
 			if err != nil {
 				return err
+			}
+			// net.Listen reads "" (or ":0") as every interface: the lab's
+			// models would be served to the network on a random port.
+			if host, _, err := net.SplitHostPort(addr); err != nil || host == "" {
+				return usagef("--addr %q: want HOST:PORT, e.g. 127.0.0.1:8089", addr)
 			}
 			ctx := cmd.Context()
 			z, err := lab.Build(ctx, cfg)

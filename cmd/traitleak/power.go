@@ -46,44 +46,6 @@ type powerOptions struct {
 	strict, asJSON       bool
 }
 
-// powerReport is the --json output of `traitleak power`.
-type powerReport struct {
-	P1          float64 `json:"p1"`
-	P2          float64 `json:"p2"`
-	Alpha       float64 `json:"alpha"`
-	Alternative string  `json:"alternative"`
-	Strict      bool    `json:"strict"`
-	CohenH      float64 `json:"cohen_h"`
-
-	// Solving for n (no --n).
-	TargetPower    *float64 `json:"target_power,omitempty"`
-	N              *float64 `json:"n,omitempty"`                // exact solution, per model
-	NCeiling       *int     `json:"n_ceiling,omitempty"`        // samples per model to collect
-	PowerAtCeiling *float64 `json:"power_at_ceiling,omitempty"` // power with n_ceiling
-	NCohenH        *float64 `json:"n_cohen_h,omitempty"`        // arcsine approximation, per model
-	NCohenHCeiling *int     `json:"n_cohen_h_ceiling,omitempty"`
-
-	// Given --n.
-	NGiven        *int     `json:"n_given,omitempty"`
-	PowerAtNGiven *float64 `json:"power_at_n_given,omitempty"`
-
-	Cluster *clusterPlan `json:"cluster,omitempty"`
-}
-
-// clusterPlan is the clustered-design part of a powerReport.
-type clusterPlan struct {
-	ICC                   float64  `json:"icc"`
-	Prompts               int      `json:"prompts,omitempty"`
-	SamplesPerPrompt      float64  `json:"samples_per_prompt,omitempty"`       // m used for deff
-	SamplesPerPromptExact *float64 `json:"samples_per_prompt_exact,omitempty"` // before rounding up
-	DesignEffect          float64  `json:"design_effect,omitempty"`
-	SamplesPerModel       int      `json:"samples_per_model,omitempty"` // prompts × samples per prompt
-	EffectiveN            float64  `json:"effective_n,omitempty"`       // samples per model / deff
-	Power                 *float64 `json:"power,omitempty"`             // power at the effective n
-	Reachable             bool     `json:"reachable"`
-	MinPrompts            *int     `json:"min_prompts,omitempty"` // when unreachable: fewest prompts that could work
-}
-
 // newPowerCmd builds `traitleak power`.
 func newPowerCmd() *cobra.Command {
 	var o powerOptions
@@ -99,9 +61,11 @@ func newPowerCmd() *cobra.Command {
 			if err := o.validate(cmd); err != nil {
 				return err
 			}
-			rep, err := o.compute()
+			rep, err := stats.PlanPower(o.design())
 			if err != nil {
-				return err
+				// The flags are valid one by one; what is left is about
+				// their combination (e.g. a power reached without data).
+				return &usageError{err}
 			}
 			if o.asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
@@ -173,115 +137,15 @@ func (o *powerOptions) validate(cmd *cobra.Command) error {
 	return nil
 }
 
-// compute builds the report; the flags are valid.
-func (o *powerOptions) compute() (*powerReport, error) {
-	alt := stats.Alternative(o.alternative)
-	h, err := stats.CohenH(o.p1, o.p2)
-	if err != nil {
-		return nil, fmt.Errorf("power: %w", err)
-	}
-	rep := &powerReport{P1: o.p1, P2: o.p2, Alpha: o.alpha, Alternative: o.alternative,
-		Strict: o.strict && alt == stats.TwoSided, CohenH: h}
-	powerAt := func(n float64) (float64, error) {
-		pw, err := stats.PowerTwoProp(n, o.p1, o.p2, o.alpha, alt, o.strict)
-		if err != nil {
-			return 0, fmt.Errorf("power: %w", err)
-		}
-		return pw, nil
-	}
-	clustered := o.prompts > 0 || o.perPrompt > 0
-
-	if o.n > 0 {
-		pw, err := powerAt(float64(o.n))
-		if err != nil {
-			return nil, err
-		}
-		rep.NGiven, rep.PowerAtNGiven = &o.n, &pw
-		if clustered {
-			m := float64(o.perPrompt)
-			if m == 0 {
-				m = float64(o.n) / float64(o.prompts)
-			}
-			deff, err := stats.DesignEffect(math.Max(1, m), o.icc)
-			if err != nil {
-				return nil, fmt.Errorf("power: %w", err)
-			}
-			eff := float64(o.n) / deff
-			cp, err := powerAt(eff)
-			if err != nil {
-				return nil, err
-			}
-			rep.Cluster = &clusterPlan{ICC: o.icc, Prompts: o.prompts, SamplesPerPrompt: m, DesignEffect: deff,
-				SamplesPerModel: o.n, EffectiveN: eff, Power: &cp, Reachable: true}
-		}
-		return rep, nil
-	}
-
-	n, err := stats.SampleSizeTwoProp(o.p1, o.p2, o.power, o.alpha, alt, o.strict)
-	if err != nil {
-		return nil, usagef("power: %v", err)
-	}
-	nc := int(math.Ceil(n))
-	pc, err := powerAt(float64(nc))
-	if err != nil {
-		return nil, err
-	}
-	nh, err := stats.CohenHSampleSize(o.p1, o.p2, o.power, o.alpha, alt)
-	if err != nil {
-		return nil, fmt.Errorf("power: %w", err)
-	}
-	nhc := int(math.Ceil(nh))
-	rep.TargetPower, rep.N, rep.NCeiling, rep.PowerAtCeiling = &o.power, &n, &nc, &pc
-	rep.NCohenH, rep.NCohenHCeiling = &nh, &nhc
-	if !clustered {
-		return rep, nil
-	}
-
-	cl := &clusterPlan{ICC: o.icc, Prompts: o.prompts, Reachable: true}
-	rep.Cluster = cl
-	switch {
-	case o.prompts > 0 && o.perPrompt > 0:
-		// A fixed design: how much information does it carry?
-		cl.SamplesPerPrompt = float64(o.perPrompt)
-		cl.SamplesPerModel = o.prompts * o.perPrompt
-	case o.prompts > 0:
-		// Samples per prompt needed with this many prompts.
-		m, err := stats.ClusterSizeForN(n, o.prompts, o.icc)
-		if err != nil {
-			cl.Reachable = false
-			minP := int(math.Floor(n*o.icc)) + 1
-			cl.MinPrompts = &minP
-			return rep, nil
-		}
-		cl.SamplesPerPromptExact = &m
-		cl.SamplesPerPrompt = math.Max(1, math.Ceil(m))
-		cl.SamplesPerModel = o.prompts * int(cl.SamplesPerPrompt)
-	default:
-		// Prompts needed at this many samples per prompt.
-		deff, err := stats.DesignEffect(float64(o.perPrompt), o.icc)
-		if err != nil {
-			return nil, fmt.Errorf("power: %w", err)
-		}
-		cl.Prompts = int(math.Ceil(n * deff / float64(o.perPrompt)))
-		cl.SamplesPerPrompt = float64(o.perPrompt)
-		cl.SamplesPerModel = cl.Prompts * o.perPrompt
-	}
-	deff, err := stats.DesignEffect(cl.SamplesPerPrompt, o.icc)
-	if err != nil {
-		return nil, fmt.Errorf("power: %w", err)
-	}
-	cl.DesignEffect = deff
-	cl.EffectiveN = float64(cl.SamplesPerModel) / deff
-	cp, err := powerAt(cl.EffectiveN)
-	if err != nil {
-		return nil, err
-	}
-	cl.Power = &cp
-	return rep, nil
+// design returns the question the flags ask.
+func (o *powerOptions) design() stats.PowerDesign {
+	return stats.PowerDesign{P1: o.p1, P2: o.p2, Alpha: o.alpha, Power: o.power, N: o.n,
+		Alternative: stats.Alternative(o.alternative), Strict: o.strict,
+		Prompts: o.prompts, SamplesPerPrompt: o.perPrompt, ICC: o.icc}
 }
 
 // writePowerReport prints the human-readable report.
-func writePowerReport(w io.Writer, r *powerReport) error {
+func writePowerReport(w io.Writer, r *stats.PowerPlan) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	strict := "non-strict"
 	if r.Strict {

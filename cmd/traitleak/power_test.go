@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/traitleak/traitleak/stats"
 )
 
 // asUsage reports whether err is (or wraps) a usageError.
@@ -26,13 +28,13 @@ func runPower(t *testing.T, args ...string) (string, error) {
 	return out.String(), err
 }
 
-func powerJSON(t *testing.T, args ...string) powerReport {
+func powerJSON(t *testing.T, args ...string) stats.PowerPlan {
 	t.Helper()
 	out, err := runPower(t, append(args, "--json")...)
 	if err != nil {
 		t.Fatalf("power %v: %v\n%s", args, err, out)
 	}
-	var rep powerReport
+	var rep stats.PowerPlan
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("power %v: %v\n%s", args, err, out)
 	}

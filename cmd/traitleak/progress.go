@@ -15,10 +15,17 @@ import (
 )
 
 // checkExec validates the flags that run, rescore and demo share:
-// --max-error-rate, --progress and --progress-interval.
+// --max-error-rate, --grace, --progress and --progress-interval.
 func (o *runOptions) checkExec() error {
-	if o.maxErrorRate < 0 || o.maxErrorRate > 1 {
+	// Written so that NaN fails too: every comparison with NaN is false,
+	// and a NaN bound let a run of failed samples pass as complete.
+	if !(o.maxErrorRate >= 0 && o.maxErrorRate <= 1) {
 		return usagef("--max-error-rate %g: want a fraction in [0, 1]", o.maxErrorRate)
+	}
+	// The engine reads a grace of 0 or less as its 30 s default, so a
+	// negative (or zero) grace would silently mean 30 s.
+	if o.grace <= 0 {
+		return usagef("--grace %s: want a positive duration, e.g. 30s", o.grace)
 	}
 	return checkProgress(o.progress, o.interval)
 }

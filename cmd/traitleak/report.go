@@ -4,12 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/traitleak/traitleak/reports"
@@ -64,6 +60,10 @@ func runReport(ctx context.Context, o *reportOptions, stdout io.Writer) error {
 	if !(o.confidence > 0 && o.confidence < 1) {
 		return usagef("--confidence %g: want a level in (0, 1), e.g. 0.95", o.confidence)
 	}
+	dir, err := checkReportOutput(o.output, o.format, o.db)
+	if err != nil {
+		return err
+	}
 	store, run, err := openRun(ctx, o.db, o.run)
 	if err != nil {
 		return err
@@ -73,8 +73,8 @@ func runReport(ctx context.Context, o *reportOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if o.format == "md" && o.output != "" && (strings.HasSuffix(o.output, "/") || isDir(o.output)) {
-		return writeMarkdownDir(o.output, a)
+	if dir {
+		return writeMarkdownDir(o.output, a, o.db)
 	}
 	var buf bytes.Buffer
 	switch o.format {
@@ -94,7 +94,7 @@ func runReport(ctx context.Context, o *reportOptions, stdout io.Writer) error {
 		_, err = stdout.Write(buf.Bytes())
 		return err
 	}
-	return writeFileAtomic(o.output, buf.Bytes())
+	return writeOutput(o.output, buf.Bytes())
 }
 
 // analyzeRun loads a stored run, shows it as interrupted when the process
@@ -116,29 +116,20 @@ func checkAdjust(adjust string) error {
 	return nil
 }
 
-func isDir(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.IsDir()
-}
-
 // writeMarkdownDir writes report.md and its charts, as SVG files it links
-// to, into dir.
-func writeMarkdownDir(dir string, a *reports.Analysis) error {
+// to, into dir; db is the results database, which none of them may be.
+func writeMarkdownDir(dir string, a *reports.Analysis, db string) error {
 	charts, err := reports.Charts(a)
 	if err != nil {
 		return err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("report directory: %w", err)
-	}
-	for _, c := range charts {
-		if err := writeFileAtomic(filepath.Join(dir, c.Name), c.SVG); err != nil {
-			return err
-		}
 	}
 	var buf bytes.Buffer
 	if err := reports.MarkdownWithCharts(&buf, a, charts, ""); err != nil { // charts sit beside report.md
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, "report.md"), buf.Bytes())
+	files := make([]outFile, 0, len(charts)+1)
+	for _, c := range charts {
+		files = append(files, outFile{c.Name, c.SVG})
+	}
+	return writeOutputDir("-o", dir, append(files, outFile{"report.md", buf.Bytes()}), db)
 }

@@ -72,7 +72,7 @@ func runRescore(ctx context.Context, o *rescoreOptions, again string, stdout, st
 	if err := o.checkExec(); err != nil {
 		return err
 	}
-	store, run, err := openRun(ctx, o.db, o.run)
+	store, run, err := openRunWritable(ctx, o.db, o.run)
 	if err != nil {
 		return err
 	}

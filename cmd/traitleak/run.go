@@ -57,7 +57,7 @@ what is in flight and marks the run interrupted; a second Ctrl-C exits at once.
 	f.StringVar(&o.progress, "progress", "auto", "progress display: auto, bar, lines or none")
 	f.DurationVar(&o.interval, "progress-interval", 10*time.Second, "how often a progress line is printed when not on a terminal")
 	f.BoolVar(&o.gate, "gate", false, "evaluate the suite's gates after the run (exit 1 when one fails)")
-	f.StringVar(&o.junit, "junit", "", "with --gate, also write the verdicts as JUnit XML to `file`")
+	f.StringVar(&o.junit, "junit", "", "write the gates' verdicts as JUnit XML to `file` (implies --gate)")
 	f.BoolVar(&o.wait, "wait", false, "when another live process runs the same suite into the database, wait for it to finish instead of refusing (exit 3)")
 	return cmd
 }
@@ -68,6 +68,9 @@ func runRun(ctx context.Context, o *runOptions, suiteArg, again string, stdout, 
 	}
 	s, err := openSuite(suiteArg, o.sets)
 	if err != nil {
+		return err
+	}
+	if err := o.checkGates(s); err != nil {
 		return err
 	}
 	store, err := openDB(ctx, o.db, true)
@@ -82,6 +85,34 @@ func runRun(ctx context.Context, o *runOptions, suiteArg, again string, stdout, 
 	return finishRun(ctx, store, out, again, o, stdout)
 }
 
+// checkGates checks, before any sampling, what --gate and --junit need:
+// gates in the suite and a JUnit file that can be written. --junit
+// implies --gate: as with pytest's --junitxml or promptfoo's -o
+// results.xml, asking for the results file asks for the checks whose
+// results it holds, and a CI job that gives --junit means to see (and
+// fail on) the verdicts; writing nothing, as before, hid them.
+func (o *runOptions) checkGates(s *suites.Suite) error {
+	if o.junit != "" {
+		o.gate = true
+	}
+	if !o.gate {
+		return nil
+	}
+	if len(s.Gates) == 0 {
+		return usagef("suite %s declares no gates: --gate and --junit need at least one", s.Name)
+	}
+	if o.junit != "" {
+		return checkOutput("--junit", o.junit, o.db)
+	}
+	return nil
+}
+
+// testRunClients is nil except in tests, where it makes run's clients:
+// TestDocExample serves the lab on a free port and dials it for the
+// documented 127.0.0.1:8089, so the suite, and with it every sample key
+// and number, stays the documented one.
+var testRunClients bench.ClientFactory
+
 // runSuite executes a loaded suite with progress display.
 func runSuite(ctx context.Context, store *results.Store, s *suites.Suite, o *runOptions, stdout, stderr io.Writer) (*bench.Outcome, error) {
 	progress := &bench.Progress{}
@@ -94,6 +125,7 @@ func runSuite(ctx context.Context, store *results.Store, s *suites.Suite, o *run
 		Wait: o.wait, Waiting: func(busy *results.RunBusyError) {
 			fmt.Fprintf(stderr, "waiting for run %d (process %d on %s) to finish\n", busy.Run.ID, busy.Run.PID, busy.Run.Host)
 		},
+		NewClient: testRunClients,
 	})
 	stop()
 	return out, err
