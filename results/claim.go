@@ -111,10 +111,13 @@ func (s *Store) ClaimRun(ctx context.Context, nr NewRun) (*Claim, error) {
 	default:
 		return nil, fmt.Errorf("claim run: %w", err)
 	}
+	// Own the run before the commit makes it visible: another Store of
+	// this process that claims right after the commit must find it live.
+	s.own(id)
 	if err := tx.Commit(); err != nil {
+		s.disown(id)
 		return nil, fmt.Errorf("claim run: %w", err)
 	}
-	s.own(id)
 	if c.Run, err = s.GetRun(ctx, id); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -102,8 +103,9 @@ func TestOpenReadOnlyRejects(t *testing.T) {
 	for _, tc := range []struct {
 		name, path, want string
 	}{
-		// A version 2 database needs the v3 migration, which writes.
-		{"older schema", oldDatabase(t, 2, ""), "older than 3: open it once with write access"},
+		// A version 2 database needs the migrations up to the current
+		// version, which write.
+		{"older schema", oldDatabase(t, 2, ""), fmt.Sprintf("older than %d: open it once with write access", SchemaVersion)},
 		{"newer schema", newer, "newer than this traitleak understands"},
 		{"another program's database", foreign, "not a traitleak database"},
 		{"not SQLite", notDB, "not a SQLite database"},
