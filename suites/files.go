@@ -103,7 +103,7 @@ func readSuiteFile(name, dir string, allow []string, limit int64) ([]byte, error
 	if !within(path, roots) {
 		return nil, outside(path)
 	}
-	real, err := filepath.EvalSymlinks(path)
+	target, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
@@ -113,16 +113,16 @@ func readSuiteFile(name, dir string, allow []string, limit int64) ([]byte, error
 	}
 	for _, r := range roots {
 		realRoot, err := filepath.EvalSymlinks(r)
-		if err != nil || !within(real, []string{realRoot}) {
+		if err != nil || !within(target, []string{realRoot}) {
 			continue
 		}
-		rel, err := filepath.Rel(realRoot, real)
+		rel, err := filepath.Rel(realRoot, target)
 		if err != nil {
 			return nil, err
 		}
 		return readInRoot(realRoot, rel, shown, limit)
 	}
-	return nil, outside(real)
+	return nil, outside(target)
 }
 
 // within reports whether path is one of roots or below one. All are

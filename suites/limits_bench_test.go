@@ -14,8 +14,9 @@ import (
 //
 //	go test ./suites -run='^$' -bench=ParseLimits -benchtime=3x
 //
-// Before the pre-scan, "nested-80KB" took about 10 s and 2.5 GB, and
-// "quoted-prompts-10MiB" failed with an alias-expansion message.
+// Before the pre-scan, "nested-80KB" took about 10 s and 2.5 GB,
+// "keys-20000" and "tag-chain-96KB" seconds, and "quoted-prompts-10MiB"
+// failed with an alias-expansion message.
 func BenchmarkParseLimits(b *testing.B) {
 	quoted := func(size int) string {
 		var s strings.Builder
@@ -45,8 +46,31 @@ func BenchmarkParseLimits(b *testing.B) {
 		{"nested-balanced-80KB", "name: s\nprobes: " + strings.Repeat("[", 40_000) + strings.Repeat("]", 40_000) + "\n"},
 		{"compact-lists-80KB", strings.Repeat("- ", 40_000) + "x\n"},
 		{"over-size-11MiB", quoted(11 << 20)},
+		{"keys-20000", func() string {
+			var s strings.Builder
+			for i := range 20_000 {
+				fmt.Fprintf(&s, "k%d: v\n", i)
+			}
+			return s.String()
+		}()},
+		{"tag-chain-96KB", strings.Repeat("a: !t\n", 16_000)},
+		{"dash-key-chain-100KB", strings.Repeat("-\na:\n", 20_000)},
 		// Accepted by the pre-scan: the costliest texts within the limits.
 		{"dense-at-marks-limit", "name: d\ndescription: [" + strings.Repeat("[a],", 166_000) + "]\n"},
+		{"keys-256-a-mapping-at-marks-limit", func() string {
+			var s strings.Builder
+			s.WriteString("description:\n")
+			for m := range 970 {
+				for k := range 256 {
+					if k == 0 {
+						fmt.Fprintf(&s, "  - k%d: %d\n", k, m)
+					} else {
+						fmt.Fprintf(&s, "    k%d: v\n", k)
+					}
+				}
+			}
+			return s.String()
+		}()},
 		{"plain-prompts-100010", plain(100_010)},
 		{"quoted-prompts-10MiB", quoted(MaxSuiteBytes)},
 	}
