@@ -1,6 +1,7 @@
 package suites
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -38,11 +39,17 @@ func (l Loader) Open(nameOrPath string, overrides []string) (*Suite, error) {
 	}
 	defer f.Close()
 	// One byte past the limit is enough for Parse to refuse the file; a
-	// device or FIFO that never ends is read no further.
-	src, err := io.ReadAll(io.LimitReader(f, MaxSuiteBytes+1))
-	if err != nil {
+	// device or FIFO that never ends is read no further. A regular file
+	// is read into one buffer of its size.
+	hint := int64(bytes.MinRead)
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		hint = min(fi.Size(), MaxSuiteBytes) + 1
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, hint))
+	if _, err := buf.ReadFrom(io.LimitReader(f, MaxSuiteBytes+1)); err != nil {
 		return nil, fmt.Errorf("open suite: %w", err)
 	}
+	src := buf.Bytes()
 	return l.Parse(nameOrPath, src, filepath.Dir(nameOrPath), overrides)
 }
 

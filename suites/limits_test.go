@@ -264,8 +264,10 @@ func TestSuiteSizeLimit(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("Open(/dev/zero) error = %v; want %q", err, want)
 	}
-	if alloc > 4*MaxSuiteBytes {
-		t.Errorf("Open(/dev/zero) allocated %d bytes; want at most %d", alloc, 4*MaxSuiteBytes)
+	// Read in growing buffers, up to the limit: a few times the limit
+	// (more under -race), never the gigabytes of reading on.
+	if alloc > 8*MaxSuiteBytes {
+		t.Errorf("Open(/dev/zero) allocated %d bytes; want at most %d", alloc, 8*MaxSuiteBytes)
 	}
 }
 
