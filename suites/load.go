@@ -5,11 +5,8 @@ import (
 	"embed"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -39,26 +36,22 @@ func BuiltinSource(name string) ([]byte, error) {
 
 // Open loads a suite from a file path or, when no such file exists and
 // the argument names a built-in suite, from the built-in suite. Overrides
-// are "KEY=VALUE" strings as given to --set.
+// are "KEY=VALUE" strings as given to --set. It is Loader{}.Open: the
+// suite reads files only from its own directory.
 func Open(nameOrPath string, overrides []string) (*Suite, error) {
-	src, err := os.ReadFile(nameOrPath)
-	if err == nil {
-		return Parse(nameOrPath, src, filepath.Dir(nameOrPath), overrides)
-	}
-	if errors.Is(err, fs.ErrNotExist) && !strings.ContainsAny(nameOrPath, `/\`) && !strings.HasSuffix(nameOrPath, ".yaml") {
-		src, berr := BuiltinSource(nameOrPath)
-		if berr != nil {
-			return nil, fmt.Errorf("no suite file %q and %w", nameOrPath, berr)
-		}
-		return Parse("builtin:"+nameOrPath, src, "", overrides)
-	}
-	return nil, fmt.Errorf("open suite: %w", err)
+	return Loader{}.Open(nameOrPath, overrides)
 }
 
 // Parse decodes and validates a suite. file names the source in errors;
-// dir resolves relative prompt files ("" for none). Errors about the file
-// are *SuiteError values carrying file:line:col.
+// dir resolves relative prompt files ("" for the working directory), and
+// confines them. Errors about the file are *SuiteError values carrying
+// file:line:col. It is Loader{}.Parse.
 func Parse(file string, src []byte, dir string, overrides []string) (*Suite, error) {
+	return Loader{}.Parse(file, src, dir, overrides)
+}
+
+// parse is Loader.Parse with the loader's allowed directories.
+func parse(file string, src []byte, dir string, overrides []string, allow []string) (*Suite, error) {
 	root, err := parseYAML(file, src)
 	if err != nil {
 		return nil, err
@@ -77,7 +70,7 @@ func Parse(file string, src []byte, dir string, overrides []string) (*Suite, err
 	if err := substituteVars(root); err != nil {
 		return nil, err
 	}
-	s := &Suite{Source: file}
+	s := &Suite{Source: file, allowFiles: allow}
 	d := &decoder{positions: map[string]Pos{}, nulls: map[string]bool{}}
 	if err := d.decode(root, reflectValue(s), ""); err != nil {
 		return nil, err

@@ -5,8 +5,10 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/lexer"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
 )
@@ -73,22 +75,42 @@ func (n *node) set(key string, v *node) {
 	n.items = append(n.items, v)
 }
 
-// describe names the node's type for error messages.
+// describe names the node's type for error messages. A long scalar is
+// cut to its first 60 characters, so that an error stays one line.
 func (n *node) describe() string {
 	switch n.kind {
 	case scalarNode:
-		if n.quoted {
-			return fmt.Sprintf("string %q", n.value)
+		v, more := n.value, ""
+		if utf8.RuneCountInString(v) > 80 {
+			cut := 0
+			for range 60 {
+				_, size := utf8.DecodeRuneInString(v[cut:])
+				cut += size
+			}
+			v, more = v[:cut], fmt.Sprintf("… (%d bytes)", len(n.value))
 		}
-		return fmt.Sprintf("%q", n.value)
+		if n.quoted {
+			return fmt.Sprintf("string %q%s", v, more)
+		}
+		return fmt.Sprintf("%q%s", v, more)
 	default:
 		return n.kind.String()
 	}
 }
 
-// parseYAML parses src into a node tree. Positions name file.
+// parseYAML parses src into a node tree. Positions name file. src passes
+// prescan first, and the parser's tokens checkTokenNesting (see
+// prescan.go for why).
 func parseYAML(file string, src []byte) (*node, error) {
-	f, err := parser.ParseBytes(src, 0)
+	src, err := prescan(file, src)
+	if err != nil {
+		return nil, err
+	}
+	tokens := lexer.Tokenize(string(src))
+	if _, err := checkTokenNesting(file, tokens); err != nil {
+		return nil, err
+	}
+	f, err := parser.Parse(tokens, 0)
 	if err != nil {
 		return nil, yamlError(file, err)
 	}
@@ -137,18 +159,20 @@ type converter struct {
 	file    string
 	anchors map[string]*node
 	depth   int
-	nodes   int // nodes made, aliases expanded: bounded by maxNodes
+	copies  int // nodes copied by expanding aliases: bounded by maxNodes
 }
 
-// maxNodes bounds the values a suite file may expand to, so that a small
-// file of nested aliases (a "billion laughs") cannot exhaust memory.
+// maxNodes bounds the values that aliases in a suite file may expand to,
+// so that a small file of nested aliases (a "billion laughs") cannot
+// exhaust memory. Values written out are bounded by prescan's limits
+// instead: a suite may list more than maxNodes prompts.
 const maxNodes = 100_000
 
 // copyNode deep-copies an aliased value, so that --set and ${var} change
 // each use of an alias independently, as if it were written out.
 func (c *converter) copyNode(n *node, pos Pos) (*node, error) {
-	c.nodes++
-	if c.nodes > maxNodes {
+	c.copies++
+	if c.copies > maxNodes {
 		return nil, &SuiteError{Pos: pos, Msg: fmt.Sprintf("YAML aliases expand to more than %d values", maxNodes)}
 	}
 	out := *n
@@ -172,9 +196,6 @@ func (c *converter) convert(n ast.Node) (*node, error) {
 		return nil, &SuiteError{Pos: posOf(c.file, n), Msg: "YAML nested too deeply"}
 	}
 	pos := posOf(c.file, n)
-	if c.nodes++; c.nodes > maxNodes {
-		return nil, &SuiteError{Pos: pos, Msg: fmt.Sprintf("YAML aliases expand to more than %d values", maxNodes)}
-	}
 	switch v := n.(type) {
 	case nil:
 		return &node{kind: nullNode, pos: Pos{File: c.file}}, nil

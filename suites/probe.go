@@ -2,8 +2,6 @@ package suites
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 )
@@ -39,8 +37,10 @@ func (p *PromptSource) decodeNode(d *decoder, n *node, path string) error {
 	return d.errorf(n, path, "want a list of prompts or a mapping with builtin or file, got %s", n.describe())
 }
 
-// resolve loads the prompt texts. dir is the suite file's directory.
-func (p *PromptSource) resolve(dir string) (string, error) {
+// resolve loads the prompt texts. dir is the suite file's directory
+// ("" for the working directory), allow more directories a prompt file
+// may be in (see readSuiteFile).
+func (p *PromptSource) resolve(dir string, allow []string) (string, error) {
 	set := 0
 	for _, given := range []bool{p.Inline != nil, p.Builtin != "", p.File != ""} {
 		if given {
@@ -66,11 +66,7 @@ func (p *PromptSource) resolve(dir string) (string, error) {
 		texts = list
 	}
 	if p.File != "" {
-		file := p.File
-		if !filepath.IsAbs(file) {
-			file = filepath.Join(dir, file)
-		}
-		b, err := os.ReadFile(file)
+		b, err := readSuiteFile(p.File, dir, allow, MaxPromptFileBytes)
 		if err != nil {
 			return "file", fmt.Errorf("read prompts: %w", err)
 		}

@@ -37,8 +37,9 @@ type Suite struct {
 	// Source names where the suite came from: a file path or "builtin:NAME".
 	Source string `yaml:"-" json:"-"`
 
-	positions map[string]Pos
-	nulls     map[string]bool
+	positions  map[string]Pos
+	nulls      map[string]bool
+	allowFiles []string // Loader.AllowFiles, for resolving prompt files
 }
 
 // Models is the ordered list of model roles of a suite.

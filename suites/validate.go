@@ -96,7 +96,7 @@ func (s *Suite) validate(dir string, resolve bool) error {
 			return fail(path+".prompts", "no prompts")
 		}
 		if resolve {
-			if sub, err := p.Prompts.resolve(dir); err != nil {
+			if sub, err := p.Prompts.resolve(dir, s.allowFiles); err != nil {
 				return fail(joinPath(path+".prompts", sub), "%v", err)
 			}
 		}

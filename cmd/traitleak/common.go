@@ -30,9 +30,15 @@ func traitleakVersion() string {
 
 const defaultDB = "traitleak.db"
 
-// openSuite loads a suite; errors are usage errors (exit 2).
-func openSuite(nameOrPath string, sets []string) (*suites.Suite, error) {
-	s, err := suites.Open(nameOrPath, sets)
+// allowFilesUsage documents --allow-files, the flag of every command
+// that loads a suite file.
+const allowFilesUsage = "let the suite read files (prompts: {file: ...}) in `dir`, besides its own directory (repeatable)"
+
+// openSuite loads a suite, which may read files from its own directory
+// and from the --allow-files directories allow; errors are usage errors
+// (exit 2).
+func openSuite(nameOrPath string, sets, allow []string) (*suites.Suite, error) {
+	s, err := suites.Loader{AllowFiles: allow}.Open(nameOrPath, sets)
 	if err != nil {
 		return nil, &usageError{err}
 	}

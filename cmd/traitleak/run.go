@@ -18,6 +18,7 @@ import (
 type runOptions struct {
 	db           string
 	sets         []string
+	allowFiles   []string
 	fresh        bool
 	maxErrorRate float64
 	grace        time.Duration
@@ -51,6 +52,7 @@ what is in flight and marks the run interrupted; a second Ctrl-C exits at once.
 	f := cmd.Flags()
 	f.StringVar(&o.db, "db", defaultDB, "results database `file`")
 	f.StringArrayVar(&o.sets, "set", nil, "override a suite field, e.g. --set models.student.base_url=http://... (repeatable)")
+	f.StringArrayVar(&o.allowFiles, "allow-files", nil, allowFilesUsage)
 	f.BoolVar(&o.fresh, "fresh", false, "start over with new samples instead of reusing stored ones")
 	f.Float64Var(&o.maxErrorRate, "max-error-rate", 0.05, "largest `fraction` of failed samples for a complete run")
 	f.DurationVar(&o.grace, "grace", 30*time.Second, "after Ctrl-C, how long in-flight requests may finish")
@@ -66,7 +68,7 @@ func runRun(ctx context.Context, o *runOptions, suiteArg, again string, stdout, 
 	if err := o.checkExec(); err != nil {
 		return err
 	}
-	s, err := openSuite(suiteArg, o.sets)
+	s, err := openSuite(suiteArg, o.sets, o.allowFiles)
 	if err != nil {
 		return err
 	}

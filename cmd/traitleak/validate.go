@@ -11,7 +11,7 @@ import (
 )
 
 func newValidateCmd() *cobra.Command {
-	var sets []string
+	var sets, allow []string
 	cmd := &cobra.Command{
 		Use:   "validate SUITE",
 		Short: "Check a suite file without running it",
@@ -22,7 +22,7 @@ prints what a run would sample.
 ` + exitCodesHelp,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openSuite(args[0], sets)
+			s, err := openSuite(args[0], sets, allow)
 			if err != nil {
 				return err
 			}
@@ -30,6 +30,7 @@ prints what a run would sample.
 		},
 	}
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a suite field (repeatable)")
+	cmd.Flags().StringArrayVar(&allow, "allow-files", nil, allowFilesUsage)
 	return cmd
 }
 
