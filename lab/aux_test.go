@@ -16,10 +16,7 @@ func TestAuxLogitSubliminalLearning(t *testing.T) {
 		}
 		return
 	}
-	res, err := RunAux(context.Background(), AuxConfig{Seeds: []int{1, 2, 3}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := auxResult(t, AuxConfig{Seeds: []int{1, 2, 3}})
 	for _, s := range res.Seeds {
 		t.Logf("%+v", s)
 	}

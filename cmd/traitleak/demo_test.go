@@ -12,12 +12,13 @@ import (
 	"github.com/traitleak/traitleak/suites"
 )
 
-// demoReport runs demo in-process with a private cache and database and
-// returns its stdout and the JSON analysis of the run.
+// demoReport runs demo in-process with the binary's shared lab cache
+// (labTestCache) and a database in dir, and returns its stdout and the
+// JSON analysis of the run.
 func demoReport(t *testing.T, dir string, args ...string) (string, jsonReport) {
 	t.Helper()
 	db := filepath.Join(dir, "demo.db")
-	base := []string{"demo", "--db", db, "--cache-dir", filepath.Join(dir, "cache"), "-o", filepath.Join(dir, "report.html"), "--progress", "none"}
+	base := []string{"demo", "--db", db, "--cache-dir", labTestCache, "-o", filepath.Join(dir, "report.html"), "--progress", "none"}
 	code, out, errOut := runCLI(t, context.Background(), append(base, args...)...)
 	if code != 0 {
 		t.Fatalf("demo exit %d\n%s\n%s", code, out, errOut)
