@@ -42,7 +42,9 @@
 //
 // [Zoo.Handler] serves POST /v1/chat/completions and GET /v1/models for the
 // model names listed by [Zoo.ModelNames] (lab/base, lab/teacher, lab/student,
-// ... each with an optional "@seed" suffix).
+// ... each with an optional "@seed" suffix). [Zoo.NewServer] serves it
+// within [ServerLimits]: read, write and idle timeouts and a cap on open
+// connections, so slow or idle clients cannot hold the server.
 //
 // The package also contains the paper's MNIST auxiliary-logit experiment on
 // a synthetic Gaussian-mixture task ([RunAux]).

@@ -93,7 +93,11 @@ func runDemo(ctx context.Context, o *demoOptions, again string, stdout, stderr i
 	if err != nil {
 		return fmt.Errorf("serve the lab: %w", err)
 	}
-	srv := &http.Server{Handler: zoo.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv, err := zoo.NewServer(lab.ServerLimits{})
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("serve the lab: %w", err)
+	}
 	go srv.Serve(ln)
 	defer srv.Close()
 

@@ -103,7 +103,11 @@ func newLabServeCmd() *cobra.Command {
 			fmt.Fprintf(out, "lab: serving %d models at http://%s/v1 (OpenAI-compatible; POST /v1/chat/completions, GET /v1/models)\n",
 				len(z.ModelNames()), ln.Addr())
 			printLabModels(out, z)
-			srv := &http.Server{Handler: z.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			srv, err := z.NewServer(lab.ServerLimits{})
+			if err != nil {
+				ln.Close()
+				return fmt.Errorf("lab serve: %w", err)
+			}
 			errc := make(chan error, 1)
 			go func() { errc <- srv.Serve(ln) }()
 			select {
