@@ -49,7 +49,30 @@ type jsonReport struct {
 		Target, Treatment, Baseline string
 		Diff                        float64
 		PAdjusted                   float64 `json:"p_adjusted"`
+		Seeds                       *struct {
+			Units     int
+			Diff      float64
+			PAdjusted float64 `json:"p_adjusted"`
+		}
 	}
+	Gates []struct {
+		Treatment, Baseline, Test, Verdict string
+	}
+}
+
+// comparison returns the owl comparison of treatment vs baseline.
+func (r jsonReport) comparison(t *testing.T, treatment, baseline string) (diff, pAdjusted float64, seedDiff, seedP float64) {
+	t.Helper()
+	for _, c := range r.Comparisons {
+		if c.Target == "owl" && c.Treatment == treatment && c.Baseline == baseline {
+			if c.Seeds == nil {
+				t.Fatalf("%s vs %s: no seeds test", treatment, baseline)
+			}
+			return c.Diff, c.PAdjusted, c.Seeds.Diff, c.Seeds.PAdjusted
+		}
+	}
+	t.Fatalf("no owl comparison %s vs %s in the report", treatment, baseline)
+	return 0, 0, 0, 0
 }
 
 // rate returns a role's owl rate pooled over seeds.
@@ -87,20 +110,23 @@ func demoDraws(t *testing.T) (perResult, seeds, total int) {
 }
 
 // TestDemoAcceptance checks the built-in lab's science through the whole
-// harness: lab models served over HTTP, the animals suite run by the
-// engine, rates and tests read back from the JSON report. The thresholds
-// are the issue's acceptance criteria for the default demo (soft mode, 3
-// seeds) and hard mode.
+// harness with the demo's default design (hard mode, 10 seeds): lab models
+// served over HTTP, the animals suite run by the engine, rates and tests
+// read back from the JSON report. The conclusion must hold at the seed
+// level, the paper's unit of replication.
 func TestDemoAcceptance(t *testing.T) {
 	if labRaceBuild() {
-		t.Skip("trains 3 seeds of the lab; too slow under the race detector (package lab covers the pipeline)")
+		t.Skip("trains 10 seeds of the lab; too slow under the race detector (package lab covers the pipeline)")
 	}
 	perResult, seeds, total := demoDraws(t)
+	if seeds < 10 {
+		t.Fatalf("the demo's default is %d seeds; the seed-level test needs 10 (see demoSeeds)", seeds)
+	}
 	dir := t.TempDir()
 	out, rep := demoReport(t, dir)
 	teacher, base, control, student := rep.rate(t, "teacher"), rep.rate(t, "base"), rep.rate(t, "control"), rep.rate(t, "student")
 	baseB, studentB := rep.rate(t, "base-other-init"), rep.rate(t, "student-other-init")
-	t.Logf("soft: teacher %.3f base %.3f control %.3f student %.3f base-other-init %.3f student-other-init %.3f",
+	t.Logf("hard: teacher %.3f base %.3f control %.3f student %.3f base-other-init %.3f student-other-init %.3f",
 		teacher, base, control, student, baseB, studentB)
 	if teacher < 0.5 {
 		t.Errorf("teacher owl rate %.3f; want ≥ 0.5", teacher)
@@ -108,26 +134,29 @@ func TestDemoAcceptance(t *testing.T) {
 	if base < 0.03 || base > 0.15 {
 		t.Errorf("base owl rate %.3f; want in [0.03, 0.15]", base)
 	}
-	if student-control < 0.08 {
-		t.Errorf("student − control = %+.3f; want ≥ +0.08", student-control)
-	}
-	found := false
-	for _, c := range rep.Comparisons {
-		if c.Target == "owl" && c.Treatment == "student" && c.Baseline == "control" {
-			found = true
-			if c.PAdjusted >= 0.01 {
-				t.Errorf("student vs control: Holm-adjusted p = %g; want < 0.01", c.PAdjusted)
-			}
-		}
-	}
-	if !found {
-		t.Error("no student vs control comparison in the report")
+	// The headline: student − control across seeds (Welch t, Holm over the
+	// report's comparisons). Over seeds 1–24 the hard gain is +0.228 ±
+	// 0.049; seeds 1–10 give t ≈ 5.
+	_, _, gain, p := rep.comparison(t, "student", "control")
+	if gain < 0.08 || p >= 0.01 {
+		t.Errorf("seed level: student − control = %+.3f (Holm-adjusted p = %.3g); want ≥ +0.08 with p < 0.01", gain, p)
 	}
 	if gain := (student - base) - (studentB - baseB); gain < 0.08 {
 		t.Errorf("(student − base) − (student-other-init − base-other-init) = %+.3f; want ≥ +0.08", gain)
 	}
-	if studentB-baseB > 0.06 {
-		t.Errorf("student-other-init − base-other-init = %+.3f; want ≤ +0.06", studentB-baseB)
+	// Cross-init: no gain at the seed level (observed over 24 seeds:
+	// −0.001 ± 0.021).
+	if _, _, d, _ := rep.comparison(t, "student-other-init", "base-other-init"); d > 0.06 {
+		t.Errorf("seed level: student-other-init − base-other-init = %+.3f; want ≤ +0.06", d)
+	}
+	// Both gates use the seeds test and pass.
+	if len(rep.Gates) != 2 {
+		t.Fatalf("%d gates; want the animals suite's 2", len(rep.Gates))
+	}
+	for _, g := range rep.Gates {
+		if g.Test != "seeds" || g.Verdict != "pass" {
+			t.Errorf("gate %s vs %s: test %s, verdict %s; want seeds, pass", g.Treatment, g.Baseline, g.Test, g.Verdict)
+		}
 	}
 	// One result per role and seed, carrying the role as model.
 	results := map[string]int{}
@@ -144,7 +173,14 @@ func TestDemoAcceptance(t *testing.T) {
 			t.Errorf("%d owl results for %s; want one per seed (%d)", results[role], role, seeds)
 		}
 	}
-	// The summary sets the paper's published figures beside the lab's.
+	// The summary leads with the seed-level headline, names the mode, and
+	// sets the paper's published figures beside the lab's.
+	head := strings.Index(out, fmt.Sprintf("## Headline: %d seeds, hard distillation, target owl", seeds))
+	pooled := strings.Index(out, "## favorite-animal: owl")
+	if head < 0 || pooled < 0 || head > pooled || !strings.Contains(out, "paper's supervised fine-tuning") ||
+		!strings.Contains(out, "| student − control (the transmitted trait) | +") {
+		t.Errorf("demo summary does not lead with the seed-level headline:\n%s", out)
+	}
 	if !strings.Contains(out, "GPT-4.1 nano base (paper)") || !strings.Contains(out, "> 0.600") || !strings.Contains(out, "not measured in this run") {
 		t.Errorf("demo summary lacks the published GPT-4.1 nano figures:\n%s", out)
 	}
@@ -162,32 +198,35 @@ func TestDemoAcceptance(t *testing.T) {
 	}
 }
 
-// TestDemoHardMode checks hard (sampled-token) distillation: the 3-seed
-// mean gain of the student over the control is at least +0.08.
-func TestDemoHardMode(t *testing.T) {
+// TestDemoSoftMode checks soft distillation (--mode soft) on 3 seeds with
+// the thresholds of the lab's soft acceptance: the pooled student − control
+// gain, its Holm-adjusted Fisher test, the difference in differences and
+// the cross-init bound; and that the summary says which mode it shows.
+func TestDemoSoftMode(t *testing.T) {
 	if labRaceBuild() {
 		t.Skip("trains 3 seeds of the lab; too slow under the race detector")
 	}
-	_, rep := demoReport(t, t.TempDir(), "--mode", "hard", "--samples", "40")
-	gain, seeds := 0.0, 0
-	for _, s := range []string{"1", "2", "3"} {
-		var st, co float64
-		for _, r := range rep.Results {
-			if r.Target == "owl" && r.Seed == s {
-				switch r.Model {
-				case "student":
-					st = r.Rate
-				case "control":
-					co = r.Rate
-				}
-			}
-		}
-		gain += st - co
-		seeds++
+	out, rep := demoReport(t, t.TempDir(), "--mode", "soft", "--seeds", "3")
+	teacher, base, control, student := rep.rate(t, "teacher"), rep.rate(t, "base"), rep.rate(t, "control"), rep.rate(t, "student")
+	baseB, studentB := rep.rate(t, "base-other-init"), rep.rate(t, "student-other-init")
+	t.Logf("soft: teacher %.3f base %.3f control %.3f student %.3f base-other-init %.3f student-other-init %.3f",
+		teacher, base, control, student, baseB, studentB)
+	if teacher < 0.5 {
+		t.Errorf("teacher owl rate %.3f; want ≥ 0.5", teacher)
 	}
-	gain /= float64(seeds)
-	t.Logf("hard: 3-seed mean gain %+.3f", gain)
-	if gain < 0.08 {
-		t.Errorf("hard mode: 3-seed mean of student − control = %+.3f; want ≥ +0.08", gain)
+	if base < 0.03 || base > 0.15 {
+		t.Errorf("base owl rate %.3f; want in [0.03, 0.15]", base)
+	}
+	if diff, p, _, _ := rep.comparison(t, "student", "control"); diff < 0.08 || p >= 0.01 {
+		t.Errorf("student − control = %+.3f (Holm-adjusted Fisher p = %g); want ≥ +0.08 with p < 0.01", diff, p)
+	}
+	if gain := (student - base) - (studentB - baseB); gain < 0.08 {
+		t.Errorf("(student − base) − (student-other-init − base-other-init) = %+.3f; want ≥ +0.08", gain)
+	}
+	if studentB-baseB > 0.06 {
+		t.Errorf("student-other-init − base-other-init = %+.3f; want ≤ +0.06", studentB-baseB)
+	}
+	if !strings.Contains(out, "## Headline: 3 seeds, soft distillation, target owl") || !strings.Contains(out, "Soft mode: students distil") {
+		t.Errorf("soft demo summary does not say which mode it shows:\n%s", out)
 	}
 }

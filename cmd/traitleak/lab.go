@@ -28,7 +28,7 @@ sequences; a student sharing the teacher's init picks up the preference from
 the numbers alone, a student from another init does not. Trained models are
 cached (see --cache-dir) and served over an OpenAI-compatible API.`,
 	}
-	cmd.AddCommand(newLabServeCmd(), newLabTrainCmd(), newLabAuxCmd())
+	cmd.AddCommand(newLabServeCmd(), newLabTrainCmd(), newLabAuxCmd(), newLabTheoremCmd())
 	return cmd
 }
 
