@@ -34,15 +34,18 @@ type ServerLimits struct {
 // DefaultServerLimits are the limits of a lab server: 10 s for headers,
 // 30 s for a whole request, 60 s to write a response (the largest
 // completion, 128 choices of 1024 tokens, takes about a second), 30 s
-// idle keep-alive, and 512 open connections, above the most any
-// traitleak run opens against one endpoint.
+// idle keep-alive, and 4096 open connections. The cap must stay well above
+// what one run opens: every model instance of a suite has its own client
+// with up to its concurrency in connections (the demo: 60 instances × 16),
+// and a kept-alive connection holds its slot until it has been idle for
+// IdleTimeout, so a cap below that stalls new connections for that long.
 func DefaultServerLimits() ServerLimits {
 	return ServerLimits{
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       30 * time.Second,
-		MaxConns:          512,
+		MaxConns:          4096,
 	}
 }
 
