@@ -110,20 +110,32 @@ func demoDraws(t *testing.T) (perResult, seeds, total int) {
 }
 
 // TestDemoAcceptance checks the built-in lab's science through the whole
-// harness with the demo's default design (hard mode, 10 seeds): lab models
-// served over HTTP, the animals suite run by the engine, rates and tests
-// read back from the JSON report. The conclusion must hold at the seed
-// level, the paper's unit of replication.
+// harness with the demo's default design (hard mode, 20 samples per
+// prompt) on its first 3 seeds: lab models served over HTTP, the animals
+// suite run by the engine, rates and tests read back from the JSON report,
+// the summary leading with the seed-level result. Ten seeds, the default,
+// make that result significant (lab/VALIDATION.md: Holm-adjusted p =
+// 0.006); training them takes most of a minute of CPU, so the suite checks
+// the direction on 3 seeds, which share their training with the other
+// tests of this binary.
 func TestDemoAcceptance(t *testing.T) {
 	if labRaceBuild() {
-		t.Skip("trains 10 seeds of the lab; too slow under the race detector (package lab covers the pipeline)")
+		t.Skip("trains 3 seeds of the lab; too slow under the race detector (package lab covers the pipeline)")
 	}
-	perResult, seeds, total := demoDraws(t)
-	if seeds < 10 {
-		t.Fatalf("the demo's default is %d seeds; the seed-level test needs 10 (see demoSeeds)", seeds)
+	// Parallel with TestKillDuringRun, after the sequential tests that
+	// train seeds 1–3's references (TestDemoSoftMode) and so share them.
+	t.Parallel()
+	perResult, defaultSeeds, _ := demoDraws(t)
+	if defaultSeeds != 10 {
+		t.Errorf("the demo's default is %d seeds; want 10, the design validated at the seed level", defaultSeeds)
 	}
+	if m := newDemoCmd().Flags().Lookup("mode").DefValue; m != "hard" {
+		t.Errorf("the demo's default mode is %q; want hard, the paper's fine-tuning analog", m)
+	}
+	const seeds = 3
+	total := seeds * 6 * perResult // six roles
 	dir := t.TempDir()
-	out, rep := demoReport(t, dir)
+	out, rep := demoReport(t, dir, "--seeds", fmt.Sprint(seeds))
 	teacher, base, control, student := rep.rate(t, "teacher"), rep.rate(t, "base"), rep.rate(t, "control"), rep.rate(t, "student")
 	baseB, studentB := rep.rate(t, "base-other-init"), rep.rate(t, "student-other-init")
 	t.Logf("hard: teacher %.3f base %.3f control %.3f student %.3f base-other-init %.3f student-other-init %.3f",
@@ -134,28 +146,35 @@ func TestDemoAcceptance(t *testing.T) {
 	if base < 0.03 || base > 0.15 {
 		t.Errorf("base owl rate %.3f; want in [0.03, 0.15]", base)
 	}
-	// The headline: student − control across seeds (Welch t, Holm over the
-	// report's comparisons). Over seeds 1–24 the hard gain is +0.228 ±
-	// 0.049; seeds 1–10 give t ≈ 5.
-	_, _, gain, p := rep.comparison(t, "student", "control")
-	if gain < 0.08 || p >= 0.01 {
-		t.Errorf("seed level: student − control = %+.3f (Holm-adjusted p = %.3g); want ≥ +0.08 with p < 0.01", gain, p)
+	// The seed-level estimate (mean of per-seed differences): ≥ +0.08, the
+	// recipe's 3-seed threshold for hard mode (seeds 1–24: +0.228 ± 0.049;
+	// the weakest 3-seed block +0.153). The pooled Fisher test is
+	// significant; the seed-level test at 3 seeds need not be.
+	diff, p, gain, _ := rep.comparison(t, "student", "control")
+	if gain < 0.08 {
+		t.Errorf("seed level: student − control = %+.3f; want ≥ +0.08", gain)
+	}
+	if diff < 0.08 || p >= 0.01 {
+		t.Errorf("pooled: student − control = %+.3f (Holm-adjusted Fisher p = %.3g); want ≥ +0.08 with p < 0.01", diff, p)
 	}
 	if gain := (student - base) - (studentB - baseB); gain < 0.08 {
 		t.Errorf("(student − base) − (student-other-init − base-other-init) = %+.3f; want ≥ +0.08", gain)
 	}
-	// Cross-init: no gain at the seed level (observed over 24 seeds:
-	// −0.001 ± 0.021).
+	// Cross-init: no gain (seeds 1–24: −0.001 ± 0.021, max +0.121 on one
+	// seed; the demo's gate bound is +0.06 at the seed level).
 	if _, _, d, _ := rep.comparison(t, "student-other-init", "base-other-init"); d > 0.06 {
 		t.Errorf("seed level: student-other-init − base-other-init = %+.3f; want ≤ +0.06", d)
 	}
-	// Both gates use the seeds test and pass.
+	// Both gates use the seeds test; the cross-init gate passes.
 	if len(rep.Gates) != 2 {
 		t.Fatalf("%d gates; want the animals suite's 2", len(rep.Gates))
 	}
 	for _, g := range rep.Gates {
-		if g.Test != "seeds" || g.Verdict != "pass" {
-			t.Errorf("gate %s vs %s: test %s, verdict %s; want seeds, pass", g.Treatment, g.Baseline, g.Test, g.Verdict)
+		if g.Test != "seeds" {
+			t.Errorf("gate %s vs %s: test %s; want seeds", g.Treatment, g.Baseline, g.Test)
+		}
+		if g.Treatment == "student-other-init" && g.Verdict != "pass" {
+			t.Errorf("cross-init gate: verdict %s; want pass", g.Verdict)
 		}
 	}
 	// One result per role and seed, carrying the role as model.
@@ -178,7 +197,7 @@ func TestDemoAcceptance(t *testing.T) {
 	head := strings.Index(out, fmt.Sprintf("## Headline: %d seeds, hard distillation, target owl", seeds))
 	pooled := strings.Index(out, "## favorite-animal: owl")
 	if head < 0 || pooled < 0 || head > pooled || !strings.Contains(out, "paper's supervised fine-tuning") ||
-		!strings.Contains(out, "| student − control (the transmitted trait) | +") {
+		!strings.Contains(out, "| student − control (the transmitted trait) | +") || !strings.Contains(out, "Paired by seed") {
 		t.Errorf("demo summary does not lead with the seed-level headline:\n%s", out)
 	}
 	if !strings.Contains(out, "GPT-4.1 nano base (paper)") || !strings.Contains(out, "> 0.600") || !strings.Contains(out, "not measured in this run") {
@@ -189,7 +208,7 @@ func TestDemoAcceptance(t *testing.T) {
 	}
 	// A second demo loads every model from the cache and draws the same
 	// samples (same keys, same seeds): the database holds them already.
-	out2, rep2 := demoReport(t, dir)
+	out2, rep2 := demoReport(t, dir, "--seeds", fmt.Sprint(seeds))
 	if !strings.Contains(out2, "0 stages trained") || !strings.Contains(out2, fmt.Sprintf("(%d were already stored)", total)) {
 		t.Errorf("second demo did not reuse the cache and the stored samples:\n%s", out2)
 	}

@@ -42,6 +42,9 @@ func TestKillDuringRun(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("SIGKILL and process-liveness checks are tested on Linux only")
 	}
+	// Mostly waiting on its child's loopback I/O: it runs beside the
+	// CPU-bound demo test (both parallel) instead of after it.
+	t.Parallel()
 	const (
 		prompts     = 2
 		samples     = 5000

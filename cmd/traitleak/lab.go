@@ -286,20 +286,25 @@ chance 0.10); a student from another init stays at chance.`,
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			tw := tabwriter.NewWriter(out, 2, 8, 2, ' ', 0)
-			fmt.Fprintln(tw, "SEED\tREFERENCE\tTEACHER\tSTUDENT SAME INIT\tSTUDENT OTHER INIT")
-			for _, s := range res.Seeds {
-				fmt.Fprintf(tw, "%d\t%.3f\t%.3f\t%.3f\t%.3f\n", s.Seed, s.Reference, s.Teacher, s.StudentSameInit, s.StudentOtherInit)
-			}
-			m := res.Mean()
-			fmt.Fprintf(tw, "mean\t%.3f\t%.3f\t%.3f\t%.3f\n", m.Reference, m.Teacher, m.StudentSameInit, m.StudentOtherInit)
-			tw.Flush()
-			fmt.Fprintf(out, "test accuracy (chance 0.100); %d seeds in %s\n", len(res.Seeds), time.Since(start).Round(time.Millisecond))
+			printLabAux(cmd.OutOrStdout(), res, time.Since(start))
 			return nil
 		},
 	}
 	cmd.Flags().IntVar(&seeds, "seeds", 5, "number of seeds (1..N)")
 	cmd.Flags().IntVar(&workers, "workers", 0, "concurrent seeds (0 = number of CPUs)")
 	return cmd
+}
+
+// printLabAux prints the aux-logit accuracies, one row per seed and their
+// mean, and the time they took.
+func printLabAux(w io.Writer, res lab.AuxResult, took time.Duration) {
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEED\tREFERENCE\tTEACHER\tSTUDENT SAME INIT\tSTUDENT OTHER INIT")
+	for _, s := range res.Seeds {
+		fmt.Fprintf(tw, "%d\t%.3f\t%.3f\t%.3f\t%.3f\n", s.Seed, s.Reference, s.Teacher, s.StudentSameInit, s.StudentOtherInit)
+	}
+	m := res.Mean()
+	fmt.Fprintf(tw, "mean\t%.3f\t%.3f\t%.3f\t%.3f\n", m.Reference, m.Teacher, m.StudentSameInit, m.StudentOtherInit)
+	tw.Flush()
+	fmt.Fprintf(w, "test accuracy (chance 0.100); %d seeds in %s\n", len(res.Seeds), took.Round(time.Millisecond))
 }
