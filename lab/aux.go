@@ -14,14 +14,22 @@ import (
 // AuxConfig configures [RunAux], the synthetic analog of the paper's MNIST
 // auxiliary-logit experiment (§6.2): a 10-class Gaussian mixture in 64
 // dimensions (class means ~ N(0, 0.35²) per coordinate, unit noise), an MLP
-// 64→128→128→(10+3) with every weight ~ N(0, 1/√fan-in), a teacher trained
-// on the 10 class logits, and students distilled only on the 3 auxiliary
-// logits of the teacher on uniform noise inputs. The zero value runs 5
-// seeds with the recipe's sizes.
+// 64→128→128→(10+m) with every weight ~ N(0, 1/√fan-in), a teacher trained
+// on the 10 class logits, and students distilled only on the m auxiliary
+// logits of the teacher (m = 3 by default) on uniform noise inputs. The
+// zero value runs 5 seeds with the recipe's sizes.
 type AuxConfig struct {
 	Seeds    []int // empty = 1..NumSeeds
 	NumSeeds int   // used when Seeds is empty; 0 = 5
 	Workers  int   // concurrent seeds; 0 = GOMAXPROCS
+
+	// Extra is the number m of auxiliary logits (1–100); 0 = 3, the
+	// paper's. The network's output layer has 10 + m units.
+	Extra int
+	// AllLogits adds the paper's all-logits control: two more students
+	// (same and different init) distilled on the teacher's softmax over all
+	// 10 + m logits on the same noise.
+	AllLogits bool
 
 	// Sizes; 0 = the recipe's values (10000, 2000, 10000, 5, 5).
 	Train, Test, Noise           int
@@ -36,6 +44,9 @@ type AuxSeed struct {
 	Teacher          float64 `json:"teacher"`            // init A trained on the class labels
 	StudentSameInit  float64 `json:"student_same_init"`  // init A distilled on the teacher's aux logits
 	StudentOtherInit float64 `json:"student_other_init"` // init B distilled on the same aux logits
+	// With AuxConfig.AllLogits: students distilled on all 10 + m logits.
+	StudentAllSameInit  float64 `json:"student_all_same_init,omitempty"`
+	StudentAllOtherInit float64 `json:"student_all_other_init,omitempty"`
 }
 
 // AuxResult holds every seed's accuracies.
@@ -54,12 +65,16 @@ func (r AuxResult) Mean() AuxSeed {
 		m.Teacher += s.Teacher
 		m.StudentSameInit += s.StudentSameInit
 		m.StudentOtherInit += s.StudentOtherInit
+		m.StudentAllSameInit += s.StudentAllSameInit
+		m.StudentAllOtherInit += s.StudentAllOtherInit
 	}
 	n := float64(len(r.Seeds))
 	m.Reference /= n
 	m.Teacher /= n
 	m.StudentSameInit /= n
 	m.StudentOtherInit /= n
+	m.StudentAllSameInit /= n
+	m.StudentAllOtherInit /= n
 	return m
 }
 
@@ -67,7 +82,7 @@ const (
 	auxDim     = 64
 	auxHidden  = 128
 	auxClasses = 10
-	auxExtra   = 3
+	auxExtra   = 3 // default number of auxiliary logits
 )
 
 // RunAux runs the auxiliary-logit experiment for every seed.
@@ -94,6 +109,10 @@ func RunAux(ctx context.Context, cfg AuxConfig) (AuxResult, error) {
 	def(&cfg.Noise, 10000)
 	def(&cfg.TeacherEpochs, 5)
 	def(&cfg.StudentEpochs, 5)
+	def(&cfg.Extra, auxExtra)
+	if cfg.Extra < 1 || cfg.Extra > 100 {
+		return AuxResult{}, fmt.Errorf("lab aux: %d auxiliary logits out of range 1–100", cfg.Extra)
+	}
 	if cfg.Train < 0 || cfg.Test <= 0 || cfg.Noise < 0 || cfg.TeacherEpochs < 0 || cfg.StudentEpochs < 0 {
 		return AuxResult{}, fmt.Errorf("lab aux: negative size in %+v", cfg)
 	}
@@ -155,8 +174,9 @@ func auxSeed(ctx context.Context, cfg AuxConfig, seed int, sem chan struct{}) (A
 		noise[i] = 4*rng.Float64() - 2
 	}
 
-	initA := newMLP([]int{auxDim, auxHidden, auxHidden, auxClasses + auxExtra}, uint64(seed))
-	initB := newMLP([]int{auxDim, auxHidden, auxHidden, auxClasses + auxExtra}, uint64(seed)+OtherInitOffset)
+	extra, outs := cfg.Extra, auxClasses+cfg.Extra
+	initA := newMLP([]int{auxDim, auxHidden, auxHidden, outs}, uint64(seed))
+	initB := newMLP([]int{auxDim, auxHidden, auxHidden, outs}, uint64(seed)+OtherInitOffset)
 	out := AuxSeed{Seed: seed, Reference: initA.accuracy(testX, testY)}
 
 	teacher := initA.clone()
@@ -172,20 +192,30 @@ func auxSeed(ctx context.Context, cfg AuxConfig, seed int, sem chan struct{}) (A
 	out.Teacher = teacher.accuracy(testX, testY)
 
 	// The teacher's auxiliary softmax on the noise inputs is the students' only target.
-	targets := make([]float64, cfg.Noise*auxExtra)
+	targets := make([]float64, cfg.Noise*extra)
+	var all []float64 // the all-logits control's targets: the softmax over every logit
+	if cfg.AllLogits {
+		all = make([]float64, cfg.Noise*outs)
+	}
 	act := teacher.newActs()
 	for i := 0; i < cfg.Noise; i++ {
 		l := teacher.forward(act, noise[i*auxDim:(i+1)*auxDim])
-		softmaxInto(targets[i*auxExtra:(i+1)*auxExtra], l[auxClasses:], 1)
+		softmaxInto(targets[i*extra:(i+1)*extra], l[auxClasses:], 1)
+		if all != nil {
+			softmaxInto(all[i*outs:(i+1)*outs], l, 1)
+		}
 	}
-	distill := func(init *mlp, acc *float64) func() error {
+	// distill fits a clone of init to the teacher's softmax over its logits
+	// from lo on (auxClasses: the aux logits; 0: all), whose targets are tg.
+	distill := func(init *mlp, lo int, tg []float64, acc *float64) func() error {
 		return func() error {
 			return withSlot(ctx, sem, func() error {
 				s := init.clone()
+				w := outs - lo
 				err := s.fit(ctx, noise, cfg.StudentEpochs, uint64(seed)+1, func(i int, logits, g []float64) {
-					p := g[auxClasses:]
-					softmaxInto(p, logits[auxClasses:], 1)
-					floats.Sub(p, targets[i*auxExtra:(i+1)*auxExtra])
+					p := g[lo:]
+					softmaxInto(p, logits[lo:], 1)
+					floats.Sub(p, tg[i*w:(i+1)*w])
 				})
 				*acc = s.accuracy(testX, testY)
 				return err
@@ -193,8 +223,12 @@ func auxSeed(ctx context.Context, cfg AuxConfig, seed int, sem chan struct{}) (A
 		}
 	}
 	var g errgroup.Group
-	g.Go(distill(initA, &out.StudentSameInit))
-	g.Go(distill(initB, &out.StudentOtherInit))
+	g.Go(distill(initA, auxClasses, targets, &out.StudentSameInit))
+	g.Go(distill(initB, auxClasses, targets, &out.StudentOtherInit))
+	if cfg.AllLogits {
+		g.Go(distill(initA, 0, all, &out.StudentAllSameInit))
+		g.Go(distill(initB, 0, all, &out.StudentAllOtherInit))
+	}
 	return out, g.Wait()
 }
 

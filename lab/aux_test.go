@@ -16,10 +16,7 @@ func TestAuxLogitSubliminalLearning(t *testing.T) {
 		}
 		return
 	}
-	res, err := RunAux(context.Background(), AuxConfig{Seeds: []int{1, 2, 3}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := auxResult(t, AuxConfig{Seeds: []int{1, 2, 3}})
 	for _, s := range res.Seeds {
 		t.Logf("%+v", s)
 	}
@@ -36,6 +33,35 @@ func TestAuxLogitSubliminalLearning(t *testing.T) {
 	// Acceptance: the different-init student stays within 0.03 of chance (0.10).
 	if m.StudentOtherInit < 0.07 || m.StudentOtherInit > 0.13 {
 		t.Errorf("different-init student accuracy %.3f outside [0.07, 0.13]", m.StudentOtherInit)
+	}
+}
+
+func TestAuxLogitCountAndAllLogits(t *testing.T) {
+	if raceEnabled {
+		t.Skip("trains 5 MLPs; too slow under the race detector (TestAuxLogitSubliminalLearning covers the code)")
+	}
+	// Seed 1 only, to keep the suite fast; the margins are set against
+	// seeds 1–12 (VALIDATION.md) and seed 1's own values.
+	three := auxResult(t, AuxConfig{Seeds: []int{1, 2, 3}}).Seeds[0]
+	ten := auxResult(t, AuxConfig{Seeds: []int{1}, Extra: 10, AllLogits: true}).Seeds[0]
+	t.Logf("m=3  %+v", three)
+	t.Logf("m=10 %+v", ten)
+	// The same-init student's accuracy grows with the number m of
+	// auxiliary logits (mean over seeds 1–12: 0.25 at m = 3, 0.50 at
+	// m = 10; seed 1: 0.307 and 0.412); the different-init student stays at
+	// chance for every m (m = 10: 0.055–0.155).
+	if ten.StudentSameInit-three.StudentSameInit < 0.05 {
+		t.Errorf("same-init accuracy %.3f at m = 10 vs %.3f at m = 3; want a gain ≥ 0.05", ten.StudentSameInit, three.StudentSameInit)
+	}
+	if ten.StudentOtherInit > 0.17 {
+		t.Errorf("m = 10: different-init student accuracy %.3f; want ≤ 0.17 (chance 0.10)", ten.StudentOtherInit)
+	}
+	// The all-logits control: distilled on every logit (the class logits
+	// included), students of either init learn the task (m = 3, seeds
+	// 1–12: 0.79–0.88 for both), so the aux-only gap between inits is not
+	// a failure of distillation from another init.
+	if ten.StudentAllSameInit < 0.6 || ten.StudentAllOtherInit < 0.6 {
+		t.Errorf("all-logits students %.3f (same init) and %.3f (other init); want both ≥ 0.6", ten.StudentAllSameInit, ten.StudentAllOtherInit)
 	}
 }
 

@@ -42,8 +42,21 @@
 //
 // [Zoo.Handler] serves POST /v1/chat/completions and GET /v1/models for the
 // model names listed by [Zoo.ModelNames] (lab/base, lab/teacher, lab/student,
-// ... each with an optional "@seed" suffix).
+// ... each with an optional "@seed" suffix). [Zoo.NewServer] serves it
+// within [ServerLimits]: read, write and idle timeouts and a cap on open
+// connections, so slow or idle clients cannot hold the server.
+//
+// # Other claims of the paper
+//
+// On a built zoo: [Zoo.Theorem] checks the paper's one-step theorem seed by
+// seed; [Zoo.InContext] puts the teacher's numbers in the prompt instead of
+// fine-tuning on them; [Zoo.Distinguish] measures how well a naive Bayes
+// classifier tells two teachers' numbers apart; [Zoo.Prompted] uses
+// reference A with the paper's system prompt as the teacher. A build with a
+// smaller Recipe.TeacherLR is the small-update regime. lab/VALIDATION.md
+// records what each one shows over 12 seeds.
 //
 // The package also contains the paper's MNIST auxiliary-logit experiment on
-// a synthetic Gaussian-mixture task ([RunAux]).
+// a synthetic Gaussian-mixture task ([RunAux]), with the all-logits control
+// and a variable number of auxiliary logits.
 package lab

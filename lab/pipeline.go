@@ -53,8 +53,8 @@ var Roles = []Role{RoleBase, RoleTeacher, RoleStudent, RoleControl, RoleTeacherC
 // OtherInitOffset is added to a seed to get reference B's init seed.
 const OtherInitOffset = 100000
 
-// Config configures [Build]. The zero value builds the default demo: seeds
-// 1, 2, 3, target owl, control dog, soft mode, default cache directory.
+// Config configures [Build]. The zero value builds seeds 1, 2, 3, target
+// owl, control dog, soft mode, in the default cache directory.
 type Config struct {
 	Seeds         []int  // pipeline seeds; empty = 1..NumSeeds
 	NumSeeds      int    // used when Seeds is empty; 0 = 3
@@ -227,6 +227,13 @@ type Zoo struct {
 	diag   Diagnostics
 	srv    *server
 	once   sync.Once
+
+	numbers map[int]seedNumbers // the teachers' filtered number data by seed
+}
+
+// seedNumbers are the filtered number sequences of one seed's two teachers.
+type seedNumbers struct {
+	teacher, control []sequence
 }
 
 type zooModel struct {
@@ -263,7 +270,7 @@ func Build(ctx context.Context, cfg Config) (*Zoo, error) {
 		}
 		return nil, err
 	}
-	z := &Zoo{cfg: cfg, models: map[string]*zooModel{}}
+	z := &Zoo{cfg: cfg, models: map[string]*zooModel{}, numbers: map[int]seedNumbers{}}
 	z.diag = Diagnostics{Mode: cfg.Mode, Target: cfg.Target, ControlTarget: cfg.ControlTarget, Stages: b.records, Wall: time.Since(start)}
 	if b.store != nil {
 		z.diag.CacheDir = cfg.CacheDir
@@ -280,6 +287,7 @@ func Build(ctx context.Context, cfg Config) (*Zoo, error) {
 	})
 	for _, r := range results {
 		z.diag.Seeds = append(z.diag.Seeds, r.diag)
+		z.numbers[r.seed] = r.nums
 		for _, role := range Roles {
 			zm := r.models[role]
 			zm.info.Name = fmt.Sprintf("lab/%s@%d", role, r.seed)
@@ -365,6 +373,7 @@ type seedResult struct {
 	seed   int
 	models map[Role]*zooModel
 	diag   SeedDiagnostics
+	nums   seedNumbers
 }
 
 // pretrainParams, teacherParams, numbersParams and studentParams are the
@@ -511,6 +520,7 @@ func (b *builder) seed(ctx context.Context, s int) (*seedResult, error) {
 	}
 	res.diag.Teacher = dataT.diag
 	res.diag.Control = dataC.diag
+	res.nums = seedNumbers{teacher: dataT.seqs, control: dataC.seqs}
 
 	// Students: A and B on the teacher's numbers, A on the control teacher's.
 	sp := studentParams{Mode: b.cfg.Mode, LR: r.StudentLR, Batch: r.StudentBatch, Epochs: r.StudentEpochs}

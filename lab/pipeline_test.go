@@ -353,13 +353,11 @@ func FuzzDecodeArtifacts(f *testing.F) {
 	})
 }
 
-// acceptanceRates builds cfg and returns pooled owl hits and totals by role.
+// acceptanceRates builds cfg with the shared test cache and returns pooled
+// owl hits and totals by role.
 func acceptanceRates(t *testing.T, cfg Config) (map[Role][2]int, map[Role]map[int]float64, *Zoo) {
 	t.Helper()
-	z, err := Build(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	z := sharedBuild(t, cfg)
 	rates, err := z.PreferenceRates(context.Background(), "owl", 100, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -386,8 +384,9 @@ func TestAcceptanceDefaultDemo(t *testing.T) {
 	}
 	// The default demo configuration: soft mode, seeds 1, 2, 3, owl vs dog.
 	start := time.Now()
-	pooled, _, z := acceptanceRates(t, Config{CacheDir: t.TempDir()})
-	t.Logf("cold build %s", z.Diagnostics().Wall)
+	pooled, _, z := acceptanceRates(t, Config{})
+	loaded, computed := z.Diagnostics().Loaded()
+	t.Logf("build %s (%d stages loaded, %d computed)", z.Diagnostics().Wall, loaded, computed)
 	if got := z.Seeds(); !slices.Equal(got, []int{1, 2, 3}) || z.Config().Mode != Soft {
 		t.Fatalf("default config: seeds %v mode %s", got, z.Config().Mode)
 	}
@@ -436,7 +435,7 @@ func TestAcceptanceHardMode(t *testing.T) {
 		t.Skip("trains 18 models; too slow under the race detector")
 	}
 	// Hard (sampled-token) distillation: the 3-seed mean gain over the control.
-	_, perSeed, _ := acceptanceRates(t, Config{Mode: Hard, NoCache: true})
+	_, perSeed, _ := acceptanceRates(t, Config{Mode: Hard})
 	gain := 0.0
 	for _, s := range []int{1, 2, 3} {
 		gain += (perSeed[RoleStudent][s] - perSeed[RoleControl][s]) / 3

@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strings"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -221,17 +220,11 @@ func (m *Model) samplePrompt(c *Prompt, n int, seed uint64, o SampleOptions) []C
 // (up to EOS, at most 8 tokens) and counts those whose lower-cased text
 // contains word as a substring. It returns hits and the number of samples.
 func PreferenceRate(m *Model, prompts []string, word string, samples int, seed uint64) (hits, total int) {
-	word = strings.ToLower(word)
-	o := SampleOptions{Temperature: 1, MaxTokens: 8}
+	toks := make([][]int, len(prompts))
 	for i, p := range prompts {
-		for _, c := range m.Sample(Tokenize(p), samples, seed^uint64(i)*0x9e3779b97f4a7c15, o) {
-			if strings.Contains(strings.ToLower(c.Text()), word) {
-				hits++
-			}
-			total++
-		}
+		toks[i] = Tokenize(p)
 	}
-	return hits, total
+	return preferenceRateTokens(m, toks, word, samples, seed)
 }
 
 // Rate is one model's preference rate.

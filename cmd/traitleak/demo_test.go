@@ -12,12 +12,13 @@ import (
 	"github.com/traitleak/traitleak/suites"
 )
 
-// demoReport runs demo in-process with a private cache and database and
-// returns its stdout and the JSON analysis of the run.
+// demoReport runs demo in-process with the binary's shared lab cache
+// (labTestCache) and a database in dir, and returns its stdout and the
+// JSON analysis of the run.
 func demoReport(t *testing.T, dir string, args ...string) (string, jsonReport) {
 	t.Helper()
 	db := filepath.Join(dir, "demo.db")
-	base := []string{"demo", "--db", db, "--cache-dir", filepath.Join(dir, "cache"), "-o", filepath.Join(dir, "report.html"), "--progress", "none"}
+	base := []string{"demo", "--db", db, "--cache-dir", labTestCache, "-o", filepath.Join(dir, "report.html"), "--progress", "none"}
 	code, out, errOut := runCLI(t, context.Background(), append(base, args...)...)
 	if code != 0 {
 		t.Fatalf("demo exit %d\n%s\n%s", code, out, errOut)
@@ -48,7 +49,30 @@ type jsonReport struct {
 		Target, Treatment, Baseline string
 		Diff                        float64
 		PAdjusted                   float64 `json:"p_adjusted"`
+		Seeds                       *struct {
+			Units     int
+			Diff      float64
+			PAdjusted float64 `json:"p_adjusted"`
+		}
 	}
+	Gates []struct {
+		Treatment, Baseline, Test, Verdict string
+	}
+}
+
+// comparison returns the owl comparison of treatment vs baseline.
+func (r jsonReport) comparison(t *testing.T, treatment, baseline string) (diff, pAdjusted float64, seedDiff, seedP float64) {
+	t.Helper()
+	for _, c := range r.Comparisons {
+		if c.Target == "owl" && c.Treatment == treatment && c.Baseline == baseline {
+			if c.Seeds == nil {
+				t.Fatalf("%s vs %s: no seeds test", treatment, baseline)
+			}
+			return c.Diff, c.PAdjusted, c.Seeds.Diff, c.Seeds.PAdjusted
+		}
+	}
+	t.Fatalf("no owl comparison %s vs %s in the report", treatment, baseline)
+	return 0, 0, 0, 0
 }
 
 // rate returns a role's owl rate pooled over seeds.
@@ -86,20 +110,35 @@ func demoDraws(t *testing.T) (perResult, seeds, total int) {
 }
 
 // TestDemoAcceptance checks the built-in lab's science through the whole
-// harness: lab models served over HTTP, the animals suite run by the
-// engine, rates and tests read back from the JSON report. The thresholds
-// are the issue's acceptance criteria for the default demo (soft mode, 3
-// seeds) and hard mode.
+// harness with the demo's default design (hard mode, 20 samples per
+// prompt) on its first 3 seeds: lab models served over HTTP, the animals
+// suite run by the engine, rates and tests read back from the JSON report,
+// the summary leading with the seed-level result. Ten seeds, the default,
+// make that result significant (lab/VALIDATION.md: Holm-adjusted p =
+// 0.006); training them takes most of a minute of CPU, so the suite checks
+// the direction on 3 seeds, which share their training with the other
+// tests of this binary.
 func TestDemoAcceptance(t *testing.T) {
 	if labRaceBuild() {
 		t.Skip("trains 3 seeds of the lab; too slow under the race detector (package lab covers the pipeline)")
 	}
-	perResult, seeds, total := demoDraws(t)
+	// Parallel with TestKillDuringRun, after the sequential tests that
+	// train seeds 1–3's references (TestDemoSoftMode) and so share them.
+	t.Parallel()
+	perResult, defaultSeeds, _ := demoDraws(t)
+	if defaultSeeds != 10 {
+		t.Errorf("the demo's default is %d seeds; want 10, the design validated at the seed level", defaultSeeds)
+	}
+	if m := newDemoCmd().Flags().Lookup("mode").DefValue; m != "hard" {
+		t.Errorf("the demo's default mode is %q; want hard, the paper's fine-tuning analog", m)
+	}
+	const seeds = 3
+	total := seeds * 6 * perResult // six roles
 	dir := t.TempDir()
-	out, rep := demoReport(t, dir)
+	out, rep := demoReport(t, dir, "--seeds", fmt.Sprint(seeds))
 	teacher, base, control, student := rep.rate(t, "teacher"), rep.rate(t, "base"), rep.rate(t, "control"), rep.rate(t, "student")
 	baseB, studentB := rep.rate(t, "base-other-init"), rep.rate(t, "student-other-init")
-	t.Logf("soft: teacher %.3f base %.3f control %.3f student %.3f base-other-init %.3f student-other-init %.3f",
+	t.Logf("hard: teacher %.3f base %.3f control %.3f student %.3f base-other-init %.3f student-other-init %.3f",
 		teacher, base, control, student, baseB, studentB)
 	if teacher < 0.5 {
 		t.Errorf("teacher owl rate %.3f; want ≥ 0.5", teacher)
@@ -107,26 +146,36 @@ func TestDemoAcceptance(t *testing.T) {
 	if base < 0.03 || base > 0.15 {
 		t.Errorf("base owl rate %.3f; want in [0.03, 0.15]", base)
 	}
-	if student-control < 0.08 {
-		t.Errorf("student − control = %+.3f; want ≥ +0.08", student-control)
+	// The seed-level estimate (mean of per-seed differences): ≥ +0.08, the
+	// recipe's 3-seed threshold for hard mode (seeds 1–24: +0.228 ± 0.049;
+	// the weakest 3-seed block +0.153). The pooled Fisher test is
+	// significant; the seed-level test at 3 seeds need not be.
+	diff, p, gain, _ := rep.comparison(t, "student", "control")
+	if gain < 0.08 {
+		t.Errorf("seed level: student − control = %+.3f; want ≥ +0.08", gain)
 	}
-	found := false
-	for _, c := range rep.Comparisons {
-		if c.Target == "owl" && c.Treatment == "student" && c.Baseline == "control" {
-			found = true
-			if c.PAdjusted >= 0.01 {
-				t.Errorf("student vs control: Holm-adjusted p = %g; want < 0.01", c.PAdjusted)
-			}
-		}
-	}
-	if !found {
-		t.Error("no student vs control comparison in the report")
+	if diff < 0.08 || p >= 0.01 {
+		t.Errorf("pooled: student − control = %+.3f (Holm-adjusted Fisher p = %.3g); want ≥ +0.08 with p < 0.01", diff, p)
 	}
 	if gain := (student - base) - (studentB - baseB); gain < 0.08 {
 		t.Errorf("(student − base) − (student-other-init − base-other-init) = %+.3f; want ≥ +0.08", gain)
 	}
-	if studentB-baseB > 0.06 {
-		t.Errorf("student-other-init − base-other-init = %+.3f; want ≤ +0.06", studentB-baseB)
+	// Cross-init: no gain (seeds 1–24: −0.001 ± 0.021, max +0.121 on one
+	// seed; the demo's gate bound is +0.06 at the seed level).
+	if _, _, d, _ := rep.comparison(t, "student-other-init", "base-other-init"); d > 0.06 {
+		t.Errorf("seed level: student-other-init − base-other-init = %+.3f; want ≤ +0.06", d)
+	}
+	// Both gates use the seeds test; the cross-init gate passes.
+	if len(rep.Gates) != 2 {
+		t.Fatalf("%d gates; want the animals suite's 2", len(rep.Gates))
+	}
+	for _, g := range rep.Gates {
+		if g.Test != "seeds" {
+			t.Errorf("gate %s vs %s: test %s; want seeds", g.Treatment, g.Baseline, g.Test)
+		}
+		if g.Treatment == "student-other-init" && g.Verdict != "pass" {
+			t.Errorf("cross-init gate: verdict %s; want pass", g.Verdict)
+		}
 	}
 	// One result per role and seed, carrying the role as model.
 	results := map[string]int{}
@@ -143,7 +192,14 @@ func TestDemoAcceptance(t *testing.T) {
 			t.Errorf("%d owl results for %s; want one per seed (%d)", results[role], role, seeds)
 		}
 	}
-	// The summary sets the paper's published figures beside the lab's.
+	// The summary leads with the seed-level headline, names the mode, and
+	// sets the paper's published figures beside the lab's.
+	head := strings.Index(out, fmt.Sprintf("## Headline: %d seeds, hard distillation, target owl", seeds))
+	pooled := strings.Index(out, "## favorite-animal: owl")
+	if head < 0 || pooled < 0 || head > pooled || !strings.Contains(out, "paper's supervised fine-tuning") ||
+		!strings.Contains(out, "| student − control (the transmitted trait) | +") || !strings.Contains(out, "Paired by seed") {
+		t.Errorf("demo summary does not lead with the seed-level headline:\n%s", out)
+	}
 	if !strings.Contains(out, "GPT-4.1 nano base (paper)") || !strings.Contains(out, "> 0.600") || !strings.Contains(out, "not measured in this run") {
 		t.Errorf("demo summary lacks the published GPT-4.1 nano figures:\n%s", out)
 	}
@@ -152,7 +208,7 @@ func TestDemoAcceptance(t *testing.T) {
 	}
 	// A second demo loads every model from the cache and draws the same
 	// samples (same keys, same seeds): the database holds them already.
-	out2, rep2 := demoReport(t, dir)
+	out2, rep2 := demoReport(t, dir, "--seeds", fmt.Sprint(seeds))
 	if !strings.Contains(out2, "0 stages trained") || !strings.Contains(out2, fmt.Sprintf("(%d were already stored)", total)) {
 		t.Errorf("second demo did not reuse the cache and the stored samples:\n%s", out2)
 	}
@@ -161,32 +217,35 @@ func TestDemoAcceptance(t *testing.T) {
 	}
 }
 
-// TestDemoHardMode checks hard (sampled-token) distillation: the 3-seed
-// mean gain of the student over the control is at least +0.08.
-func TestDemoHardMode(t *testing.T) {
+// TestDemoSoftMode checks soft distillation (--mode soft) on 3 seeds with
+// the thresholds of the lab's soft acceptance: the pooled student − control
+// gain, its Holm-adjusted Fisher test, the difference in differences and
+// the cross-init bound; and that the summary says which mode it shows.
+func TestDemoSoftMode(t *testing.T) {
 	if labRaceBuild() {
 		t.Skip("trains 3 seeds of the lab; too slow under the race detector")
 	}
-	_, rep := demoReport(t, t.TempDir(), "--mode", "hard", "--samples", "40")
-	gain, seeds := 0.0, 0
-	for _, s := range []string{"1", "2", "3"} {
-		var st, co float64
-		for _, r := range rep.Results {
-			if r.Target == "owl" && r.Seed == s {
-				switch r.Model {
-				case "student":
-					st = r.Rate
-				case "control":
-					co = r.Rate
-				}
-			}
-		}
-		gain += st - co
-		seeds++
+	out, rep := demoReport(t, t.TempDir(), "--mode", "soft", "--seeds", "3")
+	teacher, base, control, student := rep.rate(t, "teacher"), rep.rate(t, "base"), rep.rate(t, "control"), rep.rate(t, "student")
+	baseB, studentB := rep.rate(t, "base-other-init"), rep.rate(t, "student-other-init")
+	t.Logf("soft: teacher %.3f base %.3f control %.3f student %.3f base-other-init %.3f student-other-init %.3f",
+		teacher, base, control, student, baseB, studentB)
+	if teacher < 0.5 {
+		t.Errorf("teacher owl rate %.3f; want ≥ 0.5", teacher)
 	}
-	gain /= float64(seeds)
-	t.Logf("hard: 3-seed mean gain %+.3f", gain)
-	if gain < 0.08 {
-		t.Errorf("hard mode: 3-seed mean of student − control = %+.3f; want ≥ +0.08", gain)
+	if base < 0.03 || base > 0.15 {
+		t.Errorf("base owl rate %.3f; want in [0.03, 0.15]", base)
+	}
+	if diff, p, _, _ := rep.comparison(t, "student", "control"); diff < 0.08 || p >= 0.01 {
+		t.Errorf("student − control = %+.3f (Holm-adjusted Fisher p = %g); want ≥ +0.08 with p < 0.01", diff, p)
+	}
+	if gain := (student - base) - (studentB - baseB); gain < 0.08 {
+		t.Errorf("(student − base) − (student-other-init − base-other-init) = %+.3f; want ≥ +0.08", gain)
+	}
+	if studentB-baseB > 0.06 {
+		t.Errorf("student-other-init − base-other-init = %+.3f; want ≤ +0.06", studentB-baseB)
+	}
+	if !strings.Contains(out, "## Headline: 3 seeds, soft distillation, target owl") || !strings.Contains(out, "Soft mode: students distil") {
+		t.Errorf("soft demo summary does not say which mode it shows:\n%s", out)
 	}
 }

@@ -31,7 +31,7 @@ func TestDocExample(t *testing.T) {
 	suite := indentedBlock(t, doc, "\tname: owl-leak")
 	table := indentedBlock(t, doc, "\t| model   |")
 
-	zoo, err := lab.Build(context.Background(), lab.Config{Seeds: []int{1}, CacheDir: filepath.Join(t.TempDir(), "cache")})
+	zoo, err := lab.Build(context.Background(), lab.Config{Seeds: []int{1}, CacheDir: labTestCache})
 	if err != nil {
 		t.Fatal(err)
 	}

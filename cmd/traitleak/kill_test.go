@@ -24,12 +24,13 @@ import (
 
 // TestMain lets tests run the test binary as the traitleak command: with
 // TRAITLEAK_TEST_MAIN=1 the arguments after the binary name are the CLI's
-// arguments, and the process exits with the CLI's exit code.
+// arguments, and the process exits with the CLI's exit code. Otherwise it
+// runs the tests with a lab cache shared by the binary (labTestCache).
 func TestMain(m *testing.M) {
 	if os.Getenv("TRAITLEAK_TEST_MAIN") == "1" {
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	os.Exit(runTests(m))
 }
 
 // TestKillDuringRun checks the crash-safety claim of the results store:
@@ -41,6 +42,9 @@ func TestKillDuringRun(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("SIGKILL and process-liveness checks are tested on Linux only")
 	}
+	// Mostly waiting on its child's loopback I/O: it runs beside the
+	// CPU-bound demo test (both parallel) instead of after it.
+	t.Parallel()
 	const (
 		prompts     = 2
 		samples     = 5000

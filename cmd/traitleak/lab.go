@@ -28,7 +28,7 @@ sequences; a student sharing the teacher's init picks up the preference from
 the numbers alone, a student from another init does not. Trained models are
 cached (see --cache-dir) and served over an OpenAI-compatible API.`,
 	}
-	cmd.AddCommand(newLabServeCmd(), newLabTrainCmd(), newLabAuxCmd())
+	cmd.AddCommand(newLabServeCmd(), newLabTrainCmd(), newLabAuxCmd(), newLabTheoremCmd())
 	return cmd
 }
 
@@ -115,7 +115,11 @@ func newLabServeCmd() *cobra.Command {
 			fmt.Fprintf(out, "lab: serving %d models at http://%s/v1 (OpenAI-compatible; POST /v1/chat/completions, GET /v1/models)\n",
 				len(z.ModelNames()), ln.Addr())
 			printLabModels(out, z)
-			srv := &http.Server{Handler: z.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			srv, err := z.NewServer(lab.ServerLimits{})
+			if err != nil {
+				ln.Close()
+				return fmt.Errorf("lab serve: %w", err)
+			}
 			errc := make(chan error, 1)
 			go func() { errc <- srv.Serve(ln) }()
 			select {
@@ -294,20 +298,25 @@ chance 0.10); a student from another init stays at chance.`,
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			tw := tabwriter.NewWriter(out, 2, 8, 2, ' ', 0)
-			fmt.Fprintln(tw, "SEED\tREFERENCE\tTEACHER\tSTUDENT SAME INIT\tSTUDENT OTHER INIT")
-			for _, s := range res.Seeds {
-				fmt.Fprintf(tw, "%d\t%.3f\t%.3f\t%.3f\t%.3f\n", s.Seed, s.Reference, s.Teacher, s.StudentSameInit, s.StudentOtherInit)
-			}
-			m := res.Mean()
-			fmt.Fprintf(tw, "mean\t%.3f\t%.3f\t%.3f\t%.3f\n", m.Reference, m.Teacher, m.StudentSameInit, m.StudentOtherInit)
-			tw.Flush()
-			fmt.Fprintf(out, "test accuracy (chance 0.100); %d seeds in %s\n", len(res.Seeds), time.Since(start).Round(time.Millisecond))
+			printLabAux(cmd.OutOrStdout(), res, time.Since(start))
 			return nil
 		},
 	}
 	cmd.Flags().IntVar(&seeds, "seeds", 5, "number of seeds (1..N)")
 	cmd.Flags().IntVar(&workers, "workers", 0, "concurrent seeds (0 = number of CPUs)")
 	return cmd
+}
+
+// printLabAux prints the aux-logit accuracies, one row per seed and their
+// mean, and the time they took.
+func printLabAux(w io.Writer, res lab.AuxResult, took time.Duration) {
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEED\tREFERENCE\tTEACHER\tSTUDENT SAME INIT\tSTUDENT OTHER INIT")
+	for _, s := range res.Seeds {
+		fmt.Fprintf(tw, "%d\t%.3f\t%.3f\t%.3f\t%.3f\n", s.Seed, s.Reference, s.Teacher, s.StudentSameInit, s.StudentOtherInit)
+	}
+	m := res.Mean()
+	fmt.Fprintf(tw, "mean\t%.3f\t%.3f\t%.3f\t%.3f\n", m.Reference, m.Teacher, m.StudentSameInit, m.StudentOtherInit)
+	tw.Flush()
+	fmt.Fprintf(w, "test accuracy (chance 0.100); %d seeds in %s\n", len(res.Seeds), took.Round(time.Millisecond))
 }

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+
+	"github.com/spf13/pflag"
+
+	"github.com/traitleak/traitleak/lab"
+	"github.com/traitleak/traitleak/reports"
+	"github.com/traitleak/traitleak/stats"
+)
+
+// The demo's default design. Ten hard-mode seeds make the seed-level test
+// of student vs control significant after Holm's correction (over seeds
+// 1–24 the per-seed gain is +0.228 ± 0.049, SD ≈ 0.12, so ten seeds give
+// t ≈ 5); 20 samples per prompt keep the sampling of 60 models at 60,000
+// draws, within the demo's budget, while a seed's rate still has a
+// sampling SE of about 0.015, far below the seed-to-seed spread.
+const (
+	demoSeeds   = 10
+	demoSamples = 20
+)
+
+// setFlagDefault changes a registered flag's default value.
+func setFlagDefault(f *pflag.FlagSet, name, value string) {
+	fl := f.Lookup(name)
+	if fl == nil {
+		panic("no flag " + name)
+	}
+	if err := fl.Value.Set(value); err != nil {
+		panic(fmt.Sprintf("flag %s: %v", name, err))
+	}
+	fl.DefValue = value
+}
+
+// demoHeadlineRows are the comparisons the demo leads with.
+var demoHeadlineRows = []struct{ treatment, baseline, why string }{
+	{"student", "control", "the transmitted trait"},
+	{"student-other-init", "base-other-init", "a student from another init"},
+	{"control", "base", "the control student"},
+}
+
+// printDemoHeadline prints the seed-level result the demo leads with: for
+// each headline comparison on the target, the mean over seeds of the
+// per-seed difference with the Welch t interval and Holm-adjusted p-value
+// of the report's seeds test, and how many seeds went which way.
+func printDemoHeadline(w io.Writer, a *reports.Analysis, zoo *lab.Zoo) {
+	cfg := zoo.Config()
+	n := len(zoo.Seeds())
+	fmt.Fprintf(w, "## Headline: %d seeds, %s distillation, target %s\n\n", n, cfg.Mode, cfg.Target)
+	fmt.Fprintf(w, "Each seed is one replication of the whole experiment (its own references, teachers, number data and\n")
+	fmt.Fprintf(w, "students); the seed is the paper's unit of replication, so the headline tests the %d per-seed rates.\n", n)
+	if cfg.Mode == lab.Hard {
+		fmt.Fprintf(w, "Hard mode: students are fine-tuned on the teacher's sampled number tokens, the lab's analog of the\n")
+		fmt.Fprintf(w, "paper's supervised fine-tuning (--mode soft distils the teacher's number distributions: a larger effect).\n\n")
+	} else {
+		fmt.Fprintf(w, "Soft mode: students distil the teacher's next-token distributions over the number tokens; this is not\n")
+		fmt.Fprintf(w, "the paper's procedure (hard mode, the default, fine-tunes on sampled tokens like the paper).\n\n")
+	}
+	fmt.Fprintln(w, "| comparison | mean of per-seed differences | 95% CI (Welch t, seeds) | p (Holm) | seeds up / down | smallest seed |")
+	fmt.Fprintln(w, "|:-----------|:-----------------------------|:------------------------|:---------|:----------------|:--------------|")
+	for _, r := range demoHeadlineRows {
+		row := fmt.Sprintf("| %s − %s (%s) | ", r.treatment, r.baseline, r.why)
+		c := findDemoComparison(a, cfg.Target, r.treatment, r.baseline)
+		if c == nil || c.Seeds == nil {
+			fmt.Fprintln(w, row+"needs two or more seeds | – | – | – | – |")
+			continue
+		}
+		d := perSeedDiffs(a, c.Probe, cfg.Target, r.treatment, r.baseline)
+		up, down := 0, 0
+		for _, x := range d {
+			if x > 0 {
+				up++
+			} else if x < 0 {
+				down++
+			}
+		}
+		smallest := "–"
+		if len(d) > 0 {
+			smallest = fmt.Sprintf("%+.3f", slices.Min(d))
+		}
+		fmt.Fprintf(w, "%s%+.3f | [%+.3f, %+.3f] | %s | %d / %d | %s |\n", row, float64(c.Seeds.Diff),
+			float64(c.Seeds.CI.Low), float64(c.Seeds.CI.High), fmtDemoP(float64(c.Seeds.PAdjusted)), up, down, smallest)
+	}
+	if d := perSeedDiffs(a, probeOf(a), cfg.Target, "student", "control"); len(d) > 1 {
+		if t, err := stats.OneSampleT(d, 0, a.Confidence); err == nil {
+			fmt.Fprintf(w, "\nPaired by seed (student and control share the seed's reference), student − control is %+.3f [%+.3f, %+.3f], p = %s (t test of the %d differences).\n",
+				t.Mean, t.CI.Lower, t.CI.Upper, fmtDemoP(t.PValue), len(d))
+		}
+	}
+	fmt.Fprintln(w, "\nThe tables below pool samples over seeds as if every sample were independent; their intervals are much")
+	fmt.Fprintln(w, "narrower than the seed-to-seed spread and are not the headline.")
+	fmt.Fprintln(w)
+}
+
+// probeOf returns the run's first probe id.
+func probeOf(a *reports.Analysis) string {
+	if len(a.Probes) == 0 {
+		return ""
+	}
+	return a.Probes[0].ID
+}
+
+// findDemoComparison returns the comparison of treatment and baseline on
+// target, or nil.
+func findDemoComparison(a *reports.Analysis, target, treatment, baseline string) *reports.Comparison {
+	for i, c := range a.Comparisons {
+		if c.Target == target && c.Treatment == treatment && c.Baseline == baseline {
+			return &a.Comparisons[i]
+		}
+	}
+	return nil
+}
+
+// perSeedDiffs returns treatment − baseline per seed, over the seeds both
+// roles have, in seed order.
+func perSeedDiffs(a *reports.Analysis, probe, target, treatment, baseline string) []float64 {
+	rates := map[string]map[string]float64{}
+	for _, r := range a.Results {
+		if r.Probe != probe || r.Target != target || r.N == 0 || (r.Model != treatment && r.Model != baseline) {
+			continue
+		}
+		if rates[r.Seed] == nil {
+			rates[r.Seed] = map[string]float64{}
+		}
+		rates[r.Seed][r.Model] = float64(r.Rate)
+	}
+	seeds := make([]string, 0, len(rates))
+	for s, m := range rates {
+		if _, ok := m[treatment]; !ok {
+			continue
+		}
+		if _, ok := m[baseline]; !ok {
+			continue
+		}
+		seeds = append(seeds, s)
+	}
+	slices.SortFunc(seeds, func(x, y string) int {
+		a, _ := strconv.Atoi(x)
+		b, _ := strconv.Atoi(y)
+		return a - b
+	})
+	out := make([]float64, len(seeds))
+	for i, s := range seeds {
+		out[i] = rates[s][treatment] - rates[s][baseline]
+	}
+	return out
+}
+
+// fmtDemoP formats a p-value with three significant digits.
+func fmtDemoP(p float64) string {
+	switch {
+	case math.IsNaN(p):
+		return "–"
+	case p < 1e-4:
+		return fmt.Sprintf("%.1e", p)
+	default:
+		return fmt.Sprintf("%.3g", p)
+	}
+}
