@@ -63,14 +63,15 @@ func printDemoHeadline(w io.Writer, a *reports.Analysis, zoo *lab.Zoo) {
 	}
 	fmt.Fprintln(w, "| comparison | mean of per-seed differences | 95% CI (Welch t, seeds) | p (Holm) | seeds up / down | smallest seed |")
 	fmt.Fprintln(w, "|:-----------|:-----------------------------|:------------------------|:---------|:----------------|:--------------|")
+	tg := demoTarget(a, cfg.Target)
 	for _, r := range demoHeadlineRows {
 		row := fmt.Sprintf("| %s − %s (%s) | ", r.treatment, r.baseline, r.why)
-		c := findDemoComparison(a, cfg.Target, r.treatment, r.baseline)
+		c := findDemoComparison(tg, r.treatment, r.baseline)
 		if c == nil || c.Seeds == nil {
 			fmt.Fprintln(w, row+"needs two or more seeds | – | – | – | – |")
 			continue
 		}
-		d := perSeedDiffs(a, c.Probe, cfg.Target, r.treatment, r.baseline)
+		d := perSeedDiffs(tg, r.treatment, r.baseline)
 		up, down := 0, 0
 		for _, x := range d {
 			if x > 0 {
@@ -86,7 +87,7 @@ func printDemoHeadline(w io.Writer, a *reports.Analysis, zoo *lab.Zoo) {
 		fmt.Fprintf(w, "%s%+.3f | [%+.3f, %+.3f] | %s | %d / %d | %s |\n", row, float64(c.Seeds.Diff),
 			float64(c.Seeds.CI.Low), float64(c.Seeds.CI.High), fmtDemoP(float64(c.Seeds.PAdjusted)), up, down, smallest)
 	}
-	if d := perSeedDiffs(a, probeOf(a), cfg.Target, "student", "control"); len(d) > 1 {
+	if d := perSeedDiffs(tg, "student", "control"); len(d) > 1 {
 		if t, err := stats.OneSampleT(d, 0, a.Confidence); err == nil {
 			fmt.Fprintf(w, "\nPaired by seed (student and control share the seed's reference), student − control is %+.3f [%+.3f, %+.3f], p = %s (t test of the %d differences).\n",
 				t.Mean, t.CI.Lower, t.CI.Upper, fmtDemoP(t.PValue), len(d))
@@ -97,20 +98,29 @@ func printDemoHeadline(w io.Writer, a *reports.Analysis, zoo *lab.Zoo) {
 	fmt.Fprintln(w)
 }
 
-// probeOf returns the run's first probe id.
-func probeOf(a *reports.Analysis) string {
+// demoTarget returns the analysis of target on the run's first probe, or
+// nil.
+func demoTarget(a *reports.Analysis, target string) *reports.TargetAnalysis {
 	if len(a.Probes) == 0 {
-		return ""
+		return nil
 	}
-	return a.Probes[0].ID
+	for i, t := range a.Probes[0].Targets {
+		if t.Target == target {
+			return &a.Probes[0].Targets[i]
+		}
+	}
+	return nil
 }
 
 // findDemoComparison returns the comparison of treatment and baseline on
-// target, or nil.
-func findDemoComparison(a *reports.Analysis, target, treatment, baseline string) *reports.Comparison {
-	for i, c := range a.Comparisons {
-		if c.Target == target && c.Treatment == treatment && c.Baseline == baseline {
-			return &a.Comparisons[i]
+// t, or nil.
+func findDemoComparison(t *reports.TargetAnalysis, treatment, baseline string) *reports.Comparison {
+	if t == nil {
+		return nil
+	}
+	for _, c := range t.Comparisons {
+		if c.Treatment == treatment && c.Baseline == baseline {
+			return c
 		}
 	}
 	return nil
@@ -118,16 +128,19 @@ func findDemoComparison(a *reports.Analysis, target, treatment, baseline string)
 
 // perSeedDiffs returns treatment − baseline per seed, over the seeds both
 // roles have, in seed order.
-func perSeedDiffs(a *reports.Analysis, probe, target, treatment, baseline string) []float64 {
+func perSeedDiffs(t *reports.TargetAnalysis, treatment, baseline string) []float64 {
+	if t == nil {
+		return nil
+	}
 	rates := map[string]map[string]float64{}
-	for _, r := range a.Results {
-		if r.Probe != probe || r.Target != target || r.N == 0 || (r.Model != treatment && r.Model != baseline) {
+	for _, r := range t.Results {
+		if r.N == 0 || (r.Role != treatment && r.Role != baseline) {
 			continue
 		}
 		if rates[r.Seed] == nil {
 			rates[r.Seed] = map[string]float64{}
 		}
-		rates[r.Seed][r.Model] = float64(r.Rate)
+		rates[r.Seed][r.Role] = float64(r.Rate)
 	}
 	seeds := make([]string, 0, len(rates))
 	for s, m := range rates {
