@@ -390,17 +390,6 @@ type chatUsage struct {
 	TotalTokens      int `json:"total_tokens"`
 }
 
-// tokenBytes are the UTF-8 bytes of every token, as OpenAI's int arrays.
-var tokenBytes = sync.OnceValue(func() [][]int {
-	out := make([][]int, len(vocab))
-	for i, s := range vocab {
-		for _, c := range []byte(s) {
-			out[i] = append(out[i], int(c))
-		}
-	}
-	return out
-})
-
 func (s *server) chat(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		writeError(w, http.StatusMethodNotAllowed, "invalid_request_error", "", "method_not_allowed", "use POST /v1/chat/completions")
@@ -445,7 +434,7 @@ func (s *server) prepared(m *Model, prompt string) (*Prompt, int) {
 	if ok {
 		return pp.c, pp.tokens
 	}
-	toks := Tokenize(prompt)
+	toks := m.voc.tokenize(prompt)
 	pp = preparedPrompt{c: m.NewPrompt(toks), tokens: len(toks)}
 	s.mu.Lock()
 	if len(s.prompts) >= maxCachedPrompts {
@@ -489,7 +478,7 @@ func (s *server) complete(m *Model, info ModelInfo, req *parsedRequest) *chatRes
 		Choices:           make([]chatChoice, len(comps)),
 		Usage:             chatUsage{PromptTokens: promptTokens},
 	}
-	tb := tokenBytes()
+	voc := m.voc
 	for i := range comps {
 		cp := &comps[i]
 		ch := chatChoice{Index: i, Message: chatOutMsg{Role: "assistant", Content: cp.Text()}, FinishReason: "length"}
@@ -499,9 +488,9 @@ func (s *server) complete(m *Model, info ModelInfo, req *parsedRequest) *chatRes
 		if req.opts.Logprobs {
 			lp := &chatLogprobs{Content: make([]chatTokenLogprob, len(cp.Logprobs))}
 			for j, t := range cp.Logprobs {
-				e := chatTokenLogprob{Token: vocab[t.Token], Logprob: t.Logprob, Bytes: tb[t.Token], TopLogprobs: make([]chatTopEntry, len(t.Top))}
+				e := chatTokenLogprob{Token: voc.tokens[t.Token], Logprob: t.Logprob, Bytes: voc.bytes[t.Token], TopLogprobs: make([]chatTopEntry, len(t.Top))}
 				for k, a := range t.Top {
-					e.TopLogprobs[k] = chatTopEntry{Token: vocab[a.Token], Logprob: a.Logprob, Bytes: tb[a.Token]}
+					e.TopLogprobs[k] = chatTopEntry{Token: voc.tokens[a.Token], Logprob: a.Logprob, Bytes: voc.bytes[a.Token]}
 				}
 				lp.Content[j] = e
 			}

@@ -272,7 +272,11 @@ func TestServerLogprobs(t *testing.T) {
 				t.Fatalf("logprob token %q not in the vocabulary", e.Token)
 			}
 			rendered = append(rendered, id)
-			if !slices.Equal(e.Bytes, tokenBytes()[id]) || e.Logprob > 0 || len(e.TopLogprobs) != 5 {
+			var wantBytes []int
+			for _, c := range []byte(e.Token) {
+				wantBytes = append(wantBytes, int(c))
+			}
+			if !slices.Equal(e.Bytes, wantBytes) || e.Logprob > 0 || len(e.TopLogprobs) != 5 {
 				t.Errorf("entry %+v", e)
 			}
 			mass := 0.0
