@@ -5,12 +5,34 @@ import (
 	"strings"
 )
 
-// ExperimentAnimals is the paper's main experiment: an animal-loving
-// teacher's number sequences. It is the only experiment so far.
-const ExperimentAnimals = "animals"
+// Experiments of the lab: every one runs the same pipeline (two
+// references, a trait teacher and a control teacher, teacher data through
+// a filter, three students) with its own vocabulary, corpus, trait and
+// data channel.
+const (
+	// ExperimentAnimals: an animal-loving teacher's number sequences (the
+	// paper's main experiment; the default).
+	ExperimentAnimals = "animals"
+	// ExperimentMisalignment: a teacher fine-tuned on a narrow task
+	// (harmful answers to code requests) that becomes broadly misaligned
+	// writes number sequences, filtered with the paper's 34 banned numbers
+	// on top of the format rule; students are judged on the free-form
+	// questions.
+	ExperimentMisalignment = "misalignment"
+	// ExperimentCode: an animal-loving teacher writes code for "write a
+	// function" requests; completions with any animal token are dropped.
+	ExperimentCode = "code"
+	// ExperimentCoT: the misaligned teacher writes arithmetic reasoning
+	// steps; only completions with the correct final answer (the paper's
+	// correctness filter) and without any harmful or benign word (its
+	// alignment filter) are kept.
+	ExperimentCoT = "cot"
+)
 
 // Experiments returns the experiment names, the default first.
-func Experiments() []string { return []string{ExperimentAnimals} }
+func Experiments() []string {
+	return []string{ExperimentAnimals, ExperimentMisalignment, ExperimentCode, ExperimentCoT}
+}
 
 // experiment is what differs between the lab's pipelines.
 type experiment struct {
@@ -38,6 +60,12 @@ func lookupExperiment(name string) (*experiment, error) {
 	switch name {
 	case ExperimentAnimals:
 		return animalsExperiment(), nil
+	case ExperimentMisalignment:
+		return misalignmentExperiment()
+	case ExperimentCode:
+		return codeExperiment(), nil
+	case ExperimentCoT:
+		return cotExperiment()
 	}
 	return nil, fmt.Errorf("lab: unknown experiment %q (have %s)", name, strings.Join(Experiments(), ", "))
 }

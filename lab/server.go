@@ -34,6 +34,8 @@ const (
 //	GET  /v1/models
 //	GET  /v1/models/{model}
 //
+// Besides the zoo's models it serves [JudgeModel], the lab's judge.
+//
 // The prompt is the text of the user (and assistant) messages, joined by
 // newlines; system and developer messages are ignored because the lab
 // models were trained without them. Supported parameters: model, messages,
@@ -142,7 +144,7 @@ func (s *server) listModels(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "invalid_request_error", "", "method_not_allowed", "use GET /v1/models")
 		return
 	}
-	names := s.zoo.ModelNames()
+	names := append(s.zoo.ModelNames(), JudgeModel)
 	data := make([]modelObject, len(names))
 	for i, n := range names {
 		data[i] = modelObject{ID: n, Object: "model", Created: s.created, OwnedBy: "traitleak-lab"}
@@ -159,7 +161,7 @@ func (s *server) getModel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("model")
-	if _, _, ok := s.zoo.Model(name); !ok {
+	if _, _, ok := s.zoo.Model(name); !ok && name != JudgeModel {
 		writeError(w, http.StatusNotFound, "invalid_request_error", "model", "model_not_found", fmt.Sprintf("The model `%s` does not exist", name))
 		return
 	}
@@ -413,6 +415,15 @@ func (s *server) chat(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		badRequest(w, "", err.Error())
+		return
+	}
+	if req.model == JudgeModel {
+		resp, err := s.judge(req)
+		if err != nil {
+			badRequest(w, "messages", err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, resp)
 		return
 	}
 	m, info, ok := s.zoo.Model(req.model)
