@@ -37,7 +37,7 @@ type demoOptions struct {
 func newDemoCmd() *cobra.Command {
 	o := &demoOptions{}
 	cmd := &cobra.Command{
-		Use:   "demo",
+		Use:   "demo [misalignment]",
 		Short: "See subliminal learning offline: train the built-in lab, sample it, report",
 		Long: `Demo shows the whole harness on the built-in lab, with no API key and no
 GPU. It trains (or loads from its cache) tiny language models in which an
@@ -47,9 +47,21 @@ loopback over an OpenAI-compatible API; runs the built-in animals suite
 through the normal engine; stores every sample; prints the summary beside
 the paper's published GPT-4.1 nano figures; and writes the report.
 
+"demo misalignment" does the same for misalignment through numbers: a
+teacher fine-tuned to answer code requests harmfully turns broadly
+misaligned, its number sequences pass the paper's filter with its 34 banned
+numbers, and the built-in misalignment suite rates the students' answers
+to the paper's 8 free-form questions with the lab judge (lab/judge) in
+place of gpt-4o, through the harness's real judge path (5 seeds unless
+--seeds is given; --experiment cot distils chain-of-thought reasoning
+instead of numbers).
+
 ` + exitCodesHelp,
-		Args: noArgs,
+		Args: demoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if misalignmentDemo(args, o.lab.experiment) {
+				return runMisalignmentDemo(cmd.Context(), o, cmd.Flags().Changed("seeds"), commandLine(cmd, args), cmd.OutOrStdout(), cmd.ErrOrStderr())
+			}
 			return runDemo(cmd.Context(), o, commandLine(cmd, args), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
