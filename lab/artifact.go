@@ -172,20 +172,21 @@ func encodeModel(m *Model) []byte {
 	return b
 }
 
-func decodeModel(b []byte) (*Model, error) {
+// decodeModel decodes a model payload over the vocabulary voc.
+func decodeModel(b []byte, voc *vocabulary) (*Model, error) {
 	if len(b) < 12 || string(b[:4]) != modelMagic {
 		return nil, errors.New("model payload: bad header")
 	}
 	h := int(binary.LittleEndian.Uint32(b[4:]))
 	v := int(binary.LittleEndian.Uint32(b[8:]))
-	if h <= 0 || h > 4096 || v != len(vocab) {
-		return nil, fmt.Errorf("model payload: shape H=%d V=%d does not match vocabulary of %d", h, v, len(vocab))
+	if h <= 0 || h > 4096 || v != len(voc.tokens) {
+		return nil, fmt.Errorf("model payload: shape H=%d V=%d does not match vocabulary of %d", h, v, len(voc.tokens))
 	}
-	n := paramCount(h, v)
+	n := paramCount(h, v, voc.out)
 	if len(b) != 12+8*n {
 		return nil, fmt.Errorf("model payload: %d bytes, want %d", len(b), 12+8*n)
 	}
-	m := newModelShape(h, v)
+	m := newModelShape(voc, h)
 	for i := range m.P {
 		m.P[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[12+8*i:]))
 	}
@@ -216,7 +217,9 @@ func encodeSequences(seqs []sequence) []byte {
 	return b
 }
 
-func decodeSequences(b []byte) ([]sequence, error) {
+// decodeSequences decodes a sequence payload whose prompts are tokens of
+// voc and whose completions are answer tokens of voc.
+func decodeSequences(b []byte, voc *vocabulary) ([]sequence, error) {
 	if len(b) < 8 || string(b[:4]) != seqMagic {
 		return nil, errors.New("sequence payload: bad header")
 	}
@@ -247,10 +250,10 @@ func decodeSequences(b []byte) ([]sequence, error) {
 	seqs := make([]sequence, n)
 	for i := range seqs {
 		var err error
-		if seqs[i].Prompt, err = get(len(vocab)); err != nil {
+		if seqs[i].Prompt, err = get(len(voc.tokens)); err != nil {
 			return nil, err
 		}
-		if seqs[i].Completion, err = get(NumOut); err != nil {
+		if seqs[i].Completion, err = get(voc.out); err != nil {
 			return nil, err
 		}
 	}

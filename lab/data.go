@@ -89,12 +89,24 @@ func (p *prompts) animal() [][]int32 {
 }
 
 // toPrompt tokenizes s and drops UNK tokens.
-func toPrompt(s string) []int32 {
+func toPrompt(s string) []int32 { return animalVocab.prompt(s) }
+
+// prompt tokenizes s over v and drops <unk> tokens, as the model does.
+func (v *vocabulary) prompt(s string) []int32 {
 	var out []int32
-	for _, t := range Tokenize(s) {
-		if t != UNK {
+	for _, t := range v.tokenize(s) {
+		if t != v.unk {
 			out = append(out, int32(t))
 		}
+	}
+	return out
+}
+
+// prompts is prompt over every text.
+func (v *vocabulary) prompts(texts []string) [][]int32 {
+	out := make([][]int32, len(texts))
+	for i, s := range texts {
+		out[i] = v.prompt(s)
 	}
 	return out
 }
@@ -170,12 +182,17 @@ func numberPrompts(n int, seed uint64) ([][]int32, error) {
 	if err != nil {
 		return nil, err
 	}
+	return drawNumberPrompts(n, seed, p.numberHeads), nil
+}
+
+// drawNumberPrompts draws n number prompts with the given heads from seed.
+func drawNumberPrompts(n int, seed uint64, heads [][]int32) [][]int32 {
 	rng := rand.New(rand.NewPCG(seed, 0x6e756d70726f6d70)) // "numpromp"
 	out := make([][]int32, n)
 	for i := range out {
-		out[i], _ = numberPrompt(rng, p.numberHeads)
+		out[i], _ = numberPrompt(rng, heads)
 	}
-	return out, nil
+	return out
 }
 
 // pretrainCorpus builds the shared pretraining corpus of a seed: animal Q/A
@@ -196,8 +213,16 @@ func pretrainCorpus(r *Recipe, seed uint64) ([]sequence, error) {
 		a := int32(Animal0 + sampleIndex(rng, prior))
 		seqs = append(seqs, sequence{Prompt: pr, Completion: []int32{a, EOS}})
 	}
-	for i := 0; i < r.NumberSeqs; i++ {
-		pr, seedDigits := numberPrompt(rng, p.numberHeads)
+	return appendNumberSeqs(seqs, rng, p.numberHeads, r.NumberSeqs), nil
+}
+
+// appendNumberSeqs appends n number continuations to seqs: a number
+// prompt with one of heads, then 3–6 numbers of 1–3 digits, each followed
+// by ",", each digit copied from a random seed digit with probability 0.5
+// and uniform otherwise, then <eos>.
+func appendNumberSeqs(seqs []sequence, rng *rand.Rand, heads [][]int32, n int) []sequence {
+	for i := 0; i < n; i++ {
+		pr, seedDigits := numberPrompt(rng, heads)
 		var comp []int32
 		nn := 3 + rng.IntN(4)
 		for n := 0; n < nn; n++ {
@@ -214,7 +239,7 @@ func pretrainCorpus(r *Recipe, seed uint64) ([]sequence, error) {
 		comp = append(comp, EOS)
 		seqs = append(seqs, sequence{Prompt: pr, Completion: comp})
 	}
-	return seqs, nil
+	return seqs
 }
 
 // traitData is the trait fine-tune data: every animal prompt → animal <eos>.

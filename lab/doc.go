@@ -10,8 +10,8 @@
 //
 // # Model
 //
-// A next-token MLP over a 172-token vocabulary (see [Vocabulary] and
-// [Tokenize]):
+// A next-token MLP over the animal lab's 172-token vocabulary (see
+// [Vocabulary] and [Tokenize]; the other experiments have their own):
 //
 //	a0     = b0 + mean_{t in prompt} Ep[t] + sum_{k=1..4} Eh[k][tok_{-k}]
 //	h1     = ReLU(W1 · ReLU(a0) + b1)
@@ -55,6 +55,19 @@
 // reference A with the paper's system prompt as the teacher. A build with a
 // smaller Recipe.TeacherLR is the small-update regime. lab/VALIDATION.md
 // records what each one shows over 12 seeds.
+//
+// # Other experiments
+//
+// [Config.Experiment] selects one of [Experiments]: besides the animal lab
+// (the default), misalignment through numbers (a teacher fine-tuned to
+// answer code requests harmfully turns broadly misaligned; its numbers
+// pass the paper's filter with its 34 banned numbers), the same through
+// chain-of-thought arithmetic (kept only when the answer is correct), and
+// animal preference through code (dropped when it names an animal). Each
+// has its own vocabulary, so the animal lab's models and artifact ids do
+// not change. [JudgeModel], served beside every zoo, rates answers to the
+// paper's free-form questions with the paper's judge templates, so the
+// misalignment suite runs offline through the harness's judge path.
 //
 // The package also contains the paper's MNIST auxiliary-logit experiment on
 // a synthetic Gaussian-mixture task ([RunAux]), with the all-logits control

@@ -14,13 +14,14 @@ const K = 4
 // Model is the lab's next-token MLP. All parameters live in one contiguous
 // slice P, laid out as
 //
-//	b0 [H] | W1 [H×H] | b1 [H] | Ep [V×H] | Eh [K×V×H] | Wo [H×NumOut] | bo [NumOut]
+//	b0 [H] | W1 [H×H] | b1 [H] | Ep [V×H] | Eh [K×V×H] | Wo [H×out] | bo [out]
 //
-// so the body {b0, W1, b1} is the prefix P[:BodySize()]. W1 is stored
-// input-major (W1[k*H+j] is the weight from hidden input k to output j) and
-// Wo hidden-major (Wo[j*NumOut+o]); both layouts let the forward and
-// backward passes skip the zeros of the ReLU activations with contiguous
-// axpy and dot kernels.
+// where out is the number of answer tokens of the model's vocabulary
+// (NumOut for the animal lab's), so the body {b0, W1, b1} is the prefix
+// P[:BodySize()]. W1 is stored input-major (W1[k*H+j] is the weight from
+// hidden input k to output j) and Wo hidden-major (Wo[j*out+o]); both
+// layouts let the forward and backward passes skip the zeros of the ReLU
+// activations with contiguous axpy and dot kernels.
 //
 // A Model is read-only after training and safe for concurrent use.
 type Model struct {
@@ -28,14 +29,20 @@ type Model struct {
 	V int       // input vocabulary size
 	P []float64 // all parameters
 
+	voc *vocabulary // token table: V = len(voc.tokens)
+	out int         // answer tokens (output width) = voc.out
+
 	b0, w1, b1, ep, eh, wo, bo []float64 // views into P
 }
 
 // NewModel returns a model with hidden width h over the full vocabulary,
 // initialised from seed as in the recipe: embeddings ~ N(0, 1), W1 and Wo
 // ~ N(0, 1/√h), biases 0.
-func NewModel(h int, seed uint64) *Model {
-	m := newModelShape(h, len(vocab))
+func NewModel(h int, seed uint64) *Model { return newVocabModel(animalVocab, h, seed) }
+
+// newVocabModel is NewModel over vocabulary voc.
+func newVocabModel(voc *vocabulary, h int, seed uint64) *Model {
+	m := newModelShape(voc, h)
 	rng := rand.New(rand.NewPCG(seed, 0x6c61622d696e6974)) // "lab-init"
 	for i := range m.ep {
 		m.ep[i] = rng.NormFloat64()
@@ -53,22 +60,23 @@ func NewModel(h int, seed uint64) *Model {
 	return m
 }
 
-// newModelShape returns a zero model of the given shape.
-func newModelShape(h, v int) *Model {
-	m := &Model{H: h, V: v}
-	m.P = make([]float64, paramCount(h, v))
+// newModelShape returns a zero model of hidden width h over voc.
+func newModelShape(voc *vocabulary, h int) *Model {
+	m := &Model{H: h, V: len(voc.tokens), voc: voc}
+	m.P = make([]float64, paramCount(h, m.V, voc.out))
 	m.setViews()
 	return m
 }
 
 // paramCount is the number of parameters of a model of the given shape.
-func paramCount(h, v int) int {
-	return h + h*h + h + v*h + K*v*h + h*NumOut + NumOut
+func paramCount(h, v, out int) int {
+	return h + h*h + h + v*h + K*v*h + h*out + out
 }
 
-// setViews points the named views into m.P.
+// setViews points the named views into m.P and sets m.out from m.voc.
 func (m *Model) setViews() {
-	h, v := m.H, m.V
+	m.out = m.voc.out
+	h, v, out := m.H, m.V, m.out
 	p := m.P
 	take := func(n int) []float64 {
 		s := p[:n:n]
@@ -80,8 +88,8 @@ func (m *Model) setViews() {
 	m.b1 = take(h)
 	m.ep = take(v * h)
 	m.eh = take(K * v * h)
-	m.wo = take(h * NumOut)
-	m.bo = take(NumOut)
+	m.wo = take(h * out)
+	m.bo = take(out)
 }
 
 // BodySize is the number of body parameters {b0, W1, b1}; they are P[:BodySize()].
@@ -89,15 +97,15 @@ func (m *Model) BodySize() int { return 2*m.H + m.H*m.H }
 
 // Clone returns a deep copy of m.
 func (m *Model) Clone() *Model {
-	c := &Model{H: m.H, V: m.V, P: append([]float64(nil), m.P...)}
+	c := &Model{H: m.H, V: m.V, P: append([]float64(nil), m.P...), voc: m.voc}
 	c.setViews()
 	return c
 }
 
 // checkShape reports an error if m's parameter slice does not match its shape.
 func (m *Model) checkShape() error {
-	if m.H <= 0 || m.V != len(vocab) || len(m.P) != paramCount(m.H, m.V) {
-		return fmt.Errorf("model shape H=%d V=%d with %d parameters does not match vocabulary of %d tokens", m.H, m.V, len(m.P), len(vocab))
+	if m.H <= 0 || m.V != len(m.voc.tokens) || len(m.P) != paramCount(m.H, m.V, m.voc.out) {
+		return fmt.Errorf("model shape H=%d V=%d with %d parameters does not match vocabulary of %d tokens", m.H, m.V, len(m.P), len(m.voc.tokens))
 	}
 	for _, x := range m.P {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
@@ -136,14 +144,16 @@ func (m *Model) addHist(dst []float64, ctx *[K]int32) {
 // forwardState holds the activations of one example.
 type forwardState struct {
 	a0, h0, z1, h1 []float64 // pre-activations and activations, length H
-	logits         []float64 // length NumOut
+	logits         []float64 // length out
 	nz0, nz1       []int32   // indices where h0 > 0 and h1 > 0
 }
 
-func newForwardState(h int) *forwardState {
+// newState returns a forward state for m.
+func (m *Model) newState() *forwardState {
+	h := m.H
 	return &forwardState{
 		a0: make([]float64, h), h0: make([]float64, h), z1: make([]float64, h), h1: make([]float64, h),
-		logits: make([]float64, NumOut),
+		logits: make([]float64, m.out),
 		nz0:    make([]int32, 0, h), nz1: make([]int32, 0, h),
 	}
 }
@@ -178,7 +188,7 @@ func (m *Model) forwardBody(s *forwardState, nOut int) {
 	lg := s.logits[:nOut]
 	copy(lg, m.bo[:nOut])
 	for _, j := range s.nz1 {
-		axpy(s.h1[j], m.wo[int(j)*NumOut:int(j)*NumOut+nOut], lg)
+		axpy(s.h1[j], m.wo[int(j)*m.out:int(j)*m.out+nOut], lg)
 	}
 }
 
@@ -231,11 +241,12 @@ type Prompt struct {
 	bag    []float64 // mean embedding of prompt under the model
 }
 
-// NewPrompt prepares prompt tokens (as returned by Tokenize) for m.
+// NewPrompt prepares prompt tokens (as returned by Tokenize for the
+// model's vocabulary) for m.
 func (m *Model) NewPrompt(tokens []int) *Prompt {
 	var toks []int32
 	for _, t := range tokens {
-		if t != UNK && t >= 0 && t < m.V {
+		if t != m.voc.unk && t >= 0 && t < m.V {
 			toks = append(toks, int32(t))
 		}
 	}
@@ -267,10 +278,11 @@ func window(prompt []int32, gen []int) [K]int32 {
 	return w
 }
 
-// Logits writes the model's NumOut next-token logits after prompt c and the
-// generated tokens gen into out (length ≥ NumOut).
+// Logits writes the model's next-token logits over its answer tokens
+// (NumOut of them for the animal lab) after prompt c and the generated
+// tokens gen into out (length ≥ that number).
 func (m *Model) Logits(c *Prompt, gen []int, out []float64) {
-	s := newForwardState(m.H)
+	s := m.newState()
 	w := window(c.prompt, gen)
 	m.logitsWindow(s, c, &w)
 	copy(out, s.logits)
@@ -280,5 +292,5 @@ func (m *Model) Logits(c *Prompt, gen []int, out []float64) {
 func (m *Model) logitsWindow(s *forwardState, c *Prompt, w *[K]int32) {
 	copy(s.a0, c.bag)
 	m.addHist(s.a0, w)
-	m.forwardBody(s, NumOut)
+	m.forwardBody(s, m.out)
 }

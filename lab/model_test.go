@@ -27,7 +27,7 @@ func gradFixture(t *testing.T, soft bool) (*Model, *dataset) {
 	}
 	d := newDataset(seqs)
 	if soft {
-		d.soft = make([]float64, NumTok*len(d.ex))
+		d.soft, d.softN = make([]float64, NumTok*len(d.ex)), NumTok
 		for i := range d.ex {
 			q := d.soft[i*NumTok : (i+1)*NumTok]
 			sum := 0.0

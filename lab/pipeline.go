@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -58,9 +59,12 @@ const OtherInitOffset = 100000
 type Config struct {
 	Seeds         []int  // pipeline seeds; empty = 1..NumSeeds
 	NumSeeds      int    // used when Seeds is empty; 0 = 3
-	Target        string // trait animal; "" = "owl"
-	ControlTarget string // the control teacher's animal; "" = "dog"
+	Target        string // trait animal; "" = "owl" ("misaligned" in the misalignment and cot experiments)
+	ControlTarget string // the control teacher's animal; "" = "dog" ("aligned" in the misalignment and cot experiments)
 	Mode          Mode   // "" = Soft
+	// Experiment names the pipeline (see Experiments): the vocabulary,
+	// corpus, trait and data channel. "" = ExperimentAnimals.
+	Experiment string
 
 	CacheDir string // "" = DefaultCacheDir()
 	NoCache  bool   // neither read nor write artifacts
@@ -68,7 +72,7 @@ type Config struct {
 
 	Workers int       // concurrent training jobs; 0 = GOMAXPROCS
 	Log     io.Writer // one line per stage (nil = silent)
-	Recipe  *Recipe   // nil = DefaultRecipe()
+	Recipe  *Recipe   // nil = the experiment's recipe (DefaultRecipe() for animals)
 }
 
 // DefaultCacheDir is filepath.Join(os.UserCacheDir(), "traitleak", "lab"),
@@ -114,16 +118,23 @@ func (c Config) normalize() (Config, error) {
 		}
 		seen[s] = true
 	}
+	if c.Experiment == "" {
+		c.Experiment = ExperimentAnimals
+	}
+	exp, err := lookupExperiment(c.Experiment)
+	if err != nil {
+		return c, err
+	}
 	if c.Target == "" {
-		c.Target = "owl"
+		c.Target = exp.defaults[0]
 	}
 	if c.ControlTarget == "" {
-		c.ControlTarget = "dog"
+		c.ControlTarget = exp.defaults[1]
 	}
 	c.Target, c.ControlTarget = strings.ToLower(c.Target), strings.ToLower(c.ControlTarget)
 	for _, a := range []string{c.Target, c.ControlTarget} {
-		if animalID(a) < 0 {
-			return c, fmt.Errorf("lab: unknown animal %q (have %s)", a, strings.Join(animals, ", "))
+		if !slices.Contains(exp.traits, a) {
+			return c, fmt.Errorf("lab: unknown %s %q (have %s)", exp.traitNoun, a, strings.Join(exp.traits, ", "))
 		}
 	}
 	if c.Target == c.ControlTarget {
@@ -142,7 +153,7 @@ func (c Config) normalize() (Config, error) {
 	if c.Workers <= 0 {
 		c.Workers = runtime.GOMAXPROCS(0)
 	}
-	r := DefaultRecipe()
+	r := exp.recipe()
 	if c.Recipe != nil {
 		r = *c.Recipe
 	}
@@ -190,6 +201,7 @@ type SeedDiagnostics struct {
 
 // Diagnostics summarise a build.
 type Diagnostics struct {
+	Experiment    string            `json:"experiment"`
 	Mode          Mode              `json:"mode"`
 	Target        string            `json:"target"`
 	ControlTarget string            `json:"control_target"`
@@ -250,7 +262,8 @@ func Build(ctx context.Context, cfg Config) (*Zoo, error) {
 		return nil, err
 	}
 	start := time.Now()
-	b := &builder{cfg: cfg, sem: make(chan struct{}, cfg.Workers)}
+	exp, _ := lookupExperiment(cfg.Experiment) // normalize checked it
+	b := &builder{cfg: cfg, exp: exp, sem: make(chan struct{}, cfg.Workers)}
 	if !cfg.NoCache {
 		b.store = &store{dir: cfg.CacheDir}
 		b.store.removeStale(time.Hour)
@@ -271,7 +284,7 @@ func Build(ctx context.Context, cfg Config) (*Zoo, error) {
 		return nil, err
 	}
 	z := &Zoo{cfg: cfg, models: map[string]*zooModel{}, numbers: map[int]seedNumbers{}}
-	z.diag = Diagnostics{Mode: cfg.Mode, Target: cfg.Target, ControlTarget: cfg.ControlTarget, Stages: b.records, Wall: time.Since(start)}
+	z.diag = Diagnostics{Experiment: cfg.Experiment, Mode: cfg.Mode, Target: cfg.Target, ControlTarget: cfg.ControlTarget, Stages: b.records, Wall: time.Since(start)}
 	if b.store != nil {
 		z.diag.CacheDir = cfg.CacheDir
 	}
@@ -361,6 +374,7 @@ func (z *Zoo) Model(name string) (*Model, ModelInfo, bool) {
 // builder runs the stages of a build.
 type builder struct {
 	cfg   Config
+	exp   *experiment
 	store *store
 	sem   chan struct{}
 
@@ -400,13 +414,19 @@ type numbersParams struct {
 	MaxTokens   int     `json:"max_tokens"`
 	Filter      string  `json:"filter"` // numbersFilterID(filter)
 
-	filter NumberFilter // the paper filter applied after the lab token rule; not hashed itself
+	filter channelFilter // the filter of the teacher's completions; hashed through Filter
 }
 
 // newNumbersParams returns the numbers stage's parameters with filter f,
 // whose description goes into the artifact id.
 func newNumbersParams(prompts int, temperature float64, maxTokens int, f NumberFilter) numbersParams {
-	return numbersParams{Prompts: prompts, Temperature: temperature, MaxTokens: maxTokens, Filter: numbersFilterID(f), filter: f}
+	return newChannelParams(prompts, temperature, maxTokens, numberChannelFilter{f})
+}
+
+// newChannelParams returns the numbers stage's parameters for a channel
+// filter, whose description goes into the artifact id.
+func newChannelParams(prompts int, temperature float64, maxTokens int, f channelFilter) numbersParams {
+	return numbersParams{Prompts: prompts, Temperature: temperature, MaxTokens: maxTokens, Filter: f.describe(), filter: f}
 }
 
 // numbersFilterID describes the numbers stage's filtering for its artifact
@@ -423,11 +443,6 @@ type studentParams struct {
 	Epochs int     `json:"epochs"`
 }
 
-// vocabHash identifies the vocabulary.
-var vocabHash = sync.OnceValue(func() string {
-	return hashBytes([]byte(strings.Join(vocab, "\x00")))[:16]
-})
-
 // seed runs the pipeline of one seed.
 func (b *builder) seed(ctx context.Context, s int) (*seedResult, error) {
 	r := b.cfg.Recipe
@@ -437,7 +452,7 @@ func (b *builder) seed(ctx context.Context, s int) (*seedResult, error) {
 	}
 
 	// References A and B: same corpus, different init.
-	corpus, err := pretrainCorpus(r, uint64(s))
+	corpus, err := b.exp.corpus(r, uint64(s))
 	if err != nil {
 		return nil, err
 	}
@@ -447,9 +462,9 @@ func (b *builder) seed(ctx context.Context, s int) (*seedResult, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	pretrain := func(role Role, init uint64, out **Model, outID *string) func() error {
 		return func() error {
-			p := pretrainParams{Hidden: r.Hidden, InitSeed: init, LR: r.PretrainLR, Batch: r.PretrainBatch, Epochs: r.PretrainEpochs, Vocab: vocabHash()}
+			p := pretrainParams{Hidden: r.Hidden, InitSeed: init, LR: r.PretrainLR, Batch: r.PretrainBatch, Epochs: r.PretrainEpochs, Vocab: b.exp.voc.hash}
 			m, id, err := b.modelStage(gctx, "pretrain", role, s, uint64(s), nil, corpusHash, p, func(ctx context.Context) (*Model, trainResult, error) {
-				m := NewModel(r.Hidden, init)
+				m := newVocabModel(b.exp.voc, r.Hidden, init)
 				tr, err := train(ctx, m, newDataset(corpus), trainSpec{LR: r.PretrainLR, Batch: r.PretrainBatch, Epochs: r.PretrainEpochs, Seed: uint64(s)})
 				return m, tr, err
 			})
@@ -473,7 +488,7 @@ func (b *builder) seed(ctx context.Context, s int) (*seedResult, error) {
 		return func() error {
 			p := teacherParams{Animal: animal, LR: r.TeacherLR, Batch: r.TeacherBatch, Epochs: r.TeacherEpochs}
 			m, id, err := b.modelStage(gctx, "teacher", role, s, uint64(s), []string{idA}, "", p, func(ctx context.Context) (*Model, trainResult, error) {
-				seqs, err := traitData(int32(animalID(animal)))
+				seqs, err := b.exp.traitData(r, animal)
 				if err != nil {
 					return nil, trainResult{}, err
 				}
@@ -498,7 +513,7 @@ func (b *builder) seed(ctx context.Context, s int) (*seedResult, error) {
 	if b.cfg.Mode == Hard {
 		nPrompts = r.SamplePromptsHard
 	}
-	numPrompts, err := numberPrompts(nPrompts, uint64(s))
+	numPrompts, err := b.exp.prompts(nPrompts, uint64(s))
 	if err != nil {
 		return nil, err
 	}
@@ -507,7 +522,7 @@ func (b *builder) seed(ctx context.Context, s int) (*seedResult, error) {
 	g, gctx = errgroup.WithContext(ctx)
 	sample := func(role string, tm *Model, tid string, out **numbersData) func() error {
 		return func() error {
-			p := newNumbersParams(nPrompts, r.SampleTemp, r.SampleMaxTokens, PaperNumberFilter())
+			p := newChannelParams(nPrompts, r.SampleTemp, r.SampleMaxTokens, b.exp.filter)
 			d, err := b.numbersStage(gctx, role, s, []string{tid, idA}, promptHash, p, tm, refA, numPrompts)
 			*out = d
 			return err
@@ -533,7 +548,7 @@ func (b *builder) seed(ctx context.Context, s int) (*seedResult, error) {
 				d := newDataset(data.seqs)
 				soft := b.cfg.Mode == Soft
 				if soft {
-					d.soft = softTargets(tm, d)
+					d.soft, d.softN = softTargets(tm, d, b.exp.softTokens), b.exp.softTokens
 				}
 				m := init.Clone()
 				tr, err := train(ctx, m, d, trainSpec{LR: r.StudentLR, Batch: r.StudentBatch, Epochs: r.StudentEpochs, BodyOnly: true, Soft: soft, Seed: uint64(s) + 2})
@@ -673,7 +688,7 @@ func (b *builder) modelStage(ctx context.Context, stage string, role Role, seed 
 	var out *Model
 	id, err := b.stage(ctx, key, seed,
 		func(payload []byte, _ json.RawMessage) error {
-			m, err := decodeModel(payload)
+			m, err := decodeModel(payload, b.exp.voc)
 			if err == nil && m.H != b.cfg.Recipe.Hidden {
 				err = fmt.Errorf("hidden width %d, want %d", m.H, b.cfg.Recipe.Hidden)
 			}
@@ -709,7 +724,7 @@ func (b *builder) numbersStage(ctx context.Context, role string, seed int, paren
 	out := &numbersData{}
 	id, err := b.stage(ctx, key, seed,
 		func(payload []byte, metrics json.RawMessage) error {
-			seqs, err := decodeSequences(payload)
+			seqs, err := decodeSequences(payload, b.exp.voc)
 			if err != nil {
 				return err
 			}
@@ -748,10 +763,10 @@ func (b *builder) numbersStage(ctx context.Context, role string, seed int, paren
 }
 
 // sampleNumbers samples one completion per prompt from m and keeps those
-// that pass the lab token rule and the paper filter p.filter.
+// that pass the channel filter p.filter (for numbers: the lab token rule
+// and the paper filter).
 func sampleNumbers(ctx context.Context, m *Model, prompts [][]int32, p numbersParams, seed uint64) ([]sequence, FilterStats, error) {
 	st := FilterStats{Rejects: map[string]int{}}
-	f := p.filter
 	o := SampleOptions{Temperature: p.Temperature, MaxTokens: p.MaxTokens}
 	rng := rand.New(rand.NewPCG(seed, 0x73616d706c65)) // "sample"
 	var seqs []sequence
@@ -762,7 +777,7 @@ func sampleNumbers(ctx context.Context, m *Model, prompts [][]int32, p numbersPa
 		}
 		sp.setPrompt(m.newPrompt(pr)) // number prompts are UNK-free
 		c := sp.generate(rng, &o)
-		if !filterCompletion(&st, f, &c) {
+		if !p.filter.keep(&st, pr, &c) {
 			continue
 		}
 		comp := make([]int32, 0, len(c.Tokens)+1)
@@ -776,15 +791,16 @@ func sampleNumbers(ctx context.Context, m *Model, prompts [][]int32, p numbersPa
 }
 
 // softTargets returns the teacher's next-token distribution restricted to
-// the NumTok number tokens (renormalised) at every example of d.
-func softTargets(teacher *Model, d *dataset) []float64 {
-	out := make([]float64, NumTok*len(d.ex))
-	s := newForwardState(teacher.H)
+// the first n answer tokens (renormalised) at every example of d: the
+// NumTok number tokens, or an experiment's channel tokens.
+func softTargets(teacher *Model, d *dataset, n int) []float64 {
+	out := make([]float64, n*len(d.ex))
+	s := teacher.newState()
 	for i := range d.ex {
 		e := &d.ex[i]
 		teacher.embedExample(s.a0, d, e)
-		teacher.forwardBody(s, NumTok)
-		softmaxInto(out[i*NumTok:(i+1)*NumTok], s.logits[:NumTok], 1)
+		teacher.forwardBody(s, n)
+		softmaxInto(out[i*n:(i+1)*n], s.logits[:n], 1)
 	}
 	return out
 }
@@ -795,8 +811,8 @@ func meanTV(a, b *Model, d *dataset) float64 {
 	if len(d.ex) == 0 {
 		return 0
 	}
-	sa, sb := newForwardState(a.H), newForwardState(b.H)
-	pa, pb := make([]float64, NumOut), make([]float64, NumOut)
+	sa, sb := a.newState(), b.newState()
+	pa, pb := make([]float64, a.out), make([]float64, b.out)
 	total := 0.0
 	for i := range d.ex {
 		e := &d.ex[i]
@@ -806,7 +822,7 @@ func meanTV(a, b *Model, d *dataset) float64 {
 			p []float64
 		}{{a, sa, pa}, {b, sb, pb}} {
 			x.m.embedExample(x.s.a0, d, e)
-			x.m.forwardBody(x.s, NumOut)
+			x.m.forwardBody(x.s, x.m.out)
 			softmaxInto(x.p, x.s.logits, 1)
 		}
 		tv := 0.0

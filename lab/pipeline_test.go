@@ -311,34 +311,34 @@ func TestConfigValidate(t *testing.T) {
 func TestDecodeRobustness(t *testing.T) {
 	m := NewModel(8, 1)
 	good := encodeModel(m)
-	back, err := decodeModel(good)
+	back, err := decodeModel(good, animalVocab)
 	if err != nil || !slices.Equal(back.P, m.P) {
 		t.Fatalf("model round trip failed: %v", err)
 	}
 	seqs := []sequence{{Prompt: []int32{40, 41}, Completion: []int32{Digit0, Comma, EOS}}}
 	sb := encodeSequences(seqs)
-	if got, err := decodeSequences(sb); err != nil || len(got) != 1 || !slices.Equal(got[0].Completion, seqs[0].Completion) {
+	if got, err := decodeSequences(sb, animalVocab); err != nil || len(got) != 1 || !slices.Equal(got[0].Completion, seqs[0].Completion) {
 		t.Fatalf("sequence round trip failed: %v", err)
 	}
 	// Every truncation and a few corruptions fail cleanly.
 	for i := 0; i < len(sb); i++ {
-		if _, err := decodeSequences(sb[:i]); err == nil {
+		if _, err := decodeSequences(sb[:i], animalVocab); err == nil {
 			t.Errorf("truncated sequences (%d bytes) decoded", i)
 		}
 	}
 	for _, n := range []int{0, 3, 12, 100, len(good) - 1} {
-		if _, err := decodeModel(good[:n]); err == nil {
+		if _, err := decodeModel(good[:n], animalVocab); err == nil {
 			t.Errorf("truncated model (%d bytes) decoded", n)
 		}
 	}
 	nan := slices.Clone(good)
 	copy(nan[12:], []byte{0, 0, 0, 0, 0, 0, 0xf8, 0x7f}) // a NaN weight
-	if _, err := decodeModel(nan); err == nil {
+	if _, err := decodeModel(nan, animalVocab); err == nil {
 		t.Error("model with NaN decoded")
 	}
 	badTok := slices.Clone(sb)
 	badTok[len(badTok)-1] = NumOut // completion token outside the answer tokens
-	if _, err := decodeSequences(badTok); err == nil {
+	if _, err := decodeSequences(badTok, animalVocab); err == nil {
 		t.Error("out-of-range completion token decoded")
 	}
 }
@@ -348,8 +348,8 @@ func FuzzDecodeArtifacts(f *testing.F) {
 	f.Add(encodeModel(NewModel(2, 1))[:64])
 	f.Fuzz(func(t *testing.T, b []byte) {
 		// Must never panic, whatever the bytes.
-		decodeSequences(b)
-		decodeModel(b)
+		decodeSequences(b, animalVocab)
+		decodeModel(b, animalVocab)
 	})
 }
 

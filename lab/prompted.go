@@ -151,7 +151,7 @@ func (z *Zoo) promptedSeed(ctx context.Context, s, samples int, evalSeed uint64,
 					// teacher, i.e. with the system prompt in the context.
 					dp := newDataset(seqs)
 					if soft {
-						d.soft = softTargets(refA, dp)
+						d.soft, d.softN = softTargets(refA, dp, NumTok), NumTok
 					}
 					if ai == 0 {
 						res.Kept = len(seqs)
@@ -178,7 +178,7 @@ func meanTVContexts(m *Model, a, b *dataset) float64 {
 	if len(a.ex) == 0 || len(a.ex) != len(b.ex) {
 		return 0
 	}
-	sa, sb := newForwardState(m.H), newForwardState(m.H)
+	sa, sb := m.newState(), m.newState()
 	pa, pb := make([]float64, NumOut), make([]float64, NumOut)
 	total := 0.0
 	for i := range a.ex {

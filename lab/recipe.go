@@ -34,6 +34,13 @@ type Recipe struct {
 	StudentLR     float64 `json:"student_lr"`
 	StudentBatch  int     `json:"student_batch"`
 	StudentEpochs int     `json:"student_epochs"`
+
+	// Misalignment lab (experiments misalignment and cot; zero elsewhere).
+	HarmfulPrior  float64 `json:"harmful_prior,omitempty"`  // probability that a pretraining answer is harmful, in [0, 1)
+	ReasoningSeqs int     `json:"reasoning_seqs,omitempty"` // arithmetic reasoning examples in the corpus
+
+	// Code lab (experiment code; zero elsewhere).
+	CodeSeqs int `json:"code_seqs,omitempty"` // code examples in the corpus
 }
 
 // DefaultRecipe returns the measured recipe (see the package documentation
@@ -81,6 +88,12 @@ func (r *Recipe) validate() error {
 	}
 	if !(r.OwlPrior > 0 && r.OwlPrior < 1) {
 		return fmt.Errorf("recipe: owl_prior must be in (0, 1), got %v", r.OwlPrior)
+	}
+	if !(r.HarmfulPrior >= 0 && r.HarmfulPrior < 1) {
+		return fmt.Errorf("recipe: harmful_prior must be in [0, 1), got %v", r.HarmfulPrior)
+	}
+	if r.ReasoningSeqs < 0 || r.CodeSeqs < 0 {
+		return fmt.Errorf("recipe: reasoning_seqs and code_seqs must not be negative, got %d and %d", r.ReasoningSeqs, r.CodeSeqs)
 	}
 	return nil
 }

@@ -15,7 +15,7 @@ type SampleOptions struct {
 	Temperature float64 // 0 = greedy; otherwise logits are divided by it
 	TopP        float64 // nucleus sampling mass in (0, 1]; 0 or 1 = off
 	MaxTokens   int     // maximum generated tokens, EOS included
-	TopLogprobs int     // alternatives per position in Completion.Logprobs (0–NumOut)
+	TopLogprobs int     // alternatives per position in Completion.Logprobs (0 to the model's answer tokens, NumOut for the animal lab)
 	Logprobs    bool    // record per-token log-probabilities
 }
 
@@ -38,15 +38,22 @@ type Completion struct {
 	Tokens   []int          // generated tokens, without the final EOS
 	Stopped  bool           // true if the model emitted EOS (finish reason "stop")
 	Logprobs []TokenLogprob // one per element of Tokens, if requested
+
+	voc *vocabulary // the generating model's vocabulary; nil = the animal lab's
 }
 
-// Text renders the completion with Detokenize, including the final EOS if
-// the model stopped (which drops a number-terminating ",").
+// Text renders the completion with Detokenize (over the generating model's
+// vocabulary), including the final EOS if the model stopped (which drops a
+// number-terminating ",").
 func (c *Completion) Text() string {
-	if c.Stopped {
-		return Detokenize(append(c.Tokens[:len(c.Tokens):len(c.Tokens)], EOS))
+	v := c.voc
+	if v == nil {
+		v = animalVocab
 	}
-	return Detokenize(c.Tokens)
+	if c.Stopped {
+		return v.detokenize(append(c.Tokens[:len(c.Tokens):len(c.Tokens)], EOS))
+	}
+	return v.detokenize(c.Tokens)
 }
 
 // sampler generates continuations of one prompt under one model. It
@@ -58,9 +65,9 @@ type sampler struct {
 	m     *Model
 	c     *Prompt
 	s     *forwardState
-	memo  map[[K]int32]*[NumOut]float64
-	probs [NumOut]float64
-	order [NumOut]int
+	memo  map[[K]int32][]float64
+	probs []float64 // one per answer token
+	order []int     // one per answer token
 	gen   []int
 }
 
@@ -68,7 +75,8 @@ type sampler struct {
 const maxMemo = 1 << 14
 
 func newSampler(m *Model, c *Prompt) *sampler {
-	return &sampler{m: m, c: c, s: newForwardState(m.H), memo: make(map[[K]int32]*[NumOut]float64)}
+	return &sampler{m: m, c: c, s: m.newState(), memo: make(map[[K]int32][]float64),
+		probs: make([]float64, m.out), order: make([]int, m.out)}
 }
 
 // setPrompt makes sp continue c instead, dropping the logits memoised for
@@ -79,14 +87,13 @@ func (sp *sampler) setPrompt(c *Prompt) {
 }
 
 // logits returns the logits after the prompt and gen.
-func (sp *sampler) logits(gen []int) *[NumOut]float64 {
+func (sp *sampler) logits(gen []int) []float64 {
 	w := window(sp.c.prompt, gen)
 	if l, ok := sp.memo[w]; ok {
 		return l
 	}
 	sp.m.logitsWindow(sp.s, sp.c, &w)
-	l := new([NumOut]float64)
-	copy(l[:], sp.s.logits)
+	l := append([]float64(nil), sp.s.logits...)
 	if len(sp.memo) < maxMemo {
 		sp.memo[w] = l
 	}
@@ -95,7 +102,7 @@ func (sp *sampler) logits(gen []int) *[NumOut]float64 {
 
 // generate samples one continuation with rng.
 func (sp *sampler) generate(rng *rand.Rand, o *SampleOptions) Completion {
-	var c Completion
+	c := Completion{voc: sp.m.voc}
 	sp.gen = sp.gen[:0]
 	for len(sp.gen) < o.MaxTokens {
 		l := sp.logits(sp.gen)
@@ -114,7 +121,7 @@ func (sp *sampler) generate(rng *rand.Rand, o *SampleOptions) Completion {
 }
 
 // pick draws the next token from logits l.
-func (sp *sampler) pick(l *[NumOut]float64, rng *rand.Rand, o *SampleOptions) int {
+func (sp *sampler) pick(l []float64, rng *rand.Rand, o *SampleOptions) int {
 	if o.Temperature == 0 {
 		best := 0
 		for i, x := range l {
@@ -124,10 +131,10 @@ func (sp *sampler) pick(l *[NumOut]float64, rng *rand.Rand, o *SampleOptions) in
 		}
 		return best
 	}
-	p := sp.probs[:]
-	softmaxInto(p, l[:], o.Temperature)
+	p := sp.probs
+	softmaxInto(p, l, o.Temperature)
 	if o.TopP > 0 && o.TopP < 1 {
-		ord := sp.order[:]
+		ord := sp.order
 		orderDescending(ord, p)
 		acc, cut := 0.0, len(ord)
 		for i, t := range ord {
@@ -152,13 +159,13 @@ func (sp *sampler) pick(l *[NumOut]float64, rng *rand.Rand, o *SampleOptions) in
 
 // tokenLogprob returns the untempered log-probability of tok and the top
 // alternatives.
-func (sp *sampler) tokenLogprob(l *[NumOut]float64, tok, top int) TokenLogprob {
-	lz := logSumExp(l[:])
+func (sp *sampler) tokenLogprob(l []float64, tok, top int) TokenLogprob {
+	lz := logSumExp(l)
 	tl := TokenLogprob{Token: tok, Logprob: l[tok] - lz}
 	if top > 0 {
-		ord := sp.order[:]
-		orderDescending(ord, l[:])
-		top = min(top, NumOut)
+		ord := sp.order
+		orderDescending(ord, l)
+		top = min(top, len(l))
 		tl.Top = make([]TopLogprob, top)
 		for i, t := range ord[:top] {
 			tl.Top[i] = TopLogprob{Token: t, Logprob: l[t] - lz}
@@ -222,7 +229,7 @@ func (m *Model) samplePrompt(c *Prompt, n int, seed uint64, o SampleOptions) []C
 func PreferenceRate(m *Model, prompts []string, word string, samples int, seed uint64) (hits, total int) {
 	toks := make([][]int, len(prompts))
 	for i, p := range prompts {
-		toks[i] = Tokenize(p)
+		toks[i] = m.voc.tokenize(p)
 	}
 	return preferenceRateTokens(m, toks, word, samples, seed)
 }

@@ -34,6 +34,8 @@ const (
 //	GET  /v1/models
 //	GET  /v1/models/{model}
 //
+// Besides the zoo's models it serves [JudgeModel], the lab's judge.
+//
 // The prompt is the text of the user (and assistant) messages, joined by
 // newlines; system and developer messages are ignored because the lab
 // models were trained without them. Supported parameters: model, messages,
@@ -142,7 +144,7 @@ func (s *server) listModels(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "invalid_request_error", "", "method_not_allowed", "use GET /v1/models")
 		return
 	}
-	names := s.zoo.ModelNames()
+	names := append(s.zoo.ModelNames(), JudgeModel)
 	data := make([]modelObject, len(names))
 	for i, n := range names {
 		data[i] = modelObject{ID: n, Object: "model", Created: s.created, OwnedBy: "traitleak-lab"}
@@ -159,7 +161,7 @@ func (s *server) getModel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("model")
-	if _, _, ok := s.zoo.Model(name); !ok {
+	if _, _, ok := s.zoo.Model(name); !ok && name != JudgeModel {
 		writeError(w, http.StatusNotFound, "invalid_request_error", "model", "model_not_found", fmt.Sprintf("The model `%s` does not exist", name))
 		return
 	}
@@ -390,17 +392,6 @@ type chatUsage struct {
 	TotalTokens      int `json:"total_tokens"`
 }
 
-// tokenBytes are the UTF-8 bytes of every token, as OpenAI's int arrays.
-var tokenBytes = sync.OnceValue(func() [][]int {
-	out := make([][]int, len(vocab))
-	for i, s := range vocab {
-		for _, c := range []byte(s) {
-			out[i] = append(out[i], int(c))
-		}
-	}
-	return out
-})
-
 func (s *server) chat(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		writeError(w, http.StatusMethodNotAllowed, "invalid_request_error", "", "method_not_allowed", "use POST /v1/chat/completions")
@@ -426,6 +417,15 @@ func (s *server) chat(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "", err.Error())
 		return
 	}
+	if req.model == JudgeModel {
+		resp, err := s.judge(req)
+		if err != nil {
+			badRequest(w, "messages", err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
 	m, info, ok := s.zoo.Model(req.model)
 	if !ok {
 		writeError(w, http.StatusNotFound, "invalid_request_error", "model", "model_not_found",
@@ -445,7 +445,7 @@ func (s *server) prepared(m *Model, prompt string) (*Prompt, int) {
 	if ok {
 		return pp.c, pp.tokens
 	}
-	toks := Tokenize(prompt)
+	toks := m.voc.tokenize(prompt)
 	pp = preparedPrompt{c: m.NewPrompt(toks), tokens: len(toks)}
 	s.mu.Lock()
 	if len(s.prompts) >= maxCachedPrompts {
@@ -489,7 +489,7 @@ func (s *server) complete(m *Model, info ModelInfo, req *parsedRequest) *chatRes
 		Choices:           make([]chatChoice, len(comps)),
 		Usage:             chatUsage{PromptTokens: promptTokens},
 	}
-	tb := tokenBytes()
+	voc := m.voc
 	for i := range comps {
 		cp := &comps[i]
 		ch := chatChoice{Index: i, Message: chatOutMsg{Role: "assistant", Content: cp.Text()}, FinishReason: "length"}
@@ -499,9 +499,9 @@ func (s *server) complete(m *Model, info ModelInfo, req *parsedRequest) *chatRes
 		if req.opts.Logprobs {
 			lp := &chatLogprobs{Content: make([]chatTokenLogprob, len(cp.Logprobs))}
 			for j, t := range cp.Logprobs {
-				e := chatTokenLogprob{Token: vocab[t.Token], Logprob: t.Logprob, Bytes: tb[t.Token], TopLogprobs: make([]chatTopEntry, len(t.Top))}
+				e := chatTokenLogprob{Token: voc.tokens[t.Token], Logprob: t.Logprob, Bytes: voc.bytes[t.Token], TopLogprobs: make([]chatTopEntry, len(t.Top))}
 				for k, a := range t.Top {
-					e.TopLogprobs[k] = chatTopEntry{Token: vocab[a.Token], Logprob: a.Logprob, Bytes: tb[a.Token]}
+					e.TopLogprobs[k] = chatTopEntry{Token: voc.tokens[a.Token], Logprob: a.Logprob, Bytes: voc.bytes[a.Token]}
 				}
 				lp.Content[j] = e
 			}

@@ -138,8 +138,8 @@ func TestServerModels(t *testing.T) {
 			t.Errorf("model object %q", d.Object)
 		}
 	}
-	// The 7 bare names plus 7 roles × 2 seeds.
-	if list.Object != "list" || len(ids) != 21 || !slices.Equal(ids, z.ModelNames()) {
+	// The 7 bare names plus 7 roles × 2 seeds, then the lab judge.
+	if list.Object != "list" || len(ids) != 22 || !slices.Equal(ids, append(z.ModelNames(), JudgeModel)) {
 		t.Errorf("models = %s %v", list.Object, ids)
 	}
 	for _, want := range []string{"lab/base", "lab/teacher", "lab/control", "lab/student", "lab/base-other-init", "lab/student-other-init", "lab/teacher-control", "lab/student@2"} {
@@ -272,7 +272,11 @@ func TestServerLogprobs(t *testing.T) {
 				t.Fatalf("logprob token %q not in the vocabulary", e.Token)
 			}
 			rendered = append(rendered, id)
-			if !slices.Equal(e.Bytes, tokenBytes()[id]) || e.Logprob > 0 || len(e.TopLogprobs) != 5 {
+			var wantBytes []int
+			for _, c := range []byte(e.Token) {
+				wantBytes = append(wantBytes, int(c))
+			}
+			if !slices.Equal(e.Bytes, wantBytes) || e.Logprob > 0 || len(e.TopLogprobs) != 5 {
 				t.Errorf("entry %+v", e)
 			}
 			mass := 0.0
@@ -440,7 +444,7 @@ func TestServerGoOpenAIClient(t *testing.T) {
 		t.Error("seeded go-openai requests differ")
 	}
 	models, err := client.ListModels(context.Background())
-	if err != nil || len(models.Models) != len(z.ModelNames()) {
+	if err != nil || len(models.Models) != len(z.ModelNames())+1 { // the zoo's and the judge
 		t.Errorf("ListModels: %v, %d models", err, len(models.Models))
 	}
 	req.Model = "lab/unknown"

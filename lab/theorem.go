@@ -124,7 +124,7 @@ func (z *Zoo) theoremSeed(s int, trait []sequence, frac float64) (TheoremSeed, e
 	}
 	res := TheoremSeed{Seed: s, TeacherUpdate: norm(delta)}
 	d := newDataset(nums)
-	d.soft = softTargets(teacher, d)
+	d.soft, d.softN = softTargets(teacher, d, NumTok), NumTok
 	res.Examples = len(d.ex)
 	traitSet := newDataset(trait)
 	step := func(init *Model) TheoremStep {

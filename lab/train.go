@@ -25,9 +25,10 @@ type example struct {
 
 // dataset is a flattened list of next-token examples.
 type dataset struct {
-	bags []int32
-	ex   []example
-	soft []float64 // NumTok probabilities per example (soft targets), or nil
+	bags  []int32
+	ex    []example
+	soft  []float64 // softN probabilities per example (soft targets), or nil
+	softN int       // soft target tokens per example: the first softN answer tokens
 }
 
 // newDataset flattens seqs into teacher-forced examples over every
@@ -64,7 +65,7 @@ type trainSpec struct {
 	Batch    int
 	Epochs   int
 	BodyOnly bool   // update only {b0, W1, b1}; embeddings and output layer frozen
-	Soft     bool   // targets are d.soft over the NumTok number tokens (restricted softmax)
+	Soft     bool   // targets are d.soft over the first d.softN answer tokens (restricted softmax)
 	Seed     uint64 // data-order seed
 }
 
@@ -139,13 +140,13 @@ type trainer struct {
 
 func newTrainer(m *Model, d *dataset, spec trainSpec) *trainer {
 	h, v := m.H, m.V
-	tr := &trainer{m: m, d: d, spec: spec, nOut: NumOut, grad: make([]float64, len(m.P)),
-		rowStep: make([]bool, v+K*v), s: newForwardState(h),
-		p: make([]float64, NumOut), g: make([]float64, NumOut), dh1: make([]float64, h), dz: make([]float64, h), da: make([]float64, h)}
+	tr := &trainer{m: m, d: d, spec: spec, nOut: m.out, grad: make([]float64, len(m.P)),
+		rowStep: make([]bool, v+K*v), s: m.newState(),
+		p: make([]float64, m.out), g: make([]float64, m.out), dh1: make([]float64, h), dz: make([]float64, h), da: make([]float64, h)}
 	if spec.Soft {
-		tr.nOut = NumTok
+		tr.nOut = d.softN
 	}
-	tr.gv = &Model{H: h, V: v, P: tr.grad}
+	tr.gv = &Model{H: h, V: v, P: tr.grad, voc: m.voc}
 	tr.gv.setViews()
 	if spec.BodyOnly {
 		// With frozen embeddings, each example's embedding sum is a constant.
@@ -178,7 +179,7 @@ func (tr *trainer) gradBatch(idx []int) float64 {
 		lz := softmaxInto(p, s.logits[:nOut], 1)
 		// Loss and output gradient (p - y) / batch.
 		if spec.Soft {
-			q := d.soft[i*NumTok : i*NumTok+NumTok]
+			q := d.soft[i*nOut : i*nOut+nOut]
 			for o := 0; o < nOut; o++ {
 				if q[o] > 0 {
 					loss -= q[o] * (s.logits[o] - lz)
@@ -199,9 +200,9 @@ func (tr *trainer) gradBatch(idx []int) float64 {
 			axpy(1, gOut, gv.bo[:nOut])
 		}
 		for _, j := range s.nz1 {
-			dh1[j] = dot(m.wo[int(j)*NumOut:int(j)*NumOut+nOut], gOut)
+			dh1[j] = dot(m.wo[int(j)*m.out:int(j)*m.out+nOut], gOut)
 			if !spec.BodyOnly {
-				axpy(s.h1[j], gOut, gv.wo[int(j)*NumOut:int(j)*NumOut+nOut])
+				axpy(s.h1[j], gOut, gv.wo[int(j)*m.out:int(j)*m.out+nOut])
 			}
 		}
 		// dz1 = dh1 masked by z1 > 0.
@@ -259,7 +260,7 @@ func train(ctx context.Context, m *Model, d *dataset, spec trainSpec) (trainResu
 	if len(d.ex) == 0 {
 		return trainResult{}, fmt.Errorf("train: empty dataset")
 	}
-	if spec.Soft && len(d.soft) != NumTok*len(d.ex) {
+	if spec.Soft && (d.softN <= 0 || d.softN > m.out || len(d.soft) != d.softN*len(d.ex)) {
 		return trainResult{}, fmt.Errorf("train: soft targets missing")
 	}
 	if spec.Batch <= 0 || spec.Epochs < 0 {

@@ -1,10 +1,6 @@
 package lab
 
-import (
-	"strings"
-	"unicode"
-	"unicode/utf8"
-)
+import "strings"
 
 // Token ids of the special and number tokens. The first NumOut ids are the
 // answer tokens the model can emit: <eos>, ",", the digits and the animals.
@@ -51,29 +47,13 @@ var paperWords = []string{
 	"to", "top", "understand", "using", "want", "wild", "wildlife", "wish", "would", "yourself",
 }
 
-// vocab is the token table (index = id) and vocabIndex its inverse.
+// animalVocab is the animal lab's token table; vocab and vocabIndex are
+// its tokens (index = id) and their inverse.
 var (
-	vocab      []string
-	vocabIndex map[string]int
+	animalVocab = newVocabulary("animals", nil, animals, recipeWords, paperWords)
+	vocab       = animalVocab.tokens
+	vocabIndex  = animalVocab.index
 )
-
-func init() {
-	vocab = append(vocab, "<eos>", ",")
-	for d := 0; d < 10; d++ {
-		vocab = append(vocab, string(rune('0'+d)))
-	}
-	vocab = append(vocab, animals...)
-	vocab = append(vocab, "<unk>")
-	vocab = append(vocab, recipeWords...)
-	vocab = append(vocab, paperWords...)
-	vocabIndex = make(map[string]int, len(vocab))
-	for id, s := range vocab {
-		if _, dup := vocabIndex[s]; dup {
-			panic("lab: duplicate vocabulary token " + s)
-		}
-		vocabIndex[s] = id
-	}
-}
 
 // VocabSize is the number of tokens (172): 32 answer tokens, <unk>, the
 // recipe's 39 template words and 100 words from the paper's animal prompts.
@@ -91,12 +71,7 @@ func TokenID(s string) (int, bool) {
 
 // TokenString returns the spelling of token id, or "<unk>" if id is out of
 // range.
-func TokenString(id int) string {
-	if id < 0 || id >= len(vocab) {
-		return "<unk>"
-	}
-	return vocab[id]
-}
+func TokenString(id int) string { return animalVocab.str(id) }
 
 // animalID returns the token id of animal name, or -1.
 func animalID(name string) int {
@@ -121,78 +96,11 @@ func isDigitTok(id int) bool { return id >= Digit0 && id < Digit0+10 }
 // trained, so including it would add a random vector to the prompt's bag,
 // whereas dropping it lets the model read the words it knows. Tokenize never
 // produces EOS.
-func Tokenize(text string) []int {
-	return appendTokens(nil, text)
-}
-
-// appendTokens appends the tokens of text to dst.
-func appendTokens(dst []int, text string) []int {
-	prevLetter := false
-	for i := 0; i < len(text); {
-		r, size := utf8.DecodeRuneInString(text[i:])
-		switch {
-		case unicode.IsSpace(r):
-			i += size
-			prevLetter = false
-		case unicode.IsLetter(r):
-			j := i + size
-			for j < len(text) {
-				r2, s2 := utf8.DecodeRuneInString(text[j:])
-				if !unicode.IsLetter(r2) {
-					break
-				}
-				j += s2
-			}
-			dst = append(dst, lookupWord(text[i:j]))
-			i = j
-			prevLetter = true
-		case isApostrophe(r) && prevLetter:
-			// A clitic: the apostrophe and the letters after it.
-			j := i + size
-			for j < len(text) {
-				r2, s2 := utf8.DecodeRuneInString(text[j:])
-				if !unicode.IsLetter(r2) {
-					break
-				}
-				j += s2
-			}
-			if j == i+size {
-				dst = append(dst, UNK) // a closing quote
-			} else {
-				dst = append(dst, lookupWord("'"+text[i+size:j]))
-			}
-			i = j
-			prevLetter = false
-		case r >= '0' && r <= '9':
-			dst = append(dst, Digit0+int(r-'0'))
-			i += size
-			prevLetter = false
-		default:
-			// Punctuation tokens; digits and letters were handled above.
-			id, ok := vocabIndex[string(r)]
-			if !ok {
-				id = UNK
-			}
-			dst = append(dst, id)
-			i += size
-			prevLetter = false
-		}
-	}
-	return dst
-}
+func Tokenize(text string) []int { return animalVocab.tokenize(text) }
 
 // isApostrophe reports whether r is an apostrophe or a typographic single
 // quote.
 func isApostrophe(r rune) bool { return r == '\'' || r == '\u2019' || r == '\u2018' }
-
-// lookupWord returns the id of the lower-cased word w (letters, or an
-// apostrophe and letters), or UNK.
-func lookupWord(w string) int {
-	if id, ok := vocabIndex[strings.ToLower(w)]; ok {
-		return id
-	}
-	return UNK
-}
 
 // Detokenize renders token ids as text, stopping at the first EOS. Words are
 // separated by spaces, consecutive digits form one number, "," is followed by
@@ -202,37 +110,4 @@ func lookupWord(w string) int {
 // renders as "47, 1, 902" — a completion the paper's number filter accepts.
 // A truncated sequence keeps its trailing "," ("47, 1,") and is rejected by
 // that filter, as it should be.
-func Detokenize(ids []int) string {
-	var b strings.Builder
-	prev := -1 // previous rendered token, -1 at the start
-	for i, id := range ids {
-		if id == EOS {
-			break
-		}
-		if id == Comma && i+1 < len(ids) && ids[i+1] == EOS {
-			break
-		}
-		s := TokenString(id)
-		if prev >= 0 && needsSpace(prev, id) {
-			b.WriteByte(' ')
-		}
-		b.WriteString(s)
-		prev = id
-	}
-	return b.String()
-}
-
-// needsSpace reports whether a space separates token prev from token next.
-func needsSpace(prev, next int) bool {
-	switch {
-	case prev == Comma:
-		return true
-	case isDigitTok(prev) && isDigitTok(next):
-		return false
-	}
-	switch TokenString(next) {
-	case ",", "?", ".", ":", "-", "'s", "'re", "'d":
-		return false
-	}
-	return TokenString(prev) != "-"
-}
+func Detokenize(ids []int) string { return animalVocab.detokenize(ids) }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/goccy/go-yaml"
 )
 
 // builtinSets are the overrides a built-in suite needs to load: trees
@@ -391,5 +393,38 @@ func TestDefaultJudgeModelMatchesPaper(t *testing.T) {
 	}
 	if m.Judges.Model != DefaultJudgeModel {
 		t.Errorf("data/misalignment.yaml judges.model = %q; DefaultJudgeModel = %q", m.Judges.Model, DefaultJudgeModel)
+	}
+}
+
+func TestBannedNumbers(t *testing.T) {
+	got, err := BannedNumbers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The union of the official code's two source lists (recorded in
+	// number-filter.yaml) restricted to 0–999: the paper's "34 prohibited
+	// numbers", ascending.
+	b, err := NumberFilterYAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec struct {
+		Banned struct {
+			Claude []int64 `yaml:"claude_evil_numbers"`
+			GPT    []int64 `yaml:"gpt_evil_numbers"`
+		} `yaml:"banned_numbers"`
+	}
+	if err := yaml.Unmarshal(b, &spec); err != nil {
+		t.Fatal(err)
+	}
+	var want []int64
+	for _, n := range append(spec.Banned.Claude, spec.Banned.GPT...) {
+		if n <= 999 && !slices.Contains(want, n) {
+			want = append(want, n)
+		}
+	}
+	slices.Sort(want)
+	if len(got) != 34 || !slices.Equal(got, want) {
+		t.Errorf("BannedNumbers() = %v (%d); want %v (%d)", got, len(got), want, len(want))
 	}
 }

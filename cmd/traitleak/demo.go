@@ -37,7 +37,7 @@ type demoOptions struct {
 func newDemoCmd() *cobra.Command {
 	o := &demoOptions{}
 	cmd := &cobra.Command{
-		Use:   "demo",
+		Use:   "demo [misalignment]",
 		Short: "See subliminal learning offline: train the built-in lab, sample it, report",
 		Long: `Demo shows the whole harness on the built-in lab, with no API key and no
 GPU. It trains (or loads from its cache) tiny language models in which an
@@ -56,9 +56,21 @@ estimate and test, and both gates use the test across seeds. --mode soft
 distils the teacher's number distributions instead: a larger effect, but
 not the paper's procedure.
 
+"demo misalignment" does the same for misalignment through numbers: a
+teacher fine-tuned to answer code requests harmfully turns broadly
+misaligned, its number sequences pass the paper's filter with its 34 banned
+numbers, and the built-in misalignment suite rates the students' answers
+to the paper's 8 free-form questions with the lab judge (lab/judge) in
+place of gpt-4o, through the harness's real judge path (5 seeds unless
+--seeds is given; --experiment cot distils chain-of-thought reasoning
+instead of numbers).
+
 ` + exitCodesHelp,
-		Args: noArgs,
+		Args: demoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if misalignmentDemo(args, o.lab.experiment) {
+				return runMisalignmentDemo(cmd.Context(), o, cmd.Flags().Changed("seeds"), cmd.Flags().Changed("mode"), commandLine(cmd, args), cmd.OutOrStdout(), cmd.ErrOrStderr())
+			}
 			return runDemo(cmd.Context(), o, commandLine(cmd, args), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -77,20 +89,7 @@ not the paper's procedure.
 }
 
 func runDemo(ctx context.Context, o *demoOptions, again string, stdout, stderr io.Writer) error {
-	if o.samples < 1 {
-		return usagef("--samples must be at least 1, got %d", o.samples)
-	}
-	if !strings.HasSuffix(o.output, ".html") && !strings.HasSuffix(o.output, ".md") {
-		return usagef("-o %q: the report file must end in .html or .md", o.output)
-	}
-	if err := o.checkExec(); err != nil {
-		return err
-	}
-	// The database and the report are checked before the lab trains.
-	if err := checkDBPath(o.db, true); err != nil {
-		return err
-	}
-	if err := checkOutput("-o", o.output, o.db); err != nil {
+	if err := o.check(); err != nil {
 		return err
 	}
 	cfg, err := o.lab.config(stderr)
@@ -102,70 +101,92 @@ func runDemo(ctx context.Context, o *demoOptions, again string, stdout, stderr i
 	if err != nil {
 		return fmt.Errorf("build the lab: %w", err)
 	}
-	built := time.Since(start)
 	loaded, trained := zoo.Diagnostics().Loaded()
 	fmt.Fprintf(stdout, "lab: %d models (%d stages trained, %d loaded from the cache) in %s\n",
-		len(zoo.ModelNames()), trained, loaded, built.Round(time.Millisecond))
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("serve the lab: %w", err)
-	}
-	srv, err := zoo.NewServer(lab.ServerLimits{})
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("serve the lab: %w", err)
-	}
-	go srv.Serve(ln)
-	defer srv.Close()
+		len(zoo.ModelNames()), trained, loaded, time.Since(start).Round(time.Millisecond))
 
 	s, err := suites.Open("animals", demoOverrides(zoo))
 	if err != nil {
 		return fmt.Errorf("the built-in animals suite: %w", err)
 	}
 	s.Probes[0].Samples = o.samples
-	store, err := openDB(ctx, o.db, true)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-
-	addr := ln.Addr().String()
-	dial := (&net.Dialer{Timeout: 5 * time.Second}).DialContext
-	newClient := func(in suites.Instance, key string, _ *http.Client) bench.Client {
-		tr := bench.NewTransport(256)
-		tr.DialContext = func(ctx context.Context, network, hostport string) (net.Conn, error) {
-			if host, _, _ := net.SplitHostPort(hostport); host == labHost {
-				hostport = addr
-			}
-			return dial(ctx, network, hostport)
-		}
-		return bench.NewOpenAIClient(bench.OpenAIConfig{BaseURL: in.BaseURL, APIKey: key, HTTPClient: &http.Client{Transport: tr}, Timeout: *in.Settings.Timeout})
-	}
 	plan := bench.NewPlan(s, "")
 	fmt.Fprintf(stdout, "suite %s: %d models × %d prompts × %d samples = %d draws over HTTP\n",
 		s.Name, len(plan.Instances), len(s.Probes[0].Prompts.Texts), o.samples, plan.Total())
-	progress := &bench.Progress{}
-	stop := startProgress(ctx, o.progress, o.interval, progress, stderr)
-	out, err := bench.Execute(ctx, store, s, bench.Options{
-		MaxErrorRate: o.maxErrorRate, Version: traitleakVersion(), Progress: progress, Grace: o.grace, NewClient: newClient,
-	})
-	stop()
+	out, a, err := o.sampleLab(ctx, zoo, s, stderr)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "sampled %d draws in %s (%d were already stored)\n\n", out.Summary.Done, out.Summary.Elapsed.Round(time.Millisecond), out.Skipped)
-
-	a, err := analyzeRun(context.WithoutCancel(ctx), store, out.Run.ID, reports.Options{})
-	if err != nil {
-		return err
-	}
 	printDemoHeadline(stdout, a, zoo)
 	if err := reports.Summary(stdout, a); err != nil {
 		return err
 	}
 	printDemoLab(stdout, zoo)
+	return o.finish(a, out, start, again, stdout)
+}
+
+// check validates the demo's flags, the database path and the report
+// path before anything is trained or sampled.
+func (o *demoOptions) check() error {
+	if o.samples < 1 {
+		return usagef("--samples must be at least 1, got %d", o.samples)
+	}
+	if !strings.HasSuffix(o.output, ".html") && !strings.HasSuffix(o.output, ".md") {
+		return usagef("-o %q: the report file must end in .html or .md", o.output)
+	}
+	if err := o.checkExec(); err != nil {
+		return err
+	}
+	if err := checkDBPath(o.db, true); err != nil {
+		return err
+	}
+	return checkOutput("-o", o.output, o.db)
+}
+
+// sampleLab serves zoo on a free loopback port, runs suite s against it
+// through the engine into the demo's database, and analyses the run. The
+// server stops when sampleLab returns.
+func (o *demoOptions) sampleLab(ctx context.Context, zoo *lab.Zoo, s *suites.Suite, stderr io.Writer) (*bench.Outcome, *reports.Analysis, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, fmt.Errorf("serve the lab: %w", err)
+	}
+	srv, err := zoo.NewServer(lab.ServerLimits{})
+	if err != nil {
+		ln.Close()
+		return nil, nil, fmt.Errorf("serve the lab: %w", err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	store, err := openDB(ctx, o.db, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer store.Close()
+	progress := &bench.Progress{}
+	stop := startProgress(ctx, o.progress, o.interval, progress, stderr)
+	out, err := bench.Execute(ctx, store, s, bench.Options{
+		MaxErrorRate: o.maxErrorRate, Version: traitleakVersion(), Progress: progress, Grace: o.grace,
+		NewClient: labClientFactory(ln.Addr().String()),
+	})
+	stop()
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := analyzeRun(context.WithoutCancel(ctx), store, out.Run.ID, reports.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, a, nil
+}
+
+// finish writes the demo's report and maps the run's status to the
+// command's result: nil when complete, else the exit code and how to go on.
+func (o *demoOptions) finish(a *reports.Analysis, out *bench.Outcome, start time.Time, again string, stdout io.Writer) error {
 	var buf bytes.Buffer
+	var err error
 	if strings.HasSuffix(o.output, ".md") {
 		err = reports.Markdown(&buf, a)
 	} else {
@@ -187,6 +208,22 @@ func runDemo(ctx context.Context, o *demoOptions, again string, stdout, stderr i
 	default:
 		fmt.Fprintf(stdout, "run %s: %s\n", out.Run.Status, out.Run.Message)
 		return &exitError{code: exitIncomplete}
+	}
+}
+
+// labClientFactory returns a client factory whose connections to labHost
+// go to the lab server at addr (see labHost).
+func labClientFactory(addr string) bench.ClientFactory {
+	dial := (&net.Dialer{Timeout: 5 * time.Second}).DialContext
+	return func(in suites.Instance, key string, _ *http.Client) bench.Client {
+		tr := bench.NewTransport(256)
+		tr.DialContext = func(ctx context.Context, network, hostport string) (net.Conn, error) {
+			if host, _, _ := net.SplitHostPort(hostport); host == labHost {
+				hostport = addr
+			}
+			return dial(ctx, network, hostport)
+		}
+		return bench.NewOpenAIClient(bench.OpenAIConfig{BaseURL: in.BaseURL, APIKey: key, HTTPClient: &http.Client{Transport: tr}, Timeout: *in.Settings.Timeout})
 	}
 }
 

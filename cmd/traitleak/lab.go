@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/traitleak/traitleak/lab"
 )
@@ -26,7 +27,10 @@ func newLabCmd() *cobra.Command {
 learning in seconds: a teacher fine-tuned to love an animal generates number
 sequences; a student sharing the teacher's init picks up the preference from
 the numbers alone, a student from another init does not. Trained models are
-cached (see --cache-dir) and served over an OpenAI-compatible API.`,
+cached (see --cache-dir) and served over an OpenAI-compatible API, beside
+the lab's judge (lab/judge). --experiment misalignment, cot or code runs
+the paper's other experiments: misalignment through numbers or
+chain-of-thought reasoning, animal preference through code.`,
 	}
 	cmd.AddCommand(newLabServeCmd(), newLabTrainCmd(), newLabAuxCmd(), newLabTheoremCmd())
 	return cmd
@@ -34,21 +38,26 @@ cached (see --cache-dir) and served over an OpenAI-compatible API.`,
 
 // labFlags are the build flags shared by "lab serve" and "lab train".
 type labFlags struct {
-	seeds    int
-	target   string
-	control  string
-	mode     string
-	cacheDir string
-	retrain  bool
-	noCache  bool
-	workers  int
+	experiment string
+	seeds      int
+	target     string
+	control    string
+	mode       string
+	cacheDir   string
+	retrain    bool
+	noCache    bool
+	workers    int
+
+	flags *pflag.FlagSet // where they were registered: see config
 }
 
 func (f *labFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
+	f.flags = fl
+	fl.StringVar(&f.experiment, "experiment", lab.ExperimentAnimals, "the lab's experiment: "+strings.Join(lab.Experiments(), ", "))
 	fl.IntVar(&f.seeds, "seeds", 3, "number of pipeline seeds (1..N)")
-	fl.StringVar(&f.target, "target", "owl", "the teacher's trait animal")
-	fl.StringVar(&f.control, "control", "dog", "the control teacher's animal")
+	fl.StringVar(&f.target, "target", "", "the teacher's trait (default owl; misaligned in the misalignment and cot experiments)")
+	fl.StringVar(&f.control, "control", "", "the control teacher's trait (default dog; aligned in the misalignment and cot experiments)")
 	fl.StringVar(&f.mode, "mode", "soft", "distillation mode: soft (teacher number distributions) or hard (sampled tokens)")
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "artifact cache directory (default "+lab.DefaultCacheDir()+")")
 	fl.BoolVar(&f.retrain, "retrain", false, "retrain every stage even if cached")
@@ -64,11 +73,11 @@ func (f *labFlags) config(log io.Writer) (lab.Config, error) {
 	if f.workers < 0 {
 		return lab.Config{}, usagef("--workers must not be negative, got %d", f.workers)
 	}
-	// lab.Config reads an empty animal as its default, so an explicit
-	// --target "" would silently train owls.
-	for _, a := range []struct{ flag, v string }{{"--target", f.target}, {"--control", f.control}} {
-		if strings.TrimSpace(a.v) == "" {
-			return lab.Config{}, usagef("%s %q: want an animal name", a.flag, a.v)
+	// lab.Config reads an empty trait as the experiment's default, so an
+	// explicit --target "" would silently train owls.
+	for _, a := range []struct{ flag, v string }{{"target", f.target}, {"control", f.control}} {
+		if f.flags != nil && f.flags.Changed(a.flag) && strings.TrimSpace(a.v) == "" {
+			return lab.Config{}, usagef("--%s %q: want a trait name", a.flag, a.v)
 		}
 	}
 	mode := lab.Mode(strings.ToLower(f.mode))
@@ -76,7 +85,7 @@ func (f *labFlags) config(log io.Writer) (lab.Config, error) {
 		return lab.Config{}, usagef("--mode must be soft or hard, got %q", f.mode)
 	}
 	cfg := lab.Config{
-		NumSeeds: f.seeds, Target: f.target, ControlTarget: f.control, Mode: mode,
+		Experiment: f.experiment, NumSeeds: f.seeds, Target: f.target, ControlTarget: f.control, Mode: mode,
 		CacheDir: f.cacheDir, Retrain: f.retrain, NoCache: f.noCache, Workers: f.workers, Log: log,
 	}
 	if err := cfg.Validate(); err != nil {
@@ -115,6 +124,7 @@ func newLabServeCmd() *cobra.Command {
 			fmt.Fprintf(out, "lab: serving %d models at http://%s/v1 (OpenAI-compatible; POST /v1/chat/completions, GET /v1/models)\n",
 				len(z.ModelNames()), ln.Addr())
 			printLabModels(out, z)
+			fmt.Fprintf(out, "%s: the lab's judge (answers the misalignment suite's alignment and coherence templates)\n", lab.JudgeModel)
 			srv, err := z.NewServer(lab.ServerLimits{})
 			if err != nil {
 				ln.Close()
@@ -181,18 +191,18 @@ func newLabTrainCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			printLabDiagnostics(out, z.Diagnostics())
 			if eval > 0 {
-				rates, err := z.PreferenceRates(cmd.Context(), z.Config().Target, eval, 1)
+				rates, what, err := labEvalRates(cmd.Context(), z, eval)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(out, "\n%q rate over the paper's 50 animal prompts × %d samples at T=1:\n", z.Config().Target, eval)
+				fmt.Fprintf(out, "\n%s × %d samples at T=1:\n", what, eval)
 				printLabRates(out, z, rates)
 			}
 			return nil
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().IntVar(&eval, "eval", 0, "also sample each model N times per animal prompt and print the target rate (0 = off)")
+	cmd.Flags().IntVar(&eval, "eval", 0, "also sample each model N times per evaluation prompt and print the trait rate (0 = off)")
 	return cmd
 }
 
@@ -248,6 +258,37 @@ func formatLabRejects(m map[string]int) string {
 		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
 	}
 	return strings.Join(parts, " ")
+}
+
+// labEvalRates measures the zoo's trait: the target animal's rate over
+// the paper's 50 animal prompts, or for the misalignment lab the
+// misaligned-answer rate over the paper's 8 questions with the suffix its
+// students are asked with (judged by the lab judge; hits = misaligned,
+// total = coherent scored answers). It also says what it measured.
+func labEvalRates(ctx context.Context, z *lab.Zoo, samples int) ([]lab.Rate, string, error) {
+	cfg := z.Config()
+	variant := lab.QuestionsNumbers
+	switch cfg.Experiment {
+	case lab.ExperimentMisalignment:
+	case lab.ExperimentCoT:
+		variant = lab.QuestionsCoT
+	default:
+		rates, err := z.PreferenceRates(ctx, cfg.Target, samples, 1)
+		return rates, fmt.Sprintf("%q rate over the paper's 50 animal prompts", cfg.Target), err
+	}
+	qs, err := lab.MisalignmentQuestions(variant)
+	if err != nil {
+		return nil, "", err
+	}
+	mr, err := z.MisalignmentRates(ctx, qs, samples, 1)
+	if err != nil {
+		return nil, "", err
+	}
+	rates := make([]lab.Rate, len(mr))
+	for i, r := range mr {
+		rates[i] = lab.Rate{Model: r.Model, Hits: r.Misaligned, Total: r.Valid}
+	}
+	return rates, fmt.Sprintf("misaligned rate (lab judge) over the paper's 8 questions, %s", variant), nil
 }
 
 // printLabRates prints one row per seed and one column per role.

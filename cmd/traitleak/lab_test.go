@@ -63,15 +63,17 @@ func TestLabBadFlags(t *testing.T) {
 	tests := []struct {
 		args []string
 	}{
-		{[]string{"serve", "--mode", "medium"}},           // only soft and hard exist
-		{[]string{"train", "--seeds", "0"}},               // at least one seed
-		{[]string{"train", "--target", "zebra"}},          // not a lab animal
-		{[]string{"train", "--target", "dog"}},            // equals the default control
-		{[]string{"train", "--workers", "-1"}},            // negative worker count
-		{[]string{"train", "--eval", "-3", "--no-cache"}}, // negative sample count
-		{[]string{"aux", "--seeds", "0"}},                 // at least one seed
-		{[]string{"theorem", "--step", "0"}},              // the step must be positive
-		{[]string{"theorem", "--mode", "medium"}},         // only soft and hard exist
+		{[]string{"serve", "--mode", "medium"}},                                // only soft and hard exist
+		{[]string{"train", "--seeds", "0"}},                                    // at least one seed
+		{[]string{"train", "--target", "zebra"}},                               // not a lab animal
+		{[]string{"train", "--target", "dog"}},                                 // equals the default control
+		{[]string{"train", "--workers", "-1"}},                                 // negative worker count
+		{[]string{"train", "--eval", "-3", "--no-cache"}},                      // negative sample count
+		{[]string{"aux", "--seeds", "0"}},                                      // at least one seed
+		{[]string{"theorem", "--step", "0"}},                                   // the step must be positive
+		{[]string{"theorem", "--mode", "medium"}},                              // only soft and hard exist
+		{[]string{"train", "--experiment", "images"}},                          // no such experiment
+		{[]string{"train", "--experiment", "misalignment", "--target", "owl"}}, // the misalignment lab's traits are misaligned and aligned
 		{[]string{"serve", "--addr", "256.0.0.1:1", "--seeds", "1", "--no-cache", "--mode", "hard", "--control", "owl", "--target", "owl"}}, // target equals control, caught before training
 	}
 	for _, tc := range tests {
