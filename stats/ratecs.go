@@ -53,14 +53,16 @@ type RateCSConfig struct {
 //	λ = √(2 log(2/α) / (σ̂²_n (n+1) log(n+2))),
 //	μ̂_n = (½ + Σ_{i≤n} x_i)/(n+1),  σ̂²_n = (¼ + Σ_{i≤n} (x_i − μ̂_i)²)/(n+1),
 //
-// (with PerPrompt, n counts the observations of earlier rounds), and m is
-// in the CS after a round when max(½K⁺(m), ½K⁻(m)) ≤ 1/α. K⁺ falls and K⁻
-// rises with m, so the set is an interval; its ends are found by bisection
-// to full precision (confseq scans a grid of 1000 cells and widens by one
-// cell instead), and the reported interval is the running intersection over
+// (with PerPrompt, n counts the observations of earlier rounds; with
+// Horizon, (n+1) log(n+2) becomes the number of observations at Horizon
+// rounds), and m is in the CS after a round when
+// max(½K⁺(m), ½K⁻(m)) ≤ 1/α. K⁺ falls and K⁻ rises with m, so the set is
+// an interval; its ends are found by safeguarded Newton steps to full
+// precision (confseq scans a grid of 1000 cells and widens by one cell
+// instead), and the reported interval is the running intersection over
 // rounds. The state keeps every round (its bet and its distinct values
-// with their counts: three numbers a round for round means or 0/1 hits),
-// and an update costs O(rounds) logs per bisection step.
+// with their counts: four to six numbers a round for round means or 0/1
+// hits), and an update costs a few passes over the rounds.
 //
 // Use NewRateCS; the zero value is invalid. A RateCS holds slices: copy it
 // with Clone, not by assignment.

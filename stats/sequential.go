@@ -51,8 +51,8 @@ const (
 // the bound on the [0, 1] scale), so one round can cost at most a fraction c
 // of a side's wealth. Waudby-Smith & Ramdas recommend 1/2 or 3/4; round
 // means over many prompts are concentrated far inside [−1, 1], so bets sit
-// at the cap for most clear effects, and 3/4 reaches a verdict in about
-// 30% fewer rounds than 1/2 there (SEQUENTIAL.md).
+// at the cap for most clear effects, and 3/4 reaches a verdict in 25-30%
+// fewer rounds than 1/2 there (SEQUENTIAL.md).
 const SeqMaxBet = 0.75
 
 // SeqGateConfig configures a sequential gate. The zero value is invalid;
@@ -65,8 +65,9 @@ type SeqGateConfig struct {
 	// stopping time, and at the exact bound (where neither side's claim is
 	// true) any verdict has probability at most Alpha. This is the
 	// two-sided Alpha of the fixed-sample gates, whose p-values are
-	// two-sided, and a verdict is reached exactly when the 1−Alpha
-	// confidence sequence of the hedged capital process excludes the bound.
+	// two-sided, and a verdict is reached exactly when the 1−Alpha hedged
+	// capital confidence sequence built from the same bets excludes the
+	// bound.
 	Alpha float64
 	// Bound is the gate's bound on the mean difference treatment −
 	// baseline, in (−1, 1) (±1 cannot be crossed by a mean in [−1, 1]).
