@@ -439,3 +439,57 @@ func ExampleSeqGate() {
 	// Output:
 	// fail after 15 rounds: mean difference +0.475, log wealth above 3.07 >= 3.00
 }
+
+// FuzzSeqGate: any rounds in range keep the gate and the rate CS well
+// formed: finite log wealth, a verdict that never changes once reached, a
+// replay that agrees, and intervals inside [0, 1].
+func FuzzSeqGate(f *testing.F) {
+	f.Add([]byte{0, 255, 128, 200, 10, 255, 255, 255}, uint8(130), uint8(3), false)
+	f.Add([]byte{255, 255, 255, 255, 255, 255, 255, 255, 255, 255}, uint8(0), uint8(1), true)
+	f.Add([]byte{0, 0, 0, 0, 0, 0}, uint8(255), uint8(2), true)
+	f.Fuzz(func(t *testing.T, data []byte, bound, prompts uint8, perPrompt bool) {
+		k := int(prompts%5) + 1
+		cfg := SeqGateConfig{Alpha: 0.05, Bound: (float64(bound)+0.5)/128 - 1, Rule: SeqMaxIncrease,
+			MaxRounds: 50, PerPrompt: perPrompt}
+		g, err := NewSeqGate(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs, err := NewRateCS(RateCSConfig{Alpha: 0.05, PerPrompt: perPrompt, Horizon: int(prompts % 3)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rounds [][]float64
+		// At most 200 rounds: the rate CS's update cost grows with rounds.
+		for i := 0; i+k <= len(data) && len(rounds) < 200; i += k {
+			d, h := make([]float64, k), make([]float64, k)
+			for j := range k {
+				d[j] = float64(data[i+j])/127.5 - 1
+				h[j] = float64(data[i+j]) / 255
+			}
+			rounds = append(rounds, d)
+			before := g.Decision()
+			if err := g.UpdateRound(d); err != nil {
+				t.Fatalf("round %v: %v", d, err)
+			}
+			after := g.Decision()
+			if before.Verdict != SeqContinue && after != before {
+				t.Fatalf("a decided gate changed: %+v -> %+v", before, after)
+			}
+			if math.IsNaN(after.LogWealthAbove) || math.IsInf(after.LogWealthAbove, 0) ||
+				math.IsNaN(after.LogWealthBelow) || math.IsInf(after.LogWealthBelow, 0) || after.Rounds > cfg.MaxRounds {
+				t.Fatalf("ill-formed decision %+v", after)
+			}
+			if err := cs.UpdateRound(h); err != nil {
+				t.Fatalf("rate round %v: %v", h, err)
+			}
+			if iv := cs.Interval(); !(iv.Lower >= 0 && iv.Upper <= 1 && iv.Lower <= iv.Upper) {
+				t.Fatalf("rate interval %v outside [0, 1]", iv)
+			}
+		}
+		re, err := ReplaySeqGate(cfg, rounds)
+		if err != nil || re != g {
+			t.Fatalf("replay = %+v, %v; incremental %+v", re.Decision(), err, g.Decision())
+		}
+	})
+}
