@@ -116,7 +116,8 @@ func (c SeqGateConfig) Validate() error {
 // snapshot. Feed it one round at a time (UpdateRound, or Update with the
 // round's mean) and read Decision; the same rounds in the same order always
 // give the same decision, so a resumed run replays its stored rounds
-// (ReplaySeqGate) and carries on.
+// (ReplaySeqGate) and carries on. The zero value is invalid: use
+// NewSeqGate.
 //
 // Method: differences d in [−1, 1] are mapped to y = (d+1)/2 in [0, 1] and
 // the bound b to m = (b+1)/2. Two capital processes bet against the two
