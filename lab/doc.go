@@ -43,6 +43,10 @@
 // [Zoo.Handler] serves POST /v1/chat/completions and GET /v1/models for the
 // model names listed by [Zoo.ModelNames] (lab/base, lab/teacher, lab/student,
 // ... each with an optional "@seed" suffix).
+// It also serves OpenAI's files and fine-tuning jobs endpoints: a job
+// fine-tunes lab/base@s or lab/base-other-init@s on an uploaded chat JSONL
+// file ("hard", on the answer tokens) and serves the student as
+// "ft:<base>:<suffix>:<hash>" (see [ParseTrainingFile] and finetune.go).
 //
 // The package also contains the paper's MNIST auxiliary-logit experiment on
 // a synthetic Gaussian-mixture task ([RunAux]).
