@@ -237,12 +237,14 @@ func newID(prefix string) string {
 }
 
 // load reads the stored files and jobs once, and runs again the jobs that
-// had not ended.
+// had not ended. Every handler calls it first, without holding ft.mu.
 func (ft *fineTuning) load() {
 	ft.loadOnce.Do(func() {
 		if ft.dir == "" {
 			return
 		}
+		ft.mu.Lock()
+		defer ft.mu.Unlock()
 		metas, _ := filepath.Glob(filepath.Join(ft.dir, "files", "file-*.json"))
 		for _, p := range metas {
 			var f ftFile
@@ -1075,9 +1077,9 @@ func (ft *fineTuning) listJobs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data, "has_more": more})
 }
 
-// job returns the job named by the request's path, or writes a 404.
+// job returns the job named by the request's path, or writes a 404;
+// callers have called load and hold ft.mu.
 func (ft *fineTuning) job(w http.ResponseWriter, r *http.Request) *ftJob {
-	ft.load()
 	j := ft.jobs[r.PathValue("id")]
 	if j == nil {
 		ftError(w, http.StatusNotFound, "", "id", "No such fine-tuning job: %s", r.PathValue("id"))
