@@ -45,6 +45,10 @@
 // ... each with an optional "@seed" suffix). [Zoo.NewServer] serves it
 // within [ServerLimits]: read, write and idle timeouts and a cap on open
 // connections, so slow or idle clients cannot hold the server.
+// It also serves OpenAI's files and fine-tuning jobs endpoints: a job
+// fine-tunes lab/base@s or lab/base-other-init@s on an uploaded chat JSONL
+// file ("hard", on the answer tokens) and serves the student as
+// "ft:<base>:<suffix>:<hash>" (see [ParseTrainingFile] and finetune.go).
 //
 // # Other claims of the paper
 //

@@ -34,7 +34,9 @@ const (
 //	GET  /v1/models
 //	GET  /v1/models/{model}
 //
-// Besides the zoo's models it serves [JudgeModel], the lab's judge.
+// Besides the zoo's models it serves [JudgeModel], the lab's judge, and
+// the files and fine-tuning jobs endpoints of OpenAI (see finetune.go),
+// whose fine-tuned models it then serves too.
 //
 // The prompt is the text of the user (and assistant) messages, joined by
 // newlines; system and developer messages are ignored because the lab
@@ -57,6 +59,7 @@ func (z *Zoo) Handler() http.Handler {
 // server implements the handler.
 type server struct {
 	zoo     *Zoo
+	ft      *fineTuning // files, fine-tuning jobs and fine-tuned models (finetune.go)
 	mux     *http.ServeMux
 	created int64
 	idSeq   atomic.Uint64
@@ -82,6 +85,8 @@ func newServer(z *Zoo) *server {
 	s.mux.HandleFunc("/v1/chat/completions", s.chat)
 	s.mux.HandleFunc("/v1/models", s.listModels)
 	s.mux.HandleFunc("/v1/models/{model...}", s.getModel)
+	s.ft = newFineTuning(z)
+	s.ft.routes(s.mux)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "invalid_request_error", "", "unknown_url", fmt.Sprintf("unknown endpoint %s %s", r.Method, r.URL.Path))
 	})
@@ -145,6 +150,7 @@ func (s *server) listModels(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	names := append(s.zoo.ModelNames(), JudgeModel)
+	names = append(names, s.ft.modelNames()...)
 	data := make([]modelObject, len(names))
 	for i, n := range names {
 		data[i] = modelObject{ID: n, Object: "model", Created: s.created, OwnedBy: "traitleak-lab"}
@@ -161,7 +167,7 @@ func (s *server) getModel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("model")
-	if _, _, ok := s.zoo.Model(name); !ok && name != JudgeModel {
+	if _, _, ok := s.model(name); !ok && name != JudgeModel {
 		writeError(w, http.StatusNotFound, "invalid_request_error", "model", "model_not_found", fmt.Sprintf("The model `%s` does not exist", name))
 		return
 	}
@@ -426,7 +432,7 @@ func (s *server) chat(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, resp)
 		return
 	}
-	m, info, ok := s.zoo.Model(req.model)
+	m, info, ok := s.model(req.model)
 	if !ok {
 		writeError(w, http.StatusNotFound, "invalid_request_error", "model", "model_not_found",
 			fmt.Sprintf("The model `%s` does not exist; GET /v1/models lists the lab models", req.model))
