@@ -128,7 +128,7 @@ func (s *Stage[I, T]) Run(ctx context.Context) error {
 	}()
 	var lanes sync.WaitGroup
 	for _, l := range s.Lanes {
-		lanes.Go(func() { runLane(feed, hard, l, out, fail) })
+		lanes.Go(func() { runLane(ctx, feed, hard, l, out, fail) })
 	}
 	lanes.Wait()
 	close(out)
@@ -138,19 +138,26 @@ func (s *Stage[I, T]) Run(ctx context.Context) error {
 
 // runLane feeds one lane's items to its workers until the items end or
 // feed or the lane is stopped, and waits for the workers.
-func runLane[I, T any](feed, hard context.Context, l Lane[I, T], out chan<- []T, fail func(error)) {
+//
+// Why it checks ctx as well as the lane's context: cancelling ctx closes
+// ctx.Done() before it cancels ctx's children, so work that waited on
+// ctx.Done() can end, and free a worker for the next item, while the
+// lane's context still reads as live. ctx.Err() is set before ctx.Done()
+// closes, so no item starts once the interruption is seen.
+func runLane[I, T any](ctx, feed, hard context.Context, l Lane[I, T], out chan<- []T, fail func(error)) {
 	laneCtx, stop := context.WithCancel(feed)
 	defer stop()
+	stopped := func() bool { return ctx.Err() != nil || laneCtx.Err() != nil }
 	var g errgroup.Group
 	g.SetLimit(max(1, l.Workers))
 	for item := range l.Items {
-		if laneCtx.Err() != nil {
+		if stopped() {
 			break
 		}
 		// Go blocks while Workers calls are in flight: the feeder is the
 		// lane's pacer.
 		g.Go(func() error {
-			if laneCtx.Err() != nil {
+			if stopped() {
 				return nil // stopped while this item waited for a worker
 			}
 			ts, err := l.Work(hard, item)
