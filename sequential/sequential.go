@@ -28,6 +28,7 @@ package sequential
 import (
 	"fmt"
 
+	"github.com/traitleak/traitleak/results"
 	"github.com/traitleak/traitleak/stats"
 	"github.com/traitleak/traitleak/suites"
 )
@@ -270,6 +271,7 @@ type Tracker struct {
 	rules   []*ruleRun
 	prompts map[string]int
 	grids   map[gridKey]*grid
+	targets map[string][]string // the targets the rules read, by probe
 }
 
 // gridKey addresses the outcomes of one instance on one probe target.
@@ -337,6 +339,7 @@ func NewTracker(rules []Rule, roles []string, prompts map[string]int) (*Tracker,
 		}
 		t.rules = append(t.rules, rr)
 	}
+	t.targets = t.Targets()
 	return t, nil
 }
 
@@ -359,6 +362,42 @@ func (t *Tracker) Record(instance int, probe, target string, prompt, draw int, o
 		g.o = append(g.o, make([]Outcome, i+1-len(g.o))...)
 	}
 	g.o[i] = o
+}
+
+// RecordDraw records what the store holds for one draw (0-based draw
+// index) of a model instance on a probe, for every target the probe's
+// rules read: not stored is Pending; failed is Failed; a valid score for
+// the target is Hit or Miss; anything else (no score, an invalid score)
+// is Invalid.
+func (t *Tracker) RecordDraw(instance int, probe string, prompt, draw int, st results.DrawState) {
+	for _, target := range t.targets[probe] {
+		t.Record(instance, probe, target, prompt, draw, OutcomeOf(st, target))
+	}
+}
+
+// OutcomeOf is what a stored draw contributes to a round of a rule on
+// target (see RecordDraw).
+func OutcomeOf(st results.DrawState, target string) Outcome {
+	switch {
+	case !st.Stored:
+		return Pending
+	case st.Failed:
+		return Failed
+	}
+	for _, sc := range st.Scores {
+		if sc.Target != target {
+			continue
+		}
+		switch {
+		case !sc.Valid:
+			return Invalid
+		case sc.Hit:
+			return Hit
+		default:
+			return Miss
+		}
+	}
+	return Invalid
 }
 
 // Advance reads every rule's complete rounds, in order, from the first it
