@@ -67,6 +67,14 @@ func (a *Analysis) seqChart(g *GateResult, index int) (*Chart, error) {
 		l.LineStyle = draw.LineStyle{Color: hexColor(colour), Width: vg.Points(1.6)}
 		p.Add(l)
 		lg.add(fmt.Sprintf("bets %s %+.3f (%s)", dir, s.Bound, verdict), l)
+		if len(pts) <= 41 { // a mark per round while they can be told apart
+			sc, err := plotter.NewScatter(pts)
+			if err != nil {
+				return err
+			}
+			sc.GlyphStyle = draw.GlyphStyle{Color: hexColor(colour), Radius: vg.Points(2), Shape: draw.CircleGlyph{}}
+			p.Add(sc)
+		}
 		return nil
 	}
 	if err := side(above, palette[4], "above", "fails the gate"); err != nil {
