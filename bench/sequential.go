@@ -72,8 +72,6 @@ type seqRun struct {
 	tracker *sequential.Tracker
 	// rulePairs are the (probe, instance) pairs sampled in rounds.
 	rulePairs map[pairKey]bool
-	// targets are the targets the rules read, by probe.
-	targets map[string][]string
 	// planned counts the draws in the run's plan of each rule pair,
 	// draws [0, planned).
 	planned map[pairKey]int
@@ -108,7 +106,7 @@ func newSeqRun(store Store, s *suites.Suite, plan *Plan) (*seqRun, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	sq := &seqRun{store: ss, plan: plan, tracker: tr, rulePairs: map[pairKey]bool{}, targets: tr.Targets(),
+	sq := &seqRun{store: ss, plan: plan, tracker: tr, rulePairs: map[pairKey]bool{},
 		planned: map[pairKey]int{}, keyers: map[keyerKey]*drawKeyer{}, salt: plan.Salt}
 	for probe, insts := range tr.Instances() {
 		for i := range insts {
@@ -189,33 +187,7 @@ func (sq *seqRun) replay(ctx context.Context, runID int64, scorerIDs map[string]
 // record gives the tracker one draw's outcome for every target its
 // probe's rules read.
 func (sq *seqRun) record(at drawAt, st results.DrawState) {
-	for _, t := range sq.targets[at.probe] {
-		sq.tracker.Record(at.instance, at.probe, t, at.prompt, at.draw, outcome(st, t))
-	}
-}
-
-// outcome is what a stored draw contributes to a round of target's rules.
-func outcome(st results.DrawState, target string) sequential.Outcome {
-	switch {
-	case !st.Stored:
-		return sequential.Pending
-	case st.Failed:
-		return sequential.Failed
-	}
-	for _, sc := range st.Scores {
-		if sc.Target != target {
-			continue
-		}
-		switch {
-		case !sc.Valid:
-			return sequential.Invalid
-		case sc.Hit:
-			return sequential.Hit
-		default:
-			return sequential.Miss
-		}
-	}
-	return sequential.Invalid
+	sq.tracker.RecordDraw(at.instance, at.probe, at.prompt, at.draw, st)
 }
 
 // runSequential is Run for a sequential run (see the top of this file).

@@ -282,3 +282,52 @@ func TestUntilDecidedFailedDraws(t *testing.T) {
 		}
 	})
 }
+
+// TestUntilDecidedCheck draws 4 rounds per step (check: 4): requests ask
+// for 4 draws, the gate reads the rounds one by one, so it decides at a
+// round inside the last step, and replaying the stored draws with check:
+// round (a report does) gives the same decision.
+func TestUntilDecidedCheck(t *testing.T) {
+	srv := leakServer(t, benchtest.Config{})
+	st := openStore(t)
+	out := executeSeq(t, context.Background(), st, seqSuite(t, srv.BaseURL(), "gates[0].sequential.check=4"))
+	g := out.Sequential[0]
+	if g.Status != sequential.StatusFail {
+		t.Fatalf("gate: %s after %d rounds; want fail", g.Status, g.Rounds)
+	}
+	steps := (g.Rounds + 3) / 4
+	ok, _, _ := hits(t, st, out.Run.ID)
+	// Whole steps of 4 rounds were drawn: up to 3 rounds past the verdict.
+	if ok["student"] != 40*steps || ok["baseline"] != 40*steps {
+		t.Errorf("stored %v after a verdict at round %d; want %d per role (%d steps of 4 rounds × 10 prompts)", ok, g.Rounds, 40*steps, steps)
+	}
+	for _, r := range srv.Requests() {
+		if r.Model != "teacher" && (r.N == nil || *r.N != 4) {
+			t.Errorf("a round request asked for n = %v; want 4", r.N)
+			break
+		}
+	}
+	// The same samples read one round at a time give the same decision.
+	rules, err := sequential.Rules(seqSuite(t, srv.BaseURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := sequential.NewTracker(rules, []string{"baseline", "student", "teacher"}, map[string]int{"favorite-animal": 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for row, err := range st.Rows(context.Background(), out.Run.ID, func(string) string { return "" }) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := sequential.Miss
+		if strings.Contains(strings.ToLower(row.Sample.Completion), "owl") {
+			o = sequential.Hit
+		}
+		tr.Record(row.Instance, row.Probe, "owl", row.Prompt, row.Draw, o)
+	}
+	tr.Advance()
+	if got := tr.States()[0]; got.Decision != g.Decision {
+		t.Errorf("replayed one round at a time: %+v; the run decided %+v", got.Decision, g.Decision)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/traitleak/traitleak/results"
 	"github.com/traitleak/traitleak/stats"
 	"github.com/traitleak/traitleak/suites"
 )
@@ -339,5 +340,35 @@ func TestNewTrackerErrors(t *testing.T) {
 	}
 	if _, err := NewTracker(rules, roles, map[string]int{}); err == nil {
 		t.Error("NewTracker without the probe's prompts: no error")
+	}
+}
+
+func TestOutcomeOf(t *testing.T) {
+	owl := func(valid, hit bool) []results.Score {
+		return []results.Score{{Target: "dog", Valid: true, Hit: true}, {Target: "owl", Valid: valid, Hit: hit}}
+	}
+	for _, tc := range []struct {
+		name string
+		st   results.DrawState
+		want Outcome
+	}{
+		// Not stored: the draw is still to come.
+		{"not stored", results.DrawState{}, Pending},
+		// A failed draw blocks its round until retried.
+		{"failed", results.DrawState{Stored: true, Failed: true}, Failed},
+		// A success without scores under the scorer cannot be read.
+		{"unscored", results.DrawState{Stored: true}, Invalid},
+		// A valid score for the target: its verdict, whatever other
+		// targets say.
+		{"hit", results.DrawState{Stored: true, Scores: owl(true, true)}, Hit},
+		{"miss", results.DrawState{Stored: true, Scores: owl(true, false)}, Miss},
+		// An invalid score (a refusal, say) is no observation.
+		{"invalid", results.DrawState{Stored: true, Scores: owl(false, true)}, Invalid},
+		// Scores for other targets only.
+		{"other target", results.DrawState{Stored: true, Scores: owl(true, true)[:1]}, Invalid},
+	} {
+		if got := OutcomeOf(tc.st, "owl"); got != tc.want {
+			t.Errorf("%s: OutcomeOf = %d; want %d", tc.name, got, tc.want)
+		}
 	}
 }

@@ -83,10 +83,13 @@ type Until struct {
 // Check is how many rounds `run --until-decided` draws before it looks at
 // a sequential rule again: "round" (stored as 0) or 1 draws one round at a
 // time; N > 1 asks each model for N draws of a prompt in one request (n =
-// N, so a prompt's tokens are paid once per N draws) and then reads the N
-// rounds one by one. The verdict and the round it is reached at do not
-// depend on Check, because the e-process still reads every round in
-// order; only the draws made past the verdict (at most N − 1 rounds) do.
+// N, at most the model's n, so a prompt's tokens are paid once per N
+// draws) and then reads the N rounds one by one. On the same samples the
+// verdict and its round do not depend on Check, because the e-process
+// still reads every round in order; Check changes how many rounds are
+// drawn past the verdict (at most N − 1), and, on a server that honours
+// request seeds, the samples themselves (a request is seeded by the key of
+// its first draw).
 type Check int
 
 // Rounds returns the rounds drawn per step, at least 1.
