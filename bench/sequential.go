@@ -287,8 +287,9 @@ func (p *Prepared) runSequential(ctx context.Context) (*Outcome, error) {
 	sum.Elapsed = time.Since(start)
 	out.Summary = sum
 	out.Sequential = sq.tracker.States()
-	// Reused samples of the fixed part may lack this suite's scores.
-	if !sum.Interrupted && (out.Skipped > 0 || sum.Unscored > 0) {
+	// Reused samples of the fixed part may lack this suite's scores, and
+	// LLM-judge probes (which no rule reads) are scored after sampling.
+	if !sum.Interrupted && (out.Skipped > 0 || sum.Unscored > 0 || len(inline) < len(p.scorers.ByProbe)) {
 		sc, err := ScoreMissing(ctx, store, run.ID, p.Plan.Prompts, p.scorers, opt.Progress, opt.Grace)
 		if err != nil {
 			return out, errors.Join(err, p.fail(db, err))
