@@ -186,3 +186,21 @@ func TestSequentialUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateShowsSequentialRules checks that validate lists what a run
+// --until-decided would decide.
+func TestValidateShowsSequentialRules(t *testing.T) {
+	code, out, errOut := runCLI(t, context.Background(), "validate", "animals", "--set", "gates[0].sequential={max_samples: 200}",
+		"--set", "probes.favorite-animal.until={ci_width: 0.02, target: owl, models: [student]}")
+	if code != 0 {
+		t.Fatalf("validate: exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		"sequential gate 1: favorite-animal/owl student vs control: min_increase +0.05, alpha 0.01, at most 200 rounds",
+		"until favorite-animal/owl student: ci_width 0.02, alpha 0.05, at most 100 rounds",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
+	}
+}
