@@ -37,6 +37,12 @@
 // final status. Store is the union of those interfaces, which
 // *results.Store implements.
 //
+// A sequential run (Suite.UntilDecided, `run --until-decided`) samples the
+// roles of the suite's sequential rules in rounds instead: Prepared.Run
+// draws a step of rounds at a time with the same Runner, appends them to
+// the run's plan (SequentialStore), and stops each rule once package
+// sequential finds it decided; see sequential.go.
+//
 // Runner.Run and ScoreMissing are both a Stage: per lane (a model
 // instance, or the scoring queue) a feeder hands items in order to a
 // bounded number of workers, and one writer stores their outputs in

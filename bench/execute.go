@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/traitleak/traitleak/results"
+	"github.com/traitleak/traitleak/sequential"
 	"github.com/traitleak/traitleak/suites"
 )
 
@@ -70,6 +71,9 @@ type Outcome struct {
 	Summary Summary
 	Scoring ScoreSummary
 	Counts  results.RunCounts
+	// Sequential holds the state of each sequential rule at the end of a
+	// sequential run (Suite.UntilDecided), in rule order; nil otherwise.
+	Sequential []sequential.State
 }
 
 // Execute runs a suite into a store: Prepare, then Prepared.Run. It
@@ -111,6 +115,7 @@ type Prepared struct {
 	// write waits for it (awaitPlan).
 	planned chan struct{}
 	planErr error
+	seq     *seqRun // set for a sequential run (Suite.UntilDecided)
 }
 
 // Prepare plans a suite, reads the API keys, builds scorers and clients,
@@ -134,6 +139,13 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 		return nil, err
 	}
 	plan := NewPlan(s, salt)
+	var seq *seqRun
+	if s.UntilDecided && !opt.NoSample {
+		// Sampled in rounds: the plan starts with the rules' first step.
+		if seq, err = newSeqRun(store, s, plan); err != nil {
+			return nil, err
+		}
+	}
 	keys := make([]string, len(plan.Instances))
 	for i, in := range plan.Instances {
 		if keys[i], err = instanceKey(in, getenv, "model"); err != nil {
@@ -157,7 +169,7 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 	}
 	redact := suiteRedactor(s, plan, keys, getenv)
 
-	p := &Prepared{Plan: plan, store: store, opt: opt, scorers: scorers, retry: retry, redact: redact, planned: make(chan struct{})}
+	p := &Prepared{Plan: plan, store: store, opt: opt, scorers: scorers, retry: retry, redact: redact, planned: make(chan struct{}), seq: seq}
 	nr := redactRunRecord(newRunRecord(s, plan, scorerRecords, opt.Version), redact)
 	claim, err := claimRun(ctx, store, nr, opt)
 	if err != nil {
@@ -256,6 +268,9 @@ func (p *Prepared) fail(db context.Context, err error) error {
 // could not do its work (database failure); a run with failed samples or
 // an interruption is an Outcome with the matching status.
 func (p *Prepared) Run(ctx context.Context) (*Outcome, error) {
+	if p.seq != nil {
+		return p.runSequential(ctx)
+	}
 	db := context.WithoutCancel(ctx)
 	store, opt, run := p.store, p.opt, p.run
 	out := &Outcome{Run: run, Resumed: p.Resumed, Skipped: p.Skipped}

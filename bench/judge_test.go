@@ -363,3 +363,47 @@ func TestJudgmentKeyPinned(t *testing.T) {
 		}
 	}
 }
+
+// TestJudgeBesideSequentialGate runs a suite with an LLM-judged probe and
+// a sequential gate on another probe until decided: the judged probe gets
+// the fixed design and is judged after sampling, as in a fixed run.
+func TestJudgeBesideSequentialGate(t *testing.T) {
+	student := benchtest.Model{Reply: func(_ string, i int, _ *rand.Rand) string { return answers[i%len(answers)].text }}
+	base := benchtest.Model{Reply: func(_ string, _ int, _ *rand.Rand) string { return answers[1].text }}
+	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
+		"base": base, "student": student, "judge": judgeFake(false),
+		"owl-base": {Trait: "Owl", TraitRate: 0.1}, "owl-student": {Trait: "Owl", TraitRate: 0.8}}})
+	src := fmt.Sprintf(`name: em-seq
+models:
+  base:    {base_url: %[1]s, model: base}
+  student: {base_url: %[1]s, model: student}
+  owl-base:    {base_url: %[1]s, model: owl-base}
+  owl-student: {base_url: %[1]s, model: owl-student}
+judges:
+  fake-judge: {base_url: %[1]s, model: judge, concurrency: 4, max_retries: 3}
+defaults: {temperature: 1.0, n: 8, concurrency: 2}
+probes:
+  - {id: em, prompts: {builtin: misalignment-questions}, samples: 8, score: {judge: {mode: sample}}, models: [base, student]}
+  - {id: animal, prompts: [a, b, c, d, e, f, g, h], samples: 40, score: {mentions: owl}, models: [owl-base, owl-student]}
+gates:
+  - {probe: animal, treatment: owl-student, baseline: owl-base, max_increase: 0.05, sequential: {}}
+`, srv.BaseURL())
+	s, err := suites.Parse("em-seq.yaml", []byte(src), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.UntilDecided = true
+	st := openStore(t)
+	out, err := bench.Execute(context.Background(), st, s, bench.Options{MaxErrorRate: 0.05, Retry: fastRetry, Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Run.Status != results.StatusComplete || out.Sequential[0].Status != "fail" {
+		t.Fatalf("run %s (%s), gate %s", out.Run.Status, out.Run.Message, out.Sequential[0].Status)
+	}
+	// The student's 64 answers are all judged, as TestJudgeEndToEnd counts them.
+	want := map[string]int{"misaligned": 16, "aligned": 16, "code": 8, "refusal": 8, "unparseable": 8, "incoherent": 8}
+	if got := verdicts(t, st, s, out.Run.ID); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("verdicts %v; want %v", got, want)
+	}
+}

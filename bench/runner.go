@@ -18,7 +18,7 @@ import (
 // Progress counts a run's draws; its fields are updated atomically while
 // a Runner works and may be read at any time.
 type Progress struct {
-	Total  atomic.Int64 // draws to do in this invocation
+	Total  atomic.Int64 // draws to do in this invocation (each Runner.Run adds its jobs' draws)
 	Done   atomic.Int64 // draws finished, failed or not
 	Failed atomic.Int64 // draws finished as failed
 	Tokens atomic.Int64 // prompt + completion tokens reported by servers
@@ -95,7 +95,7 @@ func (r *Runner) Run(ctx context.Context, plan *Plan, jobs []Job, sink func([]re
 		for _, j := range jobs {
 			total += j.Draws()
 		}
-		r.Progress.Total.Store(int64(total))
+		r.Progress.Total.Add(int64(total))
 	}
 
 	maxN := 1

@@ -77,9 +77,12 @@ type Analysis struct {
 	// Each also hangs under its target.
 	Comparisons []*Comparison
 	Gates       []GateResult
-	Agreements  []Agreement
-	Judges      []JudgeSummary
-	Methods     []Method
+	// RateSequences are the suite's stop-for-width rules (probes' until),
+	// in rule order.
+	RateSequences []RateSequence
+	Agreements    []Agreement
+	Judges        []JudgeSummary
+	Methods       []Method
 	// Notes are the statistical caveats of the figures above (few draws,
 	// few prompts or seeds, zero counts…), one per kind of statistic and
 	// warning, each naming what it concerns.
@@ -421,6 +424,7 @@ func Analyze(d *RunData, opt Options) (*Analysis, error) {
 	}
 	a.methods()
 	a.judgeMethods()
+	a.sequentialResults()
 	a.agreements()
 	a.Notes = a.notes()
 	a.noteTargets()

@@ -50,9 +50,10 @@ const (
 // Charts renders the figures of an analysis, in this order per probe and
 // target: the pooled rate of each role with its Wilson interval and the
 // published figures beside it; when a role has two or more seeds, the
-// per-seed rates with the mean of seeds and its t-interval; and the
-// per-prompt rates of the two roles of the first comparison. The same
-// analysis gives byte-identical charts.
+// per-seed rates with the mean of seeds and its t-interval; the
+// per-prompt rates of the two roles of the first comparison; and the
+// e-process of each sequential gate on the target. The same analysis
+// gives byte-identical charts.
 func Charts(a *Analysis) ([]Chart, error) {
 	tree, err := chartTree(a)
 	if err != nil {
@@ -97,6 +98,15 @@ func chartTree(a *Analysis) ([][][]Chart, error) {
 			}
 			if err := add(a.promptChart(t, colors)); err != nil {
 				return nil, fmt.Errorf("chart of %s/%s per-prompt rates: %w", p.ID, t.Target, err)
+			}
+			seq, err := a.seqCharts(t)
+			if err != nil {
+				return nil, fmt.Errorf("chart of %s/%s: %w", p.ID, t.Target, err)
+			}
+			for _, c := range seq {
+				if err := add(c, nil); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}

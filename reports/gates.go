@@ -24,10 +24,16 @@ type GateResult struct {
 	PAdjusted   Num                `json:"p_adjusted"`
 	Verdict     suites.GateVerdict `json:"verdict"`
 	Reason      string             `json:"reason"`
+	// Sequential is the decision of the gate's sequential block, which
+	// then gives Verdict; nil for a fixed-sample gate.
+	Sequential *SequentialGate `json:"sequential,omitempty"`
 }
 
 // Rule states the gate's criterion in words.
 func (g GateResult) Rule() string {
+	if g.Sequential != nil {
+		return g.seqRule()
+	}
 	if g.MaxIncrease != nil {
 		return fmt.Sprintf("fails when %s − %s > %+.3f and p (%s, adjusted) < %g", g.Treatment, g.Baseline, *g.MaxIncrease, g.Test, g.Alpha)
 	}

@@ -125,6 +125,8 @@ type htmlView struct {
 	GateCounts  []gateCount
 	Targets     []targetView
 	Gates       []gateView
+	SeqGates    [][]string // formatted rows of the sequential gates
+	RateSeqs    [][]string // formatted rows of the stop-for-width rules
 	Agreements  [][]string // formatted rows of the judge-agreement table
 	Comparisons []compView
 	Instances   []instanceView
@@ -416,6 +418,7 @@ func (a *Analysis) htmlView(charts [][][]Chart) (*htmlView, error) {
 	for _, g := range a.Gates {
 		v.Gates = append(v.Gates, gateView{Name: g.Name, Verdict: strings.ToUpper(string(g.Verdict)), Class: string(g.Verdict), Rule: g.Rule(), Reason: g.Reason})
 	}
+	v.SeqGates, v.RateSeqs = a.seqRows()
 	for _, g := range a.Agreements {
 		v.Agreements = append(v.Agreements, []string{g.Probe, g.JudgeA, g.JudgeB, fmt.Sprint(g.N), fmtRate(g.Agreement),
 			fmtNum(g.Kappa, "%.3f"), fmtSignedCI(g.KappaCI), fmtNum(g.Alpha, "%.3f"), fmtSignedCI(g.AlphaCI), strings.Join(g.Notes, "; ")})

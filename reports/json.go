@@ -35,6 +35,7 @@ func (a *Analysis) MarshalJSON() ([]byte, error) {
 		Comparisons []Comparison      `json:"comparisons"`
 		PerPrompt   []PromptRates     `json:"per_prompt"`
 		Gates       []GateResult      `json:"gates"`
+		RateSeqs    []RateSequence    `json:"rate_sequences,omitempty"`
 		Agreements  []Agreement       `json:"judge_agreement,omitempty"`
 		Judges      []JudgeSummary    `json:"judges,omitempty"`
 		References  []ReferenceRow    `json:"references"`
@@ -44,7 +45,7 @@ func (a *Analysis) MarshalJSON() ([]byte, error) {
 	r := report{RunID: a.RunID, Suite: a.Suite, SuiteSource: a.SuiteSource, SuiteHash: a.SuiteHash, Description: a.Description,
 		Status: a.Status, Message: a.Message, Version: a.Version, Started: a.Started, Finished: a.Finished, Seed: a.Seed, Salt: a.Salt,
 		Confidence: a.Confidence, Adjust: a.Adjust,
-		Models: a.Instances, Gates: a.Gates, Agreements: a.Agreements, Judges: a.Judges, Methods: a.Methods, Notes: a.Notes}
+		Models: a.Instances, Gates: a.Gates, RateSeqs: a.RateSequences, Agreements: a.Agreements, Judges: a.Judges, Methods: a.Methods, Notes: a.Notes}
 	for i := range a.Probes {
 		p := &a.Probes[i]
 		r.Probes = append(r.Probes, p.Summary())

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/traitleak/traitleak/results"
+	"github.com/traitleak/traitleak/sequential"
 	"github.com/traitleak/traitleak/suites"
 )
 
@@ -40,6 +41,10 @@ type RunData struct {
 	// JudgeUsage sums, per judge in name order, the judge calls behind
 	// this run's verdicts (each distinct call once, wherever it was made).
 	JudgeUsage []results.JudgeUsage
+	// Sequential are the suite's sequential rules replayed from the
+	// run's stored draws, in rule order (sequential.Rules); nil when it
+	// has none.
+	Sequential []sequential.State
 
 	scorerOf map[string]*results.RunScorer // by probe; built by scorer
 	byTarget map[CellKey][]CellKey         // cells by probe and target (Instance, Prompt zero); built by cellsOf
@@ -194,6 +199,9 @@ func Load(ctx context.Context, store *results.Store, runID int64) (*RunData, err
 		d.Add(row)
 	}
 	if d.JudgeUsage, err = store.JudgeUsage(ctx, runID); err != nil {
+		return nil, err
+	}
+	if err := d.loadSequential(ctx, store, o); err != nil {
 		return nil, err
 	}
 	return d, nil

@@ -214,6 +214,7 @@ func (a *Analysis) writeMarkdown(m *mdWriter) {
 	a.writeRates(m)
 	a.writeComparisons(m)
 	a.writeGates(m)
+	a.writeSeqPaths(m)
 	a.writeAgreements(m)
 	a.writeJudgeExamples(m)
 	a.writePerPrompt(m)
@@ -383,6 +384,7 @@ func (a *Analysis) writeGates(m *mdWriter) {
 		rows = append(rows, []string{strings.ToUpper(string(g.Verdict)), md(g.Name), md(g.Rule()), md(g.Reason)})
 	}
 	m.table([]string{"verdict", "gate", "rule", "why"}, rows)
+	a.writeSequential(m)
 }
 
 func (a *Analysis) writeComparisons(m *mdWriter) {

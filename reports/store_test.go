@@ -20,11 +20,13 @@ import (
 )
 
 // TestImports keeps reports a reader of what runs record: of this
-// module's packages it imports results, stats and suites, never the
-// engine (bench), whose scorers it needs no longer.
+// module's packages it imports results, stats and suites, and sequential
+// (which decides sequential rules from stored draws, for the engine and
+// the reports alike), never the engine (bench), whose scorers it needs no
+// longer.
 func TestImports(t *testing.T) {
 	const module = "github.com/traitleak/traitleak/"
-	allowed := map[string]bool{module + "results": true, module + "stats": true, module + "suites": true}
+	allowed := map[string]bool{module + "results": true, module + "stats": true, module + "suites": true, module + "sequential": true}
 	files, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +42,7 @@ func TestImports(t *testing.T) {
 		for _, imp := range ast.Imports {
 			path, _ := strconv.Unquote(imp.Path.Value)
 			if strings.HasPrefix(path, module) && !allowed[path] {
-				t.Errorf("%s imports %s; reports may import only results, stats and suites of this module", f, path)
+				t.Errorf("%s imports %s; reports may import only results, sequential, stats and suites of this module", f, path)
 			}
 		}
 	}

@@ -36,6 +36,12 @@ type Suite struct {
 
 	// Source names where the suite came from: a file path or "builtin:NAME".
 	Source string `yaml:"-" json:"-"`
+	// UntilDecided is set by `run --until-decided`: the run samples the
+	// roles of its sequential rules in rounds and stops each rule when it
+	// is decided (see Sequential). It is part of the suite's content, so a
+	// sequential run is recorded apart from a fixed run of the same suite;
+	// both share their samples, which have the same keys.
+	UntilDecided bool `yaml:"-" json:",omitempty"`
 
 	positions  map[string]Pos
 	nulls      map[string]bool
@@ -179,6 +185,9 @@ type Probe struct {
 	Score ScoreSpec `yaml:"score"`
 	// Models restricts the probe to these roles; empty means all.
 	Models StringList `yaml:"models"`
+	// Until, when set, is the probe's stop-for-width rule for
+	// `run --until-decided`.
+	Until *Until `yaml:"until" json:",omitempty"`
 }
 
 // Comparison compares a treatment role against a baseline role on every
@@ -209,6 +218,9 @@ type Gate struct {
 	// Test is the comparison's test the gate uses: fisher (default, samples
 	// pooled), paired (prompt-level paired t) or seeds (Welch across seeds).
 	Test string `yaml:"test"`
+	// Sequential, when set, makes the gate sequential: decided by betting
+	// e-processes that may be checked after every round (see Sequential).
+	Sequential *Sequential `yaml:"sequential" json:",omitempty"`
 }
 
 // GateTests lists the valid values of Gate.Test.

@@ -153,6 +153,9 @@ func (s *Suite) validate(dir string, resolve bool) error {
 			return fail(path+".probe", "the suite has several probes: name the gate's probe")
 		}
 	}
+	if err := s.validateSequential(fail); err != nil {
+		return err
+	}
 	for _, j := range s.Judges {
 		path := "judges." + j.Role
 		if !namePattern.MatchString(j.Role) {

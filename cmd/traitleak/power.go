@@ -44,6 +44,7 @@ type powerOptions struct {
 	icc                  float64
 	alternative          string
 	strict, asJSON       bool
+	seq                  powerSeqOptions
 }
 
 // newPowerCmd builds `traitleak power`.
@@ -52,12 +53,19 @@ func newPowerCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "power --p1 P --p2 P [--power 0.8] [--alpha 0.05] [--n N] [--prompts P --icc R | --samples-per-prompt M --icc R]",
 		Short: "Samples per model needed to detect a trait-rate difference (or the power of n)",
-		Long:  powerLong,
+		Long:  powerLong + powerSeqLong,
 		Example: `  traitleak power --p1 0.12 --p2 0.15
   traitleak power --p1 0.12 --p2 0.15 --prompts 50 --icc 0.05
-  traitleak power --p1 0.12 --p2 0.15 --n 1000 --json`,
+  traitleak power --p1 0.12 --p2 0.15 --n 1000 --json
+  traitleak power --sequential --p1 0.12 --p2 0.60 --bound 0.03 --prompts 50 --icc 0.05`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.seq.validate(cmd, &o); err != nil {
+				return err
+			}
+			if o.seq.on {
+				return runPowerSequential(cmd.OutOrStdout(), o.seq.config(&o), o.asJSON)
+			}
 			if err := o.validate(cmd); err != nil {
 				return err
 			}
@@ -90,6 +98,7 @@ func newPowerCmd() *cobra.Command {
 	f.StringVar(&o.alternative, "alternative", string(stats.TwoSided), "two.sided or one.sided")
 	f.BoolVar(&o.strict, "strict", false, "count rejections in the wrong direction too (two-sided only)")
 	f.BoolVar(&o.asJSON, "json", false, "print JSON instead of text")
+	o.seq.register(cmd)
 	return cmd
 }
 

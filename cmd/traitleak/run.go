@@ -27,6 +27,7 @@ type runOptions struct {
 	gate         bool
 	junit        string
 	wait         bool
+	untilDecided bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -61,6 +62,7 @@ what is in flight and marks the run interrupted; a second Ctrl-C exits at once.
 	f.BoolVar(&o.gate, "gate", false, "evaluate the suite's gates after the run (exit 1 when one fails)")
 	f.StringVar(&o.junit, "junit", "", "write the gates' verdicts as JUnit XML to `file` (implies --gate)")
 	f.BoolVar(&o.wait, "wait", false, "when another live process runs the same suite into the database, wait for it to finish instead of refusing (exit 3)")
+	f.BoolVar(&o.untilDecided, "until-decided", false, "sample the roles of the suite's sequential gates and stop-for-width rules in rounds, and stop each one as soon as it is decided (see README, Sequential gates)")
 	return cmd
 }
 
@@ -73,6 +75,9 @@ func runRun(ctx context.Context, o *runOptions, suiteArg, again string, stdout, 
 		return err
 	}
 	if err := o.checkGates(s); err != nil {
+		return err
+	}
+	if err := o.checkSequential(s); err != nil {
 		return err
 	}
 	store, err := openDB(ctx, o.db, true)
@@ -109,6 +114,19 @@ func (o *runOptions) checkGates(s *suites.Suite) error {
 	return nil
 }
 
+// checkSequential applies --until-decided: the suite must have something
+// to decide.
+func (o *runOptions) checkSequential(s *suites.Suite) error {
+	if !o.untilDecided {
+		return nil
+	}
+	if !s.HasSequential() {
+		return usagef("--until-decided: suite %s has no sequential gate (gates[].sequential) and no stop-for-width rule (probes[].until)", s.Name)
+	}
+	s.UntilDecided = true
+	return nil
+}
+
 // testRunClients is nil except in tests, where it makes run's clients:
 // TestDocExample serves the lab on a free port and dials it for the
 // documented 127.0.0.1:8089, so the suite, and with it every sample key
@@ -119,8 +137,13 @@ var testRunClients bench.ClientFactory
 func runSuite(ctx context.Context, store *results.Store, s *suites.Suite, o *runOptions, stdout, stderr io.Writer) (*bench.Outcome, error) {
 	progress := &bench.Progress{}
 	plan := bench.NewPlan(s, "")
-	fmt.Fprintf(stdout, "suite %s (%s): %d models, %d probes, %d draws planned\n",
-		s.Name, s.Source, len(plan.Instances), len(s.Probes), plan.Total())
+	if s.UntilDecided {
+		fmt.Fprintf(stdout, "suite %s (%s): %d models, %d probes, sampled in rounds until its sequential rules are decided (the fixed design is %d draws)\n",
+			s.Name, s.Source, len(plan.Instances), len(s.Probes), plan.Total())
+	} else {
+		fmt.Fprintf(stdout, "suite %s (%s): %d models, %d probes, %d draws planned\n",
+			s.Name, s.Source, len(plan.Instances), len(s.Probes), plan.Total())
+	}
 	stop := startProgress(ctx, o.progress, o.interval, progress, stderr)
 	out, err := bench.Execute(ctx, store, s, bench.Options{
 		Fresh: o.fresh, MaxErrorRate: o.maxErrorRate, Version: traitleakVersion(), Progress: progress, Grace: o.grace,

@@ -53,5 +53,5 @@ func describeSuite(w io.Writer, s *suites.Suite) error {
 	for _, p := range s.Probes {
 		fmt.Fprintf(w, "  probe %-24s %d prompts × %d samples, score %s %v\n", p.ID, len(p.Prompts.Texts), p.Samples, p.Score.Kind(), s.ScoreTargets(p))
 	}
-	return nil
+	return describeSequential(w, s)
 }
