@@ -26,6 +26,7 @@ func newRootCmd() *cobra.Command {
 		newExportCmd(),
 		newCompareCmd(),
 		newRescoreCmd(),
+		newAnalyzeCmd(),
 		newStatsCmd(),
 		newPowerCmd(),
 		newLabCmd(),
