@@ -56,7 +56,7 @@ type boundLine struct {
 // run is significant, and a ring around a flagged run.
 func (h *History) trendChart(s *Series) string {
 	n := len(s.Points)
-	l := trendLayout{left: 48, right: 176, top: 18, bottom: 48, ph: 230, n: n}
+	l := trendLayout{left: 48, right: 232, top: 18, bottom: 48, ph: 230, n: n}
 	l.pw = math.Min(math.Max(26*float64(n), 320), 900)
 	var lines []boundLine
 	for _, r := range s.References {

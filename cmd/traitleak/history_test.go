@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/traitleak/traitleak/bench/benchtest"
+)
+
+// releaseSuite writes a suite whose student is one release of a model
+// family (set with --set models.student.model=…), with a 0.05 gate.
+func releaseSuite(t *testing.T, dir, base string) string {
+	t.Helper()
+	src := fmt.Sprintf(`name: releases
+models:
+  baseline: {base_url: %[1]s, model: base}
+  student:  {base_url: %[1]s, model: release-01}
+defaults: {temperature: 1.0, max_tokens: 8, concurrency: 8, n: 10, max_retries: 1, send_seed: true}
+probes:
+  - id: favorite-animal
+    prompts: [one, two, three, four]
+    samples: 50
+    score: {mentions: owl}
+compare:
+  - {treatment: student, baseline: baseline}
+gates:
+  - {probe: favorite-animal, treatment: student, baseline: baseline, max_increase: 0.05}
+`, base)
+	path := filepath.Join(dir, "releases.yaml")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// leakyRelease is the one release of twenty that leaks.
+const leakyRelease = 13
+
+// releasesDB runs twenty releases of a model family against the fake
+// endpoint, seeded (send_seed: the fake draws from the request's seed),
+// into one database: each has the baseline's trait rate (0.10) except
+// release 13 (0.40). Run k is release k; run 1 is tagged blessed.
+func releasesDB(t *testing.T) string {
+	t.Helper()
+	models := map[string]benchtest.Model{"base": {Trait: "Owl", TraitRate: 0.10}}
+	for k := 1; k <= 20; k++ {
+		rate := 0.10
+		if k == leakyRelease {
+			rate = 0.40
+		}
+		models[fmt.Sprintf("release-%02d", k)] = benchtest.Model{Trait: "Owl", TraitRate: rate}
+	}
+	srv := benchtest.NewServer(t, benchtest.Config{Models: models})
+	dir := t.TempDir()
+	suite := releaseSuite(t, dir, srv.BaseURL())
+	db := filepath.Join(dir, "releases.db")
+	for k := 1; k <= 20; k++ {
+		code, out, errOut := runCLI(t, context.Background(), "run", suite, "--db", db, "--progress", "none",
+			"--set", fmt.Sprintf("models.student.model=release-%02d", k))
+		// The leaking release fails nothing here: run without --gate.
+		if code != 0 || !strings.Contains(out, "analysis: analysed now, stored as analysis") {
+			t.Fatalf("release %d: exit %d\n%s\n%s", k, code, out, errOut)
+		}
+	}
+	if code, out, errOut := runCLI(t, context.Background(), "tag", "1", "blessed", "--db", db); code != 0 || !strings.Contains(out, "tagged blessed") {
+		t.Fatalf("tag: exit %d\n%s%s", code, out, errOut)
+	}
+	return db
+}
+
+// TestReleaseHistory: of twenty seeded releases one leaks. The history
+// chart flags that release and no other (a significant increase over the
+// release before it, and significantly above the blessed release by more
+// than the gate's bound), gate --against blessed fails for it alone, and
+// every number comes from the stored analyses (nothing is analysed again).
+func TestReleaseHistory(t *testing.T) {
+	db := releasesDB(t)
+	ctx := context.Background()
+	dir := filepath.Dir(db)
+
+	code, js, errOut := runCLI(t, ctx, "history", "--db", db, "--model", "student", "--format", "json")
+	if code != 0 {
+		t.Fatalf("history: exit %d\n%s", code, errOut)
+	}
+	var h struct {
+		Baseline *struct {
+			RunID int64  `json:"run_id"`
+			Label string `json:"label"`
+		} `json:"baseline_run"`
+		Changes int `json:"changes"`
+		Series  []struct {
+			Points []struct {
+				RunID    int64    `json:"run_id"`
+				Models   []string `json:"model_ids"`
+				Analysis string   `json:"analysis"`
+				Gate     string   `json:"gate"`
+				Change   *struct {
+					Direction string `json:"direction"`
+				} `json:"change"`
+				Against *struct {
+					Exceeds bool `json:"exceeds"`
+				} `json:"against"`
+			} `json:"points"`
+		} `json:"series"`
+	}
+	if err := json.Unmarshal([]byte(js), &h); err != nil {
+		t.Fatal(err)
+	}
+	if h.Baseline == nil || h.Baseline.RunID != 1 || h.Baseline.Label != "tagged blessed" || len(h.Series) != 1 || len(h.Series[0].Points) != 20 || h.Changes != 19 {
+		t.Fatalf("history: %s", js)
+	}
+	var up, down, exceeds, failed []int64
+	for i, p := range h.Series[0].Points {
+		if want := fmt.Sprintf("release-%02d", i+1); p.RunID != int64(i+1) || !slices.Equal(p.Models, []string{want}) {
+			t.Errorf("point %d: run %d, models %v; want run %d, %s", i, p.RunID, p.Models, i+1, want)
+		}
+		if !strings.HasPrefix(p.Analysis, "stored analysis ") {
+			t.Errorf("run %d: analysis %q; want the one run stored", p.RunID, p.Analysis)
+		}
+		if p.Change != nil && p.Change.Direction == "up" {
+			up = append(up, p.RunID)
+		}
+		if p.Change != nil && p.Change.Direction == "down" {
+			down = append(down, p.RunID)
+		}
+		if p.Against != nil && p.Against.Exceeds {
+			exceeds = append(exceeds, p.RunID)
+		}
+		if p.Gate == "fail" {
+			failed = append(failed, p.RunID)
+		}
+	}
+	// The leak appears at 13 (an increase) and vanishes at 14 (a
+	// decrease, marked ▼ but not flagged).
+	if !slices.Equal(up, []int64{leakyRelease}) || !slices.Equal(down, []int64{leakyRelease + 1}) || !slices.Equal(exceeds, []int64{leakyRelease}) ||
+		!slices.Equal(failed, []int64{leakyRelease}) {
+		t.Errorf("increases %v, decreases %v, above blessed %v, own gate failed %v; want [13], [14], [13], [13]", up, down, exceeds, failed)
+	}
+
+	page := filepath.Join(dir, "history.html")
+	if code, _, errOut := runCLI(t, ctx, "history", "--db", db, "--model", "student", "--format", "html", "-o", page); code != 0 {
+		t.Fatalf("history html: exit %d\n%s", code, errOut)
+	}
+	html, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flagged := regexp.MustCompile(`<g class="pt flagged[^"]*" data-run="(\d+)"`).FindAllStringSubmatch(string(html), -1)
+	if len(flagged) != 1 || flagged[0][1] != fmt.Sprint(leakyRelease) {
+		t.Errorf("the chart flags %v; want run %d alone", flagged, leakyRelease)
+	}
+	if n := strings.Count(string(html), `<g class="pt`); n != 20 {
+		t.Errorf("the chart has %d runs; want 20", n)
+	}
+
+	for k := 2; k <= 20; k++ {
+		code, out, errOut := runCLI(t, ctx, "gate", "--db", db, "--run", fmt.Sprint(k), "--against", "blessed")
+		want := exitOK
+		if k == leakyRelease {
+			want = exitGateFailed
+		}
+		if code != want {
+			t.Errorf("gate --run %d --against blessed: exit %d; want %d\n%s%s", k, code, want, out, errOut)
+		}
+	}
+}
