@@ -6,8 +6,11 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/traitleak/traitleak/results"
@@ -493,4 +496,101 @@ func checkInvalid(t *testing.T, rep, stored any) {
 			t.Errorf("invalid count %s: report %v, table %v", k, v, got[k])
 		}
 	}
+}
+
+// TestREADMEQuery runs the README's query of the analysis tables on a
+// database of three stored runs: one row per run, with the rate, the
+// difference to the baseline and the gate verdict the analyses hold.
+func TestREADMEQuery(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var query string
+	for _, block := range strings.Split(string(readme), "```sql\n")[1:] {
+		if b, _, ok := strings.Cut(block, "```"); ok && strings.Contains(b, "analysis_rates") {
+			query = b
+		}
+	}
+	if query == "" {
+		t.Fatal("README.md has no SQL block on the analysis tables")
+	}
+	ctx := context.Background()
+	st, path := openTestStore(t)
+	hits := []int{10, 40, 12}
+	for i, k := range hits {
+		id := storeCountsRun(t, st, releaseSuite("rel", fmt.Sprintf("release-%d", i+1), gate005), map[string]int{"baseline": 10, "student": k})
+		if _, _, err := (Archive{Version: "v0.test"}).Analysis(ctx, st, id, Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(query)
+	if err != nil {
+		t.Fatalf("the README's query fails: %v\n%s", err, query)
+	}
+	defer rows.Close()
+	i := 0
+	for rows.Next() {
+		var run int64
+		var created, models, baseline, verdict string
+		var rate, lo, hi, diff, dlo, dhi, p float64
+		if err := rows.Scan(&run, &created, &models, &rate, &lo, &hi, &baseline, &diff, &dlo, &dhi, &p, &verdict); err != nil {
+			t.Fatal(err)
+		}
+		// Run i's student hits hits[i] of 100 draws, the baseline 10; the
+		// 0.40 student fails the 0.05 gate.
+		want := map[bool]string{true: "fail", false: "pass"}[i == 1]
+		if run != int64(i+1) || models != fmt.Sprintf("release-%d", i+1) || rate != float64(hits[i])/100 || baseline != "baseline" ||
+			diff != float64(hits[i])/100-0.1 || verdict != want || !(lo < rate && rate < hi && dlo < diff && diff < dhi) {
+			t.Errorf("row %d: run %d %s rate %v [%v, %v], %s %v [%v, %v], gate %s", i, run, models, rate, lo, hi, baseline, diff, dlo, dhi, verdict)
+		}
+		i++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if i != len(hits) {
+		t.Errorf("the README's query gives %d rows; want %d", i, len(hits))
+	}
+}
+
+// FuzzDecodeTree: decoding any bytes as a stored tree never panics, and a
+// tree that decodes encodes again to a tree that decodes to the same
+// bytes.
+func FuzzDecodeTree(f *testing.F) {
+	a, err := Analyze(fixture(f), Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	tree, err := encodeTree(a)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(tree)
+	f.Add([]byte(`{"RunID":"x"}`))
+	f.Add([]byte(`{"Probes":[{"Targets":[{"Comparisons":[{}]}]}]}`))
+	f.Add([]byte(`{"Confidence":"NaN","Gates":[{"MaxIncrease":0}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, err := decodeTree(data)
+		if err != nil {
+			return
+		}
+		again, err := encodeTree(a)
+		if err != nil {
+			t.Fatalf("a decoded tree does not encode: %v", err)
+		}
+		b, err := decodeTree(again)
+		if err != nil {
+			t.Fatalf("a re-encoded tree does not decode: %v", err)
+		}
+		third, err := encodeTree(b)
+		if err != nil || !bytes.Equal(again, third) {
+			t.Fatalf("encoding is not stable: %v", err)
+		}
+	})
 }

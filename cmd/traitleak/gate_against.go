@@ -93,8 +93,12 @@ func runGateAgainst(ctx context.Context, o *gateOptions, w io.Writer) error {
 		return err
 	}
 	if refRun.SuiteName != run.SuiteName && !ao.allowMixed {
-		return usagef("run %d is of suite %s, the reference run %d (%s) of suite %s: compare runs of one suite, or give --allow-mixed",
-			run.ID, run.SuiteName, refRun.ID, how, refRun.SuiteName)
+		named := ""
+		if !strings.HasPrefix(how, "run ") {
+			named = " (" + how + ")"
+		}
+		return usagef("run %d is of suite %s, the reference run %d%s of suite %s: compare runs of one suite, or give --allow-mixed",
+			run.ID, run.SuiteName, refRun.ID, named, refRun.SuiteName)
 	}
 	opt := reports.Options{Adjust: o.adjust}
 	cur, _, err := analysisOf(ctx, store, run.ID, opt)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	_ "github.com/mattn/go-sqlite3"
 	"github.com/traitleak/traitleak/bench/benchtest"
 )
 
@@ -168,6 +170,124 @@ func TestReleaseHistory(t *testing.T) {
 		}
 		if code != want {
 			t.Errorf("gate --run %d --against blessed: exit %d; want %d\n%s%s", k, code, want, out, errOut)
+		}
+	}
+}
+
+// twoSuitesDB runs two releases of the releases suite (runs 1 and 2) and
+// the gated suite (run 3) into one database.
+func twoSuitesDB(t *testing.T) string {
+	t.Helper()
+	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
+		"base": {Trait: "Owl", TraitRate: 0.1}, "release-01": {Trait: "Owl", TraitRate: 0.1}, "release-02": {Trait: "Owl", TraitRate: 0.1},
+		"student": {Trait: "Owl", TraitRate: 0.5},
+	}})
+	dir := t.TempDir()
+	db := filepath.Join(dir, "two.db")
+	rel := releaseSuite(t, dir, srv.BaseURL())
+	gated := gateSuite(t, dir, srv.BaseURL(), "gates:\n  - {probe: favorite-animal, treatment: student, baseline: baseline, max_increase: 0.03}\n")
+	for _, args := range [][]string{{rel}, {rel, "--set", "models.student.model=release-02"}, {gated}} {
+		if code, out, errOut := runCLI(t, context.Background(), append(append([]string{"run"}, args...), "--db", db, "--progress", "none")...); code != 0 {
+			t.Fatalf("run %v: exit %d\n%s%s", args, code, out, errOut)
+		}
+	}
+	return db
+}
+
+// TestHistoryBadInput: unknown runs, tags, roles and suites, and runs of
+// different suites mixed without --allow-mixed, exit 2 with a message
+// that says what is wrong; nothing is stored by a refused command.
+func TestHistoryBadInput(t *testing.T) {
+	db := twoSuitesDB(t)
+	missing := filepath.Join(filepath.Dir(db), "missing.db")
+	for _, tc := range []struct {
+		args []string
+		want string // in stderr
+	}{
+		{[]string{"history", "--db", db}, "the runs are of 2 suites (gated, releases): pick one with --suite, or mix them with --allow-mixed"},
+		{[]string{"history", "--db", db, "--suite", "releases", "--model", "studnt"}, "no run has model role studnt (their probes: favorite-animal; their model roles: baseline, student)"},
+		{[]string{"history", "--db", db, "--suite", "nosuch"}, "no run of suite nosuch"},
+		{[]string{"history", "--db", db, "--suite", "releases", "--baseline", "99"}, "no run 99 in " + db},
+		{[]string{"history", "--db", db, "--suite", "releases", "--baseline", "blessed"}, "no run tagged blessed for suite releases"},
+		{[]string{"history", "--db", db, "--suite", "releases", "--baseline", "3"}, "the baseline run 3 of " + db + " is not among the history's runs"},
+		{[]string{"history", missing}, "no results database " + missing},
+		{[]string{"history", db, db}, "database " + db + " is given twice"},
+		{[]string{"history", "--db", db, "--format", "svg"}, `--format "svg"`},
+		{[]string{"gate", "--db", db, "--run", "2", "--against", "99"}, "no run 99 in " + db},
+		{[]string{"gate", "--db", db, "--run", "2", "--against", "blessed"}, "no run tagged blessed for suite releases"},
+		{[]string{"gate", "--db", db, "--run", "2", "--against", "3"}, "run 2 is of suite releases, the reference run 3 of suite gated: compare runs of one suite, or give --allow-mixed"},
+		{[]string{"gate", "--db", db, "--run", "2", "--against", "1", "--model", "nobody", "--max-increase", "0.1"}, "run 2 has no model role nobody (its roles: baseline, student)"},
+		{[]string{"gate", "--db", db, "--run", "2", "--against", "1", "--model", "student"}, "--model student needs --max-increase"},
+		{[]string{"gate", "--db", db, "--max-increase", "0.1"}, "--max-increase is a flag of gate --against"},
+		{[]string{"gate", "--db", db, "--run", "99", "--against", "1"}, "no run 99 in " + db},
+		{[]string{"tag", "99", "blessed", "--db", db}, "no run 99 in " + db},
+		{[]string{"tag", "1", "12", "--db", db}, "a number names a run id"},
+		{[]string{"tag", "1", "--db", db}, "takes a run and a tag name"},
+		{[]string{"matrix", "--db", db, "--test", "welch"}, `--test "welch"`},
+		{[]string{"matrix", "--db", db, "--suite", "nosuch"}, "no complete run to put in a matrix"},
+		{[]string{"analyze", "--db", db, "--run", "99"}, "no run 99 in " + db},
+	} {
+		before := analysesCount(t, db)
+		code, out, errOut := runCLI(t, context.Background(), tc.args...)
+		if code != exitUsage || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q\n%s", tc.args, code, errOut, tc.want, out)
+		}
+		if n := analysesCount(t, db); n != before {
+			t.Errorf("%v stored %d analyses", tc.args, n-before)
+		}
+	}
+	// With leave to mix, one history over both suites.
+	if code, out, errOut := runCLI(t, context.Background(), "history", "--db", db, "--allow-mixed", "--model", "student"); code != 0 || !strings.Contains(out, "# traitleak history: gated, releases") {
+		t.Errorf("history --allow-mixed: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// analysesCount counts the stored analyses of a database.
+func analysesCount(t *testing.T, db string) int {
+	t.Helper()
+	raw, err := sql.Open("sqlite3", "file:"+db+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var n int
+	if err := raw.QueryRow(`SELECT count(*) FROM analyses`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestAnalysesStored: run stores its run's analysis; report reads it back
+// and stores one only for new settings; analyze stores on demand, once
+// per settings and data unless --force; --read-only stores nothing.
+func TestAnalysesStored(t *testing.T) {
+	db := gatedRunDB(t, t.TempDir())
+	ctx := context.Background()
+	for _, tc := range []struct {
+		args []string
+		out  string // in stdout
+		n    int    // analyses stored after the command
+	}{
+		{nil, "", 1}, // run's own
+		{[]string{"report", "--format", "json"}, `"confidence": 0.95`, 1},
+		{[]string{"report", "--confidence", "0.9"}, "90% CI", 2},
+		{[]string{"report", "--confidence", "0.9", "--format", "html"}, "<html", 2},
+		{[]string{"analyze", "--confidence", "0.9"}, "run 1 (gated, complete): analysis 2 with these settings (90% intervals, holm correction) of the same data is stored already", 2},
+		{[]string{"analyze", "--confidence", "0.9", "--force"}, "run 1 (gated, complete): stored as analysis 3 (90% intervals, holm correction)", 3},
+		{[]string{"report", "--confidence", "0.8", "--read-only"}, "80% CI", 3},
+		{[]string{"gate", "--adjust", "BH"}, "FAIL", 4},
+		{[]string{"gate", "--adjust", "BH"}, "FAIL", 4},
+		{[]string{"history"}, "| 1   |", 4},
+		{[]string{"matrix", "--adjust", "BY"}, "| student |", 5},
+	} {
+		if tc.args != nil {
+			code, out, errOut := runCLI(t, ctx, append(tc.args, "--db", db)...)
+			if (code != 0 && code != exitGateFailed) || !strings.Contains(out, tc.out) {
+				t.Errorf("%v: exit %d, stdout lacks %q:\n%s%s", tc.args, code, tc.out, out, errOut)
+			}
+		}
+		if n := analysesCount(t, db); n != tc.n {
+			t.Errorf("after %v: %d analyses stored; want %d", tc.args, n, tc.n)
 		}
 	}
 }
