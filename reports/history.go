@@ -153,10 +153,7 @@ func CollectRuns(ctx context.Context, sources []HistorySource, q HistoryQuery, a
 			if err != nil {
 				return nil, fmt.Errorf("%s run %d: %w", src.Label, r.ID, err)
 			}
-			rec, err := a.Record()
-			if err != nil {
-				return nil, err
-			}
+			rec := a.figures()
 			rec.ID = prov.AnalysisID
 			filterFigures(rec, filter)
 			hr.Analysis, hr.Source = rec, prov.String()

@@ -50,8 +50,16 @@ func (a *Analysis) Record() (*results.StoredAnalysis, error) {
 	if err != nil {
 		return nil, err
 	}
+	r := a.figures()
+	r.Format, r.Tree = treeFormat, tree
+	return r, nil
+}
+
+// figures returns the figures of the analysis as they are stored, without
+// its tree.
+func (a *Analysis) figures() *results.StoredAnalysis {
 	r := &results.StoredAnalysis{RunID: a.RunID, Settings: Settings(Options{Confidence: a.Confidence, Adjust: a.Adjust}),
-		Confidence: a.Confidence, Adjust: a.Adjust, Format: treeFormat, Tree: tree, Notes: a.Notes}
+		Confidence: a.Confidence, Adjust: a.Adjust, Notes: a.Notes}
 	for _, m := range a.Methods {
 		r.Methods = append(r.Methods, results.MethodRow{Name: m.Name, UsedFor: m.Used})
 	}
@@ -109,7 +117,7 @@ func (a *Analysis) Record() (*results.StoredAnalysis, error) {
 			MaxIncrease: g.MaxIncrease, MinIncrease: g.MinIncrease, Alpha: g.Alpha, Test: g.Test, Diff: float64(g.Diff), CI: interval(g.CI),
 			PValue: float64(g.PValue), PAdjusted: float64(g.PAdjusted), Verdict: string(g.Verdict), Rule: g.Rule(), Reason: g.Reason})
 	}
-	return r, nil
+	return r
 }
 
 func interval(c CI) results.Interval {
@@ -202,7 +210,9 @@ func (ar Archive) Analysis(ctx context.Context, st *results.Store, runID int64, 
 	}
 	rec, err := a.Record()
 	if err != nil {
-		return nil, Provenance{}, fmt.Errorf("store the analysis of run %d: %w", runID, err)
+		// A figure the tree cannot hold is a bug to fix, not a reason to
+		// lose the analysis the command needs.
+		return a, Provenance{NotStored: "it cannot be encoded: " + err.Error()}, nil
 	}
 	rec.Settings, rec.Fingerprint, rec.Version, rec.RunStatus, rec.RunUpdatedAt = Settings(opt), fp, ar.Version, run.Status, run.UpdatedAt
 	id, err := st.PutAnalysis(ctx, rec)

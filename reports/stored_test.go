@@ -10,8 +10,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/traitleak/traitleak/results"
 )
@@ -593,4 +595,58 @@ func FuzzDecodeTree(f *testing.F) {
 			t.Fatalf("encoding is not stable: %v", err)
 		}
 	})
+}
+
+// TestTreeCodecValues: the codec keeps what encoding/json and gob lose:
+// NaN and ±Inf, a pointer to zero apart from nil, an empty slice or map
+// apart from nil, integer map keys, times to the nanosecond.
+func TestTreeCodecValues(t *testing.T) {
+	type inner struct{ F float64 }
+	type value struct {
+		NaN, PosInf, NegInf, Zero, Tiny float64
+		ZeroPtr, NilPtr                 *float64
+		Empty, Nil                      []int
+		EmptyMap, NilMap                map[string]int
+		IntKeys                         map[int]inner
+		When                            time.Time
+		Big                             int64
+		hidden                          int
+	}
+	zero := 0.0
+	in := value{NaN: math.NaN(), PosInf: math.Inf(1), NegInf: math.Inf(-1), Tiny: 5e-324, ZeroPtr: &zero, Empty: []int{}, EmptyMap: map[string]int{},
+		IntKeys: map[int]inner{-3: {0.1}, 7: {math.NaN()}}, When: time.Date(2026, 11, 27, 12, 0, 0, 123456789, time.UTC), Big: math.MaxInt64, hidden: 4}
+	x, err := treeValue(reflect.ValueOf(in), "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := json.Marshal(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var raw any
+	if err := dec.Decode(&raw); err != nil {
+		t.Fatal(err)
+	}
+	var out value
+	if err := setTree(reflect.ValueOf(&out).Elem(), raw, "v"); err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case !math.IsNaN(out.NaN) || !math.IsInf(out.PosInf, 1) || !math.IsInf(out.NegInf, -1) || out.Tiny != 5e-324:
+		t.Errorf("floats: %v %v %v %v", out.NaN, out.PosInf, out.NegInf, out.Tiny)
+	case out.ZeroPtr == nil || *out.ZeroPtr != 0 || out.NilPtr != nil:
+		t.Errorf("pointers: %v %v", out.ZeroPtr, out.NilPtr)
+	case out.Empty == nil || out.Nil != nil || out.EmptyMap == nil || out.NilMap != nil:
+		t.Errorf("empty and nil: %#v %#v %#v %#v", out.Empty, out.Nil, out.EmptyMap, out.NilMap)
+	case len(out.IntKeys) != 2 || out.IntKeys[-3].F != 0.1 || !math.IsNaN(out.IntKeys[7].F):
+		t.Errorf("integer keys: %v", out.IntKeys)
+	case !out.When.Equal(in.When) || out.Big != math.MaxInt64 || out.hidden != 0:
+		t.Errorf("time %v, int %d, unexported %d", out.When, out.Big, out.hidden)
+	}
+	// What the tree cannot hold is an error, not a panic.
+	if _, err := treeValue(reflect.ValueOf(struct{ C chan int }{make(chan int)}), "v"); err == nil {
+		t.Error("a channel was encoded")
+	}
 }

@@ -186,16 +186,17 @@ func treeValue(v reflect.Value, path string) (any, error) {
 		if v.IsNil() {
 			return nil, nil
 		}
-		if v.Type().Key().Kind() != reflect.String {
-			return nil, fmt.Errorf("%s: map keys of kind %s are not stored", path, v.Type().Key().Kind())
-		}
 		out := map[string]any{}
 		for it := v.MapRange(); it.Next(); {
-			x, err := treeValue(it.Value(), path+"["+it.Key().String()+"]")
+			k, err := mapKey(it.Key(), path)
 			if err != nil {
 				return nil, err
 			}
-			out[it.Key().String()] = x
+			x, err := treeValue(it.Value(), path+"["+k+"]")
+			if err != nil {
+				return nil, err
+			}
+			out[k] = x
 		}
 		return out, nil
 	case reflect.Float32, reflect.Float64:
@@ -281,7 +282,7 @@ func setTree(v reflect.Value, x any, path string) error {
 		}
 	case reflect.Map:
 		m, ok := x.(map[string]any)
-		if !ok || v.Type().Key().Kind() != reflect.String {
+		if !ok {
 			return bad()
 		}
 		out := reflect.MakeMapWithSize(v.Type(), len(m))
@@ -297,7 +298,11 @@ func setTree(v reflect.Value, x any, path string) error {
 			if err := setTree(e, m[k], path+"["+k+"]"); err != nil {
 				return err
 			}
-			out.SetMapIndex(reflect.ValueOf(k).Convert(v.Type().Key()), e)
+			key := reflect.New(v.Type().Key()).Elem()
+			if err := setMapKey(key, k, path); err != nil {
+				return err
+			}
+			out.SetMapIndex(key, e)
 		}
 		v.Set(out)
 	case reflect.Float32, reflect.Float64:
@@ -357,4 +362,41 @@ func setTree(v reflect.Value, x any, path string) error {
 		return fmt.Errorf("%s: values of kind %s are not stored", path, v.Kind())
 	}
 	return nil
+}
+
+// mapKey writes a map key of a tree: a string, or an integer in decimal.
+func mapKey(k reflect.Value, path string) (string, error) {
+	switch k.Kind() {
+	case reflect.String:
+		return k.String(), nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return strconv.FormatInt(k.Int(), 10), nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return strconv.FormatUint(k.Uint(), 10), nil
+	}
+	return "", fmt.Errorf("%s: map keys of kind %s are not stored", path, k.Kind())
+}
+
+// setMapKey sets a map key written by mapKey.
+func setMapKey(k reflect.Value, s, path string) error {
+	switch k.Kind() {
+	case reflect.String:
+		k.SetString(s)
+		return nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		i, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || k.OverflowInt(i) {
+			return fmt.Errorf("%s: map key %q is not a %s", path, s, k.Type())
+		}
+		k.SetInt(i)
+		return nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		u, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || k.OverflowUint(u) {
+			return fmt.Errorf("%s: map key %q is not a %s", path, s, k.Type())
+		}
+		k.SetUint(u)
+		return nil
+	}
+	return fmt.Errorf("%s: map keys of kind %s are not stored", path, k.Kind())
 }

@@ -676,16 +676,18 @@ func (s *Store) Fingerprint(ctx context.Context, runID int64) (string, error) {
 	queries := []struct{ what, sql string }{
 		{"record", `SELECT (SELECT count(*) FROM models WHERE run_id = ?1), (SELECT count(*) FROM prompts WHERE run_id = ?1),
 			(SELECT count(*) || ':' || coalesce(group_concat(x, ','), '') FROM (SELECT probe || '=' || scorer_id || ':' || targets AS x FROM run_scorers WHERE run_id = ?1 ORDER BY idx))`},
+		// One pass over the run's draws, their samples and their scores
+		// under the run's scorers: a sample's columns are summed once per
+		// score row, which changes with the samples and the scores alike.
 		{"draws", `SELECT count(*), count(s.id), count(s.error), coalesce(sum(s.id), 0), coalesce(sum(s.id * (rs.idx + 1)), 0),
 			coalesce(sum(s.prompt_tokens), 0), coalesce(sum(s.completion_tokens), 0), coalesce(sum(CAST(round(s.latency_ms * 1000) AS INTEGER)), 0),
-			coalesce(sum(s.attempts), 0), coalesce(sum(length(s.completion)), 0), coalesce(sum(s.http_status), 0)
-			FROM run_samples rs LEFT JOIN samples s ON s.key = rs.key WHERE rs.run_id = ?1`},
-		{"scores", `SELECT count(*), coalesce(sum(sc.valid), 0), coalesce(sum(sc.hit), 0), coalesce(sum(sc.valid * sc.sample_id), 0),
+			coalesce(sum(s.attempts), 0), coalesce(sum(length(s.completion)), 0), coalesce(sum(s.http_status), 0),
+			count(sc.sample_id), coalesce(sum(sc.valid), 0), coalesce(sum(sc.hit), 0), coalesce(sum(sc.valid * sc.sample_id), 0),
 			coalesce(sum(sc.hit * sc.sample_id), 0), coalesce(sum(CAST(round(sc.value * 1000000) AS INTEGER)), 0), count(sc.value),
-			coalesce(sum(length(sc.label) * sc.sample_id), 0), coalesce(sum(length(sc.target)), 0)
+			coalesce(sum(length(sc.label) * sc.sample_id), 0), coalesce(sum(length(sc.target) * sc.sample_id), 0)
 			FROM run_samples rs
-			JOIN samples s ON s.key = rs.key AND s.error IS NULL
-			JOIN scores sc ON sc.sample_id = s.id AND sc.scorer_id IN (SELECT scorer_id FROM run_scorers WHERE run_id = ?1)
+			LEFT JOIN samples s ON s.key = rs.key
+			LEFT JOIN scores sc ON sc.sample_id = s.id AND s.error IS NULL AND sc.scorer_id IN (SELECT scorer_id FROM run_scorers WHERE run_id = ?1)
 			WHERE rs.run_id = ?1`},
 	}
 	for _, q := range queries {
