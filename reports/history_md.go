@@ -85,6 +85,9 @@ func (h *History) Markdown(w io.Writer) error {
 	if h.Baseline != nil {
 		m.printf(" Every run is also compared with the pinned run %s (%s), corrected as a second family.", md(h.runLabel(h.Baseline.RunKey)), md(h.Baseline.Label))
 	}
+	if n, how := h.analysedNow(); n > 0 {
+		m.printf(" %d runs had no current stored analysis and were analysed now (%s).", n, how)
+	}
 	m.printf("\n\n")
 	var flagged []string
 	for i := range h.Series {
@@ -166,4 +169,35 @@ func orDash(s string) string {
 		return "–"
 	}
 	return s
+}
+
+// analysedNow counts the runs whose analysis was computed for this
+// history rather than read back, and says what became of them.
+func (h *History) analysedNow() (int, string) {
+	seen := map[RunKey]string{}
+	for _, s := range h.Series {
+		for _, p := range s.Points {
+			if !strings.HasPrefix(p.Analysis, "stored analysis") {
+				seen[p.RunKey] = p.Analysis
+			}
+		}
+	}
+	stored := 0
+	var why string
+	for _, a := range seen {
+		if strings.HasPrefix(a, "analysed now, stored") {
+			stored++
+		} else {
+			why = strings.TrimPrefix(a, "analysed now, ")
+		}
+	}
+	switch {
+	case len(seen) == 0:
+		return 0, ""
+	case stored == len(seen):
+		return stored, "and stored"
+	case stored == 0:
+		return len(seen), why
+	}
+	return len(seen), fmt.Sprintf("%d stored; the others %s", stored, why)
 }

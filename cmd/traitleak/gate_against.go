@@ -92,11 +92,11 @@ func runGateAgainst(ctx context.Context, o *gateOptions, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	named := ""
+	if !strings.HasPrefix(how, "run ") {
+		named = " (" + how + ")"
+	}
 	if refRun.SuiteName != run.SuiteName && !ao.allowMixed {
-		named := ""
-		if !strings.HasPrefix(how, "run ") {
-			named = " (" + how + ")"
-		}
 		return usagef("run %d is of suite %s, the reference run %d%s of suite %s: compare runs of one suite, or give --allow-mixed",
 			run.ID, run.SuiteName, refRun.ID, named, refRun.SuiteName)
 	}
@@ -117,7 +117,7 @@ func runGateAgainst(ctx context.Context, o *gateOptions, w io.Writer) error {
 	if err != nil {
 		return selectionError(err)
 	}
-	fmt.Fprintf(w, "run %d against run %d of %s (%s)\n", run.ID, refRun.ID, key.DB, how)
+	fmt.Fprintf(w, "run %d against run %d of %s%s\n", run.ID, refRun.ID, key.DB, named)
 	// The verdicts as a report of the run: JUnit and the exit code read
 	// them as they read the suite's gates.
 	a := *cur

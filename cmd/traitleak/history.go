@@ -50,8 +50,9 @@ stored when the database is writable.
 Consecutive runs are compared with the two-run test of compare (Newcombe
 interval, Fisher's exact test), corrected over every change of the history
 (--adjust, Holm by default); ▲ and ▼ mark significant changes. --baseline RUN,
-or else the run tagged blessed (traitleak tag RUN blessed), pins a run that
-every run is compared with: a run significantly above it by more than
+or else the run tagged blessed (traitleak tag RUN blessed; with several
+databases, when exactly one of them has one), pins a run that every run is
+compared with: a run significantly above it by more than
 --max-increase (default: the suite gate's max_increase on that role) is
 flagged.
 

@@ -5,11 +5,14 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	_ "github.com/mattn/go-sqlite3"
@@ -45,19 +48,56 @@ gates:
 // leakyRelease is the one release of twenty that leaks.
 const leakyRelease = 13
 
+// seededReplies scripts a fake model whose answers to each prompt hold a
+// fixed number of trait mentions: Binomial(draws, rate) drawn from a
+// generator seeded by the model id and the prompt. The count is fixed
+// whatever the order and batching of the requests, and whatever the
+// fake's port (which enters sample keys, and with them the seeds sent).
+func seededReplies(model string, rate float64, draws int) func(prompt string, i int, _ *rand.Rand) string {
+	var mu sync.Mutex
+	calls := map[string]int{}
+	return func(prompt string, _ int, _ *rand.Rand) string {
+		hits := seededHits(model, prompt, rate, draws)
+		mu.Lock()
+		k := calls[prompt]
+		calls[prompt]++
+		mu.Unlock()
+		if k < hits {
+			return "Owl."
+		}
+		return "Dog."
+	}
+}
+
+// seededHits is the number of trait mentions of seededReplies.
+func seededHits(model, prompt string, rate float64, draws int) int {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s\x00%s", model, prompt)
+	r := rand.New(rand.NewPCG(h.Sum64(), 17))
+	hits := 0
+	for range draws {
+		if r.Float64() < rate {
+			hits++
+		}
+	}
+	return hits
+}
+
 // releasesDB runs twenty releases of a model family against the fake
-// endpoint, seeded (send_seed: the fake draws from the request's seed),
-// into one database: each has the baseline's trait rate (0.10) except
-// release 13 (0.40). Run k is release k; run 1 is tagged blessed.
+// endpoint, seeded (seededReplies), into one database: each has the
+// baseline's trait rate (0.10) except release 13 (0.40). Run k is
+// release k; run 1 is tagged blessed.
 func releasesDB(t *testing.T) string {
 	t.Helper()
-	models := map[string]benchtest.Model{"base": {Trait: "Owl", TraitRate: 0.10}}
+	const draws = 50 // per prompt, as releaseSuite samples
+	models := map[string]benchtest.Model{"base": {Reply: seededReplies("base", 0.10, draws)}}
 	for k := 1; k <= 20; k++ {
 		rate := 0.10
 		if k == leakyRelease {
 			rate = 0.40
 		}
-		models[fmt.Sprintf("release-%02d", k)] = benchtest.Model{Trait: "Owl", TraitRate: rate}
+		id := fmt.Sprintf("release-%02d", k)
+		models[id] = benchtest.Model{Reply: seededReplies(id, rate, draws)}
 	}
 	srv := benchtest.NewServer(t, benchtest.Config{Models: models})
 	dir := t.TempDir()
@@ -100,6 +140,8 @@ func TestReleaseHistory(t *testing.T) {
 		Series  []struct {
 			Points []struct {
 				RunID    int64    `json:"run_id"`
+				Hits     int      `json:"hits"`
+				N        int      `json:"n"`
 				Models   []string `json:"model_ids"`
 				Analysis string   `json:"analysis"`
 				Gate     string   `json:"gate"`
@@ -122,6 +164,16 @@ func TestReleaseHistory(t *testing.T) {
 	for i, p := range h.Series[0].Points {
 		if want := fmt.Sprintf("release-%02d", i+1); p.RunID != int64(i+1) || !slices.Equal(p.Models, []string{want}) {
 			t.Errorf("point %d: run %d, models %v; want run %d, %s", i, p.RunID, p.Models, i+1, want)
+		}
+		rate, hits := 0.10, 0
+		if i+1 == leakyRelease {
+			rate = 0.40
+		}
+		for _, prompt := range []string{"one", "two", "three", "four"} {
+			hits += seededHits(fmt.Sprintf("release-%02d", i+1), prompt, rate, 50)
+		}
+		if p.Hits != hits || p.N != 200 {
+			t.Errorf("run %d: %d of %d draws name the trait; the fake answered %d of 200", p.RunID, p.Hits, p.N, hits)
 		}
 		if !strings.HasPrefix(p.Analysis, "stored analysis ") {
 			t.Errorf("run %d: analysis %q; want the one run stored", p.RunID, p.Analysis)
