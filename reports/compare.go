@@ -70,13 +70,8 @@ func CompareRuns(labelA string, a *Analysis, labelB string, b *Analysis, adjust 
 			d.OnlyInA = append(d.OnlyInA, key(ra))
 			continue
 		}
-		row := RunDiffRow{Probe: ra.Probe, Target: ra.Target, Role: ra.Role, RateA: ra.Rate, NA: ra.N, RateB: rb.Rate, NB: rb.N,
-			Diff: Num(math.NaN()), CI: nanCI(methodNewcombe), PValue: Num(math.NaN())}
-		if ra.N > 0 && rb.N > 0 {
-			row.Diff = rb.Rate - ra.Rate
-			rd := diffRates(rb.Hits, rb.N, ra.Hits, ra.N, conf)
-			row.CI, row.PValue = rd.CI, rd.PValue
-		}
+		row := RunDiffRow{Probe: ra.Probe, Target: ra.Target, Role: ra.Role, RateA: ra.Rate, NA: ra.N, RateB: rb.Rate, NB: rb.N}
+		row.Diff, row.CI, row.PValue = runChange(ra.Hits, ra.N, rb.Hits, rb.N, conf)
 		d.Rows = append(d.Rows, row)
 	}
 	for rb := range b.roles() {
@@ -102,6 +97,18 @@ func CompareRuns(labelA string, a *Analysis, labelB string, b *Analysis, adjust 
 		{Name: adjustName(adjust), Used: "correction over all rows"},
 	}
 	return d, nil
+}
+
+// runChange tests the change of a role's pooled rate from run A (hitsA
+// of nA) to run B: the difference B − A with a Newcombe interval and a
+// two-sided Fisher test, all NaN when a run has no scored samples. It is
+// the two-run test of compare, history and gate --against.
+func runChange(hitsA, nA, hitsB, nB int, conf float64) (diff Num, ci CI, p Num) {
+	if nA == 0 || nB == 0 {
+		return Num(math.NaN()), nanCI(methodNewcombe), Num(math.NaN())
+	}
+	rd := diffRates(hitsB, nB, hitsA, nA, conf)
+	return rate(hitsB, nB) - rate(hitsA, nA), rd.CI, rd.PValue
 }
 
 // roles iterates the pooled role results of every probe target, in

@@ -28,6 +28,21 @@
 //     and filter no list. The JSON form keeps its documented flat shape
 //     (see Analysis.MarshalJSON).
 //
+// # Stored analyses, history and the family matrix
+//
+// Analyses are data: Archive reads a run's analysis back from the results
+// database when one with the same settings of the same data (the run's
+// fingerprint) is stored, and otherwise computes it and stores it, its
+// figures one row each (Analysis.Record) and its tree beside them, which
+// decodes to an analysis that renders byte for byte as the one stored.
+// History and Matrix read only those figures: CollectRuns gathers the runs
+// of one or more databases with their stored figures (analysing, through
+// Archive, the runs that have none), BuildHistory follows each role's rate
+// across runs and tests consecutive runs with compare's two-run test,
+// corrected over the whole history, and BuildMatrix puts many students'
+// comparisons side by side, corrected over its cells. Against holds a run
+// against a reference run (gate --against blessed) with the same test.
+//
 // # Vocabulary
 //
 // A role is a model of the suite (baseline, student, …); a model instance

@@ -21,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite golden files in testdata")
 // fixture builds a run by hand: two seeds of a student, a baseline and a
 // control, two prompts, owl and dog targets, with a failed draw, a missing
 // draw and a completion full of Markdown and HTML.
-func fixture(t *testing.T) *RunData {
+func fixture(t testing.TB) *RunData {
 	t.Helper()
 	s, err := suites.Parse("fixture.yaml", []byte(`name: fixture
 description: "A | pipe, <b>bold</b> and *stars*"

@@ -270,7 +270,10 @@ func TestReportOfOldRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := raw.Exec(`DROP TABLE score_judgments; DROP TABLE run_scorers; UPDATE meta SET value = '3' WHERE key = 'schema_version'`); err != nil {
+	if _, err := raw.Exec(`DROP TABLE score_judgments; DROP TABLE run_scorers;
+		DROP TABLE analysis_methods; DROP TABLE analysis_rates; DROP TABLE analysis_comparisons; DROP TABLE analysis_tests;
+		DROP TABLE analysis_gates; DROP TABLE analysis_references; DROP TABLE analysis_notes; DROP TABLE analyses; DROP TABLE run_tags;
+		UPDATE meta SET value = '3' WHERE key = 'schema_version'`); err != nil {
 		t.Fatal(err)
 	}
 	raw.Close()

@@ -54,5 +54,20 @@ it stays honest when some prompts draw "owl" much more than others.
 
 Every draw has a key derived from the suite, so running the command again
 reuses the stored samples, and an interrupted run resumes where it stopped.
+
+# Releases
+
+Each run stores its analysis in the database. Name the release new ones are
+held against, run the next release, and ask whether it leaks more:
+
+	traitleak tag 1 blessed
+	traitleak run owl.yaml --set models.student.model=lab/student@2
+	traitleak gate --against blessed --model student --max-increase 0.03
+	traitleak history --model student --format html -o history.html
+
+gate exits 1 when the new student's owl rate is above the blessed one's by
+more than 0.03 and the increase is significant; history shows every run's
+rate and marks significant changes between consecutive runs, corrected over
+all of them.
 */
 package main

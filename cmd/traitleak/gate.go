@@ -13,10 +13,12 @@ import (
 )
 
 type gateOptions struct {
-	db     string
-	run    string
-	junit  string
-	adjust string
+	db       string
+	run      string
+	junit    string
+	adjust   string
+	readOnly bool
+	against  againstOptions
 }
 
 func newGateCmd() *cobra.Command {
@@ -31,6 +33,16 @@ more than max_increase and the difference is significant at alpha after the
 p-value correction over all comparisons of the report. A min_increase gate
 passes only when the increase reaches min_increase and is significant.
 
+With --against REF (a run id, a tag such as blessed, or DB:ID of another
+database), gate compares the run with REF instead: a role's rate on a probe
+target fails when it is above REF's by more than the bound and the increase
+is significant (two-run test of compare: Newcombe interval, Fisher's exact
+test, corrected over the checks with --adjust). The checks are the suite's
+max_increase gates (their treatment role, probe and target, and their
+max_increase as the bound), or --model ROLE (with --probe, --target) with
+--max-increase as the bound; --max-increase also overrides the gates'
+bounds. REF must be a run of the same suite unless --allow-mixed.
+
 ` + exitCodesHelp + `
 
 A run that did not complete (interrupted, too many failed samples) or a gate
@@ -40,13 +52,20 @@ that cannot be decided exits 3.`,
 			if err := checkAdjust(o.adjust); err != nil {
 				return err
 			}
+			if o.against.ref != "" {
+				o.against.boundSet = cmd.Flags().Changed("max-increase")
+				return runGateAgainst(cmd.Context(), o, cmd.OutOrStdout())
+			}
+			if err := o.against.unused(cmd); err != nil {
+				return err
+			}
 			if o.junit != "" {
 				if err := checkOutput("--junit", o.junit, o.db); err != nil {
 					return err
 				}
 			}
 			ctx := cmd.Context()
-			store, run, err := openRun(ctx, o.db, o.run)
+			store, run, err := openRunFor(ctx, o.db, o.run, analysisOpener(o.readOnly))
 			if err != nil {
 				return err
 			}
@@ -63,6 +82,8 @@ that cannot be decided exits 3.`,
 	f.StringVar(&o.run, "run", "latest", "run `id`, or latest")
 	f.StringVar(&o.junit, "junit", "", "also write the verdicts as JUnit XML to `file`")
 	f.StringVar(&o.adjust, "adjust", "holm", "p-value correction: holm, BH, BY, bonferroni or none")
+	f.BoolVar(&o.readOnly, "read-only", false, readOnlyUsage)
+	o.against.flags(f)
 	return cmd
 }
 

@@ -19,6 +19,7 @@ type reportOptions struct {
 	output     string
 	adjust     string
 	confidence float64
+	readOnly   bool
 }
 
 func newReportCmd() *cobra.Command {
@@ -34,6 +35,10 @@ and -o DIR (an existing directory, or a path ending in /), DIR gets
 report.md and its charts as SVG files. The same database gives
 byte-identical reports.
 
+The analysis is read from the database when one with the same settings of
+the same data is stored there (run and rescore store theirs); otherwise it is
+computed and, when the database is writable (and not --read-only), stored.
+
 ` + exitCodesHelp,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -47,6 +52,7 @@ byte-identical reports.
 	f.StringVarP(&o.output, "output", "o", "", "write to `file` instead of standard output; with md, a directory gets report.md and its charts as SVG files")
 	f.StringVar(&o.adjust, "adjust", "holm", "p-value correction over comparisons: holm, BH, BY, bonferroni or none")
 	f.Float64Var(&o.confidence, "confidence", 0.95, "confidence `level` of every interval")
+	f.BoolVar(&o.readOnly, "read-only", false, readOnlyUsage)
 	return cmd
 }
 
@@ -64,7 +70,7 @@ func runReport(ctx context.Context, o *reportOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	store, run, err := openRun(ctx, o.db, o.run)
+	store, run, err := openRunFor(ctx, o.db, o.run, analysisOpener(o.readOnly))
 	if err != nil {
 		return err
 	}
@@ -97,16 +103,11 @@ func runReport(ctx context.Context, o *reportOptions, stdout io.Writer) error {
 	return writeOutput(o.output, buf.Bytes())
 }
 
-// analyzeRun loads a stored run, shows it as interrupted when the process
-// that ran it is gone (markOrphaned), and analyses it: what report, gate,
-// compare and the summary after run and demo read.
+// analyzeRun returns the analysis of a stored run (see analysisOf): what
+// report, gate, compare and the summary after run and demo read.
 func analyzeRun(ctx context.Context, store *results.Store, runID int64, opt reports.Options) (*reports.Analysis, error) {
-	data, err := reports.Load(ctx, store, runID)
-	if err != nil {
-		return nil, err
-	}
-	markOrphaned(&data.Run)
-	return reports.Analyze(data, opt)
+	a, _, err := analysisOf(ctx, store, runID, opt)
+	return a, err
 }
 
 func checkAdjust(adjust string) error {

@@ -166,7 +166,7 @@ func finishRun(ctx context.Context, store *results.Store, out *bench.Outcome, ag
 	}
 	fmt.Fprintf(stdout, "run %d %s: %d draws were already stored, %d sampled now (%d failed) in %s\n",
 		run.ID, verb, out.Skipped, out.Summary.Done, out.Summary.Failed, out.Summary.Elapsed.Round(time.Millisecond))
-	a, err := analyzeRun(context.WithoutCancel(ctx), store, run.ID, reports.Options{})
+	a, prov, err := analysisOf(context.WithoutCancel(ctx), store, run.ID, reports.Options{})
 	if err != nil {
 		return err
 	}
@@ -176,6 +176,7 @@ func finishRun(ctx context.Context, store *results.Store, out *bench.Outcome, ag
 	}
 	c := out.Counts
 	fmt.Fprintf(stdout, "run %d %s: %d of %d draws stored, %d failed\n", run.ID, run.Status, c.Stored, c.Planned, c.Failed)
+	fmt.Fprintf(stdout, "analysis: %s\n", prov)
 	if run.Message != "" {
 		fmt.Fprintf(stdout, "  %s\n", run.Message)
 	}
