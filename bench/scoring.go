@@ -218,6 +218,9 @@ func ScoreMissing(ctx context.Context, store ScoreStore, runID int64, prompts ma
 					unjudged.Add(1)
 				case ctx.Err() != nil:
 					// interrupted: the sample stays unscored
+				case errors.Is(err, ErrBudget):
+					// max_cost: unscored, and no more judge calls
+					return nil, fmt.Errorf("%w: %w", ErrStopLane, err)
 				case err != nil:
 					return nil, fmt.Errorf("score sample %s: %w", it.key, err)
 				default:
