@@ -40,6 +40,10 @@ type RunData struct {
 	// JudgeUsage sums, per judge in name order, the judge calls behind
 	// this run's verdicts (each distinct call once, wherever it was made).
 	JudgeUsage []results.JudgeUsage
+	// Prices are the prices the run recorded; RateChanges the changes of
+	// its adaptive in-flight caps (both empty for runs made before them).
+	Prices      []results.RunPrice
+	RateChanges []results.RateChange
 
 	scorerOf map[string]*results.RunScorer // by probe; built by scorer
 	byTarget map[CellKey][]CellKey         // cells by probe and target (Instance, Prompt zero); built by cellsOf
@@ -194,6 +198,12 @@ func Load(ctx context.Context, store *results.Store, runID int64) (*RunData, err
 		d.Add(row)
 	}
 	if d.JudgeUsage, err = store.JudgeUsage(ctx, runID); err != nil {
+		return nil, err
+	}
+	if d.Prices, err = store.Prices(ctx, runID); err != nil {
+		return nil, err
+	}
+	if d.RateChanges, err = store.RateChanges(ctx, runID); err != nil {
 		return nil, err
 	}
 	return d, nil

@@ -104,4 +104,11 @@ func TestMaxCostFlag(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "run 1 resumed") {
 		t.Fatalf("run with a larger budget: exit %d; want run 1 resumed and complete\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
+	// The report shows what the run cost and what its rate control did.
+	code, out, errOut = runCLI(t, ctx, "report", "--db", db, "--format", "md")
+	for _, want := range []string{"## Cost", "| model | baseline | base", "price in / out per 1M", "## Rate control", "| " + srv.BaseURL() + " |"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("report exit %d lacks %q\nstdout:\n%s\nstderr:\n%s", code, want, out, errOut)
+		}
+	}
 }
