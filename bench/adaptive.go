@@ -116,6 +116,7 @@ type AdaptiveLimiter struct {
 	rateLimited int // answers with HTTP 429
 	answered    int // answers of any kind
 	heard       bool
+	closed      bool // Close was called: nothing more is let go
 }
 
 // slot is one request's place in the queue, then in flight.
@@ -126,6 +127,7 @@ type slot struct {
 	tokensSent float64   // tokensSent after this request was let go
 	sent       time.Time // when it was let go
 	bound      bool      // the cap was full and requests waited when it was let go
+	err        error     // set before ready is closed when the request may not go
 }
 
 // NewAdaptiveLimiter returns the limiter of one endpoint (a base URL
@@ -178,23 +180,52 @@ func (l *AdaptiveLimiter) Wrap(c Client) Client {
 	})
 }
 
+// Close stops the limiter letting requests go: those waiting and any
+// later ones fail with context.Canceled, which the engine treats as an
+// interruption (the draw stays pending). Requests in flight finish. The
+// engine closes its limiters at the first Ctrl-C: work in flight has a
+// grace period, but a request still waiting for its turn is not in flight.
+func (l *AdaptiveLimiter) Close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	for _, s := range l.queue {
+		s.err = context.Canceled
+		close(s.ready)
+	}
+	l.queue = nil
+	if l.timer != nil {
+		l.timer.Stop()
+		l.timer = nil
+	}
+}
+
 // acquire waits until the request may be sent, or ctx is done.
 func (l *AdaptiveLimiter) acquire(ctx context.Context, tokens int) (*slot, error) {
 	s := &slot{tokens: float64(tokens), ready: make(chan struct{})}
 	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil, context.Canceled
+	}
 	l.queue = append(l.queue, s)
 	l.dispatch()
 	l.mu.Unlock()
 	select {
 	case <-s.ready:
+		if s.err != nil {
+			return nil, s.err
+		}
 		return s, nil
 	case <-ctx.Done():
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	select {
-	case <-s.ready: // let go meanwhile: give the slot back
-		l.inflight--
+	case <-s.ready: // let go (or refused) meanwhile: give the slot back
+		if s.err == nil {
+			l.inflight--
+		}
 	default:
 		for i, q := range l.queue {
 			if q == s {
@@ -211,7 +242,7 @@ func (l *AdaptiveLimiter) acquire(ctx context.Context, tokens int) (*slot, error
 // a Retry-After pause and the mirrored budgets allow; when the head must
 // wait for time to pass, it arms the timer. Call with l.mu held.
 func (l *AdaptiveLimiter) dispatch() {
-	for len(l.queue) > 0 && l.inflight < l.capInt() && (l.heard || l.inflight == 0) {
+	for !l.closed && len(l.queue) > 0 && l.inflight < l.capInt() && (l.heard || l.inflight == 0) {
 		now := time.Now()
 		s := l.queue[0]
 		var wait time.Duration

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/traitleak/traitleak/bench"
 	"github.com/traitleak/traitleak/bench/benchtest"
@@ -168,5 +170,46 @@ func TestMaxCostStopsJudging(t *testing.T) {
 	}
 	if got := verdicts(t, st, s, out.Run.ID); got["unscored"] == 0 {
 		t.Errorf("verdicts %v; want unscored samples left for a larger budget", got)
+	}
+}
+
+// TestInterruptSendsNoQueuedRequest interrupts a run whose lanes hold
+// more requests than the adaptive cap lets go: requests in flight finish
+// within the grace period, but none still waiting for its turn is sent
+// after the interrupt, and the run resumes.
+func TestInterruptSendsNoQueuedRequest(t *testing.T) {
+	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
+		"base": {Trait: "Owl", Latency: 100 * time.Millisecond}, "student": {Trait: "Owl", Latency: 100 * time.Millisecond}}})
+	st := openStore(t)
+	// 60 draws of one request each; each model's lane holds up to 64 at
+	// once, the shared limiter lets 8 (4 + 4) go.
+	s := suiteFor(t, srv.BaseURL(), "defaults.n=1", "defaults.max_concurrency=64")
+	ctx, cancel := context.WithCancel(context.Background())
+	var atCancel atomic.Int64
+	stop := cancelWhen(func() bool {
+		if n := srv.Calls(); n >= 8 {
+			atCancel.Store(int64(n))
+			return true
+		}
+		return false
+	}, cancel)
+	out, err := bench.Execute(ctx, st, s, bench.Options{Retry: fastRetry, Grace: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stop() {
+		t.Fatal("8 requests were not sent within 30 s")
+	}
+	// What was let go before the interrupt (at most the cap, about 8)
+	// may still arrive; the ~50 waiting requests may not.
+	if extra := int64(srv.Calls()) - atCancel.Load(); extra > 10 {
+		t.Errorf("%d requests sent after the interrupt; want only those already let go (≤ 10)", extra)
+	}
+	if out.Run.Status != results.StatusInterrupted || out.Counts.Failed != 0 {
+		t.Fatalf("run %s, counts %+v; want interrupted with nothing failed", out.Run.Status, out.Counts)
+	}
+	again := execute(t, context.Background(), st, s)
+	if again.Run.ID != out.Run.ID || again.Run.Status != results.StatusComplete {
+		t.Errorf("resume: run %d %s; want run %d complete", again.Run.ID, again.Run.Status, out.Run.ID)
 	}
 }

@@ -267,6 +267,8 @@ func (p *Prepared) Run(ctx context.Context) (*Outcome, error) {
 	db := context.WithoutCancel(ctx)
 	store, opt, run := p.store, p.opt, p.run
 	out := &Outcome{Run: run, Resumed: p.Resumed, Skipped: p.Skipped}
+	stopLimiters := context.AfterFunc(ctx, p.ctl.interrupt)
+	defer stopLimiters()
 	inline := p.scorers.Inline()
 	runner := &Runner{Clients: p.clients, Retry: p.retry, Scorers: inline, Grace: opt.Grace, Progress: opt.Progress, Redact: p.redact,
 		Workers: p.workers()}

@@ -123,6 +123,14 @@ func (ctl *runControl) end() {
 	}
 }
 
+// interrupt closes every limiter (AdaptiveLimiter.Close): after the first
+// Ctrl-C no request waiting for its turn is sent.
+func (ctl *runControl) interrupt() {
+	for _, l := range ctl.limiters {
+		l.Close()
+	}
+}
+
 // factory returns the ClientFactory of models (judge false) or judges:
 // newClient's client (nil: the OpenAI client) metered at the model's
 // price and behind its endpoint × key limiter.

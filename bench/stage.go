@@ -128,7 +128,7 @@ func (s *Stage[I, T]) Run(ctx context.Context) error {
 	}()
 	var lanes sync.WaitGroup
 	for _, l := range s.Lanes {
-		lanes.Go(func() { runLane(feed, hard, l, out, fail) })
+		lanes.Go(func() { runLane(ctx, feed, hard, l, out, fail) })
 	}
 	lanes.Wait()
 	close(out)
@@ -138,7 +138,7 @@ func (s *Stage[I, T]) Run(ctx context.Context) error {
 
 // runLane feeds one lane's items to its workers until the items end or
 // feed or the lane is stopped, and waits for the workers.
-func runLane[I, T any](feed, hard context.Context, l Lane[I, T], out chan<- []T, fail func(error)) {
+func runLane[I, T any](ctx, feed, hard context.Context, l Lane[I, T], out chan<- []T, fail func(error)) {
 	laneCtx, stop := context.WithCancel(feed)
 	defer stop()
 	var g errgroup.Group
@@ -150,7 +150,10 @@ func runLane[I, T any](feed, hard context.Context, l Lane[I, T], out chan<- []T,
 		// Go blocks while Workers calls are in flight: the feeder is the
 		// lane's pacer.
 		g.Go(func() error {
-			if laneCtx.Err() != nil {
+			// ctx is checked itself, not only through laneCtx: a Work that
+			// saw ctx done may return before the cancellation reaches
+			// ctx's children, and its freed slot must not start this item.
+			if ctx.Err() != nil || laneCtx.Err() != nil {
 				return nil // stopped while this item waited for a worker
 			}
 			ts, err := l.Work(hard, item)
