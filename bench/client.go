@@ -65,6 +65,8 @@ type Response struct {
 	// Unusable counts the choices the server returned without content
 	// (no message, or "content": null); they are not in Choices.
 	Unusable int
+	// RateLimit is what the answer's x-ratelimit-* headers said.
+	RateLimit RateLimit
 }
 
 // Client sends chat-completion requests. Implementations must be safe for
@@ -97,7 +99,8 @@ var (
 type APIError struct {
 	Status     int
 	Message    string        // the server's error.message, or a body excerpt
-	RetryAfter time.Duration // from the Retry-After header; 0 when absent
+	RetryAfter time.Duration // from retry-after-ms or Retry-After; 0 when absent
+	RateLimit  RateLimit     // from the x-ratelimit-* headers
 }
 
 // Error formats the status and message.
@@ -266,12 +269,17 @@ func (c *OpenAIClient) Complete(ctx context.Context, req Request) (*Response, er
 	}
 	start := time.Now()
 	var reply chatReply
-	err = c.send(ctx, body, &reply)
+	var hdr http.Header
+	err = c.send(ctx, body, &reply, &hdr)
 	latency := time.Since(start)
 	if err != nil {
 		return nil, err
 	}
-	return reply.response(latency, c.redact)
+	resp, err := reply.response(latency, c.redact)
+	if resp != nil {
+		resp.RateLimit = ParseRateLimit(hdr)
+	}
+	return resp, err
 }
 
 // wireRequest maps req onto the JSON body, leaving out what go-openai
@@ -358,8 +366,9 @@ func noContent(i int, noMessage bool, finish string) string {
 // every failure: transport failures as ErrConnection, expired attempts as
 // ErrTimeout, HTTP errors as *APIError, broken or oversized replies as
 // ErrMalformed. An interruption (ctx cancelled by the caller) is returned
-// as ctx's error.
-func (c *OpenAIClient) send(ctx context.Context, body []byte, v any) error {
+// as ctx's error. hdr, when not nil, is set to a successful answer's
+// headers.
+func (c *OpenAIClient) send(ctx context.Context, body []byte, v any, hdr *http.Header) error {
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("build request: %w", err)
@@ -388,7 +397,10 @@ func (c *OpenAIClient) send(ctx context.Context, body []byte, v any) error {
 			return c.transportError(ctx, ctx.Err())
 		}
 		return &APIError{Status: resp.StatusCode, Message: errorMessage([]byte(c.redact.String(string(data)))),
-			RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
+			RetryAfter: serverRetryAfter(resp.Header, time.Now()), RateLimit: ParseRateLimit(resp.Header)}
+	}
+	if hdr != nil {
+		*hdr = resp.Header
 	}
 	// The reply is decoded straight from the connection. (Closing the
 	// body before EOF is fine: net/http drains a small remainder and
@@ -478,8 +490,11 @@ func retryAfter(h string, now time.Time) time.Duration {
 		return 0
 	}
 	if secs, err := strconv.ParseFloat(h, 64); err == nil {
-		if secs <= 0 {
+		switch {
+		case !(secs > 0): // also NaN
 			return 0
+		case secs > maxReset.Seconds(): // also +Inf, which would overflow
+			return maxReset
 		}
 		return time.Duration(secs * float64(time.Second))
 	}

@@ -61,6 +61,9 @@ type Options struct {
 	// Waiting, when set, is called once when Prepare starts to wait, with
 	// the run it waits for.
 	Waiting func(busy *results.RunBusyError)
+	// RateControl tunes the adaptive limit of each endpoint × API key;
+	// zero means the defaults.
+	RateControl RateControl
 }
 
 // Outcome is the result of Execute.
@@ -115,7 +118,8 @@ type Prepared struct {
 	// write waits for it (awaitPlan).
 	planned chan struct{}
 	planErr error
-	seq     *seqRun // set for a sequential run (Suite.UntilDecided)
+	seq     *seqRun     // set for a sequential run (Suite.UntilDecided)
+	ctl     *runControl // rate limiters and the max_cost meter
 }
 
 // Prepare plans a suite, reads the API keys, builds scorers and clients,
@@ -156,7 +160,9 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 	if retry == (RetryPolicy{}) {
 		retry = DefaultRetryPolicy()
 	}
-	scorers, err := BuildScorers(s, getenv, opt.NewClient, retry)
+	redact := suiteRedactor(s, plan, keys, getenv)
+	ctl := newRunControl(s, plan.Instances, keys, getenv, opt.RateControl, redact)
+	scorers, err := BuildScorers(s, getenv, ctl.factory(opt.NewClient, true), retry)
 	if err != nil {
 		if errors.Is(err, ErrConfig) {
 			return nil, err
@@ -167,9 +173,8 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	redact := suiteRedactor(s, plan, keys, getenv)
 
-	p := &Prepared{Plan: plan, store: store, opt: opt, scorers: scorers, retry: retry, redact: redact, planned: make(chan struct{}), seq: seq}
+	p := &Prepared{Plan: plan, store: store, opt: opt, scorers: scorers, retry: retry, redact: redact, planned: make(chan struct{}), seq: seq, ctl: ctl}
 	nr := redactRunRecord(newRunRecord(s, plan, scorerRecords, opt.Version), redact)
 	claim, err := claimRun(ctx, store, nr, opt)
 	if err != nil {
@@ -195,6 +200,9 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 		return nil, errors.Join(err, p.fail(db, err))
 	}
 	p.Skipped = len(stored)
+	if err := ctl.start(db, store, p.run.ID, plan.Instances); err != nil {
+		return nil, errors.Join(err, p.fail(db, err))
+	}
 	if !opt.NoSample {
 		p.Pending = Pending(plan.Jobs, stored)
 	}
@@ -219,7 +227,7 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 			br = newBreaker(endpoint, opt.Breaker, redact)
 			breakers[endpoint] = br
 		}
-		p.clients[i] = instanceClient(in, keys[i], hc, opt.NewClient, br)
+		p.clients[i] = instanceClient(in, keys[i], hc, ctl.factory(opt.NewClient, false), br)
 	}
 	return p, nil
 }
@@ -274,8 +282,11 @@ func (p *Prepared) Run(ctx context.Context) (*Outcome, error) {
 	db := context.WithoutCancel(ctx)
 	store, opt, run := p.store, p.opt, p.run
 	out := &Outcome{Run: run, Resumed: p.Resumed, Skipped: p.Skipped}
+	stopLimiters := context.AfterFunc(ctx, p.ctl.interrupt)
+	defer stopLimiters()
 	inline := p.scorers.Inline()
-	runner := &Runner{Clients: p.clients, Retry: p.retry, Scorers: inline, Grace: opt.Grace, Progress: opt.Progress, Redact: p.redact}
+	runner := &Runner{Clients: p.clients, Retry: p.retry, Scorers: inline, Grace: opt.Grace, Progress: opt.Progress, Redact: p.redact,
+		Workers: p.workers()}
 	sum, runErr := runner.Run(ctx, p.Plan, p.Pending, func(batch []results.Sample) error {
 		if err := p.awaitPlan(); err != nil {
 			return err
@@ -283,7 +294,10 @@ func (p *Prepared) Run(ctx context.Context) (*Outcome, error) {
 		for i := range batch {
 			batch[i].RunID = run.ID
 		}
-		return store.Put(db, batch)
+		if err := store.Put(db, batch); err != nil {
+			return err
+		}
+		return p.ctl.flush(db, store, run.ID)
 	})
 	out.Summary = sum
 	if runErr == nil {
@@ -303,12 +317,17 @@ func (p *Prepared) Run(ctx context.Context) (*Outcome, error) {
 		sum.Interrupted = out.Scoring.Interrupted
 		out.Summary = sum
 	}
+	p.ctl.end()
+	if err := p.ctl.flush(db, store, run.ID); err != nil {
+		return out, errors.Join(err, p.fail(db, err))
+	}
 	counts, err := store.Counts(db, run.ID)
 	if err != nil {
 		return out, errors.Join(err, p.fail(db, err))
 	}
 	out.Counts = counts
 	status, msg := Verdict(counts, sum, out.Scoring, opt.MaxErrorRate)
+	status, msg = p.budgetVerdict(status, msg, counts)
 	if err := store.FinishRun(db, run.ID, status, msg); err != nil {
 		return out, err
 	}

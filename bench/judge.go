@@ -181,7 +181,9 @@ func (j *judgeScorer) call(ctx context.Context, je JudgeEndpoint, key, name, tem
 	jd := results.Judgment{Key: key, Judge: je.Name, BaseURL: j.redact.URL(je.Instance.BaseURL), Model: je.Instance.Model, Mode: j.spec.Mode,
 		Template: templateName(name, template), CreatedAt: time.Now()}
 	if err != nil {
-		if Fatal(err) {
+		// Not sent for max_cost or an interruption: not a failed call,
+		// nothing to record.
+		if Fatal(err) || errors.Is(err, ErrBudget) || errors.Is(err, context.Canceled) {
 			return jd, fmt.Errorf("judge %s (%s): %w", je.Name, je.Instance.Model, err)
 		}
 		jd.Category, jd.Err, jd.HTTPStatus, jd.Attempts = results.CategoryFailed, j.redact.String(err.Error()), Status(err), 1

@@ -51,6 +51,9 @@ func TestRetryAfterHeader(t *testing.T) {
 		{"Fri, 27 Nov 2026 12:00:07 GMT", 7 * time.Second}, // HTTP-date
 		{"Fri, 27 Nov 2026 11:00:00 GMT", 0},               // a date in the past: retry now
 		{"soon", 0},                                        // unparseable: ignored
+		{"NaN", 0},                                         // not a number of seconds: ignored (was converted to a huge negative wait)
+		{"Inf", 24 * time.Hour},                            // capped at a day instead of overflowing to a negative wait
+		{"1e300", 24 * time.Hour},                          // the same
 	} {
 		if got := retryAfter(tc.h, now); got != tc.want {
 			t.Errorf("retryAfter(%q) = %v; want %v", tc.h, got, tc.want)

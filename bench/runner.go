@@ -46,6 +46,11 @@ type Runner struct {
 	// Redact, when non-nil, removes secrets from what samples store:
 	// completions, error messages and base URLs.
 	Redact *Redactor
+	// Workers, when set, gives each plan instance's most requests in
+	// flight, by index (its max_concurrency under adaptive rate control,
+	// whose limiter holds them to the current cap); nil or a value below 1
+	// means the instance's concurrency.
+	Workers []int
 }
 
 // Summary is what a Runner.Run did.
@@ -136,7 +141,7 @@ func (r *Runner) Run(ctx context.Context, plan *Plan, jobs []Job, sink func([]re
 		var stopOnce sync.Once
 		stage.Lanes = append(stage.Lanes, Lane[Job, results.Sample]{
 			Items:   slices.Values(ijobs),
-			Workers: *in.Settings.Concurrency,
+			Workers: r.workers(ii, in),
 			Work: func(ctx context.Context, j Job) ([]results.Sample, error) {
 				ss := w.do(ctx, j)
 				r.count(ss)
@@ -158,6 +163,14 @@ func (r *Runner) Run(ctx context.Context, plan *Plan, jobs []Job, sink func([]re
 	sum.Interrupted = ctx.Err() != nil
 	sum.Elapsed = time.Since(start)
 	return sum, err
+}
+
+// workers returns the lane size of plan instance i.
+func (r *Runner) workers(i int, in suites.Instance) int {
+	if i < len(r.Workers) && r.Workers[i] >= 1 {
+		return r.Workers[i]
+	}
+	return *in.Settings.Concurrency
 }
 
 func (r *Runner) count(ss []results.Sample) {
@@ -307,10 +320,17 @@ func (w *worker) samples(ctx context.Context, j Job, from int, req Request, resp
 			return nil // interrupted: stays pending
 		}
 		var down *CircuitOpenError
-		if errors.As(err, &down) {
+		var broke *BudgetError
+		switch {
+		case errors.As(err, &down):
 			// Not sent (or not again): the draws stay pending, to be
 			// sampled when the suite runs again, and the model stops.
 			var stop error = down
+			w.stopErr.CompareAndSwap(nil, &stop)
+			return nil
+		case errors.As(err, &broke):
+			// max_cost: likewise pending, for a run with a larger budget.
+			var stop error = broke
 			w.stopErr.CompareAndSwap(nil, &stop)
 			return nil
 		}

@@ -216,8 +216,11 @@ func ScoreMissing(ctx context.Context, store ScoreStore, runID int64, prompts ma
 				switch {
 				case errors.Is(err, ErrJudgeFailed):
 					unjudged.Add(1)
-				case ctx.Err() != nil:
+				case ctx.Err() != nil, errors.Is(err, context.Canceled):
 					// interrupted: the sample stays unscored
+				case errors.Is(err, ErrBudget):
+					// max_cost: unscored, and no more judge calls
+					return nil, fmt.Errorf("%w: %w", ErrStopLane, err)
 				case err != nil:
 					return nil, fmt.Errorf("score sample %s: %w", it.key, err)
 				default:

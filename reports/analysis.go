@@ -82,7 +82,13 @@ type Analysis struct {
 	RateSequences []RateSequence
 	Agreements    []Agreement
 	Judges        []JudgeSummary
-	Methods       []Method
+	// Cost is what the run's tokens cost at its recorded prices; nil when
+	// it recorded none.
+	Cost *CostSummary
+	// RateControl are the adaptive in-flight caps of its endpoints over
+	// time; empty when none were recorded.
+	RateControl []RateSeries
+	Methods     []Method
 	// Notes are the statistical caveats of the figures above (few draws,
 	// few prompts or seeds, zero counts…), one per kind of statistic and
 	// warning, each naming what it concerns.
@@ -406,6 +412,7 @@ func Analyze(d *RunData, opt Options) (*Analysis, error) {
 	for _, u := range d.JudgeUsage {
 		a.Judges = append(a.Judges, JudgeSummary{Judge: u.Judge, Calls: u.Calls, Failed: u.Failed, PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens})
 	}
+	a.costAndRate()
 	for _, p := range d.Suite.Probes {
 		a.Probes = append(a.Probes, a.probe(p, conf))
 	}

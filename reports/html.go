@@ -20,11 +20,11 @@ import (
 	"github.com/traitleak/traitleak/suites"
 )
 
-//go:embed templates/report.html.tmpl templates/report.css
+//go:embed templates/report.html.tmpl templates/report.css templates/ratecost.html.tmpl
 var templateFS embed.FS
 
 // reportTemplate is parsed once; a parse error is a bug caught by tests.
-var reportTemplate = template.Must(template.New("report.html.tmpl").ParseFS(templateFS, "templates/report.html.tmpl"))
+var reportTemplate = template.Must(template.New("report.html.tmpl").ParseFS(templateFS, "templates/report.html.tmpl", "templates/ratecost.html.tmpl"))
 
 // HTML writes the analysis as one self-contained HTML5 page: inline CSS
 // and inline SVG charts, no JavaScript, nothing loaded from anywhere (a
@@ -136,6 +136,7 @@ type htmlView struct {
 	Params      []param
 	Footnotes   []footnote
 	HasCharts   bool
+	RateCost    *rateCostView // cost and rate control, when recorded
 }
 
 type gateCount struct {
@@ -462,6 +463,9 @@ func (a *Analysis) htmlView(charts [][][]Chart) (*htmlView, error) {
 	}
 	v.Examples = a.examples()
 	v.Params = a.params()
+	if v.RateCost, err = a.rateCostView(); err != nil {
+		return nil, err
+	}
 	return v, nil
 }
 

@@ -38,6 +38,8 @@ func (a *Analysis) MarshalJSON() ([]byte, error) {
 		RateSeqs    []RateSequence    `json:"rate_sequences,omitempty"`
 		Agreements  []Agreement       `json:"judge_agreement,omitempty"`
 		Judges      []JudgeSummary    `json:"judges,omitempty"`
+		Cost        *CostSummary      `json:"cost,omitempty"`
+		RateControl []RateSeries      `json:"rate_control,omitempty"`
 		References  []ReferenceRow    `json:"references"`
 		Methods     []Method          `json:"methods"`
 		Notes       []string          `json:"notes,omitempty"`
@@ -45,7 +47,8 @@ func (a *Analysis) MarshalJSON() ([]byte, error) {
 	r := report{RunID: a.RunID, Suite: a.Suite, SuiteSource: a.SuiteSource, SuiteHash: a.SuiteHash, Description: a.Description,
 		Status: a.Status, Message: a.Message, Version: a.Version, Started: a.Started, Finished: a.Finished, Seed: a.Seed, Salt: a.Salt,
 		Confidence: a.Confidence, Adjust: a.Adjust,
-		Models: a.Instances, Gates: a.Gates, RateSeqs: a.RateSequences, Agreements: a.Agreements, Judges: a.Judges, Methods: a.Methods, Notes: a.Notes}
+		Models: a.Instances, Gates: a.Gates, RateSeqs: a.RateSequences, Agreements: a.Agreements, Judges: a.Judges, Methods: a.Methods, Notes: a.Notes,
+		Cost: a.Cost, RateControl: a.RateControl}
 	for i := range a.Probes {
 		p := &a.Probes[i]
 		r.Probes = append(r.Probes, p.Summary())

@@ -45,6 +45,10 @@ type RunData struct {
 	// run's stored draws, in rule order (sequential.Rules); nil when it
 	// has none.
 	Sequential []sequential.State
+	// Prices are the prices the run recorded; RateChanges the changes of
+	// its adaptive in-flight caps (both empty for runs made before them).
+	Prices      []results.RunPrice
+	RateChanges []results.RateChange
 
 	scorerOf map[string]*results.RunScorer // by probe; built by scorer
 	byTarget map[CellKey][]CellKey         // cells by probe and target (Instance, Prompt zero); built by cellsOf
@@ -202,6 +206,12 @@ func Load(ctx context.Context, store *results.Store, runID int64) (*RunData, err
 		return nil, err
 	}
 	if err := d.loadSequential(ctx, store, o); err != nil {
+		return nil, err
+	}
+	if d.Prices, err = store.Prices(ctx, runID); err != nil {
+		return nil, err
+	}
+	if d.RateChanges, err = store.RateChanges(ctx, runID); err != nil {
 		return nil, err
 	}
 	return d, nil

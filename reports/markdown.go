@@ -211,6 +211,7 @@ func (a *Analysis) writeMarkdown(m *mdWriter) {
 	}
 	m.printf("\n\n")
 	a.writeModels(m)
+	a.writeCostAndRate(m)
 	a.writeRates(m)
 	a.writeComparisons(m)
 	a.writeGates(m)

@@ -265,7 +265,8 @@ func TestReportOfOldRun(t *testing.T) {
 		}
 	}
 
-	// Make the file a schema version 3 database: without the records.
+	// Make the file a schema version 3 database: without the records (and
+	// the tables of later versions).
 	raw, err := sql.Open("sqlite3", path)
 	if err != nil {
 		t.Fatal(err)
@@ -273,6 +274,7 @@ func TestReportOfOldRun(t *testing.T) {
 	if _, err := raw.Exec(`DROP TABLE score_judgments; DROP TABLE run_scorers;
 		DROP TABLE analysis_methods; DROP TABLE analysis_rates; DROP TABLE analysis_comparisons; DROP TABLE analysis_tests;
 		DROP TABLE analysis_gates; DROP TABLE analysis_references; DROP TABLE analysis_notes; DROP TABLE analyses; DROP TABLE run_tags;
+		DROP TABLE rate_changes; DROP TABLE run_prices;
 		UPDATE meta SET value = '3' WHERE key = 'schema_version'`); err != nil {
 		t.Fatal(err)
 	}

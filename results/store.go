@@ -29,7 +29,7 @@ import (
 
 // SchemaVersion is the database layout this package reads and writes.
 // Older databases are migrated on Open (see migrations).
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // migration upgrades a database by one schema version: its script, then
 // fill, when set, in the same transaction.
@@ -50,6 +50,9 @@ var migrations = map[int]migration{
 	3: {script: recordsSQL, fill: recordOldRuns},
 	// v5 stores analyses and tags runs (analyses.sql).
 	4: {script: analysesSQL},
+	// v6 records rate-control changes and the prices a run used
+	// (ratecost.sql).
+	5: {script: rateCostSQL},
 }
 
 //go:embed schema.sql
@@ -66,6 +69,9 @@ var recordsSQL string
 
 //go:embed analyses.sql
 var analysesSQL string
+
+//go:embed ratecost.sql
+var rateCostSQL string
 
 // ErrNotFound is returned when a run does not exist.
 var ErrNotFound = errors.New("not found")
@@ -205,7 +211,7 @@ func (s *Store) create(ctx context.Context) error {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, schemaSQL+judgmentsSQL+recordsSQL+analysesSQL); err != nil {
+	if _, err := tx.ExecContext(ctx, schemaSQL+judgmentsSQL+recordsSQL+analysesSQL+rateCostSQL); err != nil {
 		return fmt.Errorf("create schema: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('schema_version', ?)`, strconv.Itoa(SchemaVersion)); err != nil {

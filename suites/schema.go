@@ -33,6 +33,12 @@ type Suite struct {
 	Judges Models `yaml:"judges"`
 	// References are published figures drawn beside the measured rates.
 	References []Reference `yaml:"references"`
+	// MaxCost, when set, is the most a run may spend, in US dollars
+	// (> 0): sampling and judging stop issuing requests when the cost of
+	// what the run has used, at the models' prices, reaches it. Every
+	// model and judge then needs a price. Left out of the suite's hash:
+	// raising it resumes the same run.
+	MaxCost *float64 `yaml:"max_cost" json:"-"`
 
 	// Source names where the suite came from: a file path or "builtin:NAME".
 	Source string `yaml:"-" json:"-"`
@@ -71,6 +77,10 @@ type Model struct {
 	// means unspecified. Published reference figures are drawn beside the
 	// roles of their condition.
 	Condition string `yaml:"condition"`
+	// Price, when set, is the model's price per million tokens, used for
+	// cost estimates, max_cost and reports instead of the built-in table.
+	// Left out of the suite's hash: prices do not change what is sampled.
+	Price *Price `yaml:"price" json:"-"`
 	// Settings override the suite's defaults for this model.
 	Settings `yaml:",inline"`
 }
@@ -100,8 +110,16 @@ type Settings struct {
 	// N is the most choices asked for in one request (OpenAI's n). Servers
 	// that refuse n > 1 are detected and asked one choice at a time.
 	N *int `yaml:"n"`
-	// Concurrency is the most requests in flight to this model.
+	// Concurrency is how many requests in flight to this model the
+	// adaptive rate control starts at.
 	Concurrency *int `yaml:"concurrency"`
+	// MaxConcurrency is the hard cap on requests in flight to this model,
+	// in [concurrency, 4096]: the adaptive rate control grows the number
+	// in flight up to it while answers come back clean. Unset means
+	// concurrency (no growth above it; cuts after 429s still recover up
+	// to it). Left out of the hash when unset, so older suites keep
+	// their runs.
+	MaxConcurrency *int `yaml:"max_concurrency" json:",omitempty"`
 	// RequestsPerMinute limits the request rate; 0 means no limit.
 	RequestsPerMinute *float64 `yaml:"requests_per_minute"`
 	// TokensPerMinute limits estimated tokens (prompt + max completion) per
@@ -151,6 +169,9 @@ func (s Settings) merge(base Settings) Settings {
 	}
 	if s.Concurrency == nil {
 		s.Concurrency = base.Concurrency
+	}
+	if s.MaxConcurrency == nil {
+		s.MaxConcurrency = base.MaxConcurrency
 	}
 	if s.RequestsPerMinute == nil {
 		s.RequestsPerMinute = base.RequestsPerMinute
@@ -226,6 +247,19 @@ type Gate struct {
 // GateTests lists the valid values of Gate.Test.
 var GateTests = []string{"fisher", "paired", "seeds"}
 
+// InFlightCap returns the hard cap on requests in flight of resolved
+// settings: MaxConcurrency, or Concurrency when unset.
+func (s Settings) InFlightCap() int {
+	c := 1
+	if s.Concurrency != nil {
+		c = *s.Concurrency
+	}
+	if s.MaxConcurrency != nil {
+		return max(c, *s.MaxConcurrency)
+	}
+	return c
+}
+
 // Instance is one concrete model to sample: a role at one seed.
 type Instance struct {
 	Role      string
@@ -234,7 +268,7 @@ type Instance struct {
 	BaseURL   string
 	Model     string
 	APIKeyEnv string
-	Settings  Settings // fully resolved: every field non-nil except TopP, MaxTokens, SystemPrompt
+	Settings  Settings // fully resolved: every field non-nil except TopP, MaxTokens, SystemPrompt, MaxConcurrency
 }
 
 // Name is "role" or "role@seed".

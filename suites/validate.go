@@ -72,6 +72,9 @@ func (s *Suite) validate(dir string, resolve bool) error {
 		if err := m.Settings.validate(path, fail); err != nil {
 			return err
 		}
+		if err := s.validateRate(path, m, fail); err != nil {
+			return err
+		}
 	}
 	if len(s.Probes) == 0 {
 		return fail("probes", "missing probes: declare at least one probe")
@@ -170,6 +173,12 @@ func (s *Suite) validate(dir string, resolve bool) error {
 		if err := j.Settings.validate(path, fail); err != nil {
 			return err
 		}
+		if err := s.validateRate(path, j, fail); err != nil {
+			return err
+		}
+	}
+	if err := s.validateCost(fail); err != nil {
+		return err
 	}
 	for i, r := range s.References {
 		path := fmt.Sprintf("references[%d]", i)
@@ -271,6 +280,9 @@ func (st Settings) validate(path string, fail func(string, string, ...any) error
 	}
 	if v := st.Concurrency; v != nil && (*v < 1 || *v > 4096) {
 		return fail(path+".concurrency", "concurrency must be in [1, 4096], got %d", *v)
+	}
+	if v := st.MaxConcurrency; v != nil && (*v < 1 || *v > 4096) {
+		return fail(path+".max_concurrency", "max_concurrency must be in [1, 4096], got %d", *v)
 	}
 	if v := st.RequestsPerMinute; v != nil && *v < 0 {
 		return fail(path+".requests_per_minute", "must be ≥ 0 (0 means no limit), got %s", formatFloat(*v))

@@ -28,6 +28,9 @@ type runOptions struct {
 	junit        string
 	wait         bool
 	untilDecided bool
+	dryRun       bool
+	maxCost      float64
+	maxCostSet   bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -47,6 +50,7 @@ what is in flight and marks the run interrupted; a second Ctrl-C exits at once.
 ` + exitCodesHelp,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.maxCostSet = cmd.Flags().Changed("max-cost")
 			return runRun(cmd.Context(), o, args[0], commandLine(cmd, args), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -61,6 +65,8 @@ what is in flight and marks the run interrupted; a second Ctrl-C exits at once.
 	f.DurationVar(&o.interval, "progress-interval", 10*time.Second, "how often a progress line is printed when not on a terminal")
 	f.BoolVar(&o.gate, "gate", false, "evaluate the suite's gates after the run (exit 1 when one fails)")
 	f.StringVar(&o.junit, "junit", "", "write the gates' verdicts as JUnit XML to `file` (implies --gate)")
+	f.BoolVar(&o.dryRun, "dry-run", false, "print the planned requests, estimated tokens and cost per model and judge, and send nothing")
+	f.Float64Var(&o.maxCost, "max-cost", 0, "stop issuing requests once the run has used this many US `dollars` at the models' prices (overrides the suite's max_cost; exit 3, resumable)")
 	f.BoolVar(&o.wait, "wait", false, "when another live process runs the same suite into the database, wait for it to finish instead of refusing (exit 3)")
 	f.BoolVar(&o.untilDecided, "until-decided", false, "sample the roles of the suite's sequential gates and stop-for-width rules in rounds, and stop each one as soon as it is decided (see README, Sequential gates)")
 	return cmd
@@ -73,6 +79,12 @@ func runRun(ctx context.Context, o *runOptions, suiteArg, again string, stdout, 
 	s, err := openSuite(suiteArg, o.sets, o.allowFiles)
 	if err != nil {
 		return err
+	}
+	if err := o.applyMaxCost(s); err != nil {
+		return err
+	}
+	if o.dryRun {
+		return dryRun(ctx, o, s, stdout)
 	}
 	if err := o.checkGates(s); err != nil {
 		return err
