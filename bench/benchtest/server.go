@@ -98,6 +98,7 @@ type Request struct {
 	Raw         json.RawMessage `json:"-"`
 	Auth        string          `json:"-"`
 	Host        string          `json:"-"` // the Host the request was sent to
+	RemoteAddr  string          `json:"-"` // the client's address (ip:port)
 	Fault       string          `json:"-"` // the fault injected, "" when none
 	// Key identifies the request's content: requests with the same body
 	// (model, messages, parameters, seed and n) have the same Key, 32 hex
@@ -127,6 +128,10 @@ type Config struct {
 	// or not) after it is counted and before it is answered, from the
 	// request's goroutine.
 	OnRequest func(Request)
+	// ConnState, when set, is the loopback server's http.Server.ConnState
+	// hook: it sees every client connection open and close (e.g. to tell
+	// which client process sent a request, by Request.RemoteAddr).
+	ConnState func(net.Conn, http.ConnState)
 }
 
 // Server is a running fake endpoint. Its embedded *httptest.Server is
@@ -160,18 +165,17 @@ func NewServer(t testing.TB, cfg Config) *Server {
 // cfg.Addr cannot be listened on, as httptest.NewServer does.
 func New(cfg Config) *Server {
 	s := newServer(cfg)
-	mux := s.handler
-	if cfg.Addr == "" {
-		s.Server = httptest.NewServer(mux)
-		return s
+	s.Server = httptest.NewUnstartedServer(s.handler)
+	s.Server.Config.ConnState = cfg.ConnState
+	if cfg.Addr != "" {
+		l, err := net.Listen("tcp", cfg.Addr)
+		if err != nil {
+			s.Server.Listener.Close()
+			panic(fmt.Sprintf("benchtest: listen on %s: %v", cfg.Addr, err))
+		}
+		s.Server.Listener.Close()
+		s.Server.Listener = l
 	}
-	l, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		panic(fmt.Sprintf("benchtest: listen on %s: %v", cfg.Addr, err))
-	}
-	s.Server = httptest.NewUnstartedServer(mux)
-	s.Server.Listener.Close()
-	s.Server.Listener = l
 	s.Server.Start()
 	return s
 }
@@ -276,7 +280,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Auth = r.Header.Get("Authorization")
-	req.Host = r.Host
+	req.Host, req.RemoteAddr = r.Host, r.RemoteAddr
 	if req.Host == "" { // a request handed over in memory (Transport)
 		req.Host = r.URL.Host
 	}
