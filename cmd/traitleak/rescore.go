@@ -47,7 +47,7 @@ Examples:
 ` + exitCodesHelp,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runRescore(cmd.Context(), o, commandLine(cmd, args), cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runRescore(cmd.Context(), o, commandWords(cmd, args), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
@@ -68,7 +68,7 @@ Examples:
 	return cmd
 }
 
-func runRescore(ctx context.Context, o *rescoreOptions, again string, stdout, stderr io.Writer) error {
+func runRescore(ctx context.Context, o *rescoreOptions, words []string, stdout, stderr io.Writer) error {
 	if err := o.checkExec(); err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func runRescore(ctx context.Context, o *rescoreOptions, again string, stdout, st
 		return err
 	}
 	fmt.Fprintf(stdout, "run %d holds the new verdicts (%d samples scored now); run %d is unchanged\n", out.Run.ID, out.Scoring.Scored, run.ID)
-	return finishRun(ctx, store, out, again, &o.runOptions, stdout)
+	return finishRun(ctx, store, out, resumeHint(words, s, os.Getenv), &o.runOptions, stdout)
 }
 
 // rescoredSuite returns the suite recorded with run, changed by the
