@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/traitleak/traitleak/results"
@@ -144,7 +143,10 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 	if retry == (RetryPolicy{}) {
 		retry = DefaultRetryPolicy()
 	}
-	scorers, err := BuildScorers(s, getenv, opt.NewClient, retry)
+	redact := suiteRedactor(s, plan, keys, getenv)
+	// One breaker per endpoint, shared by the models and judges on it.
+	bs := newBreakers(opt.Breaker, redact)
+	scorers, err := buildScorers(s, getenv, opt.NewClient, retry, bs)
 	if err != nil {
 		if errors.Is(err, ErrConfig) {
 			return nil, err
@@ -155,8 +157,6 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	redact := suiteRedactor(s, plan, keys, getenv)
-
 	p := &Prepared{Plan: plan, store: store, opt: opt, scorers: scorers, retry: retry, redact: redact, planned: make(chan struct{})}
 	nr := redactRunRecord(newRunRecord(s, plan, scorerRecords, opt.Version), redact)
 	claim, err := claimRun(ctx, store, nr, opt)
@@ -193,7 +193,6 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 	for _, in := range plan.Instances {
 		conns[hostOf(in.BaseURL)] += *in.Settings.Concurrency
 	}
-	breakers := map[string]*breaker{} // by endpoint: instances on one share it
 	for i, in := range plan.Instances {
 		host := hostOf(in.BaseURL)
 		hc := httpClients[host]
@@ -201,13 +200,7 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 			hc = &http.Client{Transport: NewTransport(conns[host])}
 			httpClients[host] = hc
 		}
-		endpoint := strings.TrimRight(in.BaseURL, "/")
-		br, ok := breakers[endpoint]
-		if !ok {
-			br = newBreaker(endpoint, opt.Breaker, redact)
-			breakers[endpoint] = br
-		}
-		p.clients[i] = instanceClient(in, keys[i], hc, opt.NewClient, br)
+		p.clients[i] = instanceClient(in, keys[i], hc, opt.NewClient, bs.get(in.BaseURL))
 	}
 	return p, nil
 }

@@ -181,7 +181,10 @@ func (j *judgeScorer) call(ctx context.Context, je JudgeEndpoint, key, name, tem
 	jd := results.Judgment{Key: key, Judge: je.Name, BaseURL: j.redact.URL(je.Instance.BaseURL), Model: je.Instance.Model, Mode: j.spec.Mode,
 		Template: templateName(name, template), CreatedAt: time.Now()}
 	if err != nil {
-		if Fatal(err) {
+		// A fatal error, or the judge's endpoint down (its circuit open):
+		// no call to this judge can succeed now, so scoring stops; the
+		// samples stay unscored, to be judged by a later run.
+		if Fatal(err) || errors.Is(err, ErrEndpointDown) {
 			return jd, fmt.Errorf("judge %s (%s): %w", je.Name, je.Instance.Model, err)
 		}
 		jd.Category, jd.Err, jd.HTTPStatus, jd.Attempts = results.CategoryFailed, j.redact.String(err.Error()), Status(err), 1
