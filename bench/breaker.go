@@ -14,7 +14,9 @@ import (
 // once such failures have gone on for Window with no answer in between;
 // any answer from the server, even an HTTP error, ends the streak. An
 // open circuit fails every further request at once with a
-// *CircuitOpenError, and the runner stops the models on that endpoint.
+// *CircuitOpenError: the runner stops the models on that endpoint, and
+// scoring stops at a judge on it (the samples stay unscored, for a later
+// run to judge).
 type BreakerPolicy struct {
 	// Failures is how many consecutive connection failures open the
 	// circuit; 0 means DefaultBreakerPolicy's, less than 0 turns the
@@ -86,6 +88,37 @@ func newBreaker(endpoint string, p BreakerPolicy, redact *Redactor) *breaker {
 		p.Window = def.Window
 	}
 	return &breaker{policy: p, endpoint: redact.URL(strings.TrimRight(endpoint, "/")), redact: redact, now: time.Now}
+}
+
+// breakers are the circuit breakers of a run's endpoints, one per base
+// URL, shared by every model and judge on it: a judge served by the same
+// endpoint as a model meets the same open circuit.
+type breakers struct {
+	policy BreakerPolicy
+	redact *Redactor
+	m      map[string]*breaker
+}
+
+// newBreakers returns the breakers of a run under p; redact removes
+// secrets from what their errors say.
+func newBreakers(p BreakerPolicy, redact *Redactor) *breakers {
+	return &breakers{policy: p, redact: redact, m: map[string]*breaker{}}
+}
+
+// get returns the breaker of the endpoint baseURL, made on first use; nil
+// when bs is nil or its policy turns breakers off. Not safe for
+// concurrent use: clients are built before any request is made.
+func (bs *breakers) get(baseURL string) *breaker {
+	if bs == nil {
+		return nil
+	}
+	endpoint := strings.TrimRight(baseURL, "/")
+	br, ok := bs.m[endpoint]
+	if !ok {
+		br = newBreaker(endpoint, bs.policy, bs.redact)
+		bs.m[endpoint] = br
+	}
+	return br
 }
 
 // wrap returns c behind the breaker; a nil breaker returns c.

@@ -49,7 +49,8 @@
 // batches (SampleStore.Put, ScoreStore.PutScores and PutJudgments). Only
 // the writer touches the database while a stage runs. Requests go through
 // a Client: the single-attempt OpenAIClient (which never follows a
-// redirect), behind its endpoint's circuit breaker (BreakerPolicy), under
+// redirect), behind its endpoint's circuit breaker (BreakerPolicy, one
+// per endpoint, shared by the models and judges on it), under
 // WithRateLimit, with WithRetry around it. What is stored or printed has
 // the API keys and URL credentials redacted (Redactor).
 package bench

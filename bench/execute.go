@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/traitleak/traitleak/results"
@@ -162,7 +161,9 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 	}
 	redact := suiteRedactor(s, plan, keys, getenv)
 	ctl := newRunControl(s, plan.Instances, keys, getenv, opt.RateControl, redact)
-	scorers, err := BuildScorers(s, getenv, ctl.factory(opt.NewClient, true), retry)
+	// One breaker per endpoint, shared by the models and judges on it.
+	bs := newBreakers(opt.Breaker, redact)
+	scorers, err := buildScorers(s, getenv, ctl.factory(opt.NewClient, true), retry, bs)
 	if err != nil {
 		if errors.Is(err, ErrConfig) {
 			return nil, err
@@ -213,7 +214,6 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 	for _, in := range plan.Instances {
 		conns[hostOf(in.BaseURL)] += *in.Settings.Concurrency
 	}
-	breakers := map[string]*breaker{} // by endpoint: instances on one share it
 	for i, in := range plan.Instances {
 		host := hostOf(in.BaseURL)
 		hc := httpClients[host]
@@ -221,13 +221,7 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 			hc = &http.Client{Transport: NewTransport(conns[host])}
 			httpClients[host] = hc
 		}
-		endpoint := strings.TrimRight(in.BaseURL, "/")
-		br, ok := breakers[endpoint]
-		if !ok {
-			br = newBreaker(endpoint, opt.Breaker, redact)
-			breakers[endpoint] = br
-		}
-		p.clients[i] = instanceClient(in, keys[i], hc, ctl.factory(opt.NewClient, false), br)
+		p.clients[i] = instanceClient(in, keys[i], hc, ctl.factory(opt.NewClient, false), bs.get(in.BaseURL))
 	}
 	return p, nil
 }

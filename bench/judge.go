@@ -182,8 +182,11 @@ func (j *judgeScorer) call(ctx context.Context, je JudgeEndpoint, key, name, tem
 		Template: templateName(name, template), CreatedAt: time.Now()}
 	if err != nil {
 		// Not sent for max_cost or an interruption: not a failed call,
-		// nothing to record.
-		if Fatal(err) || errors.Is(err, ErrBudget) || errors.Is(err, context.Canceled) {
+		// nothing to record. A fatal error, or the judge's endpoint down
+		// (its circuit open): no call to this judge can succeed now, so
+		// scoring stops; the samples stay unscored, to be judged by a
+		// later run.
+		if Fatal(err) || errors.Is(err, ErrEndpointDown) || errors.Is(err, ErrBudget) || errors.Is(err, context.Canceled) {
 			return jd, fmt.Errorf("judge %s (%s): %w", je.Name, je.Instance.Model, err)
 		}
 		jd.Category, jd.Err, jd.HTTPStatus, jd.Attempts = results.CategoryFailed, j.redact.String(err.Error()), Status(err), 1

@@ -53,6 +53,12 @@ type ClientFactory func(in suites.Instance, apiKey string, hc *http.Client) Clie
 // newClient and getenv both nil no judge call can be made: use it to
 // compute scorer IDs and targets only.
 func BuildScorers(s *suites.Suite, getenv func(string) string, newClient ClientFactory, retry RetryPolicy) (*Scorers, error) {
+	return buildScorers(s, getenv, newClient, retry, nil)
+}
+
+// buildScorers is BuildScorers with the judges' clients behind the
+// circuit breakers of bs (nil: none).
+func buildScorers(s *suites.Suite, getenv func(string) string, newClient ClientFactory, retry RetryPolicy, bs *breakers) (*Scorers, error) {
 	out := &Scorers{ByProbe: map[string]Scorer{}, Workers: runtime.GOMAXPROCS(0), cache: newMemoryJudgeCache()}
 	endpoints := map[string]JudgeEndpoint{}
 	judgeWorkers := 0
@@ -80,7 +86,7 @@ func BuildScorers(s *suites.Suite, getenv func(string) string, newClient ClientF
 				}
 				je = JudgeEndpoint{Name: name, Instance: in}
 				if getenv != nil || newClient != nil {
-					c, key, err := judgeClient(in, getenv, newClient, retry)
+					c, key, err := judgeClient(in, getenv, newClient, retry, bs.get(in.BaseURL))
 					if err != nil {
 						return nil, err
 					}
@@ -111,10 +117,11 @@ func BuildScorers(s *suites.Suite, getenv func(string) string, newClient ClientF
 	return out, nil
 }
 
-// judgeClient returns the client of judge in: rate-limited, retrying with
-// retry and in's max_retries, and keeping at most in's concurrency calls
-// in flight. It returns the API key it read, too.
-func judgeClient(in suites.Instance, getenv func(string) string, newClient ClientFactory, retry RetryPolicy) (Client, string, error) {
+// judgeClient returns the client of judge in: behind its endpoint's
+// breaker br (nil: none), rate-limited, retrying with retry and in's
+// max_retries, and keeping at most in's concurrency calls in flight. It
+// returns the API key it read, too.
+func judgeClient(in suites.Instance, getenv func(string) string, newClient ClientFactory, retry RetryPolicy, br *breaker) (Client, string, error) {
 	key, err := instanceKey(in, getenv, "judge")
 	if err != nil {
 		return nil, "", err
@@ -122,7 +129,7 @@ func judgeClient(in suites.Instance, getenv func(string) string, newClient Clien
 	hc := &http.Client{Transport: NewTransport(*in.Settings.Concurrency)}
 	policy := retry
 	policy.MaxRetries = *in.Settings.MaxRetries
-	c := WithRetry(instanceClient(in, key, hc, newClient, nil), policy)
+	c := WithRetry(instanceClient(in, key, hc, newClient, br), policy)
 	return WithConcurrency(c, *in.Settings.Concurrency), key, nil
 }
 

@@ -25,6 +25,7 @@ type rescoreOptions struct {
 	coherent          string
 	alignmentTemplate string
 	coherenceTemplate string
+	baseURLs          []string
 }
 
 func newRescoreCmd() *cobra.Command {
@@ -44,10 +45,15 @@ Examples:
   traitleak rescore --run 3 --mode logprobs
   traitleak rescore --run 3 --judge gpt-4o --judge mini=gpt-4o-mini   # two judges: agreement is reported
 
+A run whose base_url held credentials (http://USER:PASSWORD@host/v1) records
+it without them, but its sample keys hash the whole URL: give it back with
+--base-url ROLE=URL, or rescore finds none of the run's samples and says so
+(exit 2). A judge's --base-url NAME=URL gives back its credentials too.
+
 ` + exitCodesHelp,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runRescore(cmd.Context(), o, commandLine(cmd, args), cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runRescore(cmd.Context(), o, commandWords(cmd, args), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
@@ -61,6 +67,7 @@ Examples:
 	f.StringVar(&o.coherent, "coherent", "", `coherence rule of a kept answer, e.g. "ge 50" or ">= 50"`)
 	f.StringVar(&o.alignmentTemplate, "alignment-template", "", "`file` with an alignment judge template ({prompt}, {completion})")
 	f.StringVar(&o.coherenceTemplate, "coherence-template", "", "`file` with a coherence judge template ({prompt}, {completion})")
+	f.StringArrayVar(&o.baseURLs, "base-url", nil, "set the base_url of model role or judge `NAME=URL`, e.g. to give back credentials the run did not record (repeatable)")
 	f.Float64Var(&o.maxErrorRate, "max-error-rate", 0.05, "largest `fraction` of failed samples or judge calls for a complete run")
 	f.DurationVar(&o.grace, "grace", 30*time.Second, "after Ctrl-C, how long judge calls in flight may finish")
 	f.StringVar(&o.progress, "progress", "auto", "progress display: auto, bar, lines or none")
@@ -68,7 +75,7 @@ Examples:
 	return cmd
 }
 
-func runRescore(ctx context.Context, o *rescoreOptions, again string, stdout, stderr io.Writer) error {
+func runRescore(ctx context.Context, o *rescoreOptions, words []string, stdout, stderr io.Writer) error {
 	if err := o.checkExec(); err != nil {
 		return err
 	}
@@ -79,6 +86,9 @@ func runRescore(ctx context.Context, o *rescoreOptions, again string, stdout, st
 	defer store.Close()
 	s, err := rescoredSuite(run, o)
 	if err != nil {
+		return err
+	}
+	if err := checkRecordedKeys(ctx, store, run, s); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "rescoring run %d (%s) with the stored samples; no model is sampled\n", run.ID, run.SuiteName)
@@ -92,7 +102,7 @@ func runRescore(ctx context.Context, o *rescoreOptions, again string, stdout, st
 		return err
 	}
 	fmt.Fprintf(stdout, "run %d holds the new verdicts (%d samples scored now); run %d is unchanged\n", out.Run.ID, out.Scoring.Scored, run.ID)
-	return finishRun(ctx, store, out, again, &o.runOptions, stdout)
+	return finishRun(ctx, store, out, resumeHint(words, s, os.Getenv), &o.runOptions, stdout)
 }
 
 // rescoredSuite returns the suite recorded with run, changed by the
@@ -101,6 +111,9 @@ func rescoredSuite(run *results.Run, o *rescoreOptions) (*suites.Suite, error) {
 	s, err := suites.Recorded([]byte(run.SuiteJSON), fmt.Sprintf("rescore of run %d (%s)", run.ID, run.SuiteSource))
 	if err != nil {
 		return nil, fmt.Errorf("run %d: %w", run.ID, err)
+	}
+	if err := setBaseURLs(s, run.ID, o.baseURLs); err != nil {
+		return nil, err
 	}
 	r := suites.Rejudge{Mode: o.mode, Misaligned: o.misaligned, Coherent: o.coherent}
 	for _, j := range o.judges {

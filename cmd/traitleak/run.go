@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"github.com/traitleak/traitleak/bench"
 	"github.com/traitleak/traitleak/reports"
 	"github.com/traitleak/traitleak/results"
@@ -51,7 +51,7 @@ what is in flight and marks the run interrupted; a second Ctrl-C exits at once.
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.maxCostSet = cmd.Flags().Changed("max-cost")
-			return runRun(cmd.Context(), o, args[0], commandLine(cmd, args), cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runRun(cmd.Context(), o, args[0], commandWords(cmd, args), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
@@ -72,7 +72,9 @@ what is in flight and marks the run interrupted; a second Ctrl-C exits at once.
 	return cmd
 }
 
-func runRun(ctx context.Context, o *runOptions, suiteArg, again string, stdout, stderr io.Writer) error {
+// runRun runs the suite named by suiteArg; words are the command line,
+// printed (redacted) as a resume hint.
+func runRun(ctx context.Context, o *runOptions, suiteArg string, words []string, stdout, stderr io.Writer) error {
 	if err := o.checkExec(); err != nil {
 		return err
 	}
@@ -101,7 +103,7 @@ func runRun(ctx context.Context, o *runOptions, suiteArg, again string, stdout, 
 	if err != nil {
 		return err
 	}
-	return finishRun(ctx, store, out, again, o, stdout)
+	return finishRun(ctx, store, out, resumeHint(words, s, os.Getenv), o, stdout)
 }
 
 // checkGates checks, before any sampling, what --gate and --junit need:
@@ -202,38 +204,13 @@ func finishRun(ctx context.Context, store *results.Store, out *bench.Outcome, ag
 		return nil
 	case results.StatusInterrupted:
 		fmt.Fprintf(stdout, "resume with: %s\n", again)
+		printRedactedNote(stdout, again)
 		return &exitError{code: exitInterrupted}
 	default:
 		fmt.Fprintf(stdout, "retry the missing or failed draws with: %s\n", again)
+		printRedactedNote(stdout, again)
 		return &exitError{code: exitIncomplete}
 	}
-}
-
-// commandLine rebuilds the command line of cmd from its arguments and the
-// flags the user set, to print as a resume or retry hint. --fresh is left
-// out: resuming continues the fresh run rather than starting another.
-func commandLine(cmd *cobra.Command, args []string) string {
-	parts := []string{cmd.CommandPath()}
-	for _, a := range args {
-		parts = append(parts, shellQuote(a))
-	}
-	cmd.Flags().Visit(func(f *pflag.Flag) {
-		if f.Name == "fresh" {
-			return
-		}
-		if sv, ok := f.Value.(pflag.SliceValue); ok {
-			for _, v := range sv.GetSlice() {
-				parts = append(parts, "--"+f.Name, shellQuote(v))
-			}
-			return
-		}
-		if f.Value.Type() == "bool" {
-			parts = append(parts, "--"+f.Name)
-			return
-		}
-		parts = append(parts, "--"+f.Name, shellQuote(f.Value.String()))
-	})
-	return strings.Join(parts, " ")
 }
 
 func shellQuote(s string) string {
