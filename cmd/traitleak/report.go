@@ -106,7 +106,15 @@ func analyzeRun(ctx context.Context, store *results.Store, runID int64, opt repo
 		return nil, err
 	}
 	markOrphaned(&data.Run)
-	return reports.Analyze(data, opt)
+	a, err := reports.Analyze(data, opt)
+	if err != nil {
+		return nil, err
+	}
+	// The chain teacher → student of the students it sampled, if any.
+	if a.Lineage, err = reports.LoadLineage(ctx, store, runID); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 func checkAdjust(adjust string) error {

@@ -30,6 +30,8 @@ func newRootCmd() *cobra.Command {
 		newPowerCmd(),
 		newLabCmd(),
 		newDemoCmd(),
+		newExperimentCmd(),
+		newExportDatasetCmd(),
 	)
 	return root
 }
