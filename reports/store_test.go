@@ -20,11 +20,12 @@ import (
 )
 
 // TestImports keeps reports a reader of what runs record: of this
-// module's packages it imports results, stats and suites, never the
-// engine (bench), whose scorers it needs no longer.
+// module's packages it imports results, stats and suites, and datasets
+// (the dataset card it prints under a run's lineage; a package without
+// I/O), never the engine (bench), whose scorers it needs no longer.
 func TestImports(t *testing.T) {
 	const module = "github.com/traitleak/traitleak/"
-	allowed := map[string]bool{module + "results": true, module + "stats": true, module + "suites": true}
+	allowed := map[string]bool{module + "results": true, module + "stats": true, module + "suites": true, module + "datasets": true}
 	files, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +41,7 @@ func TestImports(t *testing.T) {
 		for _, imp := range ast.Imports {
 			path, _ := strconv.Unquote(imp.Path.Value)
 			if strings.HasPrefix(path, module) && !allowed[path] {
-				t.Errorf("%s imports %s; reports may import only results, stats and suites of this module", f, path)
+				t.Errorf("%s imports %s; reports may import only results, stats, suites and datasets of this module", f, path)
 			}
 		}
 	}
@@ -268,7 +269,9 @@ func TestReportOfOldRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := raw.Exec(`DROP TABLE score_judgments; DROP TABLE run_scorers; UPDATE meta SET value = '3' WHERE key = 'schema_version'`); err != nil {
+	if _, err := raw.Exec(`DROP TABLE score_judgments; DROP TABLE run_scorers;
+		DROP TABLE experiment_runs; DROP TABLE lineage; DROP TABLE students; DROP TABLE jobs; DROP TABLE uploads; DROP TABLE datasets; DROP TABLE experiments;
+		UPDATE meta SET value = '3' WHERE key = 'schema_version'`); err != nil {
 		t.Fatal(err)
 	}
 	raw.Close()
