@@ -163,7 +163,7 @@ func (s *Suite) validate(dir string, resolve bool) error {
 			return fail(path, "judge name %q: use letters, digits, - and _", j.Role)
 		}
 		if len(j.Model) != 1 || len(j.Seeds) > 0 || j.Condition != "" || j.Lineage != "" {
-			return fail(path, "a judge is one model id, without seeds, condition or lineage")
+			return fail(path, "a judge is one model id, without seeds or condition (nor lineage)")
 		}
 		if err := checkEndpoint(path, j, fail); err != nil {
 			return err
