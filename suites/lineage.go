@@ -102,7 +102,9 @@ func (m *Model) checkLineage(path string, fail func(string, string, ...any) erro
 		return fail(path+".lineage", "%v", err)
 	}
 	if len(m.Model) > 0 {
-		if len(m.Model) != len(m.Seeds) {
+		// A resolved role (a recorded suite) has one model id per seed
+		// label; a model given with seeds "all" is a mistake in the file.
+		if len(m.Model) != len(m.Seeds) || m.WantSeeds() == nil {
 			return fail(path+".model", "with lineage, leave model out: the students' ids come from the results database")
 		}
 		return nil
