@@ -181,10 +181,10 @@ func TestParseLineage(t *testing.T) {
 		want      LineageRef
 		ok        bool
 	}{
-		{"owl-numbers", "student", LineageRef{"owl-numbers", "student"}, true},      // the arm is the role
+		{"owl-numbers", "student", LineageRef{"owl-numbers", "student"}, true},         // the arm is the role
 		{"owl-numbers/control", "student", LineageRef{"owl-numbers", "control"}, true}, // an explicit arm wins
-		{"a/b/c", "student", LineageRef{}, false},                                    // "b/c" is not a name
-		{"", "student", LineageRef{}, false},                                         // no experiment
+		{"a/b/c", "student", LineageRef{}, false},                                      // "b/c" is not a name
+		{"", "student", LineageRef{}, false},                                           // no experiment
 	} {
 		got, err := ParseLineage(tt.ref, tt.role)
 		if (err == nil) != tt.ok || got != tt.want {
