@@ -82,7 +82,7 @@ func (r *stageRun) filterOne(ctx context.Context, d *DatasetPlan, rec *results.D
 		return nil, fmt.Errorf("filter %s: %w", d.Name, err)
 	}
 	if len(fr.Kept) == 0 {
-		return nil, configf("%s: filter: it keeps none of the %d completions of %s (%d calls failed; rejects: %s); see the completions with: traitleak export --run %d",
+		return nil, configf("%s: filter: it keeps none of the %d completions of %s (%d calls failed; rejects: %s); see the completions with: traitleak export --run %d --format jsonl",
 			e.Position("filter"), fr.Completed(), d.Name, fr.Failed, rejectsText(fr.Rejects), rec.GenerateRunID)
 	}
 	rows := fr.Kept
