@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -138,10 +139,7 @@ func (a *Analysis) writeLineage(m *mdWriter, cards bool) {
 		if c.TrainingSeed != nil {
 			seed = strconv.FormatInt(*c.TrainingSeed, 10)
 		}
-		hyper := c.Hyperparameters
-		if hyper == "" || hyper == "{}" {
-			hyper = "auto"
-		}
+		hyper := hyperText(c.Hyperparameters)
 		rows = append(rows, []string{md(c.Model), md(c.Lineage), md(teacher),
 			md(fmt.Sprintf("%s: %s %s, %d of %d kept, %d rows", c.Dataset, c.Kind, c.Prompts, c.Kept, c.Generated, c.Rows)),
 			"`" + shortHash(c.SHA256) + "`", md(c.File),
@@ -154,4 +152,26 @@ func (a *Analysis) writeLineage(m *mdWriter, cards bool) {
 	for _, c := range l.Cards {
 		m.printf("%s\n", c.Markdown())
 	}
+}
+
+// hyperText renders hyper-parameters recorded as a JSON object as
+// "n_epochs 10, batch_size 8", or "auto" when none is set.
+func hyperText(js string) string {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(js), &m); err != nil || len(m) == 0 {
+		if err != nil && js != "" {
+			return js
+		}
+		return "auto"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %v", k, m[k])
+	}
+	return strings.Join(parts, ", ")
 }
