@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/traitleak/traitleak/bench"
@@ -66,6 +67,8 @@ type Runner struct {
 	// FineTuneRetry bounds the retries of each fine-tuning API call; zero
 	// means bench.DefaultRetryPolicy().
 	FineTuneRetry bench.RetryPolicy
+
+	logMu sync.Mutex // the fine-tuning jobs log concurrently
 }
 
 // Outcome is what Run did.
@@ -81,6 +84,8 @@ type Outcome struct {
 
 func (r *Runner) logf(format string, args ...any) {
 	if r.Log != nil {
+		r.logMu.Lock()
+		defer r.logMu.Unlock()
 		fmt.Fprintf(r.Log, format+"\n", args...)
 	}
 }

@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -151,8 +152,11 @@ func openTestStore(t *testing.T) *results.Store {
 	return s
 }
 
+// testRunner returns a Runner into store that logs into a buffer (the
+// jobs of the fine-tuning stage log concurrently: under the race
+// detector, an unsynchronised Log is a failure).
 func testRunner(store *results.Store) *Runner {
-	return &Runner{Store: store, Version: "test", MaxErrorRate: 0.05, FineTuneRetry: bench.RetryPolicy{MaxRetries: 1}}
+	return &Runner{Store: store, Version: "test", MaxErrorRate: 0.05, FineTuneRetry: bench.RetryPolicy{MaxRetries: 1}, Log: &bytes.Buffer{}}
 }
 
 // TestRunWithFakes runs the whole experiment against fakes: every stage
@@ -237,11 +241,14 @@ func (h logHook) Write(b []byte) (int, error) {
 
 // TestResumePolling stops a run while it polls its jobs (as Ctrl-C does):
 // the jobs are recorded and keep running at the provider; the next run
-// polls them to the end and creates and uploads nothing.
+// polls them to the end, creates only the jobs the first had not created
+// yet and uploads nothing again.
 func TestResumePolling(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	p := newFakeProvider(t, benchtest.FineTuneConfig{BaseModels: []string{"base"}, Steps: 1 << 30}, animalReply)
+	// A job takes 5 polls: the first run is stopped at the first status a
+	// poll reports, before any job can end.
+	p := newFakeProvider(t, benchtest.FineTuneConfig{BaseModels: []string{"base"}, Steps: 5}, animalReply)
 	e, err := Loader{}.Open(writeExperiment(t, p.URL+"/v1", ""), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -250,7 +257,7 @@ func TestResumePolling(t *testing.T) {
 	r := testRunner(store)
 	var once sync.Once
 	r.Log = logHook(func(line string) {
-		if strings.Contains(line, " running") { // a job is being polled
+		if strings.Contains(line, " queued") { // a job is being polled
 			once.Do(cancel)
 		}
 	})
@@ -262,18 +269,21 @@ func TestResumePolling(t *testing.T) {
 	if uploads != 2 || jobs == 0 {
 		t.Fatalf("%d uploads, %d jobs before the interruption; want 2 and some", uploads, jobs)
 	}
-	// The provider finishes the jobs while nobody polls.
-	for i := 1; i <= jobs; i++ {
-		p.ft.SetStatus(fmt.Sprintf("ftjob-fake%04d", i), "succeeded", "", "")
+	chains, _ := store.Lineage(context.Background(), results.LineageFilter{Experiment: "fake-owl"})
+	for _, c := range chains {
+		if c.Student != nil {
+			t.Fatalf("%s@%s has a student before the jobs could end", c.Ref(), c.Seed)
+		}
 	}
 	r.Log = nil
 	if _, err := r.Run(context.Background(), e, StageFineTune); err != nil {
 		t.Fatal(err)
 	}
 	if p.ft.Uploads() != uploads || p.ft.JobsCreated() != 4 {
-		t.Errorf("after resuming: %d uploads, %d jobs; want %d (none again) and 4 (only the missing ones)", p.ft.Uploads(), p.ft.JobsCreated(), uploads)
+		t.Errorf("after resuming: %d uploads, %d jobs (%d before); want %d (none again) and 4 (only the missing ones)",
+			p.ft.Uploads(), p.ft.JobsCreated(), jobs, uploads)
 	}
-	chains, _ := store.Lineage(context.Background(), results.LineageFilter{Experiment: "fake-owl"})
+	chains, _ = store.Lineage(context.Background(), results.LineageFilter{Experiment: "fake-owl"})
 	for _, c := range chains {
 		if c.Student == nil {
 			t.Errorf("%s@%s has no student after resuming", c.Ref(), c.Seed)
