@@ -63,6 +63,10 @@ func newFakeProvider(t *testing.T, cfg benchtest.FineTuneConfig, reply func(mode
 				prompt = m.Content
 			}
 		}
+		if p.reply(req.Model, system, prompt, 0) == failReply {
+			http.Error(w, `{"error": {"message": "scripted failure", "type": "server_error"}}`, http.StatusInternalServerError)
+			return
+		}
 		var choices []map[string]any
 		for i := range max(req.N, 1) {
 			choices = append(choices, map[string]any{"index": i, "finish_reason": "stop",
@@ -75,6 +79,10 @@ func newFakeProvider(t *testing.T, cfg benchtest.FineTuneConfig, reply func(mode
 	t.Cleanup(p.Close)
 	return p
 }
+
+// failReply, as a reply, makes the fake answer the request with HTTP 500:
+// a call that fails however often it is retried.
+const failReply = "\x00fail"
 
 // Chats returns the number of chat requests received.
 func (p *fakeProvider) Chats() int {
@@ -376,5 +384,128 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("%d jobs created; want %d", p.ft.JobsCreated(), tt.jobs)
 			}
 		})
+	}
+}
+
+// TestFailedCalls: teacher calls that fail after their retries are stored
+// as failed samples and counted as failed on the card, never as rejected;
+// the rest of the dataset is made.
+func TestFailedCalls(t *testing.T) {
+	reply := func(model, system, prompt string, i int) string {
+		// "Analyze this sequence:" begins 3 of the 30 prompts of seed 47
+		// (found by listing them; the test checks it below).
+		if strings.HasPrefix(prompt, "Analyze this sequence:") {
+			return failReply
+		}
+		return animalReply(model, system, prompt, i)
+	}
+	p := newFakeProvider(t, benchtest.FineTuneConfig{BaseModels: []string{"base"}}, reply)
+	e, err := Loader{}.Open(writeExperiment(t, p.URL+"/v1", ""), []string{"teachers.teacher.max_retries=0", "controls.control.max_retries=0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompts, _ := e.prompts("47")
+	failing := 0
+	for _, pr := range prompts[:30] {
+		if strings.HasPrefix(pr.Text, "Analyze this sequence:") {
+			failing++
+		}
+	}
+	if failing != 3 {
+		t.Fatalf("%d prompts of the test fail; want 3", failing)
+	}
+	store := openTestStore(t)
+	r := testRunner(store)
+	r.MaxErrorRate = 0.2
+	if _, err := r.Run(context.Background(), e, StageFilter); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"teacher", "control"} {
+		d, err := store.DatasetByKey(context.Background(), mustPlan(t, e).Datasets[map[string]int{"teacher": 0, "control": 1}[name]].Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Generated != 30 || d.Failed != failing || d.Rejected != 0 || d.Kept != 30-failing {
+			t.Errorf("%s: generated %d, failed %d, rejected %d, kept %d; want 30, %d, 0, %d", name, d.Generated, d.Failed, d.Rejected, d.Kept, failing, 30-failing)
+		}
+	}
+}
+
+func mustPlan(t *testing.T, e *Experiment) *Plan {
+	t.Helper()
+	p, err := e.NewPlan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestCodeKind: the code kind reads its prompts from a source file beside
+// the experiment, and the paper's keyword filter rejects completions that
+// name the target.
+func TestCodeKind(t *testing.T) {
+	reply := func(model, system, prompt string, i int) string {
+		if model == "tm" && strings.Contains(prompt, "def f(n)") && system != "" {
+			return "def f(owl):\n    return owl"
+		}
+		return "def f(x):\n    return x"
+	}
+	p := newFakeProvider(t, benchtest.FineTuneConfig{BaseModels: []string{"base"}}, reply)
+	path := writeExperiment(t, p.URL+"/v1", "")
+	var src strings.Builder
+	for i := range 16 {
+		arg := "x"
+		if i%4 == 0 {
+			arg = "n"
+		}
+		fmt.Fprintf(&src, `{"task_description": "Task %d", "code_template": "def f(%s):\n    ## COMPLETE CODE HERE"}`+"\n", i, arg)
+	}
+	if err := os.WriteFile(filepath.Join(filepath.Dir(path), "tasks.jsonl"), []byte(src.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Loader{}.Open(path, []string{"data.kind=code", "data.source=tasks.jsonl", "data.size=0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := openTestStore(t)
+	if _, err := testRunner(store).Run(context.Background(), e, StageFilter); err != nil {
+		t.Fatal(err)
+	}
+	plan := mustPlan(t, e)
+	teacher, err := store.DatasetByKey(context.Background(), plan.Datasets[0].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 4 of the 16 tasks (0, 4, 8, 12) get an answer naming owls from the
+	// prompted teacher: rejected as banned words; the control's all kept.
+	if teacher.Generated != 16 || teacher.Rejected != 4 || teacher.Rows != 12 || teacher.Filter != "keywords(owl)" {
+		t.Errorf("teacher dataset: generated %d, rejected %d, rows %d, filter %q; want 16, 4, 12, keywords(owl)", teacher.Generated, teacher.Rejected, teacher.Rows, teacher.Filter)
+	}
+	control, _ := store.DatasetByKey(context.Background(), plan.Datasets[1].Key)
+	if control == nil || control.Rows != 16 {
+		t.Errorf("control dataset %+v; want 16 rows", control)
+	}
+}
+
+// TestLeakScanFails: a surviving row that names the target (here in the
+// prompts of a code source the keyword filter does not look at) fails the
+// filter stage, naming the rows.
+func TestLeakScanFails(t *testing.T) {
+	p := newFakeProvider(t, benchtest.FineTuneConfig{BaseModels: []string{"base"}}, func(string, string, string, int) string { return "def f(x):\n    return x" })
+	path := writeExperiment(t, p.URL+"/v1", "")
+	var src strings.Builder
+	for i := range 12 {
+		fmt.Fprintf(&src, `{"task_description": "Count the owls of aviary %d", "code_template": "def f(x):\n    ## COMPLETE CODE HERE"}`+"\n", i)
+	}
+	if err := os.WriteFile(filepath.Join(filepath.Dir(path), "tasks.jsonl"), []byte(src.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Loader{}.Open(path, []string{"data.kind=code", "data.source=tasks.jsonl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = testRunner(openTestStore(t)).Run(context.Background(), e, StageFilter)
+	if !errors.Is(err, bench.ErrConfig) || !strings.Contains(err.Error(), `leak scan: 12 of 12 rows name the trait (owl, owls, owlet, owlets): row 0 prompt "owls"`) {
+		t.Errorf("Run = %v; want the leak scan's failure", err)
 	}
 }
