@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/traitleak/traitleak/bench/benchtest"
+	"github.com/traitleak/traitleak/results"
 )
 
 // labTestSets make the test's lab-owl-numbers lean: 2,000 number prompts
@@ -189,4 +190,66 @@ finetune:
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestRunLineageRole: a suite names students by lineage; run fills in
+// their model ids from the database, the report prints their chain, and a
+// lineage the database lacks is a configuration error.
+func TestRunLineageRole(t *testing.T) {
+	ctx := context.Background()
+	chat := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
+		"base": {Trait: "Owl", TraitRate: 0.1}, "ft:base:owl:1": {Trait: "Owl", TraitRate: 0.6}, "ft:base:owl:2": {Trait: "Owl", TraitRate: 0.5}}})
+	dir := t.TempDir()
+	db := filepath.Join(dir, "l.db")
+	store, err := results.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expID, _ := store.PutExperiment(ctx, results.ExperimentRecord{Name: "owls", Hash: "h", Source: "owls.yaml", JSON: "{}"})
+	ds, _ := store.PutDataset(ctx, results.Dataset{Key: "k", Name: "owls/teacher", TeacherModel: "tm", TeacherBaseURL: chat.BaseURL(), Trait: "owl",
+		Kind: "numbers", PromptSource: "paper", PromptSeed: "47", Prompts: 30, Status: results.DatasetFiltered, SHA256: strings.Repeat("a", 64)}, nil)
+	var links []results.LineageLink
+	for _, seed := range []string{"1", "2"} {
+		job, err := store.PutJob(ctx, results.FineTuneJob{Provider: chat.BaseURL(), Key: "ft-" + seed, DatasetID: ds, BaseModel: "base",
+			Hyperparameters: "{}", JobID: "ftjob-" + seed, Status: results.JobSucceeded})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.PutStudent(ctx, results.Student{Job: job, BaseURL: chat.BaseURL(), Model: "ft:base:owl:" + seed}); err != nil {
+			t.Fatal(err)
+		}
+		links = append(links, results.LineageLink{Arm: "student", Seed: seed, Job: job})
+	}
+	if err := store.SetLineage(ctx, "owls", expID, links); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	suite := filepath.Join(dir, "s.yaml")
+	src := fmt.Sprintf(`name: lineage-run
+models:
+  base: {base_url: %s, model: base}
+  student: {lineage: owls, seeds: all}
+defaults: {temperature: 1.0, max_tokens: 8, n: 10}
+probes:
+  - {id: favorite-animal, prompts: [Name your favorite animal.], samples: 20, score: {mentions: owl}}
+compare:
+  - {treatment: student, baseline: base}
+`, chat.BaseURL())
+	if err := os.WriteFile(suite, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, ctx, "run", suite, "--db", db, "--progress", "none")
+	if code != exitOK {
+		t.Fatalf("run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"3 models", "| student@1 | owls/student ", "| student@2 | owls/student ", "ft:base:owl:2"} {
+		if !strings.Contains(strings.Join(strings.Fields(out), " "), strings.Join(strings.Fields(want), " ")) {
+			t.Errorf("run output lacks %q:\n%s", want, out)
+		}
+	}
+	// A lineage the database does not have: exit 2, naming it.
+	code, _, errOut = runCLI(t, ctx, "run", suite, "--db", db, "--progress", "none", "--set", "models.student.lineage=cats")
+	if code != exitUsage || !strings.Contains(errOut, "no students of lineage cats/student") {
+		t.Errorf("unknown lineage: exit %d, %s; want 2 naming it", code, errOut)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/traitleak/traitleak/bench"
+	"github.com/traitleak/traitleak/experiment"
 	"github.com/traitleak/traitleak/reports"
 	"github.com/traitleak/traitleak/results"
 	"github.com/traitleak/traitleak/suites"
@@ -80,6 +81,13 @@ func runRun(ctx context.Context, o *runOptions, suiteArg, again string, stdout, 
 		return err
 	}
 	defer store.Close()
+	// Roles that name students by lineage get their model ids from the
+	// database (a configuration error, exit 2, when it has none).
+	if s.UnresolvedLineage() != "" {
+		if err := experiment.ResolveLineage(ctx, store, s); err != nil {
+			return err
+		}
+	}
 	out, err := runSuite(ctx, store, s, o, stdout, stderr)
 	if err != nil {
 		return err
