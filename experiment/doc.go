@@ -8,16 +8,17 @@
 // through the same client code.
 //
 // The stages, each keyed by content so that a re-run skips what is done
-// and a process killed anywhere resumes without repeating a paid call:
+// and a process killed anywhere resumes without repeating a paid call.
+// Runner.Run runs them in order, up to a Stage:
 //
-//	Load / Open                  the file, with a suite's loader rules (file:line:col, --set, ${vars}, built-ins, limits)
-//	Plan                         per seed: datasets (teacher × prompts × sampling × filter) and students (arm × seed)
-//	Runner.Generate              each dataset's teacher completions: a run of a generation suite through
+//	Loader.Open / Parse          the file, with a suite's loader rules (file:line:col, --set, ${vars}, built-ins, limits)
+//	Experiment.NewPlan           per seed: datasets (teacher × prompts × sampling × filter) and students (arm × seed)
+//	StageGenerate                each dataset's teacher completions: a run of its GenerationSuite through
 //	                             bench.Execute (sample keys, retries, rate limits, failed ≠ rejected)
-//	Runner.Filter                package datasets' filters, leak scan, subsample, card and training JSONL
-//	Runner.FineTune              bench.FineTuner: one upload per dataset hash, one job per content key,
+//	StageFilter                  package datasets' filters, leak scan, subsample, card and training JSONL
+//	StageFineTune                bench.FineTuner: one upload per dataset hash, one job per content key,
 //	                             recorded before polling; the student's model id
-//	Runner.Evaluate              the evaluation suite, its students named by lineage, through bench.Execute
+//	StageEvaluate                the EvaluationSuite, its students named by lineage, through bench.Execute
 //
 // Every artefact is a row of the results database (schema version 5:
 // datasets, uploads, jobs, students, lineage), so that a report can print
