@@ -129,6 +129,10 @@ type Prepared struct {
 // Once Prepare succeeds, the run is this process's until Run finishes it:
 // call Run.
 func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*Prepared, error) {
+	if role := s.UnresolvedLineage(); role != "" {
+		return nil, fmt.Errorf("%w: model %s names its students by lineage %s, not resolved against the results database (see experiment.ResolveLineage)",
+			ErrConfig, role, s.Role(role).Lineage)
+	}
 	getenv := opt.Getenv
 	if getenv == nil {
 		getenv = os.Getenv

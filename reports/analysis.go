@@ -93,6 +93,9 @@ type Analysis struct {
 	// few prompts or seeds, zero counts…), one per kind of statistic and
 	// warning, each naming what it concerns.
 	Notes []string
+	// Lineage is where the run's students came from (LoadLineage); nil
+	// when none is a recorded student. Analyze leaves it nil.
+	Lineage *Lineage
 
 	caveats  []*caveat          // gathered while analysing, in order of first appearance
 	caveatOf map[string]*caveat // by kind and warning

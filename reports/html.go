@@ -137,6 +137,7 @@ type htmlView struct {
 	Footnotes   []footnote
 	HasCharts   bool
 	RateCost    *rateCostView // cost and rate control, when recorded
+	Lineage     *Lineage      // nil: no student of the run is a recorded one
 }
 
 type gateCount struct {
@@ -303,7 +304,7 @@ func (a *Analysis) htmlView(charts [][][]Chart) (*htmlView, error) {
 		Status: string(a.Status), StatusClass: statusClass(a.Status), Message: a.Message,
 		Version: a.Version, SuiteSource: a.SuiteSource, SuiteHash: a.SuiteHash, Seed: a.Seed, Salt: a.Salt,
 		ConfPct: a.confPct(), Alpha: fmt.Sprintf("%g", roundSig(1-a.Confidence)), Adjust: adjustName(a.Adjust),
-		Methods: a.Methods,
+		Methods: a.Methods, Lineage: a.Lineage,
 	}
 	if !a.Started.IsZero() {
 		v.Started = a.Started.UTC().Format(timeLayout)

@@ -43,12 +43,13 @@ func (a *Analysis) MarshalJSON() ([]byte, error) {
 		References  []ReferenceRow    `json:"references"`
 		Methods     []Method          `json:"methods"`
 		Notes       []string          `json:"notes,omitempty"`
+		Lineage     *Lineage          `json:"lineage,omitempty"`
 	}
 	r := report{RunID: a.RunID, Suite: a.Suite, SuiteSource: a.SuiteSource, SuiteHash: a.SuiteHash, Description: a.Description,
 		Status: a.Status, Message: a.Message, Version: a.Version, Started: a.Started, Finished: a.Finished, Seed: a.Seed, Salt: a.Salt,
 		Confidence: a.Confidence, Adjust: a.Adjust,
 		Models: a.Instances, Gates: a.Gates, RateSeqs: a.RateSequences, Agreements: a.Agreements, Judges: a.Judges, Methods: a.Methods, Notes: a.Notes,
-		Cost: a.Cost, RateControl: a.RateControl}
+		Cost: a.Cost, RateControl: a.RateControl, Lineage: a.Lineage}
 	for i := range a.Probes {
 		p := &a.Probes[i]
 		r.Probes = append(r.Probes, p.Summary())

@@ -35,6 +35,7 @@ func Summary(w io.Writer, a *Analysis) error {
 	}
 	a.writeComparisons(mw)
 	a.writeGates(mw)
+	a.writeLineage(mw, false)
 	return mw.err
 }
 
@@ -216,6 +217,7 @@ func (a *Analysis) writeMarkdown(m *mdWriter) {
 	a.writeComparisons(m)
 	a.writeGates(m)
 	a.writeSeqPaths(m)
+	a.writeLineage(m, true)
 	a.writeAgreements(m)
 	a.writeJudgeExamples(m)
 	a.writePerPrompt(m)

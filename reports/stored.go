@@ -202,6 +202,10 @@ func (ar Archive) Analysis(ctx context.Context, st *results.Store, runID int64, 
 	if err != nil {
 		return nil, Provenance{}, err
 	}
+	// The chain teacher → student of the students it sampled, if any.
+	if a.Lineage, err = LoadLineage(ctx, st, runID); err != nil {
+		return nil, Provenance{}, err
+	}
 	switch {
 	case st.ReadOnly():
 		return a, Provenance{NotStored: "the database is open read-only"}, nil

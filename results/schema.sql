@@ -1,5 +1,6 @@
--- traitleak results database, schema version 4 (judgments.sql adds the
--- LLM-judge calls, records.sql what scores each run's probes). Samples are
+-- traitleak results database, schema version 5 (judgments.sql adds the
+-- LLM-judge calls, records.sql what scores each run's probes, lineage.sql
+-- the lineage of experiments' students). Samples are
 -- content-addressed by their key (see bench.SampleKey) and shared between
 -- runs; run_samples lists the draws each run planned.
 --

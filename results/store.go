@@ -29,7 +29,7 @@ import (
 
 // SchemaVersion is the database layout this package reads and writes.
 // Older databases are migrated on Open (see migrations).
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 // migration upgrades a database by one schema version: its script, then
 // fill, when set, in the same transaction.
@@ -53,6 +53,8 @@ var migrations = map[int]migration{
 	// v6 records rate-control changes and the prices a run used
 	// (ratecost.sql).
 	5: {script: rateCostSQL},
+	// v7 records the lineage of experiments' students (lineage.sql).
+	6: {script: lineageSQL},
 }
 
 //go:embed schema.sql
@@ -72,6 +74,9 @@ var analysesSQL string
 
 //go:embed ratecost.sql
 var rateCostSQL string
+
+//go:embed lineage.sql
+var lineageSQL string
 
 // ErrNotFound is returned when a run does not exist.
 var ErrNotFound = errors.New("not found")
@@ -211,7 +216,7 @@ func (s *Store) create(ctx context.Context) error {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, schemaSQL+judgmentsSQL+recordsSQL+analysesSQL+rateCostSQL); err != nil {
+	if _, err := tx.ExecContext(ctx, schemaSQL+judgmentsSQL+recordsSQL+analysesSQL+rateCostSQL+lineageSQL); err != nil {
 		return fmt.Errorf("create schema: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('schema_version', ?)`, strconv.Itoa(SchemaVersion)); err != nil {

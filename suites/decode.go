@@ -209,6 +209,11 @@ type StringList []string
 
 func (s *StringList) decodeNode(d *decoder, n *node, path string) error {
 	switch n.kind {
+	case nullNode:
+		// An empty value (`key:` or --set key=) unsets the list, as it
+		// unsets any field; validation reports it if it is required.
+		*s = nil
+		return nil
 	case scalarNode:
 		*s = StringList{n.value}
 		return nil

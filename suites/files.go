@@ -1,7 +1,6 @@
 package suites
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -38,18 +37,11 @@ func (l Loader) Open(nameOrPath string, overrides []string) (*Suite, error) {
 		return nil, fmt.Errorf("open suite: %w", err)
 	}
 	defer f.Close()
-	// One byte past the limit is enough for Parse to refuse the file; a
-	// device or FIFO that never ends is read no further. A regular file
-	// is read into one buffer of its size.
-	hint := int64(bytes.MinRead)
-	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
-		hint = min(fi.Size(), MaxSuiteBytes) + 1
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, hint))
-	if _, err := buf.ReadFrom(io.LimitReader(f, MaxSuiteBytes+1)); err != nil {
+	// One byte past the limit is enough for Parse to refuse the file.
+	src, err := readSource(f)
+	if err != nil {
 		return nil, fmt.Errorf("open suite: %w", err)
 	}
-	src := buf.Bytes()
 	return l.Parse(nameOrPath, src, filepath.Dir(nameOrPath), overrides)
 }
 

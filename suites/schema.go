@@ -81,6 +81,13 @@ type Model struct {
 	// cost estimates, max_cost and reports instead of the built-in table.
 	// Left out of the suite's hash: prices do not change what is sampled.
 	Price *Price `yaml:"price" json:"-"`
+	// Lineage names students recorded by an experiment, as
+	// "EXPERIMENT/ARM" (or "EXPERIMENT", the arm then being the role's
+	// name): their model ids, seeds, base URL and API key variable come
+	// from the results database when the suite is run (see
+	// LineageRef and package experiment). Seeds is then "all" or the seed
+	// labels to keep, and Model is left empty until resolved.
+	Lineage string `yaml:"lineage" json:",omitempty"`
 	// Settings override the suite's defaults for this model.
 	Settings `yaml:",inline"`
 }
@@ -290,6 +297,15 @@ func (s *Suite) Instances() []Instance {
 				BaseURL: base, Model: model, APIKeyEnv: m.APIKeyEnv, Settings: settings})
 		}
 		switch {
+		case !m.Resolved():
+			// Not resolved yet (validate): one placeholder per asked seed.
+			seeds := m.WantSeeds()
+			if seeds == nil {
+				seeds = []string{AllSeeds}
+			}
+			for _, seed := range seeds {
+				add(seed, LineagePlaceholder+m.Lineage)
+			}
 		case len(m.Seeds) > 0 && len(m.Model) == 1:
 			for _, seed := range m.Seeds {
 				add(seed, strings.ReplaceAll(m.Model[0], "{seed}", seed))

@@ -39,7 +39,11 @@ func (s *Suite) validate(dir string, resolve bool) error {
 		if !namePattern.MatchString(m.Role) {
 			return fail(path, "role %q: use letters, digits, - and _", m.Role)
 		}
-		if len(m.Model) == 0 {
+		if m.Lineage != "" {
+			if err := m.checkLineage(path, fail); err != nil {
+				return err
+			}
+		} else if len(m.Model) == 0 {
 			return fail(path+".model", "missing model id")
 		}
 		for i, id := range m.Model {
@@ -50,7 +54,7 @@ func (s *Suite) validate(dir string, resolve bool) error {
 		if len(m.Seeds) == 0 && slices.ContainsFunc(m.Model, func(id string) bool { return strings.Contains(id, "{seed}") }) {
 			return fail(path+".model", "the model id contains {seed} but the role lists no seeds")
 		}
-		if len(m.Seeds) > 0 {
+		if len(m.Seeds) > 0 && m.Lineage == "" {
 			if len(m.Model) > 1 && len(m.Model) != len(m.Seeds) {
 				return fail(path+".seeds", "%d seeds for %d model ids: give one id per seed, or one id containing {seed}", len(m.Seeds), len(m.Model))
 			}
@@ -164,8 +168,8 @@ func (s *Suite) validate(dir string, resolve bool) error {
 		if !namePattern.MatchString(j.Role) {
 			return fail(path, "judge name %q: use letters, digits, - and _", j.Role)
 		}
-		if len(j.Model) != 1 || len(j.Seeds) > 0 || j.Condition != "" {
-			return fail(path, "a judge is one model id, without seeds or condition")
+		if len(j.Model) != 1 || len(j.Seeds) > 0 || j.Condition != "" || j.Lineage != "" {
+			return fail(path, "a judge is one model id, without seeds or condition (nor lineage)")
 		}
 		if err := checkEndpoint(path, j, fail); err != nil {
 			return err

@@ -34,6 +34,8 @@ func newRootCmd() *cobra.Command {
 		newPowerCmd(),
 		newLabCmd(),
 		newDemoCmd(),
+		newExperimentCmd(),
+		newExportDatasetCmd(),
 	)
 	return root
 }

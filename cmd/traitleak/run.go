@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/traitleak/traitleak/bench"
+	"github.com/traitleak/traitleak/experiment"
 	"github.com/traitleak/traitleak/reports"
 	"github.com/traitleak/traitleak/results"
 	"github.com/traitleak/traitleak/suites"
@@ -99,6 +100,13 @@ func runRun(ctx context.Context, o *runOptions, suiteArg string, words []string,
 		return err
 	}
 	defer store.Close()
+	// Roles that name students by lineage get their model ids from the
+	// database (a configuration error, exit 2, when it has none).
+	if s.UnresolvedLineage() != "" {
+		if err := experiment.ResolveLineage(ctx, store, s); err != nil {
+			return err
+		}
+	}
 	out, err := runSuite(ctx, store, s, o, stdout, stderr)
 	if err != nil {
 		return err

@@ -9,7 +9,7 @@ import (
 )
 
 func newRunsCmd() *cobra.Command {
-	var db string
+	var db, lineage string
 	cmd := &cobra.Command{
 		Use:   "runs",
 		Short: "List the runs stored in a results database",
@@ -24,6 +24,11 @@ func newRunsCmd() *cobra.Command {
 			runs, err := store.Runs(ctx)
 			if err != nil {
 				return err
+			}
+			if lineage != "" {
+				if runs, err = lineageRuns(ctx, cmd.OutOrStdout(), store, lineage, runs); err != nil {
+					return err
+				}
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "RUN\tSUITE\tSTATUS\tPLANNED\tSTORED\tFAILED\tSTARTED\tFINISHED")
@@ -43,6 +48,7 @@ func newRunsCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&db, "db", defaultDB, "results database `file`")
+	cmd.Flags().StringVar(&lineage, "lineage", "", "list the students of lineage `ref` (EXPERIMENT, EXPERIMENT/ARM or all), teacher to student, and only the runs that made or sampled them")
 	return cmd
 }
 
