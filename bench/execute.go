@@ -60,6 +60,14 @@ type Options struct {
 	// Waiting, when set, is called once when Prepare starts to wait, with
 	// the run it waits for.
 	Waiting func(busy *results.RunBusyError)
+	// Shard, when not the whole plan, plans and samples only this share
+	// of the suite's jobs (see Shard); the store must implement
+	// ShardStore.
+	Shard Shard
+	// Batch, when set, sends the jobs of the models it selects through
+	// their provider's Batch API instead of one request each (see
+	// BatchOptions).
+	Batch *BatchOptions
 }
 
 // Outcome is the result of Execute.
@@ -106,6 +114,8 @@ type Prepared struct {
 	retry   RetryPolicy
 	redact  *Redactor
 	run     *results.Run // claimed: owned by this process until finished
+	keys    []string     // API keys, by plan instance
+	batched []bool       // instances sampled through a Batch API; nil: none
 	// The plan of a new run is written while sampling starts: nothing
 	// needs it before the first batch of samples is stored, and that
 	// write waits for it (awaitPlan).
@@ -134,6 +144,7 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 		return nil, err
 	}
 	plan := NewPlan(s, salt)
+	plan.Jobs = opt.Shard.Jobs(plan.Jobs)
 	keys := make([]string, len(plan.Instances))
 	for i, in := range plan.Instances {
 		if keys[i], err = instanceKey(in, getenv, "model"); err != nil {
@@ -156,14 +167,23 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	redact := suiteRedactor(s, plan, keys, getenv)
+	// Batch preflight before the claim: a request too large for a batch
+	// file, or a provider without a Batch API, writes nothing.
+	if err := preflightBatch(ctx, plan, keys, opt.Batch); err != nil {
+		return nil, err
+	}
 
-	p := &Prepared{Plan: plan, store: store, opt: opt, scorers: scorers, retry: retry, redact: redact, planned: make(chan struct{})}
+	p := &Prepared{Plan: plan, store: store, opt: opt, scorers: scorers, retry: retry, redact: redact, planned: make(chan struct{}),
+		keys: keys, batched: batchedInstances(plan, opt.Batch)}
 	nr := redactRunRecord(newRunRecord(s, plan, scorerRecords, opt.Version), redact)
 	claim, err := claimRun(ctx, store, nr, opt)
 	if err != nil {
 		return nil, err
 	}
 	p.run, p.Resumed = claim.Run, claim.Resumed
+	if err := recordShard(db, store, p.run.ID, opt.Shard, p.Resumed); err != nil {
+		return nil, errors.Join(err, p.fail(db, err))
+	}
 	if claim.NeedsPlan {
 		go func() {
 			defer close(p.planned)
@@ -261,7 +281,7 @@ func (p *Prepared) Run(ctx context.Context) (*Outcome, error) {
 	out := &Outcome{Run: run, Resumed: p.Resumed, Skipped: p.Skipped}
 	inline := p.scorers.Inline()
 	runner := &Runner{Clients: p.clients, Retry: p.retry, Scorers: inline, Grace: opt.Grace, Progress: opt.Progress, Redact: p.redact}
-	sum, runErr := runner.Run(ctx, p.Plan, p.Pending, func(batch []results.Sample) error {
+	sink := func(batch []results.Sample) error {
 		if err := p.awaitPlan(); err != nil {
 			return err
 		}
@@ -269,7 +289,9 @@ func (p *Prepared) Run(ctx context.Context) (*Outcome, error) {
 			batch[i].RunID = run.ID
 		}
 		return store.Put(db, batch)
-	})
+	}
+	online, batched := p.splitBatched()
+	sum, runErr := p.runBoth(ctx, runner, online, batched, sink)
 	out.Summary = sum
 	if runErr == nil {
 		runErr = p.awaitPlan()

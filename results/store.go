@@ -29,7 +29,7 @@ import (
 
 // SchemaVersion is the database layout this package reads and writes.
 // Older databases are migrated on Open (see migrations).
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // migration upgrades a database by one schema version: its script, then
 // fill, when set, in the same transaction.
@@ -48,6 +48,8 @@ var migrations = map[int]migration{
 	// v4 records each run's scorers and the judge calls behind scores;
 	// runs recorded before are given theirs from their recorded suites.
 	3: {script: recordsSQL, fill: recordOldRuns},
+	// v5 records Batch API submissions and the shard a run samples.
+	4: {script: batchesSQL},
 }
 
 //go:embed schema.sql
@@ -61,6 +63,9 @@ var migrateV3SQL string
 
 //go:embed records.sql
 var recordsSQL string
+
+//go:embed batches.sql
+var batchesSQL string
 
 // ErrNotFound is returned when a run does not exist.
 var ErrNotFound = errors.New("not found")
@@ -200,7 +205,7 @@ func (s *Store) create(ctx context.Context) error {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, schemaSQL+judgmentsSQL+recordsSQL); err != nil {
+	if _, err := tx.ExecContext(ctx, schemaSQL+judgmentsSQL+recordsSQL+batchesSQL); err != nil {
 		return fmt.Errorf("create schema: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('schema_version', ?)`, strconv.Itoa(SchemaVersion)); err != nil {
