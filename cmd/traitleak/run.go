@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -27,6 +28,7 @@ type runOptions struct {
 	gate         bool
 	junit        string
 	wait         bool
+	scale        scaleOptions
 }
 
 func newRunCmd() *cobra.Command {
@@ -61,6 +63,7 @@ what is in flight and marks the run interrupted; a second Ctrl-C exits at once.
 	f.BoolVar(&o.gate, "gate", false, "evaluate the suite's gates after the run (exit 1 when one fails)")
 	f.StringVar(&o.junit, "junit", "", "write the gates' verdicts as JUnit XML to `file` (implies --gate)")
 	f.BoolVar(&o.wait, "wait", false, "when another live process runs the same suite into the database, wait for it to finish instead of refusing (exit 3)")
+	addScaleFlags(f, &o.scale)
 	return cmd
 }
 
@@ -73,6 +76,9 @@ func runRun(ctx context.Context, o *runOptions, suiteArg, again string, stdout, 
 		return err
 	}
 	if err := o.checkGates(s); err != nil {
+		return err
+	}
+	if err := o.scale.prepare(ctx, s, os.Getenv, stdout); err != nil {
 		return err
 	}
 	store, err := openDB(ctx, o.db, true)
@@ -121,13 +127,20 @@ func runSuite(ctx context.Context, store *results.Store, s *suites.Suite, o *run
 	plan := bench.NewPlan(s, "")
 	fmt.Fprintf(stdout, "suite %s (%s): %d models, %d probes, %d draws planned\n",
 		s.Name, s.Source, len(plan.Instances), len(s.Probes), plan.Total())
+	if sh := o.scale.shard; !sh.Whole() {
+		plan.Jobs = sh.Jobs(plan.Jobs)
+		fmt.Fprintf(stdout, "shard %s: %d of them\n", sh, plan.Total())
+	}
+	if b := o.scale.batchOpt; b != nil {
+		b.Log = func(msg string) { fmt.Fprintln(stderr, msg) }
+	}
 	stop := startProgress(ctx, o.progress, o.interval, progress, stderr)
 	out, err := bench.Execute(ctx, store, s, bench.Options{
 		Fresh: o.fresh, MaxErrorRate: o.maxErrorRate, Version: traitleakVersion(), Progress: progress, Grace: o.grace,
 		Wait: o.wait, Waiting: func(busy *results.RunBusyError) {
 			fmt.Fprintf(stderr, "waiting for run %d (process %d on %s) to finish\n", busy.Run.ID, busy.Run.PID, busy.Run.Host)
 		},
-		NewClient: testRunClients,
+		NewClient: testRunClients, Shard: o.scale.shard, Batch: o.scale.batchOpt,
 	})
 	stop()
 	return out, err
