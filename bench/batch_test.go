@@ -1,10 +1,15 @@
 package bench_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -506,4 +511,67 @@ func FuzzParseBatchOutputLine(f *testing.F) {
 		}
 		_ = l.Err() // never panics
 	})
+}
+
+// TestBatchOfflineVLLMRoundTrip: with Offline the input files are only
+// written; a run finds the output files `vllm run-batch` writes beside
+// them and stores the same samples as an online run. The fake plays vLLM:
+// it answers each line's body with the chat handler and writes vLLM's
+// output lines, in reverse order.
+func TestBatchOfflineVLLMRoundTrip(t *testing.T) {
+	srv := benchtest.NewServer(t, benchtest.Config{Models: batchModels})
+	s := suiteFor(t, srv.BaseURL())
+	want := onlineRows(t, s)
+	dir := t.TempDir()
+	st := openStore(t)
+	var logged []string
+	opt := batchOptions(&bench.BatchOptions{All: true, Offline: true, Dir: dir, Log: func(m string) { logged = append(logged, m) }})
+	out, err := bench.Execute(context.Background(), st, s, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Run.Status != results.StatusInterrupted || len(logged) != 2 || !strings.Contains(logged[0], "vllm run-batch -i ") {
+		t.Fatalf("offline run without outputs: %s, log %q; want interrupted, naming vllm run-batch twice", out.Run.Status, logged)
+	}
+	inputs, _ := filepath.Glob(filepath.Join(dir, "traitleak-batch-*[0-9a-f].jsonl"))
+	if len(inputs) != 2 {
+		t.Fatalf("input files %v; want 2", inputs)
+	}
+	for _, in := range inputs {
+		data, err := os.ReadFile(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for i, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			var req struct {
+				CustomID string          `json:"custom_id"`
+				Body     json.RawMessage `json:"body"`
+			}
+			if err := json.Unmarshal([]byte(l), &req); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.Post(srv.BaseURL()+"/chat/completions", "application/json", bytes.NewReader(req.Body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			line, _ := json.Marshal(map[string]any{"id": fmt.Sprintf("vllm-%d", i), "custom_id": req.CustomID,
+				"response": map[string]any{"status_code": resp.StatusCode, "request_id": fmt.Sprintf("vllm-batch-%d", i), "body": json.RawMessage(body)}, "error": nil})
+			lines = append([]string{string(line)}, lines...)
+		}
+		outPath := strings.TrimSuffix(in, ".jsonl") + ".output.jsonl"
+		if err := os.WriteFile(outPath, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err = bench.Execute(context.Background(), st, s, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Run.Status != results.StatusComplete {
+		t.Fatalf("offline run with outputs: %s: %s", out.Run.Status, out.Run.Message)
+	}
+	sameRows(t, storedRows(t, st, out.Run.ID), want)
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -8,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -64,6 +66,11 @@ type BatchOptions struct {
 	// Dir, when set, receives a copy of every input file as
 	// BatchFileName(content key), for `vllm run-batch` or inspection.
 	Dir string
+	// Offline sends nothing: the input files are written to Dir, and a
+	// batch is collected from the output file beside its input,
+	// BatchOutputName(content key), once there (as `vllm run-batch -i IN
+	// -o OUT` writes it). Batches without one are left for a later run.
+	Offline bool
 	// Log, when set, is told of each submission, status change and
 	// collection.
 	Log func(msg string)
@@ -140,6 +147,9 @@ func preflightBatch(ctx context.Context, plan *Plan, keys []string, opt *BatchOp
 			return fmt.Errorf("%w: the request of %s, probe %s, prompt %d, draw %d is %d bytes, more than a batch file may hold (%d bytes): shorten the prompt or run this model without --batch",
 				ErrBatchLimit, w.in.Name(), j.Probe, j.Prompt, j.First, n, limits.MaxBytes)
 		}
+	}
+	if opt.Offline {
+		return nil // nothing is sent
 	}
 	checked := map[string]bool{}
 	for i, in := range plan.Instances {
@@ -224,6 +234,9 @@ func (p *Prepared) runBatch(ctx context.Context, jobs []Job, runner *Runner, sin
 				b.byKey[k] = keyRef{ji, off}
 			}
 		}
+	}
+	if b.opt.Offline && b.opt.Dir == "" {
+		return Summary{}, fmt.Errorf("%w: offline batches need a directory for their files", ErrConfig)
 	}
 	for i, in := range p.Plan.Instances {
 		if !p.batched[i] {
@@ -387,6 +400,9 @@ func (b *batcher) stop(i int, err error) {
 // ends and collects it.
 func (b *batcher) run(ctx context.Context, act []*active) error {
 	db := context.WithoutCancel(ctx)
+	if b.opt.Offline {
+		return b.runOffline(ctx, act)
+	}
 	for _, a := range act {
 		if ctx.Err() != nil {
 			break
@@ -559,8 +575,12 @@ func (b *batcher) record(a *active, info BatchInfo) bool {
 // collect reads a final batch's output and error files and stores a
 // sample for every draw of its lines.
 func (b *batcher) collect(ctx context.Context, a *active, info BatchInfo) error {
+	return b.collectFrom(ctx, a, info, b.apis[a.rec.Instance].ReadFile)
+}
+
+// collectFrom is collect with the files read by read.
+func (b *batcher) collectFrom(ctx context.Context, a *active, info BatchInfo, read func(ctx context.Context, id string, line func([]byte) error) error) error {
 	db := context.WithoutCancel(ctx)
-	api := b.apis[a.rec.Instance]
 	w := b.workers[a.rec.Instance]
 	lines := make(map[string]results.BatchLine, len(a.lines))
 	for _, l := range a.lines {
@@ -605,7 +625,7 @@ func (b *batcher) collect(ctx context.Context, a *active, info BatchInfo) error 
 		if id == "" {
 			continue
 		}
-		if err := api.ReadFile(ctx, id, handle); err != nil {
+		if err := read(ctx, id, handle); err != nil {
 			var dbErr *dbError
 			if errors.As(err, &dbErr) {
 				return dbErr
@@ -739,4 +759,68 @@ func (p *Prepared) runBoth(ctx context.Context, runner *Runner, online, batched 
 	slices.SortFunc(sum.Stopped, func(a, b ModelError) int { return strings.Compare(a.Instance, b.Instance) })
 	sum.Elapsed = max(sum.Elapsed, bsum.Elapsed)
 	return sum, errors.Join(err, berr)
+}
+
+// BatchOutputName is the output file an offline batch is collected from:
+// beside its input file BatchFileName(contentKey), ".output.jsonl" for
+// ".jsonl".
+func BatchOutputName(contentKey string) string {
+	return strings.TrimSuffix(BatchFileName(contentKey), ".jsonl") + ".output.jsonl"
+}
+
+// runOffline collects every batch whose output file is in the batch
+// directory and leaves the others, naming the command that makes them.
+func (b *batcher) runOffline(ctx context.Context, act []*active) error {
+	db := context.WithoutCancel(ctx)
+	for _, a := range act {
+		if ctx.Err() != nil {
+			b.sum.Interrupted = true
+			return nil
+		}
+		in := filepath.Join(b.opt.Dir, BatchFileName(a.rec.ContentKey))
+		out := filepath.Join(b.opt.Dir, BatchOutputName(a.rec.ContentKey))
+		if _, err := os.Stat(out); err != nil {
+			b.log("batch %d of %s waits for its output: vllm run-batch -i %s -o %s --model %s",
+				a.rec.ID, b.p.Plan.Instances[a.rec.Instance].Name(), in, out, b.p.Plan.Instances[a.rec.Instance].Model)
+			b.sum.Interrupted = true
+			continue
+		}
+		info := BatchInfo{ID: "file:" + filepath.Base(out), Status: BatchCompleted, OutputFileID: out}
+		if err := b.collectFrom(ctx, a, info, readLocalLines); err != nil {
+			var dbErr *dbError
+			if errors.As(err, &dbErr) {
+				return dbErr.err
+			}
+			return fmt.Errorf("%w: batch output %s: %w", ErrConfig, out, err)
+		}
+		a.rec.Status, a.rec.OutputFileID, a.rec.Collected = BatchCompleted, out, true
+		if err := b.bs.UpdateBatch(db, a.rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readLocalLines calls line for each non-empty line of the file at path.
+func readLocalLines(_ context.Context, path string, line func([]byte) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	for n := 1; ; n++ {
+		b, err := r.ReadBytes('\n')
+		if t := bytes.TrimSpace(b); len(t) > 0 {
+			if lerr := line(t); lerr != nil {
+				return fmt.Errorf("%s line %d: %w", path, n, lerr)
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", path, err)
+		}
+	}
 }

@@ -18,6 +18,7 @@ type scaleOptions struct {
 	batch          bool
 	resubmitFailed bool
 	batchDir       string
+	batchOffline   bool
 	batchPoll      time.Duration
 	batchWait      time.Duration
 	shardSpec      string
@@ -30,6 +31,7 @@ func addScaleFlags(f *pflag.FlagSet, o *scaleOptions) {
 	f.BoolVar(&o.batch, "batch", false, "send every model's requests through its provider's Batch API (OpenAI's /v1/batches: half the price, answers within 24 h); a model's batch: true does so for that model alone")
 	f.BoolVar(&o.resubmitFailed, "resubmit-failed", false, "with --batch: send draws whose batch request failed or expired in new batches (otherwise they stay failed)")
 	f.StringVar(&o.batchDir, "batch-dir", "", "with --batch: also write every batch input file to `dir` (the files vllm run-batch reads)")
+	f.BoolVar(&o.batchOffline, "batch-offline", false, "with --batch and --batch-dir: send nothing; write the input files and collect each batch from the output file beside it (vllm run-batch -i NAME.jsonl -o NAME.output.jsonl) once there")
 	f.DurationVar(&o.batchPoll, "batch-poll", 5*time.Second, "with --batch: first interval between polls of a batch (growing to 1 min)")
 	f.DurationVar(&o.batchWait, "batch-wait", 24*time.Hour, "with --batch: how long to wait for batches before stopping (they go on at the provider; run again to poll on)")
 	f.StringVar(&o.shardSpec, "shard", "", "sample only shard `i/N` of the plan (0 ≤ i < N) into this database; merge the shards' databases with traitleak merge. Default: JOB_COMPLETION_INDEX/JOB_COMPLETION_COUNT when set (a Kubernetes Indexed Job)")
@@ -72,12 +74,15 @@ func (o *scaleOptions) prepare(ctx context.Context, s *suites.Suite, getenv func
 		batched = batched || in.Settings.Batch != nil && *in.Settings.Batch
 	}
 	if !batched {
-		if o.resubmitFailed || o.batchDir != "" {
-			return usagef("--resubmit-failed and --batch-dir need --batch (or a model with batch: true)")
+		if o.resubmitFailed || o.batchDir != "" || o.batchOffline {
+			return usagef("--resubmit-failed, --batch-dir and --batch-offline need --batch (or a model with batch: true)")
 		}
 		return nil
 	}
-	o.batchOpt = &bench.BatchOptions{All: o.batch, ResubmitFailed: o.resubmitFailed, Dir: o.batchDir,
+	if o.batchOffline && o.batchDir == "" {
+		return usagef("--batch-offline needs --batch-dir: the directory of the input and output files")
+	}
+	o.batchOpt = &bench.BatchOptions{All: o.batch, ResubmitFailed: o.resubmitFailed, Dir: o.batchDir, Offline: o.batchOffline,
 		Poll: bench.PollPolicy{Interval: o.batchPoll, MaxInterval: max(o.batchPoll, time.Minute), MaxWait: o.batchWait}}
 	return bench.PreflightBatch(ctx, s, bench.Options{Getenv: getenv, Shard: o.shard, Batch: o.batchOpt})
 }
