@@ -68,6 +68,9 @@ type BatchConfig struct {
 	OnCreate func(created int)
 	// APIKey, when set, is required as the bearer token (401 otherwise).
 	APIKey string
+	// Hold, when set and true, keeps batches in progress: retrievals do
+	// not move them on.
+	Hold func() bool
 }
 
 // BatchServer is a running fake of the Batch API.
@@ -399,6 +402,9 @@ func (s *BatchServer) step(b *fakeBatch) {
 		return
 	case "cancelling":
 		s.finish(b, true)
+		return
+	}
+	if s.cfg.Hold != nil && s.cfg.Hold() && b.Status == "in_progress" {
 		return
 	}
 	b.steps++

@@ -1,16 +1,22 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -256,5 +262,61 @@ func TestRunBatchCLI(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, context.Background(), "report", "--db", db, "--format", "md"); code != 0 {
 		t.Errorf("report exit %d: %s", code, errOut)
+	}
+}
+
+// TestBatchKillThenRestartPolls kills `run --batch` with SIGKILL while
+// its batches run at the provider, then runs the suite again: it polls the
+// batches it recorded and collects them, submitting nothing again
+// (counted at the fake).
+func TestBatchKillThenRestartPolls(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("SIGKILL is tested on Linux only")
+	}
+	var hold atomic.Bool
+	hold.Store(true)
+	srv := benchtest.NewBatchServer(t, benchtest.BatchConfig{Hold: hold.Load, Chat: benchtest.Config{Models: map[string]benchtest.Model{
+		"base": {Trait: "Owl", TraitRate: 0.1}, "student": {Trait: "Owl", TraitRate: 0.7}}}})
+	dir := t.TempDir()
+	suite := writeSuite(t, dir, srv.BaseURL())
+	db := filepath.Join(dir, "t.db")
+	args := []string{"run", suite, "--db", db, "--progress", "none", "--batch", "--batch-poll", "1ms"}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "TRAITLEAK_TEST_MAIN=1")
+	var childOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &childOut, &childOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	// Both batches created and polled: their ids are recorded.
+	deadline := time.Now().Add(20 * time.Second)
+	for srv.Batches() < 2 || srv.Count("retrieve") < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the child did not submit and poll 2 batches within 20 s (%d batches, %d polls)", srv.Batches(), srv.Count("retrieve"))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("child ended with %v, want death by SIGKILL; output:\n%s", err, childOut.String())
+	}
+	hold.Store(false)
+	code, out, errOut := runCLI(t, context.Background(), args...)
+	if code != 0 {
+		t.Fatalf("restart exit %d\n%s%s", code, out, errOut)
+	}
+	if srv.Batches() != 2 || srv.Count("upload") != 2 || srv.Count("chat") != 0 {
+		t.Errorf("after the restart: %d batches, %d uploads, %d online requests; want 2, 2, 0", srv.Batches(), srv.Count("upload"), srv.Count("chat"))
+	}
+	if !strings.Contains(out, "200 of 200 draws stored, 0 failed") {
+		t.Errorf("restart output:\n%s", out)
 	}
 }
