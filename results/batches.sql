@@ -5,7 +5,7 @@
 -- /v1/batches): recorded before it is uploaded, so that a restarted run
 -- finds the file and the batch again (by content and attempt) and polls
 -- instead of submitting twice.
-CREATE TABLE batches (
+CREATE TABLE IF NOT EXISTS batches (
   id             INTEGER PRIMARY KEY,
   run_id         INTEGER NOT NULL REFERENCES runs (id),
   instance       INTEGER NOT NULL,           -- models.idx of the run
@@ -28,7 +28,7 @@ CREATE TABLE batches (
 
 -- The lines of a batch's input file: one request for `draws` consecutive
 -- draws (OpenAI's n), identified by custom_id, the key of its first draw.
-CREATE TABLE batch_lines (
+CREATE TABLE IF NOT EXISTS batch_lines (
   batch_id  INTEGER NOT NULL REFERENCES batches (id),
   idx       INTEGER NOT NULL,  -- line number in the file, from 0
   custom_id TEXT NOT NULL,
@@ -39,7 +39,7 @@ CREATE TABLE batch_lines (
 -- The share of the suite's plan a run samples (run --shard i/N): its plan
 -- holds only the jobs whose first key hashes to shard. A run without a
 -- row samples the whole plan.
-CREATE TABLE run_shards (
+CREATE TABLE IF NOT EXISTS run_shards (
   run_id INTEGER PRIMARY KEY REFERENCES runs (id),
   shard  INTEGER NOT NULL,  -- 0 .. shards-1
   shards INTEGER NOT NULL   -- 2 or more

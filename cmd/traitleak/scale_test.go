@@ -106,7 +106,9 @@ compare:
 	return path
 }
 
-var timestamps = regexp.MustCompile(`\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d| UTC)?`)
+// timestamps matches the times a report prints, and the HTML report's
+// run duration (finished − started) after them.
+var timestamps = regexp.MustCompile(`\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d| UTC)?( <span class="muted">\([0-9hms.]+\)</span>)?`)
 
 func TestShardsMergeToTheSingleProcessReport(t *testing.T) {
 	deterministicClients(t)
