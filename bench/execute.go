@@ -176,12 +176,16 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 	p := &Prepared{Plan: plan, store: store, opt: opt, scorers: scorers, retry: retry, redact: redact, planned: make(chan struct{}),
 		keys: keys, batched: batchedInstances(plan, opt.Batch)}
 	nr := redactRunRecord(newRunRecord(s, plan, scorerRecords, opt.Version), redact)
+	if err := checkShard(db, store, nr, opt.Shard); err != nil {
+		return nil, err
+	}
 	claim, err := claimRun(ctx, store, nr, opt)
 	if err != nil {
 		return nil, err
 	}
 	p.run, p.Resumed = claim.Run, claim.Resumed
 	if err := recordShard(db, store, p.run.ID, opt.Shard, p.Resumed); err != nil {
+		close(p.planned) // no plan is written: fail need not wait for one
 		return nil, errors.Join(err, p.fail(db, err))
 	}
 	if claim.NeedsPlan {

@@ -143,9 +143,28 @@ type ShardStore interface {
 	// (count 0: the whole plan), failing when the run samples another
 	// share.
 	SetShard(ctx context.Context, runID int64, index, count int, resumed bool) error
+	// CheckShard reports, without writing, whether the run ClaimRun would
+	// resume for suiteHash and salt samples another share.
+	CheckShard(ctx context.Context, suiteHash, salt string, index, count int) error
 }
 
 var _ ShardStore = (*results.Store)(nil)
+
+// checkShard refuses, before the run is claimed, a shard other than the
+// one the run to resume samples.
+func checkShard(ctx context.Context, store Store, nr results.NewRun, sh Shard) error {
+	ss, ok := store.(ShardStore)
+	if !ok {
+		return nil // recordShard refuses a shard
+	}
+	if err := ss.CheckShard(ctx, nr.SuiteHash, nr.Salt, sh.Index, sh.Count); err != nil {
+		if errors.Is(err, results.ErrShardMismatch) {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		return err
+	}
+	return nil
+}
 
 // recordShard records a claimed run's shard when the store keeps shards;
 // a store that does not can only run the whole plan.

@@ -189,6 +189,22 @@ func (s *Store) Shard(ctx context.Context, runID int64) (index, count int, err e
 	return index, count, nil
 }
 
+// CheckShard reports, without writing, whether the run that ClaimRun
+// would resume for suiteHash and salt can sample shard index of count
+// (count 0: the whole plan): an error wrapping ErrShardMismatch when it
+// samples another share. No such run is fine.
+func (s *Store) CheckShard(ctx context.Context, suiteHash, salt string, index, count int) error {
+	r, err := s.FindRun(ctx, suiteHash, salt)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = s.compareShard(ctx, r.ID, index, count, true)
+	return err
+}
+
 // SetShard records that a claimed run samples shard index of count (count
 // 0: the whole plan). It fails with ErrShardMismatch when the run was
 // recorded with another share, or, for a resumed run without a shard
@@ -196,9 +212,22 @@ func (s *Store) Shard(ctx context.Context, runID int64) (index, count int, err e
 // holds one share of a suite's plan, so that a resumed run's plan and
 // samples stay the same share.
 func (s *Store) SetShard(ctx context.Context, runID int64, index, count int, resumed bool) error {
+	recorded, err := s.compareShard(ctx, runID, index, count, resumed)
+	if err != nil || recorded || count == 0 {
+		return err
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO run_shards (run_id, shard, shards) VALUES (?, ?, ?)`, runID, index, count); err != nil {
+		return fmt.Errorf("record shard of run %d: %w", runID, err)
+	}
+	return nil
+}
+
+// compareShard checks a run's recorded share against index of count;
+// recorded is true when the run has that share on record.
+func (s *Store) compareShard(ctx context.Context, runID int64, index, count int, resumed bool) (recorded bool, err error) {
 	gotIndex, gotCount, err := s.Shard(ctx, runID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	describe := func(i, n int) string {
 		if n == 0 {
@@ -208,22 +237,19 @@ func (s *Store) SetShard(ctx context.Context, runID int64, index, count int, res
 	}
 	switch {
 	case gotCount == count && gotIndex == index:
-		return nil
+		return count != 0, nil
 	case gotCount != 0:
-		return fmt.Errorf("%w: run %d in %s samples %s, not %s: use one database per shard", ErrShardMismatch, runID, s.path, describe(gotIndex, gotCount), describe(index, count))
+		return false, fmt.Errorf("%w: run %d in %s samples %s, not %s: use one database per shard", ErrShardMismatch, runID, s.path, describe(gotIndex, gotCount), describe(index, count))
 	}
 	// No record: the run samples the whole plan, unless it is new.
 	if resumed {
 		var planned int
-		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM run_samples WHERE run_id = ?`, runID).Scan(&planned); err != nil {
-			return fmt.Errorf("shard of run %d: %w", runID, err)
+		if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM run_samples WHERE run_id = ?`, runID).Scan(&planned); err != nil {
+			return false, fmt.Errorf("shard of run %d: %w", runID, err)
 		}
 		if planned > 0 {
-			return fmt.Errorf("%w: run %d in %s samples the whole plan, not %s: use one database per shard", ErrShardMismatch, runID, s.path, describe(index, count))
+			return false, fmt.Errorf("%w: run %d in %s samples the whole plan, not %s: use one database per shard", ErrShardMismatch, runID, s.path, describe(index, count))
 		}
 	}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO run_shards (run_id, shard, shards) VALUES (?, ?, ?)`, runID, index, count); err != nil {
-		return fmt.Errorf("record shard of run %d: %w", runID, err)
-	}
-	return nil
+	return false, nil
 }

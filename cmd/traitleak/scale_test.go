@@ -210,11 +210,16 @@ func TestScaleBadInput(t *testing.T) {
 		{"provider without a Batch API", nil, []string{"run", suite, "--db", out, "--batch", "--set", "models.baseline.base_url=" + noBatch.BaseURL(),
 			"--set", "models.student.base_url=" + noBatch.BaseURL()}, "answered 404"},
 		{"batch-dir without batch", nil, []string{"run", suite, "--db", out, "--batch-dir", dir}, "need --batch"},
+		// A shard's database holds that shard: another is refused before
+		// the run is claimed, so the database is left as it was.
+		{"another shard into a shard's database", nil, []string{"run", suite, "--db", a0, "--shard", "1/2"}, "samples shard 0/2, not shard 1/2: use one database per shard"},
+		{"the whole plan into a shard's database", nil, []string{"run", suite, "--db", a0}, "samples shard 0/2, not the whole plan"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {
 				t.Setenv(k, v)
 			}
+			before0, _ := os.ReadFile(a0)
 			before, _ := os.ReadFile(a1)
 			code, stdout, errOut := runCLI(t, ctx, tc.args...)
 			if code != 2 || !strings.Contains(errOut, tc.want) {
@@ -226,6 +231,9 @@ func TestScaleBadInput(t *testing.T) {
 			}
 			if after, _ := os.ReadFile(a1); string(after) != string(before) {
 				t.Errorf("input %s changed", a1)
+			}
+			if after, _ := os.ReadFile(a0); string(after) != string(before0) {
+				t.Errorf("%s changed", a0)
 			}
 		})
 	}
