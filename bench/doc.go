@@ -53,4 +53,10 @@
 // per endpoint, shared by the models and judges on it), under
 // WithRateLimit, with WithRetry around it. What is stored or printed has
 // the API keys and URL credentials redacted (Redactor).
+//
+// Past one process: Options.Batch sends the draws of some or all models
+// through their provider's Batch API instead (BatchOptions: input files
+// recorded in the store before they are sent, polled, joined back by
+// custom_id), and Options.Shard plans and samples one Shard of the jobs,
+// each shard into its own database for results.Merge to union.
 package bench

@@ -63,6 +63,14 @@ type Options struct {
 	// RateControl tunes the adaptive limit of each endpoint × API key;
 	// zero means the defaults.
 	RateControl RateControl
+	// Shard, when not the whole plan, plans and samples only this share
+	// of the suite's jobs (see Shard); the store must implement
+	// ShardStore.
+	Shard Shard
+	// Batch, when set, sends the jobs of the models it selects through
+	// their provider's Batch API instead of one request each (see
+	// BatchOptions).
+	Batch *BatchOptions
 }
 
 // Outcome is the result of Execute.
@@ -112,6 +120,8 @@ type Prepared struct {
 	retry   RetryPolicy
 	redact  *Redactor
 	run     *results.Run // claimed: owned by this process until finished
+	keys    []string     // API keys, by plan instance
+	batched []bool       // instances sampled through a Batch API; nil: none
 	// The plan of a new run is written while sampling starts: nothing
 	// needs it before the first batch of samples is stored, and that
 	// write waits for it (awaitPlan).
@@ -148,11 +158,18 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 	plan := NewPlan(s, salt)
 	var seq *seqRun
 	if s.UntilDecided && !opt.NoSample {
+		// Rounds are decided over every model's draws of a prompt: a
+		// shard holds only some of them, and a batch answers too late to
+		// stop early.
+		if !opt.Shard.Whole() || opt.Batch != nil {
+			return nil, fmt.Errorf("%w: sampling until decided (--until-decided) cannot be combined with --shard or --batch", ErrConfig)
+		}
 		// Sampled in rounds: the plan starts with the rules' first step.
 		if seq, err = newSeqRun(store, s, plan); err != nil {
 			return nil, err
 		}
 	}
+	plan.Jobs = opt.Shard.Jobs(plan.Jobs)
 	keys := make([]string, len(plan.Instances))
 	for i, in := range plan.Instances {
 		if keys[i], err = instanceKey(in, getenv, "model"); err != nil {
@@ -178,14 +195,27 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
+	// Batch preflight before the claim: a request too large for a batch
+	// file, or a provider without a Batch API, writes nothing.
+	if err := preflightBatch(ctx, plan, keys, opt.Batch); err != nil {
+		return nil, err
+	}
 
-	p := &Prepared{Plan: plan, store: store, opt: opt, scorers: scorers, retry: retry, redact: redact, planned: make(chan struct{}), seq: seq, ctl: ctl}
+	p := &Prepared{Plan: plan, store: store, opt: opt, scorers: scorers, retry: retry, redact: redact, planned: make(chan struct{}),
+		seq: seq, ctl: ctl, keys: keys, batched: batchedInstances(plan, opt.Batch)}
 	nr := redactRunRecord(newRunRecord(s, plan, scorerRecords, opt.Version), redact)
+	if err := checkShard(db, store, nr, opt.Shard); err != nil {
+		return nil, err
+	}
 	claim, err := claimRun(ctx, store, nr, opt)
 	if err != nil {
 		return nil, err
 	}
 	p.run, p.Resumed = claim.Run, claim.Resumed
+	if err := recordShard(db, store, p.run.ID, opt.Shard, p.Resumed); err != nil {
+		close(p.planned) // no plan is written: fail need not wait for one
+		return nil, errors.Join(err, p.fail(db, err))
+	}
 	if claim.NeedsPlan {
 		go func() {
 			defer close(p.planned)
@@ -285,7 +315,7 @@ func (p *Prepared) Run(ctx context.Context) (*Outcome, error) {
 	inline := p.scorers.Inline()
 	runner := &Runner{Clients: p.clients, Retry: p.retry, Scorers: inline, Grace: opt.Grace, Progress: opt.Progress, Redact: p.redact,
 		Workers: p.workers()}
-	sum, runErr := runner.Run(ctx, p.Plan, p.Pending, func(batch []results.Sample) error {
+	sink := func(batch []results.Sample) error {
 		if err := p.awaitPlan(); err != nil {
 			return err
 		}
@@ -296,7 +326,9 @@ func (p *Prepared) Run(ctx context.Context) (*Outcome, error) {
 			return err
 		}
 		return p.ctl.flush(db, store, run.ID)
-	})
+	}
+	online, batched := p.splitBatched()
+	sum, runErr := p.runBoth(ctx, runner, online, batched, sink)
 	out.Summary = sum
 	if runErr == nil {
 		runErr = p.awaitPlan()

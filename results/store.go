@@ -29,7 +29,7 @@ import (
 
 // SchemaVersion is the database layout this package reads and writes.
 // Older databases are migrated on Open (see migrations).
-const SchemaVersion = 7
+const SchemaVersion = 8
 
 // migration upgrades a database by one schema version: its script, then
 // fill, when set, in the same transaction.
@@ -55,6 +55,9 @@ var migrations = map[int]migration{
 	5: {script: rateCostSQL},
 	// v7 records the lineage of experiments' students (lineage.sql).
 	6: {script: lineageSQL},
+	// v8 records Batch API submissions and the shard a run samples
+	// (batches.sql).
+	7: {script: batchesSQL},
 }
 
 //go:embed schema.sql
@@ -77,6 +80,9 @@ var rateCostSQL string
 
 //go:embed lineage.sql
 var lineageSQL string
+
+//go:embed batches.sql
+var batchesSQL string
 
 // ErrNotFound is returned when a run does not exist.
 var ErrNotFound = errors.New("not found")
@@ -216,7 +222,7 @@ func (s *Store) create(ctx context.Context) error {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, schemaSQL+judgmentsSQL+recordsSQL+analysesSQL+rateCostSQL+lineageSQL); err != nil {
+	if _, err := tx.ExecContext(ctx, schemaSQL+judgmentsSQL+recordsSQL+analysesSQL+rateCostSQL+lineageSQL+batchesSQL); err != nil {
 		return fmt.Errorf("create schema: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('schema_version', ?)`, strconv.Itoa(SchemaVersion)); err != nil {

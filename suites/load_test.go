@@ -1643,13 +1643,13 @@ probes: [{id: p, prompts: [hi], samples: 1, score: {mentions: owl}}]
 
 func TestDefaultSettings(t *testing.T) {
 	// Instance.Settings promises every field non-nil except TopP,
-	// MaxTokens, SystemPrompt and MaxConcurrency (unset: concurrency);
-	// DefaultSettings is what makes it so.
+	// MaxTokens, SystemPrompt, MaxConcurrency (unset: concurrency) and
+	// Batch; DefaultSettings is what makes it so.
 	d := DefaultSettings()
 	v := reflect.ValueOf(d)
 	for i := range v.NumField() {
 		name := v.Type().Field(i).Name
-		optional := name == "TopP" || name == "MaxTokens" || name == "SystemPrompt" || name == "MaxConcurrency"
+		optional := name == "TopP" || name == "MaxTokens" || name == "SystemPrompt" || name == "MaxConcurrency" || name == "Batch"
 		if v.Field(i).IsNil() != optional {
 			t.Errorf("DefaultSettings().%s nil = %v; want %v", name, v.Field(i).IsNil(), optional)
 		}

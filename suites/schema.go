@@ -138,6 +138,11 @@ type Settings struct {
 	MaxRetries *int `yaml:"max_retries"`
 	// SendSeed sends a deterministic per-request seed (OpenAI's seed).
 	SendSeed *bool `yaml:"send_seed"`
+	// Batch sends this model's requests through its provider's Batch API
+	// (run --batch does so for every model); nil or false sends them one
+	// by one. Left out of the recorded JSON when unset, so that suites
+	// without it keep their hash.
+	Batch *bool `yaml:"batch" json:",omitempty"`
 }
 
 // DefaultSettings are used for fields that neither the model nor the
@@ -194,6 +199,9 @@ func (s Settings) merge(base Settings) Settings {
 	}
 	if s.SendSeed == nil {
 		s.SendSeed = base.SendSeed
+	}
+	if s.Batch == nil {
+		s.Batch = base.Batch
 	}
 	return s
 }
@@ -275,7 +283,7 @@ type Instance struct {
 	BaseURL   string
 	Model     string
 	APIKeyEnv string
-	Settings  Settings // fully resolved: every field non-nil except TopP, MaxTokens, SystemPrompt, MaxConcurrency
+	Settings  Settings // fully resolved: every field non-nil except TopP, MaxTokens, SystemPrompt, MaxConcurrency, Batch
 }
 
 // Name is "role" or "role@seed".

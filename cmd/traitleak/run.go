@@ -32,6 +32,7 @@ type runOptions struct {
 	dryRun       bool
 	maxCost      float64
 	maxCostSet   bool
+	scale        scaleOptions
 }
 
 func newRunCmd() *cobra.Command {
@@ -70,6 +71,7 @@ what is in flight and marks the run interrupted; a second Ctrl-C exits at once.
 	f.Float64Var(&o.maxCost, "max-cost", 0, "stop issuing requests once the run has used this many US `dollars` at the models' prices (overrides the suite's max_cost; exit 3, resumable)")
 	f.BoolVar(&o.wait, "wait", false, "when another live process runs the same suite into the database, wait for it to finish instead of refusing (exit 3)")
 	f.BoolVar(&o.untilDecided, "until-decided", false, "sample the roles of the suite's sequential gates and stop-for-width rules in rounds, and stop each one as soon as it is decided (see README, Sequential gates)")
+	addScaleFlags(f, &o.scale)
 	return cmd
 }
 
@@ -94,6 +96,16 @@ func runRun(ctx context.Context, o *runOptions, suiteArg string, words []string,
 	}
 	if err := o.checkSequential(s); err != nil {
 		return err
+	}
+	if s.UntilDecided && (o.scale.batch || o.scale.shardSpec != "") {
+		return usagef("--until-decided samples every model of a prompt in the same round: it cannot be combined with --shard or --batch")
+	}
+	if err := o.scale.prepare(ctx, s, os.Getenv, stdout); err != nil {
+		return err
+	}
+	if s.UntilDecided && (!o.scale.shard.Whole() || o.scale.batchOpt != nil) {
+		return usagef("--until-decided samples every model of a prompt in the same round: it cannot be combined with a shard (%s, %s) or a model's batch: true",
+			bench.JobCompletionIndex, bench.JobCompletionCount)
 	}
 	store, err := openDB(ctx, o.db, true)
 	if err != nil {
@@ -166,13 +178,20 @@ func runSuite(ctx context.Context, store *results.Store, s *suites.Suite, o *run
 		fmt.Fprintf(stdout, "suite %s (%s): %d models, %d probes, %d draws planned\n",
 			s.Name, s.Source, len(plan.Instances), len(s.Probes), plan.Total())
 	}
+	if sh := o.scale.shard; !sh.Whole() {
+		plan.Jobs = sh.Jobs(plan.Jobs)
+		fmt.Fprintf(stdout, "shard %s: %d of them\n", sh, plan.Total())
+	}
+	if b := o.scale.batchOpt; b != nil {
+		b.Log = func(msg string) { fmt.Fprintln(stderr, msg) }
+	}
 	stop := startProgress(ctx, o.progress, o.interval, progress, stderr)
 	out, err := bench.Execute(ctx, store, s, bench.Options{
 		Fresh: o.fresh, MaxErrorRate: o.maxErrorRate, Version: traitleakVersion(), Progress: progress, Grace: o.grace,
 		Wait: o.wait, Waiting: func(busy *results.RunBusyError) {
 			fmt.Fprintf(stderr, "waiting for run %d (process %d on %s) to finish\n", busy.Run.ID, busy.Run.PID, busy.Run.Host)
 		},
-		NewClient: testRunClients,
+		NewClient: testRunClients, Shard: o.scale.shard, Batch: o.scale.batchOpt,
 	})
 	stop()
 	return out, err

@@ -179,6 +179,10 @@ func TestSequentialUsageErrors(t *testing.T) {
 			"gates[1].treatment: probe \"favorite-animal\" does not sample role \"student-other-init\""},
 		// Nothing to decide.
 		{[]string{"run", "animals", "--db", db, "--until-decided"}, "--until-decided: suite animals has no sequential gate"},
+		// A round pairs every model's draws of a prompt: a shard holds
+		// only some of them, a batch answers too late to stop early.
+		{[]string{"run", "animals", "--db", db, "--until-decided", "--set", "gates[0].sequential={}", "--shard", "0/2"}, "cannot be combined with --shard or --batch"},
+		{[]string{"run", "animals", "--db", db, "--until-decided", "--set", "gates[0].sequential={}", "--batch"}, "cannot be combined with --shard or --batch"},
 	} {
 		code, _, errOut := runCLI(t, context.Background(), tc.args...)
 		if code != exitUsage || !strings.Contains(errOut, tc.want) {

@@ -1,0 +1,826 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/traitleak/traitleak/internal/atomicfile"
+	"github.com/traitleak/traitleak/results"
+	"github.com/traitleak/traitleak/suites"
+)
+
+// Sampling through a Batch API (run --batch, or batch: true on a model).
+//
+// The draws of a batched model still pending (not stored successfully,
+// not failed unless ResubmitFailed, not in a batch of the run still
+// running) are written as input files, one set per model, split at the
+// BatchLimits. Each file is recorded in the database with its lines
+// before it is uploaded (results.Batch), its batch is created with the
+// file's identity in its metadata, and its id recorded; a restarted run
+// finds the file and the batch again and polls instead of submitting
+// twice. When a batch ends, its output and error files are read, lines
+// are joined to their draws by custom_id (the provider does not keep the
+// input's order), and every draw is stored: the answer's choices scored
+// as an online run's would be, an error line, an expired or cancelled
+// request or a line left unanswered as a failed sample with the
+// provider's message. Failed draws are sent again only with
+// ResubmitFailed (a batch can take 24 h; failures are counted and
+// reported, never scored).
+//
+// Judges could batch the same way: judging is a Stage whose work is a
+// judge call keyed by its judgment key (suites.JudgeRule.Key), so a
+// batched judge would write one input line per missing judgment key
+// (custom_id = the judgment key), record it as a batch of the run, and on
+// collection store results.Judgment rows through PutJudgments, then score
+// with ScoreMissing from the cache. That is not built yet: judges are
+// called online.
+
+// BatchOptions configure sampling through a Batch API.
+type BatchOptions struct {
+	// All batches every model; otherwise only models with batch: true.
+	All bool
+	// ResubmitFailed sends draws whose stored sample failed (an expired,
+	// cancelled or failed request) in new batches; without it they stay
+	// failed.
+	ResubmitFailed bool
+	// Limits bound each input file; zero means DefaultBatchLimits.
+	Limits BatchLimits
+	// Poll paces polling; zero fields mean 5 s growing to 1 min, for at
+	// most 24 h. A run that stops waiting is interrupted; running it
+	// again polls on.
+	Poll PollPolicy
+	// Dir, when set, receives a copy of every input file as
+	// BatchFileName(content key), for `vllm run-batch` or inspection.
+	Dir string
+	// Offline sends nothing: the input files are written to Dir, and a
+	// batch is collected from the output file beside its input,
+	// BatchOutputName(content key), once there (as `vllm run-batch -i IN
+	// -o OUT` writes it). Batches without one are left for a later run.
+	Offline bool
+	// Log, when set, is told of each submission, status change and
+	// collection.
+	Log func(msg string)
+	// HTTPClient sends the Batch API's requests; nil means
+	// NewFineTuneHTTPClient().
+	HTTPClient *http.Client
+}
+
+// BatchStore records a run's batches. *results.Store implements it.
+type BatchStore interface {
+	AddBatch(ctx context.Context, b results.Batch, lines []results.BatchLine) (results.Batch, error)
+	UpdateBatch(ctx context.Context, b results.Batch) error
+	Batches(ctx context.Context, runID int64) ([]results.Batch, error)
+	BatchLines(ctx context.Context, batchID int64) ([]results.BatchLine, error)
+	FailedKeys(ctx context.Context, keys []string) (map[string]bool, error)
+}
+
+var _ BatchStore = (*results.Store)(nil)
+
+// batchedInstances reports which of plan's instances sample through a
+// Batch API under opt; nil when none does.
+func batchedInstances(plan *Plan, opt *BatchOptions) []bool {
+	var out []bool
+	for i, in := range plan.Instances {
+		if opt != nil && opt.All || in.Settings.Batch != nil && *in.Settings.Batch {
+			if out == nil {
+				out = make([]bool, len(plan.Instances))
+			}
+			out[i] = true
+		}
+	}
+	return out
+}
+
+// PreflightBatch checks, before anything is written, what sampling s
+// through a Batch API needs: that every request of a batched model fits
+// in an input file, and that every batched model's provider has a Batch
+// API (a 404 on /v1/batches is ErrNoBatchAPI). It does nothing when no
+// model is batched. Errors wrap ErrConfig, except a provider that cannot
+// be reached.
+func PreflightBatch(ctx context.Context, s *suites.Suite, opt Options) error {
+	getenv := opt.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	plan := NewPlan(s, opt.Salt)
+	plan.Jobs = opt.Shard.Jobs(plan.Jobs)
+	keys := make([]string, len(plan.Instances))
+	for i, in := range plan.Instances {
+		var err error
+		if keys[i], err = instanceKey(in, getenv, "model"); err != nil {
+			return err
+		}
+	}
+	return preflightBatch(ctx, plan, keys, opt.Batch)
+}
+
+func preflightBatch(ctx context.Context, plan *Plan, keys []string, opt *BatchOptions) error {
+	batched := batchedInstances(plan, opt)
+	if batched == nil {
+		return nil
+	}
+	if opt == nil {
+		opt = &BatchOptions{}
+	}
+	limits := opt.Limits.withDefaults()
+	w := &worker{plan: plan}
+	for _, j := range plan.Jobs {
+		if !batched[j.Instance] {
+			continue
+		}
+		w.in = plan.Instances[j.Instance]
+		if n := len(batchLine(j.Keys[0], w.request(j, 0, j.Draws()))); int64(n) > limits.MaxBytes {
+			return fmt.Errorf("%w: the request of %s, probe %s, prompt %d, draw %d is %d bytes, more than a batch file may hold (%d bytes): shorten the prompt or run this model without --batch",
+				ErrBatchLimit, w.in.Name(), j.Probe, j.Prompt, j.First, n, limits.MaxBytes)
+		}
+	}
+	if opt.Offline {
+		return nil // nothing is sent
+	}
+	checked := map[string]bool{}
+	for i, in := range plan.Instances {
+		if !batched[i] || checked[in.BaseURL+"\x00"+keys[i]] {
+			continue
+		}
+		checked[in.BaseURL+"\x00"+keys[i]] = true
+		api, err := NewBatchAPI(BatchConfig{BaseURL: in.BaseURL, APIKey: keys[i], HTTPClient: opt.HTTPClient})
+		if err != nil {
+			return err
+		}
+		if err := api.Check(ctx); err != nil {
+			if errors.Is(err, ErrNoBatchAPI) || Fatal(err) {
+				return fmt.Errorf("model %s: %w", in.Name(), redactKey(err, keys[i]))
+			}
+			return fmt.Errorf("model %s: check the Batch API: %w", in.Name(), redactKey(err, keys[i]))
+		}
+	}
+	return nil
+}
+
+// redactKey removes key from err's text, keeping what errors.Is matches.
+func redactKey(err error, key string) error {
+	r := NewRedactor([]string{key}, nil)
+	if msg := r.String(err.Error()); msg != err.Error() {
+		if errors.Is(err, ErrConfig) {
+			return fmt.Errorf("%w: %s", ErrConfig, msg)
+		}
+		return errors.New(msg)
+	}
+	return err
+}
+
+// batcher runs the batched part of one Prepared.Run.
+type batcher struct {
+	p       *Prepared
+	bs      BatchStore
+	opt     BatchOptions
+	runner  *Runner
+	sink    func([]results.Sample) error
+	apis    map[int]*BatchAPI
+	workers map[int]*worker
+	byKey   map[string]keyRef // key → its job in the plan, for batched instances
+	stopped map[int]error     // instances stopped by a fatal error
+	sum     Summary
+}
+
+type keyRef struct{ job, off int }
+
+// active is a batch of the run not collected yet.
+type active struct {
+	rec   results.Batch
+	lines []results.BatchLine
+	data  []byte // the input file, when built in this process
+}
+
+func (b *batcher) log(format string, args ...any) {
+	if b.opt.Log != nil {
+		b.opt.Log(fmt.Sprintf(format, args...))
+	}
+}
+
+// runBatch samples jobs (pending draws of batched instances) through
+// their providers' Batch APIs, storing samples with sink. It returns when
+// every batch of the run is collected, or with Summary.Interrupted when
+// ctx ends or the poll policy's MaxWait passes first.
+func (p *Prepared) runBatch(ctx context.Context, jobs []Job, runner *Runner, sink func([]results.Sample) error) (Summary, error) {
+	start := time.Now()
+	db := context.WithoutCancel(ctx)
+	bs, ok := p.store.(BatchStore)
+	if !ok {
+		return Summary{}, fmt.Errorf("%w: batch: this store does not record batches", ErrConfig)
+	}
+	b := &batcher{p: p, bs: bs, runner: runner, sink: sink, apis: map[int]*BatchAPI{}, workers: map[int]*worker{},
+		byKey: map[string]keyRef{}, stopped: map[int]error{}}
+	if p.opt.Batch != nil {
+		b.opt = *p.opt.Batch
+	}
+	for ji, j := range p.Plan.Jobs {
+		if p.batched[j.Instance] {
+			for off, k := range j.Keys {
+				b.byKey[k] = keyRef{ji, off}
+			}
+		}
+	}
+	if b.opt.Offline && b.opt.Dir == "" {
+		return Summary{}, fmt.Errorf("%w: offline batches need a directory for their files", ErrConfig)
+	}
+	for i, in := range p.Plan.Instances {
+		if !p.batched[i] {
+			continue
+		}
+		policy := p.retry
+		policy.MaxRetries = *in.Settings.MaxRetries
+		api, err := NewBatchAPI(BatchConfig{BaseURL: in.BaseURL, APIKey: p.keys[i], HTTPClient: b.opt.HTTPClient, Retry: policy})
+		if err != nil {
+			return Summary{}, err
+		}
+		b.apis[i] = api
+		b.workers[i] = &worker{r: runner, plan: p.Plan, in: in, baseURL: p.redact.URL(in.BaseURL)}
+	}
+	act, err := b.load(db)
+	if err != nil {
+		return Summary{}, err
+	}
+	fresh, err := b.prepare(db, jobs, act)
+	if err != nil {
+		return Summary{}, err
+	}
+	act = append(act, fresh...)
+	err = b.run(ctx, act)
+	b.sum.Elapsed = time.Since(start)
+	for i, err := range b.stopped {
+		b.sum.Stopped = append(b.sum.Stopped, ModelError{Instance: p.Plan.Instances[i].Name(), Err: err})
+	}
+	return b.sum, err
+}
+
+// load returns the run's batches not collected yet, with their lines.
+func (b *batcher) load(ctx context.Context) ([]*active, error) {
+	recs, err := b.bs.Batches(ctx, b.p.run.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []*active
+	for _, rec := range recs {
+		if rec.Collected {
+			continue
+		}
+		lines, err := b.bs.BatchLines(ctx, rec.ID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &active{rec: rec, lines: lines})
+	}
+	return out, nil
+}
+
+// prepare writes the input files of the draws of jobs not already in a
+// running batch (act) and not failed (unless ResubmitFailed), and records
+// them as batches, before anything is sent.
+func (b *batcher) prepare(ctx context.Context, jobs []Job, act []*active) ([]*active, error) {
+	exclude := map[string]bool{}
+	for _, a := range act {
+		for _, l := range a.lines {
+			j, err := b.job(l)
+			if err != nil {
+				return nil, fmt.Errorf("batch %d: %w", a.rec.ID, err)
+			}
+			for _, k := range j.Keys {
+				exclude[k] = true
+			}
+		}
+	}
+	if !b.opt.ResubmitFailed {
+		var keys []string
+		for _, j := range jobs {
+			keys = append(keys, j.Keys...)
+		}
+		failed, err := b.bs.FailedKeys(ctx, keys)
+		if err != nil {
+			return nil, err
+		}
+		for k := range failed {
+			exclude[k] = true
+		}
+	}
+	jobs = Pending(jobs, exclude)
+	byInstance := map[int][]Job{}
+	var order []int
+	for _, j := range jobs {
+		if _, ok := byInstance[j.Instance]; !ok {
+			order = append(order, j.Instance)
+		}
+		byInstance[j.Instance] = append(byInstance[j.Instance], j)
+	}
+	slices.Sort(order)
+	var out []*active
+	for _, ii := range order {
+		ijobs := byInstance[ii]
+		w := b.workers[ii]
+		lines := make([][]byte, len(ijobs))
+		sizes := make([]int, len(ijobs))
+		for i, j := range ijobs {
+			lines[i] = batchLine(j.Keys[0], w.request(j, 0, j.Draws()))
+			sizes[i] = len(lines[i])
+		}
+		ends, err := splitLines(sizes, b.opt.Limits, func(i int) string {
+			j := ijobs[i]
+			return fmt.Sprintf("%s, probe %s, prompt %d, draw %d", w.in.Name(), j.Probe, j.Prompt, j.First)
+		})
+		if err != nil {
+			return nil, err
+		}
+		from := 0
+		for _, end := range ends {
+			data := bytes.Join(lines[from:end], nil)
+			sum := sha256.Sum256(data)
+			rec := results.Batch{RunID: b.p.run.ID, Instance: ii, ContentKey: hex.EncodeToString(sum[:]), BaseURL: w.baseURL,
+				Lines: end - from, Bytes: int64(len(data))}
+			recLines := make([]results.BatchLine, 0, end-from)
+			for _, j := range ijobs[from:end] {
+				recLines = append(recLines, results.BatchLine{CustomID: j.Keys[0], Draws: j.Draws()})
+			}
+			if b.opt.Dir != "" {
+				if err := atomicfile.Write(filepath.Join(b.opt.Dir, BatchFileName(rec.ContentKey)), data); err != nil {
+					return nil, fmt.Errorf("write batch file: %w", err)
+				}
+			}
+			if rec, err = b.bs.AddBatch(ctx, rec, recLines); err != nil {
+				return nil, err
+			}
+			out = append(out, &active{rec: rec, lines: recLines, data: data})
+			from = end
+		}
+	}
+	return out, nil
+}
+
+// job returns the part of a plan job that line asks for.
+func (b *batcher) job(l results.BatchLine) (Job, error) {
+	ref, ok := b.byKey[l.CustomID]
+	if !ok {
+		return Job{}, fmt.Errorf("line %s is no draw of a batched model of this run's plan", l.CustomID)
+	}
+	pj := b.p.Plan.Jobs[ref.job]
+	if l.Draws < 1 || ref.off+l.Draws > len(pj.Keys) {
+		return Job{}, fmt.Errorf("line %s asks for %d draws, beyond its job's %d", l.CustomID, l.Draws, len(pj.Keys)-ref.off)
+	}
+	j := pj
+	j.First = pj.First + ref.off
+	j.Keys = pj.Keys[ref.off : ref.off+l.Draws]
+	return j, nil
+}
+
+// identity is the metadata value that finds a's batch at the provider.
+func (a *active) identity() string { return a.rec.ContentKey + "." + strconv.Itoa(a.rec.Attempt) }
+
+// stop records a fatal error of instance i: its batches are left alone.
+func (b *batcher) stop(i int, err error) {
+	if _, ok := b.stopped[i]; !ok {
+		b.stopped[i] = err
+		b.log("model %s: %v", b.p.Plan.Instances[i].Name(), err)
+	}
+}
+
+// run submits what is not submitted yet, then polls every batch until it
+// ends and collects it.
+func (b *batcher) run(ctx context.Context, act []*active) error {
+	db := context.WithoutCancel(ctx)
+	if b.opt.Offline {
+		return b.runOffline(ctx, act)
+	}
+	for _, a := range act {
+		if ctx.Err() != nil {
+			break
+		}
+		if a.rec.BatchID != "" || b.stopped[a.rec.Instance] != nil {
+			continue
+		}
+		if err := b.submit(ctx, a); err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			var dbErr *dbError
+			if errors.As(err, &dbErr) {
+				return dbErr.err
+			}
+			b.stop(a.rec.Instance, err)
+		}
+	}
+	poll := b.opt.Poll.withDefaults()
+	deadline := time.Now().Add(poll.MaxWait)
+	interval := poll.Interval
+	for {
+		left, changed := 0, false
+		for _, a := range act {
+			if a.rec.Collected || a.rec.BatchID == "" || b.stopped[a.rec.Instance] != nil || ctx.Err() != nil {
+				continue
+			}
+			info, err := b.apis[a.rec.Instance].Batch(ctx, a.rec.BatchID)
+			if err != nil {
+				if ctx.Err() == nil {
+					b.stop(a.rec.Instance, fmt.Errorf("poll batch %s: %w", a.rec.BatchID, err))
+				}
+				continue
+			}
+			if b.record(a, info) {
+				changed = true
+				if err := b.bs.UpdateBatch(db, a.rec); err != nil {
+					return err
+				}
+				b.log("batch %s of %s: %s", info.ID, b.p.Plan.Instances[a.rec.Instance].Name(), info)
+			}
+			if !BatchFinal(info.Status) {
+				left++
+				continue
+			}
+			if err := b.collect(ctx, a, info); err != nil {
+				var dbErr *dbError
+				if errors.As(err, &dbErr) {
+					return dbErr.err
+				}
+				if ctx.Err() == nil {
+					b.stop(a.rec.Instance, fmt.Errorf("collect batch %s: %w", a.rec.BatchID, err))
+				}
+				continue
+			}
+			a.rec.Collected = true
+			if err := b.bs.UpdateBatch(db, a.rec); err != nil {
+				return err
+			}
+		}
+		if left == 0 || ctx.Err() != nil {
+			b.sum.Interrupted = b.pendingLeft(act)
+			return nil
+		}
+		if changed {
+			interval = poll.Interval
+		}
+		if time.Now().Add(interval).After(deadline) {
+			b.log("stopped waiting after %v with %d batches running; run again to poll on", poll.MaxWait, left)
+			b.sum.Interrupted = true
+			return nil
+		}
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+		interval = min(interval*3/2, poll.MaxInterval)
+	}
+}
+
+// pendingLeft reports whether a batch of a model still sampling is left
+// uncollected.
+func (b *batcher) pendingLeft(act []*active) bool {
+	for _, a := range act {
+		if !a.rec.Collected && b.stopped[a.rec.Instance] == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// dbError marks an error of the results database, which stops the run,
+// unlike a provider's error, which stops one model.
+type dbError struct{ err error }
+
+func (e *dbError) Error() string { return e.err.Error() }
+
+// submit uploads a's input file and creates its batch, recording each id
+// as soon as it is known.
+func (b *batcher) submit(ctx context.Context, a *active) error {
+	db := context.WithoutCancel(ctx)
+	api := b.apis[a.rec.Instance]
+	if a.data == nil {
+		data, err := b.rebuild(a)
+		if err != nil {
+			return err
+		}
+		a.data = data
+	}
+	if a.rec.FileID == "" {
+		id, err := api.EnsureFile(ctx, a.data, a.rec.ContentKey, "")
+		if err != nil {
+			return err
+		}
+		a.rec.FileID = id
+		if err := b.bs.UpdateBatch(db, a.rec); err != nil {
+			return &dbError{err}
+		}
+	}
+	info, created, err := api.EnsureBatch(ctx, a.identity(), a.rec.FileID, "")
+	if err != nil {
+		return err
+	}
+	a.rec.BatchID = info.ID
+	b.record(a, info)
+	if err := b.bs.UpdateBatch(db, a.rec); err != nil {
+		return &dbError{err}
+	}
+	verb := "found"
+	if created {
+		verb = "submitted"
+	}
+	b.log("%s batch %s for %s: %d requests (%d bytes)", verb, info.ID, b.p.Plan.Instances[a.rec.Instance].Name(), a.rec.Lines, a.rec.Bytes)
+	a.data = nil // no longer needed
+	return nil
+}
+
+// rebuild writes a recorded batch's input file again from its lines and
+// the plan, and checks it is the file recorded.
+func (b *batcher) rebuild(a *active) ([]byte, error) {
+	w := b.workers[a.rec.Instance]
+	var buf bytes.Buffer
+	for _, l := range a.lines {
+		j, err := b.job(l)
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(batchLine(l.CustomID, w.request(j, 0, j.Draws())))
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	if got := hex.EncodeToString(sum[:]); got != a.rec.ContentKey {
+		return nil, fmt.Errorf("batch %d: its lines now make a file with SHA-256 %s, not the recorded %s", a.rec.ID, got, a.rec.ContentKey)
+	}
+	return buf.Bytes(), nil
+}
+
+// record copies what info says of a batch into a's record and reports
+// whether anything changed.
+func (b *batcher) record(a *active, info BatchInfo) bool {
+	before := a.rec
+	a.rec.Status, a.rec.OutputFileID, a.rec.ErrorFileID = info.Status, info.OutputFileID, info.ErrorFileID
+	if len(info.Errors) > 0 {
+		a.rec.Message = b.p.redact.String(fmt.Sprint(info.Errors))
+	}
+	return a.rec != before
+}
+
+// collect reads a final batch's output and error files and stores a
+// sample for every draw of its lines.
+func (b *batcher) collect(ctx context.Context, a *active, info BatchInfo) error {
+	return b.collectFrom(ctx, a, info, b.apis[a.rec.Instance].ReadFile)
+}
+
+// collectFrom is collect with the files read by read.
+func (b *batcher) collectFrom(ctx context.Context, a *active, info BatchInfo, read func(ctx context.Context, id string, line func([]byte) error) error) error {
+	db := context.WithoutCancel(ctx)
+	w := b.workers[a.rec.Instance]
+	lines := make(map[string]results.BatchLine, len(a.lines))
+	for _, l := range a.lines {
+		lines[l.CustomID] = l
+	}
+	seen := make(map[string]bool, len(a.lines))
+	var buf []results.Sample
+	flush := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		b.account(buf)
+		if err := b.sink(buf); err != nil {
+			return &dbError{err}
+		}
+		buf = buf[:0]
+		return nil
+	}
+	malformed := 0
+	handle := func(raw []byte) error {
+		ol, err := ParseBatchOutputLine(raw)
+		if err != nil {
+			malformed++
+			return nil // its draws are stored as unanswered below
+		}
+		l, ok := lines[ol.CustomID]
+		if !ok || seen[ol.CustomID] {
+			return nil
+		}
+		seen[ol.CustomID] = true
+		j, err := b.job(l)
+		if err != nil {
+			return err
+		}
+		buf = append(buf, b.samples(db, w, j, ol)...)
+		if len(buf) >= DefaultBatchSize {
+			return flush()
+		}
+		return nil
+	}
+	for _, id := range []string{info.OutputFileID, info.ErrorFileID} {
+		if id == "" {
+			continue
+		}
+		if err := read(ctx, id, handle); err != nil {
+			var dbErr *dbError
+			if errors.As(err, &dbErr) {
+				return dbErr
+			}
+			return err
+		}
+	}
+	why := b.unanswered(info, malformed)
+	for _, l := range a.lines {
+		if seen[l.CustomID] {
+			continue
+		}
+		j, err := b.job(l)
+		if err != nil {
+			return err
+		}
+		req := w.request(j, 0, j.Draws())
+		buf = append(buf, w.samples(db, j, 0, req, nil, why)...)
+		if len(buf) >= DefaultBatchSize {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	b.log("collected batch %s of %s: %s", info.ID, w.in.Name(), info)
+	return nil
+}
+
+// unanswered is the error stored for a line of a final batch that its
+// files do not answer.
+func (b *batcher) unanswered(info BatchInfo, malformed int) error {
+	code := "no_answer"
+	switch info.Status {
+	case BatchExpired:
+		code = "batch_expired"
+	case BatchCancelled:
+		code = "batch_cancelled"
+	case BatchFailed:
+		code = "batch_failed"
+	}
+	msg := fmt.Sprintf("batch %s %s: %v", info.ID, info.Status, errNoAnswer)
+	if len(info.Errors) > 0 {
+		msg += fmt.Sprintf(" (%v)", info.Errors)
+	}
+	if malformed > 0 {
+		msg += fmt.Sprintf("; %d lines of its files could not be read", malformed)
+	}
+	return &BatchLineFailure{Code: code, Message: msg}
+}
+
+// samples turns one output line into the samples of job j's draws.
+func (b *batcher) samples(ctx context.Context, w *worker, j Job, ol BatchOutputLine) []results.Sample {
+	req := w.request(j, 0, j.Draws())
+	if err := ol.Err(); err != nil {
+		return w.samples(ctx, j, 0, req, nil, err)
+	}
+	var reply chatReply
+	if err := json.Unmarshal(ol.Response.Body, &reply); err != nil {
+		return w.samples(ctx, j, 0, req, nil, fmt.Errorf("%w: batch answer: %v", ErrMalformed, err))
+	}
+	resp, err := reply.response(0, b.p.redact)
+	if err != nil {
+		return w.samples(ctx, j, 0, req, nil, err)
+	}
+	out := w.samples(ctx, j, 0, req, resp, nil)
+	for i := len(out); i < j.Draws(); i++ {
+		s := w.base(j, i, req)
+		s.Err = fmt.Sprintf("batch answer holds %d of the %d choices asked for (n)", len(resp.Choices), j.Draws())
+		s.Attempts = 1
+		out = append(out, s)
+	}
+	return out
+}
+
+// account counts stored samples in the summary and progress.
+func (b *batcher) account(ss []results.Sample) {
+	for i := range ss {
+		s := &ss[i]
+		b.sum.Done++
+		if s.Failed() {
+			b.sum.Failed++
+		} else if s.Scorer == "" && b.runner.Scorers[s.Probe] != nil {
+			b.sum.Unscored++
+		}
+	}
+	if b.runner.Progress != nil {
+		b.runner.Progress.Total.Add(int64(len(ss)))
+	}
+	b.runner.count(ss)
+}
+
+// splitBatched splits the pending jobs into those sent one request each
+// and those of batched instances.
+func (p *Prepared) splitBatched() (online, batched []Job) {
+	if p.batched == nil {
+		return p.Pending, nil
+	}
+	for _, j := range p.Pending {
+		if p.batched[j.Instance] {
+			batched = append(batched, j)
+		} else {
+			online = append(online, j)
+		}
+	}
+	return online, batched
+}
+
+// runBoth samples online jobs with runner and, at the same time, the
+// batched instances through their Batch APIs, and adds up the summaries.
+func (p *Prepared) runBoth(ctx context.Context, runner *Runner, online, batched []Job, sink func([]results.Sample) error) (Summary, error) {
+	if p.batched == nil {
+		return runner.Run(ctx, p.Plan, online, sink)
+	}
+	var bsum Summary
+	var berr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		bsum, berr = p.runBatch(ctx, batched, runner, sink)
+	}()
+	sum, err := runner.Run(ctx, p.Plan, online, sink)
+	<-done
+	sum.Done += bsum.Done
+	sum.Failed += bsum.Failed
+	sum.Unscored += bsum.Unscored
+	sum.Interrupted = sum.Interrupted || bsum.Interrupted
+	sum.Stopped = append(sum.Stopped, bsum.Stopped...)
+	slices.SortFunc(sum.Stopped, func(a, b ModelError) int { return strings.Compare(a.Instance, b.Instance) })
+	sum.Elapsed = max(sum.Elapsed, bsum.Elapsed)
+	return sum, errors.Join(err, berr)
+}
+
+// BatchOutputName is the output file an offline batch is collected from:
+// beside its input file BatchFileName(contentKey), ".output.jsonl" for
+// ".jsonl".
+func BatchOutputName(contentKey string) string {
+	return strings.TrimSuffix(BatchFileName(contentKey), ".jsonl") + ".output.jsonl"
+}
+
+// runOffline collects every batch whose output file is in the batch
+// directory and leaves the others, naming the command that makes them.
+func (b *batcher) runOffline(ctx context.Context, act []*active) error {
+	db := context.WithoutCancel(ctx)
+	for _, a := range act {
+		if ctx.Err() != nil {
+			b.sum.Interrupted = true
+			return nil
+		}
+		in := filepath.Join(b.opt.Dir, BatchFileName(a.rec.ContentKey))
+		out := filepath.Join(b.opt.Dir, BatchOutputName(a.rec.ContentKey))
+		if _, err := os.Stat(out); err != nil {
+			b.log("batch %d of %s waits for its output: vllm run-batch -i %s -o %s --model %s",
+				a.rec.ID, b.p.Plan.Instances[a.rec.Instance].Name(), in, out, b.p.Plan.Instances[a.rec.Instance].Model)
+			b.sum.Interrupted = true
+			continue
+		}
+		info := BatchInfo{ID: "file:" + filepath.Base(out), Status: BatchCompleted, OutputFileID: out}
+		if err := b.collectFrom(ctx, a, info, readLocalLines); err != nil {
+			var dbErr *dbError
+			if errors.As(err, &dbErr) {
+				return dbErr.err
+			}
+			return fmt.Errorf("%w: batch output %s: %w", ErrConfig, out, err)
+		}
+		a.rec.Status, a.rec.OutputFileID, a.rec.Collected = BatchCompleted, out, true
+		if err := b.bs.UpdateBatch(db, a.rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readLocalLines calls line for each non-empty line of the file at path.
+func readLocalLines(_ context.Context, path string, line func([]byte) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	for n := 1; ; n++ {
+		b, err := r.ReadBytes('\n')
+		if t := bytes.TrimSpace(b); len(t) > 0 {
+			if lerr := line(t); lerr != nil {
+				return fmt.Errorf("%s line %d: %w", path, n, lerr)
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", path, err)
+		}
+	}
+}
