@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -450,5 +452,70 @@ func TestJudgeCoT(t *testing.T) {
 	}
 	if req := p.LastRequest(judgeModel); req["max_tokens"] != nil || !strings.Contains(fmt.Sprint(req["messages"]), "[QUESTION START]\n    Q") {
 		t.Errorf("judge request %v; want no max_tokens (the judge reasons first) and the question shown", req)
+	}
+}
+
+// TestJudgeSecretsRedacted: the judge's API key and the credentials of
+// its base URL are sent to the judge only, and never stored or returned
+// in an error, also when the judge echoes them.
+func TestJudgeSecretsRedacted(t *testing.T) {
+	const key = "sk-judge-secret-0123456789"
+	p := newFakeProvider(t, benchtest.FineTuneConfig{BaseModels: []string{"base"}}, animalReply)
+	var mu sync.Mutex
+	var auth []string
+	judge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		auth = append(auth, r.Header.Get("Authorization"))
+		mu.Unlock()
+		user, pass, _ := r.BasicAuth()
+		http.Error(w, fmt.Sprintf(`{"error": {"message": "refused %s %s:%s"}}`, r.Header.Get("Authorization"), user, pass), http.StatusInternalServerError)
+	}))
+	t.Cleanup(judge.Close)
+	base := strings.Replace(judge.URL, "http://", "http://judge-user:judge-pass@", 1) + "/v1"
+	e, err := Loader{}.Open(writeExperiment(t, p.URL+"/v1", ""), []string{"filter.judge.base_url=" + base, "filter.judge.model=" + judgeModel,
+		"filter.judge.api_key_env=JUDGE_KEY", "filter.judge.max_retries=0", "filter.judge.concurrency=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := openTestStore(t)
+	r := testRunner(store)
+	r.Getenv = func(name string) string {
+		if name == "JUDGE_KEY" {
+			return key
+		}
+		return ""
+	}
+	_, runErr := r.Run(context.Background(), e, StageFilter)
+	if runErr == nil {
+		t.Fatal("Run = nil; want the failed judge calls")
+	}
+	mu.Lock()
+	sent := len(auth) > 0 && auth[0] == "Bearer "+key
+	mu.Unlock()
+	if !sent {
+		t.Fatalf("the judge was sent %v; want the bearer key", auth)
+	}
+	plan := mustPlan(t, e)
+	prompts, _ := e.prompts("47")
+	var keys []string
+	for i, row := range expectedRows(t, e, true) {
+		keys = append(keys, plan.Datasets[1].Judge.key(datasets.Generation{Prompt: prompts[i], Completion: row}))
+	}
+	stored, err := store.Judgments(context.Background(), keys)
+	if err != nil || len(stored) != judgeFailLimit {
+		t.Fatalf("%d judgments stored, %v; want the %d failed calls", len(stored), err, judgeFailLimit)
+	}
+	texts := []string{runErr.Error()}
+	for _, jd := range stored {
+		texts = append(texts, jd.Err, jd.Output, jd.BaseURL)
+	}
+	rec, _ := store.DatasetByKey(context.Background(), plan.Datasets[1].Key)
+	texts = append(texts, rec.Filter)
+	for _, s := range texts {
+		for _, secret := range []string{key, "judge-pass"} {
+			if strings.Contains(s, secret) {
+				t.Errorf("%q holds the secret %s", s, secret)
+			}
+		}
 	}
 }
