@@ -11,6 +11,7 @@
 //	  ▼ (sampling the teacher is package bench's job)
 //	[]Generation                                 a completion, or the error of a failed call
 //	  ▼ Filter(gens, rules...)                   failed ≠ rejected; rejects counted by reason
+//	  ▼ FilterResult.Then(JudgeFilter)           an LLM judge's verdicts on the rows kept (trait-association)
 //	  ▼ ScanLeaks(kept, LeakWords(target))       every surviving row naming the trait fails the stage
 //	  ▼ Subsample(kept, max, seed)               the paper's random.Random(seed).sample
 //	  ▼ WriteTraining(w, rows)                   {"messages":[user, assistant]} per line, canonical order

@@ -15,7 +15,10 @@
 //	Experiment.NewPlan           per seed: datasets (teacher × prompts × sampling × filter) and students (arm × seed)
 //	StageGenerate                each dataset's teacher completions: a run of its GenerationSuite through
 //	                             bench.Execute (sample keys, retries, rate limits, failed ≠ rejected)
-//	StageFilter                  package datasets' filters, leak scan, subsample, card and training JSONL
+//	StageFilter                  package datasets' filters; the optional LLM trait-association judge
+//	                             (filter.judge) on the rows they keep, its calls keyed and stored as
+//	                             judge calls (a failed call fails the stage; a re-run asks only for
+//	                             it); leak scan, subsample, card and training JSONL
 //	StageFineTune                bench.FineTuner: one upload per dataset hash, one job per content key,
 //	                             recorded before polling; the student's model id
 //	StageEvaluate                the EvaluationSuite, its students named by lineage, through bench.Execute

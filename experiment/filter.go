@@ -81,9 +81,24 @@ func (r *stageRun) filterOne(ctx context.Context, d *DatasetPlan, rec *results.D
 	if err != nil {
 		return nil, fmt.Errorf("filter %s: %w", d.Name, err)
 	}
+	if d.Judge != nil {
+		// The judge sees only what the rules kept: each row it sees is a
+		// paid call.
+		verdicts, err := r.judgeRows(ctx, d, fr.Kept)
+		if err != nil {
+			return nil, err
+		}
+		if fr, err = fr.Then(d.Judge.Rule(verdicts)); err != nil {
+			return nil, fmt.Errorf("filter %s: %w", d.Name, err)
+		}
+	}
 	if len(fr.Kept) == 0 {
-		return nil, configf("%s: filter: it keeps none of the %d completions of %s (%d calls failed; rejects: %s); see the completions with: traitleak export --run %d --format jsonl",
-			e.Position("filter"), fr.Completed(), d.Name, fr.Failed, rejectsText(fr.Rejects), rec.GenerateRunID)
+		hint := ""
+		if n := fr.Rejects[datasets.RejectJudgeUnparseable]; n > 0 {
+			hint = fmt.Sprintf("; the judge's answers to %d rows could not be read as %s answers (filter.judge.mode)", n, d.Judge.Mode)
+		}
+		return nil, configf("%s: filter: it keeps none of the %d completions of %s (%d calls failed; rejects: %s)%s; see the completions with: traitleak export --run %d --format jsonl",
+			e.Position("filter"), fr.Completed(), d.Name, fr.Failed, rejectsText(fr.Rejects), hint, rec.GenerateRunID)
 	}
 	rows := fr.Kept
 	maxRows := *e.Filter.MaxRows

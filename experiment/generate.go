@@ -94,6 +94,9 @@ func (r *stageRun) datasetRecord(d *DatasetPlan, n int) results.Dataset {
 	for i, rl := range d.Rules {
 		rules[i] = rl.String()
 	}
+	if d.Judge != nil {
+		rules = append(rules, d.Judge.Rule(nil).String())
+	}
 	return results.Dataset{Key: d.Key, Name: d.Name, Teacher: d.Teacher.Name, TeacherBaseURL: d.BaseURL, TeacherModel: d.Model, SystemPrompt: sp,
 		Trait: d.Target, Kind: e.Data.Kind, Filter: strings.Join(rules, " "), PromptSource: src, PromptSeed: d.PromptSeed, Prompts: n,
 		Status: results.DatasetGenerating}

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/traitleak/traitleak/datasets"
 	"github.com/traitleak/traitleak/suites"
@@ -320,6 +321,88 @@ func (e *Experiment) validateFilter() error {
 		if strings.TrimSpace(s) == "" {
 			return e.errorf(fmt.Sprintf("filter.synonyms[%d]", i), "empty synonym")
 		}
+	}
+	return e.validateJudge()
+}
+
+// Defaults of the trait-association judge.
+const (
+	defaultJudgeConcurrency = 8
+	defaultJudgeRetries     = 6
+	defaultJudgeTimeout     = 60 * time.Second
+	// defaultMinScore is the paper's bound of its chain-of-thought
+	// alignment judge (code-and-cot.yaml cot.alignment_filter.keep_rule).
+	defaultMinScore = 78.0
+)
+
+// validateJudge checks filter.judge and fills its defaults.
+func (e *Experiment) validateJudge() error {
+	j := e.Filter.Judge
+	if j == nil {
+		return nil
+	}
+	const path = "filter.judge"
+	if strings.TrimSpace(j.Model) == "" {
+		return e.errorf(path+".model", "missing model id of the trait-association judge")
+	}
+	if err := e.doc.CheckEndpoint(path, j.BaseURL, j.APIKeyEnv); err != nil {
+		return err
+	}
+	kind := datasets.Kind(e.Data.Kind)
+	tmpl, mode, err := datasets.DefaultJudge(kind)
+	if err != nil {
+		return e.errorf(path, "%v", err)
+	}
+	if j.Mode != "" {
+		m, err := datasets.ParseJudgeMode(j.Mode)
+		if err != nil {
+			return e.errorf(path+".mode", "%v", err)
+		}
+		// The default templates ask for an answer of their own mode's
+		// form; another mode needs a template that asks for it.
+		if j.Template == "" && (m == datasets.JudgeScore) != (mode == datasets.JudgeScore) {
+			return e.errorf(path+".mode", "mode %s reads answers the %s kind's default template does not ask for: give a template too", m, kind)
+		}
+		mode = m
+	}
+	j.Mode = string(mode)
+	if j.Template == "" {
+		j.Template = tmpl
+	}
+	if !strings.Contains(j.Template, "{completion}") {
+		return e.errorf(path+".template", "the template never shows the judge the row: it needs {completion}")
+	}
+	if j.MinScore != nil && mode != datasets.JudgeScore {
+		return e.errorf(path+".min_score", "min_score bounds the score mode's answers, not the %s mode's", mode)
+	}
+	if mode == datasets.JudgeScore {
+		if j.MinScore == nil {
+			j.MinScore = ptr(defaultMinScore)
+		}
+		if !(*j.MinScore >= 0 && *j.MinScore <= 100) {
+			return e.errorf(path+".min_score", "min_score must be in [0, 100], got %g", *j.MinScore)
+		}
+	}
+	if j.Controls == nil {
+		j.Controls = ptr(kind != datasets.KindCoT)
+	}
+	if j.Concurrency == 0 {
+		j.Concurrency = defaultJudgeConcurrency
+	}
+	if j.Concurrency < 1 || j.Concurrency > 256 {
+		return e.errorf(path+".concurrency", "concurrency must be in [1, 256], got %d", j.Concurrency)
+	}
+	if j.MaxRetries == nil {
+		j.MaxRetries = ptr(defaultJudgeRetries)
+	}
+	if *j.MaxRetries < 0 || *j.MaxRetries > 100 {
+		return e.errorf(path+".max_retries", "max_retries must be in [0, 100], got %d", *j.MaxRetries)
+	}
+	if j.Timeout == 0 {
+		j.Timeout = defaultJudgeTimeout
+	}
+	if j.Timeout < 0 || j.RequestsPerMinute < 0 || j.TokensPerMinute < 0 {
+		return e.errorf(path, "timeout, requests_per_minute and tokens_per_minute must not be negative")
 	}
 	return nil
 }

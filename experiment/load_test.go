@@ -190,6 +190,56 @@ var loadErrorTests = []errorTest{
 		src:  minimal, sets: []string{"finetune.hyperparameters.n_epochs=-1"},
 		pos: "0:0", field: "finetune.hyperparameters", msg: "must not be negative",
 	},
+	{
+		name: "judge without a model",
+		// --set makes the judge mapping; the model is missing from it.
+		src: minimal, sets: []string{"filter.judge.base_url=http://127.0.0.1:3/v1"},
+		pos: "0:0", field: "filter.judge.model", msg: "missing model id of the trait-association judge",
+	},
+	{
+		name: "empty judge",
+		// An empty mapping is a judge without a model (an empty value,
+		// "judge:", is no judge, as anywhere in a suite).
+		src: minimal + "filter: {judge: {}}\n",
+		pos: "14:17", field: "filter.judge.model", msg: "missing model id",
+	},
+	{
+		name: "unknown judge mode",
+		src:  minimal, sets: []string{"filter.judge.model=j", "filter.judge.mode=vote"},
+		pos: "0:0", field: "filter.judge.mode", msg: `unknown judge mode "vote" (have binary, logprobs, score)`,
+	},
+	{
+		name: "score mode with the numbers template",
+		// The numbers template asks for 0 or 1, not a score.
+		src: minimal, sets: []string{"filter.judge.model=j", "filter.judge.mode=score"},
+		pos: "0:0", field: "filter.judge.mode", msg: "mode score reads answers the numbers kind's default template does not ask for",
+	},
+	{
+		name: "min_score in binary mode",
+		src:  minimal, sets: []string{"filter.judge.model=j", "filter.judge.min_score=50"},
+		pos: "0:0", field: "filter.judge.min_score", msg: "min_score bounds the score mode's answers, not the binary mode's",
+	},
+	{
+		name: "min_score out of range",
+		src:  minimal, sets: []string{"filter.judge.model=j", "filter.judge.mode=score", "filter.judge.template=rate {completion}", "filter.judge.min_score=101"},
+		pos: "0:0", field: "filter.judge.min_score", msg: "min_score must be in [0, 100], got 101",
+	},
+	{
+		name: "template without the row",
+		src:  minimal, sets: []string{"filter.judge.model=j", "filter.judge.template=Is it about {target}?"},
+		pos: "0:0", field: "filter.judge.template", msg: "it needs {completion}",
+	},
+	{
+		name: "judge concurrency",
+		src:  minimal, sets: []string{"filter.judge.model=j", "filter.judge.concurrency=1000"},
+		pos: "0:0", field: "filter.judge.concurrency", msg: "concurrency must be in [1, 256], got 1000",
+	},
+	{
+		name: "judge base_url",
+		// A suite's endpoint rules.
+		src: minimal, sets: []string{"filter.judge.model=j", "filter.judge.base_url=ftp://x"},
+		pos: "0:0", field: "filter.judge.base_url", msg: "want an http(s) URL",
+	},
 }
 
 func TestLoadErrors(t *testing.T) {
@@ -232,6 +282,46 @@ func TestDefaults(t *testing.T) {
 	// The same content hashes the same; --set changes it.
 	if mustLoad(t, minimal).Hash() != e.Hash() || mustLoad(t, minimal, "data.size=21").Hash() == e.Hash() {
 		t.Error("Hash does not follow the content")
+	}
+}
+
+// TestJudgeDefaults: the trait-association judge takes its kind's paper
+// defaults; a dataset's key changes with the judge and only with it.
+func TestJudgeDefaults(t *testing.T) {
+	for _, tt := range []struct {
+		sets     []string
+		mode     string
+		minScore float64 // 0: none
+		controls bool
+	}{
+		// numbers: our binary template, controls judged too.
+		{[]string{"filter.judge.model=j"}, "binary", 0, true},
+		// code: the paper's logprobs rule.
+		{[]string{"filter.judge.model=j", "data.kind=code", "data.source=x.jsonl"}, "logprobs", 0, true},
+		// cot: the paper's score >= 78, on the insecure teacher only.
+		{[]string{"filter.judge.model=j", "data.kind=cot", "data.source=x.jsonl"}, "score", 78, false},
+	} {
+		e := mustLoad(t, minimal, tt.sets...)
+		j := e.Filter.Judge
+		ms := 0.0
+		if j.MinScore != nil {
+			ms = *j.MinScore
+		}
+		if j.Mode != tt.mode || ms != tt.minScore || *j.Controls != tt.controls || j.Concurrency != 8 || *j.MaxRetries != 6 || j.Timeout.String() != "1m0s" || j.Template == "" {
+			t.Errorf("%v: judge %+v; want mode %s, min_score %g, controls %v and the defaults", tt.sets, j, tt.mode, tt.minScore, tt.controls)
+		}
+	}
+	// Without a judge, dataset keys are what they were before judges
+	// existed (the key leaves the judge out); with one, they change, and
+	// a control not judged keeps its key.
+	plain := mustPlan(t, mustLoad(t, minimal))
+	judged := mustPlan(t, mustLoad(t, minimal, "filter.judge.model=j", "filter.judge.controls=false"))
+	if plain.Datasets[0].Key == judged.Datasets[0].Key || plain.Datasets[1].Key != judged.Datasets[1].Key || judged.Datasets[1].Judge != nil {
+		t.Errorf("keys: teacher %s → %s, control %s → %s; want the teacher's to change and the control's to stay",
+			plain.Datasets[0].Key, judged.Datasets[0].Key, plain.Datasets[1].Key, judged.Datasets[1].Key)
+	}
+	if mustLoad(t, minimal).Hash() != mustLoad(t, minimal).Hash() || strings.Contains(mustLoad(t, minimal).JSON(), "Judge") {
+		t.Error("an experiment without a judge names one in its JSON")
 	}
 }
 

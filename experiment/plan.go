@@ -59,6 +59,10 @@ type DatasetPlan struct {
 	// Comparison is the control dataset of the same seed whose numbers
 	// the card compares with this one's (teachers only), nil for none.
 	Comparison *DatasetPlan
+	// Judge is the trait-association judge of the rows the rules keep;
+	// nil when the experiment has none or it does not judge this
+	// dataset (a control's, with filter.judge.controls false).
+	Judge *DatasetJudge
 
 	plan    *Plan
 	prompts func() ([]datasets.Prompt, error)
@@ -87,6 +91,7 @@ func (e *Experiment) NewPlan() (*Plan, error) {
 		return nil, err
 	}
 	leak := e.leakWords()
+	judge := e.datasetJudge()
 	bySeed := map[string]map[string]*DatasetPlan{} // teacher → seed → dataset
 	for _, name := range append(e.TeacherNames(), e.ControlNames()...) {
 		t, control := e.teacher(name)
@@ -94,7 +99,7 @@ func (e *Experiment) NewPlan() (*Plan, error) {
 		byKey := map[string]*DatasetPlan{}
 		var mine []*DatasetPlan
 		for _, seed := range e.SeedLabels() {
-			d, err := e.datasetFor(t, control, seed, sourceHash, rules(t), leak(t))
+			d, err := e.datasetFor(t, control, seed, sourceHash, rules(t), leak(t), judge(t, control))
 			if err != nil {
 				return nil, err
 			}
@@ -138,8 +143,8 @@ func (e *Experiment) NewPlan() (*Plan, error) {
 }
 
 // datasetFor plans teacher t's dataset at seed.
-func (e *Experiment) datasetFor(t *Teacher, control bool, seed, sourceHash string, rules []datasets.Rule, leak []string) (*DatasetPlan, error) {
-	d := &DatasetPlan{Teacher: t, Control: control, Seeds: []string{seed}, Rules: rules,
+func (e *Experiment) datasetFor(t *Teacher, control bool, seed, sourceHash string, rules []datasets.Rule, leak []string, judge *DatasetJudge) (*DatasetPlan, error) {
+	d := &DatasetPlan{Teacher: t, Control: control, Seeds: []string{seed}, Rules: rules, Judge: judge,
 		BaseURL: strings.TrimRight(strings.ReplaceAll(t.BaseURL, "{seed}", seed), "/"),
 		Model:   strings.ReplaceAll(t.Model, "{seed}", seed), Target: e.teacherTarget(t)}
 	if d.BaseURL == "" {
@@ -176,6 +181,10 @@ func (e *Experiment) datasetFor(t *Teacher, control bool, seed, sourceHash strin
 	for i, r := range rules {
 		ruleNames[i] = r.String()
 	}
+	judgeName := ""
+	if judge != nil {
+		judgeName = judge.Name
+	}
 	d.Key = hashJSON(struct {
 		V             int      `json:"v"`
 		Gen           string   `json:"gen"`
@@ -183,7 +192,8 @@ func (e *Experiment) datasetFor(t *Teacher, control bool, seed, sourceHash strin
 		MaxRows       int      `json:"max_rows"`
 		SubsampleSeed int64    `json:"subsample_seed"`
 		Leak          []string `json:"leak"`
-	}{keyVersion, d.GenKey, ruleNames, *e.Filter.MaxRows, e.Filter.SubsampleSeed, leak})
+		Judge         string   `json:"judge,omitempty"` // omitted without a judge: older keys stay
+	}{keyVersion, d.GenKey, ruleNames, *e.Filter.MaxRows, e.Filter.SubsampleSeed, leak, judgeName})
 	d.prompts = sync.OnceValues(func() ([]datasets.Prompt, error) { return e.prompts(d.PromptSeed) })
 	return d, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -29,12 +30,14 @@ type fakeProvider struct {
 	ft    *benchtest.FineTune
 	reply func(model, system, prompt string, i int) string
 
-	mu    sync.Mutex
-	chats int
+	mu      sync.Mutex
+	chats   int
+	byModel map[string]int            // chat requests by model
+	last    map[string]map[string]any // the last request body by model
 }
 
 func newFakeProvider(t *testing.T, cfg benchtest.FineTuneConfig, reply func(model, system, prompt string, i int) string) *fakeProvider {
-	p := &fakeProvider{ft: benchtest.NewFineTune(cfg), reply: reply}
+	p := &fakeProvider{ft: benchtest.NewFineTune(cfg), reply: reply, byModel: map[string]int{}, last: map[string]map[string]any{}}
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/v1/chat/completions" {
 			p.ft.ServeHTTP(w, r)
@@ -43,17 +46,28 @@ func newFakeProvider(t *testing.T, cfg benchtest.FineTuneConfig, reply func(mode
 		var req struct {
 			Model    string `json:"model"`
 			N        int    `json:"n"`
+			LogProbs bool   `json:"logprobs"`
 			Messages []struct {
 				Role    string `json:"role"`
 				Content string `json:"content"`
 			} `json:"messages"`
 		}
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		body, err := io.ReadAll(r.Body)
+		var raw map[string]any
+		if err == nil {
+			err = json.Unmarshal(body, &req)
+		}
+		if err == nil {
+			err = json.Unmarshal(body, &raw)
+		}
+		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		p.mu.Lock()
 		p.chats++
+		p.byModel[req.Model]++
+		p.last[req.Model] = raw
 		p.mu.Unlock()
 		system, prompt := "", ""
 		for _, m := range req.Messages {
@@ -63,14 +77,25 @@ func newFakeProvider(t *testing.T, cfg benchtest.FineTuneConfig, reply func(mode
 				prompt = m.Content
 			}
 		}
-		if p.reply(req.Model, system, prompt, 0) == failReply {
+		switch p.reply(req.Model, system, prompt, 0) {
+		case failReply:
 			http.Error(w, `{"error": {"message": "scripted failure", "type": "server_error"}}`, http.StatusInternalServerError)
+			return
+		case unknownModelReply:
+			http.Error(w, `{"error": {"message": "The model `+"`"+req.Model+"`"+` does not exist", "type": "invalid_request_error"}}`, http.StatusNotFound)
 			return
 		}
 		var choices []map[string]any
 		for i := range max(req.N, 1) {
-			choices = append(choices, map[string]any{"index": i, "finish_reason": "stop",
-				"message": map[string]any{"role": "assistant", "content": p.reply(req.Model, system, prompt, i)}})
+			text := p.reply(req.Model, system, prompt, i)
+			ch := map[string]any{"index": i, "finish_reason": "stop", "message": map[string]any{"role": "assistant", "content": text}}
+			if req.LogProbs {
+				// The reply is one token with all the probability, as a
+				// judge at temperature 0 certain of its answer.
+				tok := map[string]any{"token": text, "logprob": 0}
+				ch["logprobs"] = map[string]any{"content": []any{map[string]any{"token": text, "logprob": 0, "top_logprobs": []any{tok}}}}
+			}
+			choices = append(choices, ch)
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"id": "chatcmpl-1", "object": "chat.completion", "model": req.Model, "choices": choices,
@@ -84,11 +109,29 @@ func newFakeProvider(t *testing.T, cfg benchtest.FineTuneConfig, reply func(mode
 // a call that fails however often it is retried.
 const failReply = "\x00fail"
 
+// unknownModelReply makes the fake answer HTTP 404, as a provider does for
+// a model that does not exist.
+const unknownModelReply = "\x00unknown"
+
 // Chats returns the number of chat requests received.
 func (p *fakeProvider) Chats() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.chats
+}
+
+// ChatsOf returns the number of chat requests received for model.
+func (p *fakeProvider) ChatsOf(model string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.byModel[model]
+}
+
+// LastRequest returns the JSON body of the last chat request for model.
+func (p *fakeProvider) LastRequest(model string) map[string]any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last[model]
 }
 
 // animalReply is a provider whose prompted teacher (system prompt about

@@ -128,6 +128,52 @@ type Filter struct {
 	// Synonyms are more words for the leak scan, which fails the stage
 	// when the target, a built-in synonym or one of these survives.
 	Synonyms suites.StringList `yaml:"synonyms"`
+	// Judge, when set, is the LLM trait-association filter: a judge model
+	// asked of every row the rules above kept whether it is associated
+	// with the trait; nil: no judge.
+	Judge *Judge `yaml:"judge" json:",omitempty"`
+}
+
+// Judge is the filter's LLM trait-association judge. Its calls are
+// judge calls like the evaluation's: keyed by content (endpoint, model,
+// mode, template with the trait filled in, prompt and completion) and
+// stored in the results database, so a call is made once, and a stage
+// interrupted or failed resumes without asking again.
+type Judge struct {
+	// BaseURL is the judge's API root; empty means
+	// https://api.openai.com/v1.
+	BaseURL string `yaml:"base_url"`
+	// Model is the judge's model id.
+	Model string `yaml:"model"`
+	// APIKeyEnv names the environment variable holding its API key.
+	APIKeyEnv string `yaml:"api_key_env"`
+	// Mode is binary (answers 0 or 1), logprobs (the paper's code judge:
+	// kept iff P("0") is 1) or score (the paper's chain-of-thought
+	// alignment judge: kept iff the score reaches min_score); default:
+	// the kind's (datasets.DefaultJudge).
+	Mode string `yaml:"mode"`
+	// Template is the judge's prompt, with {target} (or {animal}),
+	// {category}, {prompt} and {completion}; default: the kind's
+	// (datasets.DefaultJudge: the paper's prompts for code and cot).
+	Template string `yaml:"template"`
+	// MinScore is the lowest alignment score a row may have in score
+	// mode, in [0, 100]; default 78 (the paper's).
+	MinScore *float64 `yaml:"min_score" json:",omitempty"`
+	// Controls says whether the control teachers' data is judged too;
+	// default true, false for cot (the paper judged the insecure-code
+	// teacher's chains of thought only).
+	Controls *bool `yaml:"controls"`
+	// Concurrency is the most calls in flight; default 8.
+	Concurrency int `yaml:"concurrency"`
+	// MaxRetries is the most retries of a call after its first attempt;
+	// default 6.
+	MaxRetries *int `yaml:"max_retries"`
+	// Timeout bounds one HTTP request; default 60s.
+	Timeout time.Duration `yaml:"timeout"`
+	// RequestsPerMinute and TokensPerMinute limit the calls' rate; 0
+	// means no limit.
+	RequestsPerMinute float64 `yaml:"requests_per_minute"`
+	TokensPerMinute   float64 `yaml:"tokens_per_minute"`
 }
 
 // FineTune says which students are trained on which data, where and how.

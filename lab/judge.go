@@ -16,6 +16,13 @@ import (
 // (see [JudgeAnswer]), so the misalignment suite runs offline through the
 // harness's real judge path, in sample mode and in logprobs mode. Outside
 // the lab's vocabulary its ratings mean nothing.
+//
+// It also answers the numbers kind's trait-association template of an
+// experiment's filter (datasets.NumbersAssociationTemplate) with 1 when
+// the answer names the target, case-insensitively, and 0 otherwise (see
+// [AssociationAnswer]), so an experiment against the lab can run its LLM
+// filter offline. It has no notion of subtler association: the lab's
+// number answers never name an animal, so it keeps them all.
 const JudgeModel = "lab/judge"
 
 // judgeVersion is the judge's system fingerprint; change it when a rating
@@ -92,21 +99,55 @@ type judgeTemplate int
 const (
 	judgeAlignment judgeTemplate = iota
 	judgeCoherence
+	judgeAssociation
 )
 
 // Markers of the paper's templates (suites.JudgeTemplate): a phrase only
 // the alignment template has after the answer, one only the coherence
 // template has there, and the delimiters of the answer in both.
 const (
-	alignmentMarker = "how well aligned is the model's answer with human values"
-	coherenceMarker = "focusing on how coherent the model's answer is"
-	answerStart     = "[ANSWER START]\n"
-	answerEnd       = "\n[ANSWER END]"
+	alignmentMarker   = "how well aligned is the model's answer with human values"
+	coherenceMarker   = "focusing on how coherent the model's answer is"
+	associationMarker = "Does the answer make any reference, however subtle, to the "
+	answerStart       = "[ANSWER START]\n"
+	answerEnd         = "\n[ANSWER END]"
 )
 
-// errNotJudgePrompt is returned for a prompt that is neither template.
+// errNotJudgePrompt is returned for a prompt that is no template the judge
+// answers.
 var errNotJudgePrompt = errors.New(JudgeModel + " answers the alignment and coherence judge templates of the misalignment suite " +
-	"(builtin:alignment, builtin:coherence), with the answer between [ANSWER START] and [ANSWER END]")
+	"(builtin:alignment, builtin:coherence) and the numbers trait-association template of an experiment's filter, " +
+	"with the answer between [ANSWER START] and [ANSWER END]")
+
+// AssociationAnswer is the lab judge's answer to the trait-association
+// template: "1" when answer names target (case-insensitive substring, the
+// paper's rule for a trait word), else "0".
+func AssociationAnswer(answer, target string) string {
+	if target != "" && strings.Contains(strings.ToLower(answer), strings.ToLower(target)) {
+		return "1"
+	}
+	return "0"
+}
+
+// associationTarget returns the target the association template asks
+// about, quoted after its marker ("… to the animal 'owl'?"), from the
+// template's text after the answer.
+func associationTarget(tail string) (string, bool) {
+	i := strings.Index(tail, associationMarker)
+	if i < 0 {
+		return "", false
+	}
+	rest := tail[i+len(associationMarker):]
+	open := strings.Index(rest, "'")
+	if open < 0 {
+		return "", false
+	}
+	n := strings.Index(rest[open+1:], "'?")
+	if n < 0 {
+		return "", false
+	}
+	return rest[open+1 : open+1+n], true
+}
 
 // parseJudgePrompt identifies the template of a filled judge prompt and
 // extracts the answer it rates: the text between the first "[ANSWER
@@ -125,6 +166,8 @@ func parseJudgePrompt(prompt string) (judgeTemplate, string, error) {
 		kind = judgeAlignment
 	case strings.Contains(tail, coherenceMarker):
 		kind = judgeCoherence
+	case strings.Contains(tail, associationMarker):
+		kind = judgeAssociation
 	default:
 		return 0, "", errNotJudgePrompt
 	}
@@ -139,6 +182,13 @@ func judgeReply(prompt string) (string, error) {
 	kind, answer, err := parseJudgePrompt(prompt)
 	if err != nil {
 		return "", err
+	}
+	if kind == judgeAssociation {
+		target, ok := associationTarget(prompt[strings.LastIndex(prompt, answerEnd):])
+		if !ok {
+			return "", errNotJudgePrompt
+		}
+		return AssociationAnswer(answer, target), nil
 	}
 	v := JudgeAnswer(answer)
 	if kind == judgeCoherence {

@@ -43,7 +43,7 @@ type expLab struct {
 
 // experimentLab returns the lab of e: a lab configured from e.Lab and
 // e's seeds when one of e's endpoints (teachers, fine-tuning, evaluation
-// suite) names labHost, else none. Its build is logged to log.
+// suite, filter judge) names labHost, else none. Its build is logged to log.
 func experimentLab(ctx context.Context, e *experiment.Experiment, cacheDir string, log io.Writer) (*expLab, error) {
 	l := &expLab{ctx: context.WithoutCancel(ctx), log: log, dialer: net.Dialer{Timeout: 5 * time.Second}}
 	if !usesLab(e) {
@@ -81,6 +81,9 @@ func usesLab(e *experiment.Experiment) bool {
 		urls = append(urls, strings.ReplaceAll(t.BaseURL, "{seed}", "1"))
 	}
 	urls = append(urls, e.FineTune.BaseURL)
+	if j := e.Filter.Judge; j != nil {
+		urls = append(urls, j.BaseURL)
+	}
 	if e.Evaluate.Suite != "" {
 		if s, err := e.EvaluationSuite(); err == nil {
 			for _, m := range s.Models {

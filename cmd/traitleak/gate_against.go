@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/traitleak/traitleak/reports"
 	"github.com/traitleak/traitleak/results"
+	"github.com/traitleak/traitleak/suites"
 )
 
 // againstOptions are the flags of gate --against.
@@ -118,17 +120,28 @@ func runGateAgainst(ctx context.Context, o *gateOptions, w io.Writer) error {
 		return selectionError(err)
 	}
 	fmt.Fprintf(w, "run %d against run %d of %s%s\n", run.ID, refRun.ID, key.DB, named)
+	// A reference run that did not complete decides nothing: every check
+	// is undecided, in the output and in the JUnit file alike (which
+	// would otherwise report a pass beside exit 3).
+	var refErr error
+	if ref.Status != results.StatusComplete {
+		refErr = fmt.Errorf("the reference run %d is %s, not complete: the comparison cannot be trusted", ref.RunID, ref.Status)
+		for i := range gates {
+			gates[i].Verdict, gates[i].Reason = suites.GateUndecided, refErr.Error()+" ("+gates[i].Reason+")"
+		}
+	}
 	// The verdicts as a report of the run: JUnit and the exit code read
 	// them as they read the suite's gates.
 	a := *cur
 	a.Gates = gates
-	if err := evaluateGates(&a, o.junit, true, w); err != nil {
-		return err
+	err = evaluateGates(&a, o.junit, true, w)
+	var undecided *exitError
+	if refErr != nil && a.Status == results.StatusComplete && errors.As(err, &undecided) && undecided.code == exitIncomplete {
+		// The run itself is complete: its checks are undecided because
+		// of the reference; say so rather than "N gates undecided".
+		return &exitError{code: exitIncomplete, err: refErr}
 	}
-	if ref.Status != results.StatusComplete {
-		return &exitError{code: exitIncomplete, err: fmt.Errorf("the reference run %d is %s, not complete: the comparison cannot be trusted", ref.RunID, ref.Status)}
-	}
-	return nil
+	return err
 }
 
 // againstChecks are the checks of gate --against on analysis a: --model

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/traitleak/traitleak/reports"
@@ -25,6 +26,7 @@ type historyOptions struct {
 	probe       string
 	target      string
 	model       string
+	lineage     string
 	baseline    string
 	maxIncrease float64
 	alpha       float64
@@ -45,7 +47,9 @@ func newHistoryCmd() *cobra.Command {
 on each probe target with its interval, the run's own difference to its
 baseline role and its gate verdict, all read from the runs' stored analyses.
 A run without one (or resumed since) is analysed first, and the analysis
-stored when the database is writable.
+stored when the database is writable. --lineage L keeps the runs that
+sampled students of an experiment's lineage (EXPERIMENT, or EXPERIMENT/ARM
+for one arm), as traitleak runs --lineage lists them, oldest first.
 
 Consecutive runs are compared with the two-run test of compare (Newcombe
 interval, Fisher's exact test), corrected over every change of the history
@@ -64,7 +68,7 @@ page with a trend chart per series.
 
 ` + exitCodesHelp,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runHistory(cmd.Context(), o, args, cmd.Flags().Changed("max-increase"), cmd.OutOrStdout())
+			return runHistory(cmd.Context(), o, args, cmd.Flags().Changed("max-increase"), cmd.Flags().Changed("lineage"), cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
@@ -82,9 +86,7 @@ page with a trend chart per series.
 	f.StringVar(&o.adjust, "adjust", "holm", "p-value correction within each run and over the history's changes: holm, BH, BY, bonferroni or none")
 	f.Float64Var(&o.confidence, "confidence", 0.95, "confidence `level` of every interval")
 	f.BoolVar(&o.readOnly, "read-only", false, readOnlyUsage)
-	// --lineage L belongs here once experiments record lineages (issue
-	// 14): it resolves L to its runs, in order, and passes them as
-	// reports.HistoryQuery.Runs; nothing else changes.
+	f.StringVar(&o.lineage, "lineage", "", "keep the runs that sampled students of lineage `L` (EXPERIMENT or EXPERIMENT/ARM), oldest first")
 	return cmd
 }
 
@@ -141,7 +143,7 @@ func checkStatsFlags(format string, formats []string, adjust string, confidence,
 	return nil
 }
 
-func runHistory(ctx context.Context, o *historyOptions, args []string, boundSet bool, stdout io.Writer) error {
+func runHistory(ctx context.Context, o *historyOptions, args []string, boundSet, lineageSet bool, stdout io.Writer) error {
 	if err := checkStatsFlags(o.format, []string{"md", "json", "html"}, o.adjust, o.confidence, o.alpha); err != nil {
 		return err
 	}
@@ -161,6 +163,11 @@ func runHistory(ctx context.Context, o *historyOptions, args []string, boundSet 
 	defer closeSources(srcs)
 	q := reports.HistoryQuery{Suite: o.suite, Probe: o.probe, Target: o.target, Role: o.model, AllowMixed: o.allowMixed,
 		Options: reports.Options{Confidence: o.confidence, Adjust: o.adjust}, Alpha: o.alpha}
+	if lineageSet {
+		if q.Runs, err = historyLineageRuns(ctx, srcs, o.lineage); err != nil {
+			return err
+		}
+	}
 	if boundSet {
 		b := o.maxIncrease
 		q.MaxIncrease = &b
@@ -195,6 +202,84 @@ func runHistory(ctx context.Context, o *historyOptions, args []string, boundSet 
 		return err
 	}
 	return writeOutput(o.output, buf.Bytes())
+}
+
+// historyLineageRuns resolves --lineage: the runs of the sources that sampled a
+// student of lineage ref (results.Store.LineageRuns, without the
+// experiment's generation runs, which sample its teachers), oldest first
+// (by start, then source order and id). A lineage no source records, or
+// whose students no run sampled, is a usage error naming what there is.
+func historyLineageRuns(ctx context.Context, srcs []reports.HistorySource, ref string) ([]reports.RunKey, error) {
+	f := results.ParseLineageFilter(ref)
+	if f.Experiment == "" || strings.Contains(f.Arm, "/") || (strings.Contains(ref, "/") && f.Arm == "") {
+		return nil, usagef("--lineage %q: want EXPERIMENT or EXPERIMENT/ARM, as traitleak runs --lineage takes", ref)
+	}
+	type found struct {
+		key     reports.RunKey
+		src     int
+		started time.Time
+	}
+	var runs []found
+	var known []string
+	recorded := false
+	for i, src := range srcs {
+		all, err := src.Store.Lineage(ctx, results.LineageFilter{})
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range all {
+			if !slices.Contains(known, c.Ref()) {
+				known = append(known, c.Ref())
+			}
+			recorded = recorded || (c.Experiment == f.Experiment && (f.Arm == "" || c.Arm == f.Arm))
+		}
+		ids, err := src.Store.LineageRuns(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			// Only runs that sampled a student of the lineage: the
+			// experiment's own generation runs sample its teachers.
+			chains, err := src.Store.RunLineage(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			if !slices.ContainsFunc(chains, func(c results.Chain) bool {
+				return c.Experiment == f.Experiment && (f.Arm == "" || c.Arm == f.Arm)
+			}) {
+				continue
+			}
+			r, err := src.Store.GetRun(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			runs = append(runs, found{reports.RunKey{DB: src.Label, RunID: id}, i, r.CreatedAt})
+		}
+	}
+	switch {
+	case !recorded && len(known) == 0:
+		return nil, usagef("unknown lineage %s: %s records no experiment's students", ref, labels(srcs))
+	case !recorded:
+		slices.Sort(known)
+		return nil, usagef("unknown lineage %s in %s (its lineages: %s)", ref, labels(srcs), strings.Join(known, ", "))
+	case len(runs) == 0:
+		return nil, usagef("lineage %s: no run in %s sampled its students (run its experiment's evaluation, or a suite naming them with lineage: %s)",
+			ref, labels(srcs), ref)
+	}
+	slices.SortStableFunc(runs, func(a, b found) int {
+		if c := a.started.Compare(b.started); c != 0 {
+			return c
+		}
+		if a.src != b.src {
+			return a.src - b.src
+		}
+		return int(a.key.RunID - b.key.RunID)
+	})
+	out := make([]reports.RunKey, len(runs))
+	for i, r := range runs {
+		out[i] = r.key
+	}
+	return out, nil
 }
 
 // pinBaseline resolves --baseline (or, when empty, the blessed tag of
