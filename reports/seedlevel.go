@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/traitleak/traitleak/stats"
 )
@@ -166,6 +167,9 @@ func (a *Analysis) seedLeadOf(t *TargetAnalysis) *seedLead {
 	}
 	pAdj := func(p, padj Num) string {
 		s := "p = " + fmtP(p)
+		if strings.HasPrefix(fmtP(p), "<") {
+			s = "p " + fmtP(p)
+		}
 		if adj != "" {
 			s += " (" + adj + " " + fmtP(padj) + ")"
 		}
