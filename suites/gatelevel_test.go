@@ -44,7 +44,9 @@ probes: [{id: p, prompts: [hi], samples: 1, score: {mentions: owl}}]
 	}
 }
 
-// TestGateLevelErrors checks that a bad level is refused at its position.
+// TestGateLevelErrors checks that a bad level is refused at its position,
+// and that a sequential gate may judge its fixed-sample evidence at the
+// seed level.
 func TestGateLevelErrors(t *testing.T) {
 	const head = `name: s
 models: {a: {model: m}, b: {model: n}}
@@ -57,18 +59,15 @@ probes: [{id: p, prompts: [hi], samples: 1, score: {mentions: owl}}]
 			src: head + "gates: [{treatment: a, baseline: b, max_increase: 0.1, level: seeds}]\n",
 			pos: "4:63", field: "gates[0].level", msg: `unknown level "seeds" (want sample or seed)`,
 		},
-		{
-			name: "sequential gate at the seed level",
-			// A sequential gate's e-processes bet on samples; the seed
-			// level has no rounds to bet on. The error is at the level's
-			// value (column 63).
-			src: head + "gates: [{treatment: a, baseline: b, max_increase: 0.1, level: seed, sequential: {}}]\n",
-			pos: "4:63", field: "gates[0].level", msg: "a sequential gate bets on samples: level: seed cannot be sequential",
-		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := parseString(tt.src, tt.sets...)
 			checkSuiteError(t, fmt.Sprintf("Parse(%q)", tt.src), err, tt)
 		})
+	}
+	// The sequential verdict stays; level picks the evidence quoted.
+	s, err := parseString(head + "gates: [{treatment: a, baseline: b, max_increase: 0.1, level: seed, sequential: {}}]\n")
+	if err != nil || s.Gates[0].Level != GateLevelSeed || s.Gates[0].Sequential == nil {
+		t.Errorf("sequential gate with level: seed: %v; want it accepted", err)
 	}
 }

@@ -249,7 +249,9 @@ type Gate struct {
 	// Level is where the gate judges: GateLevelSample ("", the default:
 	// Test on the samples) or GateLevelSeed: the seed-level test (the mean
 	// of the per-seed differences, paired t across seeds) when both roles
-	// have two or more seeds in common, else Test.
+	// have two or more seeds in common, else Test. A sequential gate's
+	// verdict stays the sequential one; Level then picks the fixed-sample
+	// evidence its reason quotes.
 	Level string `yaml:"level" json:",omitempty"`
 	// Sequential, when set, makes the gate sequential: decided by betting
 	// e-processes that may be checked after every round (see Sequential).

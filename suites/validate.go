@@ -159,9 +159,6 @@ func (s *Suite) validate(dir string, resolve bool) error {
 		if g.Level != "" && g.Level != GateLevelSample && g.Level != GateLevelSeed {
 			return fail(path+".level", "unknown level %q (want %s or %s)", g.Level, GateLevelSample, GateLevelSeed)
 		}
-		if g.Level == GateLevelSeed && g.Sequential != nil {
-			return fail(path+".level", "a sequential gate bets on samples: level: %s cannot be sequential", GateLevelSeed)
-		}
 		if g.Probe == "" && len(s.Probes) > 1 {
 			return fail(path+".probe", "the suite has several probes: name the gate's probe")
 		}
