@@ -308,6 +308,10 @@ type Comparison struct {
 	// Seeds compares the per-seed rates with Welch's t-test, the paper's
 	// unit of replication; present when both roles have two or more seeds.
 	Seeds *TestResult `json:"seeds,omitempty"`
+	// SeedLevel is the seed-level estimate and test the report leads
+	// with: the mean of the per-seed differences with the paired t across
+	// seeds; present when both roles have two or more seeds in common.
+	SeedLevel *SeedLevel `json:"seed_level,omitempty"`
 }
 
 // TestResult is one alternative test of a comparison.
@@ -433,6 +437,7 @@ func Analyze(d *RunData, opt Options) (*Analysis, error) {
 		return nil, err
 	}
 	a.methods()
+	a.seedLevelMethod()
 	a.judgeMethods()
 	a.sequentialResults()
 	a.agreements()
@@ -659,7 +664,7 @@ func (a *analyzer) addComparison(probe, target, treatment, baseline string, conf
 }
 
 // adjustAll corrects the p-values of every comparison, one family per
-// test (Fisher, paired, seeds).
+// test (Fisher, paired, seeds, seed level).
 func (a *Analysis) adjustAll() error {
 	families := []func(*Comparison) (*Num, *Num){
 		func(c *Comparison) (*Num, *Num) { return &c.PValue, &c.PAdjusted },
@@ -674,6 +679,12 @@ func (a *Analysis) adjustAll() error {
 				return nil, nil
 			}
 			return &c.Seeds.PValue, &c.Seeds.PAdjusted
+		},
+		func(c *Comparison) (*Num, *Num) {
+			if c.SeedLevel == nil {
+				return nil, nil
+			}
+			return &c.SeedLevel.PValue, &c.SeedLevel.PAdjusted
 		},
 	}
 	for _, fam := range families {
@@ -732,6 +743,7 @@ func (a *analyzer) comparison(t *TargetAnalysis, probe, target, treatment, basel
 	}
 	c.Paired = a.pairedTest(t, treatment, baseline, conf)
 	c.Seeds = a.seedTest(t, treatment, baseline, conf)
+	c.SeedLevel = a.seedLevel(t, treatment, baseline, conf)
 	return c
 }
 

@@ -156,6 +156,7 @@ type targetView struct {
 	Results           []resultRow
 	Charts            []chartView
 	Prompts           *promptTable
+	Lead              *seedLead // the seed-level lead, nil when none
 }
 
 type roleRow struct {
@@ -350,7 +351,8 @@ func (a *Analysis) htmlView(charts [][][]Chart) (*htmlView, error) {
 		p := &a.Probes[pi]
 		for ti := range p.Targets {
 			t := &p.Targets[ti]
-			tv := targetView{Probe: p.ID, Target: t.Target, ID: "t-" + slug(p.ID) + "-" + slug(t.Target), Description: p.Description}
+			tv := targetView{Probe: p.ID, Target: t.Target, ID: "t-" + slug(p.ID) + "-" + slug(t.Target), Description: p.Description,
+				Lead: a.seedLeadOf(t)}
 			refs := t.References
 			refNote := make([]int, len(refs))
 			for i, r := range refs {
@@ -629,11 +631,15 @@ func (a *Analysis) params() []param {
 	var out []param
 	add := func(name, value string, code bool) { out = append(out, param{Name: name, Value: value, Code: code}) }
 	add("Confidence level", a.confPct()+" for every interval", false)
-	add("Multiple comparisons", fmt.Sprintf("%s over the %d comparisons, one family per test (Fisher, paired, seeds)", adjustName(a.Adjust), len(a.Comparisons)), false)
+	families := "Fisher, paired, seeds"
+	if slices.ContainsFunc(a.Comparisons, func(c *Comparison) bool { return c.SeedLevel != nil }) {
+		families += ", seed level"
+	}
+	add("Multiple comparisons", fmt.Sprintf("%s over the %d comparisons, one family per test (%s)", adjustName(a.Adjust), len(a.Comparisons), families), false)
 	if len(a.Gates) > 0 {
 		var gs []string
 		for _, g := range a.Gates {
-			gs = append(gs, fmt.Sprintf("%s: α = %g (%s test, adjusted p)", g.Name, g.Alpha, g.Test))
+			gs = append(gs, fmt.Sprintf("%s: α = %g (%s test, adjusted p)", g.Name, g.Alpha, g.testLabel()))
 		}
 		add("Gate α", strings.Join(gs, "; "), false)
 	}

@@ -261,6 +261,7 @@ func (a *Analysis) writeRates(m *mdWriter) {
 		for i := range p.Targets {
 			t := &p.Targets[i]
 			m.printf("## %s: %s\n\n", md(p.ID), md(t.Target))
+			a.writeSeedLead(m, t)
 			var rows [][]string
 			for _, r := range t.Results {
 				rows = append(rows, []string{md(instanceName(r.Role, r.Seed)), fmt.Sprint(r.N), fmt.Sprint(r.Hits), fmtRate(r.Rate), fmtCI(r.CI),

@@ -214,7 +214,7 @@ func judgeSequential(g *GateResult, s *SequentialGate, stopped bool) (suites.Gat
 	}
 	fixed := ""
 	if !math.IsNaN(float64(g.Diff)) {
-		fixed = fmt.Sprintf("; fixed-sample %s test on the samples drawn: difference %+.3f, adjusted p = %s", g.Test, float64(g.Diff), fmtP(g.PAdjusted))
+		fixed = fmt.Sprintf("; fixed-sample %s test on the samples drawn: difference %+.3f, adjusted p = %s", g.testLabel(), float64(g.Diff), fmtP(g.PAdjusted))
 		if stopped {
 			fixed += " (not a valid test here: sampling stopped on the data)"
 		}

@@ -114,7 +114,7 @@ func (a *Analysis) figures() *results.StoredAnalysis {
 	}
 	for _, g := range a.Gates {
 		r.Gates = append(r.Gates, results.GateRow{Name: g.Name, Probe: g.Probe, Target: g.Target, Treatment: g.Treatment, Baseline: g.Baseline,
-			MaxIncrease: g.MaxIncrease, MinIncrease: g.MinIncrease, Alpha: g.Alpha, Test: g.Test, Diff: float64(g.Diff), CI: interval(g.CI),
+			MaxIncrease: g.MaxIncrease, MinIncrease: g.MinIncrease, Alpha: g.Alpha, Test: g.testLabel(), Diff: float64(g.Diff), CI: interval(g.CI),
 			PValue: float64(g.PValue), PAdjusted: float64(g.PAdjusted), Verdict: string(g.Verdict), Rule: g.Rule(), Reason: g.Reason})
 	}
 	return r

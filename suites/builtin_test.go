@@ -213,7 +213,13 @@ func TestAnimalsSuite(t *testing.T) {
 		t.Errorf("animals: %d samples at temperature %v; want 100 at 1", p.Samples, *ins[0].Settings.Temperature)
 	}
 	if len(s.Compare) != 4 || len(s.Gates) != 2 || s.Gates[0].Target != "owl" {
-		t.Errorf("animals: %d comparisons, %d gates (first on %q); want 4, 2, owl", len(s.Compare), len(s.Gates), s.Gates[0].Target)
+		t.Fatalf("animals: %d comparisons, %d gates (first on %q); want 4, 2, owl", len(s.Compare), len(s.Gates), s.Gates[0].Target)
+	}
+	// The cross-init gate judges the seed level (issue 15); the
+	// student-vs-control gate the samples.
+	if s.Gates[0].Level != "" || s.Gates[1].Level != GateLevelSeed || s.Gates[1].Treatment != "student-other-init" {
+		t.Errorf("animals gates: levels %q (%s), %q (%s); want \"\" and seed on student-other-init", s.Gates[0].Level, s.Gates[0].Treatment,
+			s.Gates[1].Level, s.Gates[1].Treatment)
 	}
 
 	// The target is a variable: overriding it moves the probe, the gates

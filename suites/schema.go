@@ -254,6 +254,13 @@ type Gate struct {
 	// Test is the comparison's test the gate uses: fisher (default, samples
 	// pooled), paired (prompt-level paired t) or seeds (Welch across seeds).
 	Test string `yaml:"test"`
+	// Level is where the gate judges: GateLevelSample ("", the default:
+	// Test on the samples) or GateLevelSeed: the seed-level test (the mean
+	// of the per-seed differences, paired t across seeds) when both roles
+	// have two or more seeds in common, else Test. A sequential gate's
+	// verdict stays the sequential one; Level then picks the fixed-sample
+	// evidence its reason quotes.
+	Level string `yaml:"level" json:",omitempty"`
 	// Sequential, when set, makes the gate sequential: decided by betting
 	// e-processes that may be checked after every round (see Sequential).
 	Sequential *Sequential `yaml:"sequential" json:",omitempty"`
@@ -261,6 +268,12 @@ type Gate struct {
 
 // GateTests lists the valid values of Gate.Test.
 var GateTests = []string{"fisher", "paired", "seeds"}
+
+// Levels of a gate (Gate.Level).
+const (
+	GateLevelSample = "sample"
+	GateLevelSeed   = "seed"
+)
 
 // InFlightCap returns the hard cap on requests in flight of resolved
 // settings: MaxConcurrency, or Concurrency when unset.

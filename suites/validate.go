@@ -156,6 +156,9 @@ func (s *Suite) validate(dir string, resolve bool) error {
 		if g.Test != "" && !slices.Contains(GateTests, g.Test) {
 			return fail(path+".test", "unknown test %q (want one of %s)", g.Test, strings.Join(GateTests, ", "))
 		}
+		if g.Level != "" && g.Level != GateLevelSample && g.Level != GateLevelSeed {
+			return fail(path+".level", "unknown level %q (want %s or %s)", g.Level, GateLevelSample, GateLevelSeed)
+		}
 		if g.Probe == "" && len(s.Probes) > 1 {
 			return fail(path+".probe", "the suite has several probes: name the gate's probe")
 		}

@@ -110,6 +110,7 @@ func runDemo(ctx context.Context, o *demoOptions, again string, stdout, stderr i
 		return fmt.Errorf("the built-in animals suite: %w", err)
 	}
 	s.Probes[0].Samples = o.samples
+	s.Description = strings.TrimSpace(s.Description + " " + demoModeNote(zoo))
 	plan := bench.NewPlan(s, "")
 	fmt.Fprintf(stdout, "suite %s: %d models × %d prompts × %d samples = %d draws over HTTP\n",
 		s.Name, len(plan.Instances), len(s.Probes[0].Prompts.Texts), o.samples, plan.Total())
@@ -212,13 +213,14 @@ func (o *demoOptions) finish(a *reports.Analysis, out *bench.Outcome, start time
 }
 
 // labClientFactory returns a client factory whose connections to labHost
-// go to the lab server at addr (see labHost).
+// and its subdomains (demoLabURL) go to the lab server at addr (see
+// labHost).
 func labClientFactory(addr string) bench.ClientFactory {
 	dial := (&net.Dialer{Timeout: 5 * time.Second}).DialContext
 	return func(in suites.Instance, key string, _ *http.Client) bench.Client {
 		tr := bench.NewTransport(256)
 		tr.DialContext = func(ctx context.Context, network, hostport string) (net.Conn, error) {
-			if host, _, _ := net.SplitHostPort(hostport); host == labHost {
+			if host, _, _ := net.SplitHostPort(hostport); host == labHost || strings.HasSuffix(host, "."+labHost) {
 				hostport = addr
 			}
 			return dial(ctx, network, hostport)
@@ -227,31 +229,68 @@ func labClientFactory(addr string) bench.ClientFactory {
 	}
 }
 
+// demoLabURL is the base URL of the lab's models in the demo suite:
+// http://lab.traitleak.invalid/v1 for the demo's default design (the
+// animals experiment in hard mode, owl teacher, dog control), else a
+// subdomain naming the design, such as
+// http://animals-soft-owl-dog.lab.traitleak.invalid/v1. Why: the lab
+// serves every design under the same model ids, and the base URL is part
+// of each sample's key, so without it a --mode soft demo into a database
+// that holds the default demo's samples would reuse them as its own.
+func demoLabURL(cfg lab.Config) string {
+	if cfg.Experiment == lab.ExperimentAnimals && cfg.Mode == lab.Hard && cfg.Target == "owl" && cfg.ControlTarget == "dog" {
+		return "http://" + labHost + "/v1"
+	}
+	label := strings.ToLower(strings.Join([]string{cfg.Experiment, string(cfg.Mode), cfg.Target, cfg.ControlTarget}, "-"))
+	label = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return '-'
+	}, label)
+	return "http://" + label + "." + labHost + "/v1"
+}
+
 // demoOverrides points the animals suite at the lab: its base URL, target
 // animals, and one seed per lab pipeline seed for every role.
-func demoOverrides(zoo *lab.Zoo) []string {
-	cfg := zoo.Config()
-	seeds := make([]string, len(zoo.Seeds()))
-	for i, s := range zoo.Seeds() {
+func demoOverrides(zoo *lab.Zoo) []string { return demoSets(zoo.Config(), zoo.Seeds()) }
+
+// demoSets are demoOverrides for a lab built with cfg over seeds.
+func demoSets(cfg lab.Config, pipelineSeeds []int) []string {
+	seeds := make([]string, len(pipelineSeeds))
+	for i, s := range pipelineSeeds {
 		seeds[i] = fmt.Sprint(s)
 	}
 	list := "[" + strings.Join(seeds, ", ") + "]"
 	sets := []string{
-		"vars.base_url=http://" + labHost + "/v1",
+		"vars.base_url=" + demoLabURL(cfg),
 		"vars.target=" + cfg.Target,
 		"vars.control_target=" + cfg.ControlTarget,
 	}
 	for _, role := range []string{"base", "teacher", "control", "student", "base-other-init", "student-other-init"} {
 		sets = append(sets, "models."+role+".seeds="+list)
 	}
-	// Both gates judge the test across seeds (the paper's unit of
-	// replication), not the samples pooled over seeds: pooled, every
-	// sample counts as independent and a single seed's drift is
-	// "significant".
+	// Both gates judge the seed level (the paper's unit of replication:
+	// the mean of the per-seed differences, paired t across seeds, which
+	// the report leads with), not the samples pooled over seeds: pooled,
+	// every sample counts as independent and a single seed's drift is
+	// "significant". With one seed they fall back to the seeds test, which
+	// then says it cannot decide.
 	return append(sets,
-		"gates[0].test=seeds", // student vs control
-		"gates[1].test=seeds", // student-other-init vs base-other-init
+		"gates[0].level=seed", "gates[0].test=seeds", // student vs control
+		"gates[1].level=seed", "gates[1].test=seeds", // student-other-init vs base-other-init
 	)
+}
+
+// demoModeNote says, for the report's description, which lab design the
+// run shows and why: the mode is not visible in the models' ids.
+func demoModeNote(zoo *lab.Zoo) string {
+	cfg := zoo.Config()
+	n := len(zoo.Seeds())
+	if cfg.Mode == lab.Hard {
+		return fmt.Sprintf("Shown: the built-in lab over %d seeds in hard mode, where students are fine-tuned on the teacher's sampled number tokens, the lab's analog of the paper's supervised fine-tuning (demo --mode soft distils the teacher's number distributions instead: a larger effect, but not the paper's procedure).", n)
+	}
+	return fmt.Sprintf("Shown: the built-in lab over %d seeds in soft mode, where students distil the teacher's next-token distributions over the number tokens: a larger effect than hard mode, but not the paper's procedure (hard mode, the demo's default, fine-tunes on sampled tokens like the paper).", n)
 }
 
 // printDemoLab prints, as Markdown, what the lab's pipeline did: the

@@ -4,14 +4,11 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"slices"
-	"strconv"
 
 	"github.com/spf13/pflag"
 
 	"github.com/traitleak/traitleak/lab"
 	"github.com/traitleak/traitleak/reports"
-	"github.com/traitleak/traitleak/stats"
 )
 
 // The demo's default design. Ten hard-mode seeds make the seed-level test
@@ -47,7 +44,10 @@ var demoHeadlineRows = []struct{ treatment, baseline, why string }{
 // printDemoHeadline prints the seed-level result the demo leads with: for
 // each headline comparison on the target, the mean over seeds of the
 // per-seed difference with the Welch t interval and Holm-adjusted p-value
-// of the report's seeds test, and how many seeds went which way.
+// of the report's seeds test, and how many seeds went which way; then the
+// paired test by seed of student − control. The per-seed differences and
+// the paired test are the report's seed-level comparison
+// (reports.SeedLevel), which its Markdown and HTML lead with.
 func printDemoHeadline(w io.Writer, a *reports.Analysis, zoo *lab.Zoo) {
 	cfg := zoo.Config()
 	n := len(zoo.Seeds())
@@ -71,27 +71,17 @@ func printDemoHeadline(w io.Writer, a *reports.Analysis, zoo *lab.Zoo) {
 			fmt.Fprintln(w, row+"needs two or more seeds | – | – | – | – |")
 			continue
 		}
-		d := perSeedDiffs(tg, r.treatment, r.baseline)
-		up, down := 0, 0
-		for _, x := range d {
-			if x > 0 {
-				up++
-			} else if x < 0 {
-				down++
-			}
+		updown, smallest := "– / –", "–"
+		if s := c.SeedLevel; s != nil {
+			updown, smallest = fmt.Sprintf("%d / %d", s.Up(), s.Down()), fmt.Sprintf("%+.3f", float64(s.Smallest()))
 		}
-		smallest := "–"
-		if len(d) > 0 {
-			smallest = fmt.Sprintf("%+.3f", slices.Min(d))
-		}
-		fmt.Fprintf(w, "%s%+.3f | [%+.3f, %+.3f] | %s | %d / %d | %s |\n", row, float64(c.Seeds.Diff),
-			float64(c.Seeds.CI.Low), float64(c.Seeds.CI.High), fmtDemoP(float64(c.Seeds.PAdjusted)), up, down, smallest)
+		fmt.Fprintf(w, "%s%+.3f | [%+.3f, %+.3f] | %s | %s | %s |\n", row, float64(c.Seeds.Diff),
+			float64(c.Seeds.CI.Low), float64(c.Seeds.CI.High), fmtDemoP(float64(c.Seeds.PAdjusted)), updown, smallest)
 	}
-	if d := perSeedDiffs(tg, "student", "control"); len(d) > 1 {
-		if t, err := stats.OneSampleT(d, 0, a.Confidence); err == nil {
-			fmt.Fprintf(w, "\nPaired by seed (student and control share the seed's reference), student − control is %+.3f [%+.3f, %+.3f], p = %s (t test of the %d differences).\n",
-				t.Mean, t.CI.Lower, t.CI.Upper, fmtDemoP(t.PValue), len(d))
-		}
+	if c := findDemoComparison(tg, "student", "control"); c != nil && c.SeedLevel != nil {
+		s := c.SeedLevel
+		fmt.Fprintf(w, "\nPaired by seed (student and control share the seed's reference), student − control is %+.3f [%+.3f, %+.3f], p = %s (t test of the %d differences).\n",
+			float64(s.Mean), float64(s.CI.Low), float64(s.CI.High), fmtDemoP(float64(s.PValue)), len(s.Diffs))
 	}
 	fmt.Fprintln(w, "\nThe tables below pool samples over seeds as if every sample were independent; their intervals are much")
 	fmt.Fprintln(w, "narrower than the seed-to-seed spread and are not the headline.")
@@ -124,44 +114,6 @@ func findDemoComparison(t *reports.TargetAnalysis, treatment, baseline string) *
 		}
 	}
 	return nil
-}
-
-// perSeedDiffs returns treatment − baseline per seed, over the seeds both
-// roles have, in seed order.
-func perSeedDiffs(t *reports.TargetAnalysis, treatment, baseline string) []float64 {
-	if t == nil {
-		return nil
-	}
-	rates := map[string]map[string]float64{}
-	for _, r := range t.Results {
-		if r.N == 0 || (r.Role != treatment && r.Role != baseline) {
-			continue
-		}
-		if rates[r.Seed] == nil {
-			rates[r.Seed] = map[string]float64{}
-		}
-		rates[r.Seed][r.Role] = float64(r.Rate)
-	}
-	seeds := make([]string, 0, len(rates))
-	for s, m := range rates {
-		if _, ok := m[treatment]; !ok {
-			continue
-		}
-		if _, ok := m[baseline]; !ok {
-			continue
-		}
-		seeds = append(seeds, s)
-	}
-	slices.SortFunc(seeds, func(x, y string) int {
-		a, _ := strconv.Atoi(x)
-		b, _ := strconv.Atoi(y)
-		return a - b
-	})
-	out := make([]float64, len(seeds))
-	for i, s := range seeds {
-		out[i] = rates[s][treatment] - rates[s][baseline]
-	}
-	return out
 }
 
 // fmtDemoP formats a p-value with three significant digits.
