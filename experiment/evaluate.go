@@ -86,7 +86,7 @@ func keepRoles(s *suites.Suite, keep []string) error {
 		}
 	}
 	kept := func(r string) bool { return slices.Contains(keep, r) }
-	s.Models = slices.DeleteFunc(s.Models, func(m *suites.Model) bool { return !kept(m.Role) })
+	s.Models = slices.DeleteFunc(s.Models, func(m *suites.Role) bool { return !kept(m.Role) })
 	s.Compare = slices.DeleteFunc(s.Compare, func(c suites.Comparison) bool { return !kept(c.Treatment) || !kept(c.Baseline) })
 	s.Gates = slices.DeleteFunc(s.Gates, func(g suites.Gate) bool { return !kept(g.Treatment) || !kept(g.Baseline) })
 	for _, p := range s.Probes {

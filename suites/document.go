@@ -134,7 +134,7 @@ func (d *Document) CheckSettings(path string, s Settings) error {
 // CheckEndpoint validates a base URL (empty is allowed) and an API key
 // variable name at path with a suite's rules.
 func (d *Document) CheckEndpoint(path, baseURL, apiKeyEnv string) error {
-	return checkEndpoint(path, &Model{BaseURL: baseURL, APIKeyEnv: apiKeyEnv}, d.Errorf)
+	return checkEndpoint(path, &Role{BaseURL: baseURL, APIKeyEnv: apiKeyEnv}, d.Errorf)
 }
 
 // ValidName reports whether s is a valid suite, role or probe name:

@@ -182,7 +182,7 @@ func (j JudgeSpec) validate(s *Suite) (string, error) {
 }
 
 // judge returns the judge model with the given name, or nil.
-func (s *Suite) judge(name string) *Model {
+func (s *Suite) judge(name string) *Role {
 	for _, m := range s.JudgeModels() {
 		if m.Role == name {
 			return m
@@ -193,11 +193,11 @@ func (s *Suite) judge(name string) *Model {
 
 // JudgeModels returns the suite's judges, or the paper's judge (gpt-4o on
 // the OpenAI API, key from OPENAI_API_KEY) when it declares none.
-func (s *Suite) JudgeModels() Models {
+func (s *Suite) JudgeModels() Roles {
 	if len(s.Judges) > 0 {
 		return s.Judges
 	}
-	return Models{{Role: DefaultJudgeName, BaseURL: DefaultBaseURL, Model: StringList{DefaultJudgeModel}, APIKeyEnv: "OPENAI_API_KEY"}}
+	return Roles{{Role: DefaultJudgeName, BaseURL: DefaultBaseURL, Model: StringList{DefaultJudgeModel}, APIKeyEnv: "OPENAI_API_KEY"}}
 }
 
 // JudgeNames returns the names of JudgeModels, in order.

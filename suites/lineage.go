@@ -44,7 +44,7 @@ func ParseLineage(ref, role string) (LineageRef, error) {
 
 // Ref returns the parsed lineage of m; ok is false when m names no
 // lineage. The error reports a malformed reference.
-func (m *Model) Ref() (ref LineageRef, ok bool, err error) {
+func (m *Role) Ref() (ref LineageRef, ok bool, err error) {
 	if m.Lineage == "" {
 		return LineageRef{}, false, nil
 	}
@@ -54,13 +54,13 @@ func (m *Model) Ref() (ref LineageRef, ok bool, err error) {
 
 // Resolved reports whether m's model ids are known: it names no lineage,
 // or its lineage was resolved (one model id per seed).
-func (m *Model) Resolved() bool {
+func (m *Role) Resolved() bool {
 	return m.Lineage == "" || len(m.Model) > 0
 }
 
 // WantSeeds returns the seeds a lineage role asks for: nil for every
 // seed of the lineage (seeds omitted or "all"), else the listed labels.
-func (m *Model) WantSeeds() []string {
+func (m *Role) WantSeeds() []string {
 	if len(m.Seeds) == 0 || len(m.Seeds) == 1 && m.Seeds[0] == AllSeeds {
 		return nil
 	}
@@ -70,7 +70,7 @@ func (m *Model) WantSeeds() []string {
 // ResolveLineage fills a lineage role with the students found for it: one
 // model id per seed label, all served at baseURL with the key in
 // apiKeyEnv. The suite must be checked again afterwards (Suite.Check).
-func (m *Model) ResolveLineage(seeds, models []string, baseURL, apiKeyEnv string) error {
+func (m *Role) ResolveLineage(seeds, models []string, baseURL, apiKeyEnv string) error {
 	if m.Lineage == "" {
 		return fmt.Errorf("model %s names no lineage", m.Role)
 	}
@@ -97,7 +97,7 @@ func (s *Suite) UnresolvedLineage() string {
 // checkLineage validates a role that names students by lineage: a
 // well-formed reference, and seeds "all" or unique labels; a resolved
 // role has one model id per seed.
-func (m *Model) checkLineage(path string, fail func(string, string, ...any) error) error {
+func (m *Role) checkLineage(path string, fail func(string, string, ...any) error) error {
 	if _, err := ParseLineage(m.Lineage, m.Role); err != nil {
 		return fail(path+".lineage", "%v", err)
 	}

@@ -1704,28 +1704,28 @@ func TestScalarForms(t *testing.T) {
 	tests := []struct {
 		name  string
 		field string // a line of the model a
-		check func(*Model) bool
+		check func(*Role) bool
 		want  string
 	}{
 		// Integers.
-		{"underscores", "max_tokens: 1_000", func(m *Model) bool { return *m.MaxTokens == 1000 }, "1000"},
-		{"hex", "max_tokens: 0x20", func(m *Model) bool { return *m.MaxTokens == 32 }, "32"},
-		{"plus sign", "n: +4", func(m *Model) bool { return *m.N == 4 }, "4"},
+		{"underscores", "max_tokens: 1_000", func(m *Role) bool { return *m.MaxTokens == 1000 }, "1000"},
+		{"hex", "max_tokens: 0x20", func(m *Role) bool { return *m.MaxTokens == 32 }, "32"},
+		{"plus sign", "n: +4", func(m *Role) bool { return *m.N == 4 }, "4"},
 		// Floats: an integer is a valid float.
-		{"int as float", "temperature: 1", func(m *Model) bool { return *m.Temperature == 1 }, "1"},
-		{"exponent", "tokens_per_minute: 2e6", func(m *Model) bool { return *m.TokensPerMinute == 2e6 }, "2e6"},
+		{"int as float", "temperature: 1", func(m *Role) bool { return *m.Temperature == 1 }, "1"},
+		{"exponent", "tokens_per_minute: 2e6", func(m *Role) bool { return *m.TokensPerMinute == 2e6 }, "2e6"},
 		// Booleans: the three YAML 1.2 spellings.
-		{"False", "send_seed: False", func(m *Model) bool { return !*m.SendSeed }, "false"},
-		{"TRUE", "send_seed: TRUE", func(m *Model) bool { return *m.SendSeed }, "true"},
+		{"False", "send_seed: False", func(m *Role) bool { return !*m.SendSeed }, "false"},
+		{"TRUE", "send_seed: TRUE", func(m *Role) bool { return *m.SendSeed }, "true"},
 		// Durations: Go syntax or plain seconds.
-		{"go duration", "timeout: 2m", func(m *Model) bool { return *m.Timeout == 2*time.Minute }, "2m"},
-		{"seconds", "timeout: 45", func(m *Model) bool { return *m.Timeout == 45*time.Second }, "45s"},
-		{"fractional seconds", "timeout: 0.25", func(m *Model) bool { return *m.Timeout == 250*time.Millisecond }, "250ms"},
-		{"quoted duration", `timeout: "10s"`, func(m *Model) bool { return *m.Timeout == 10*time.Second }, "10s"},
+		{"go duration", "timeout: 2m", func(m *Role) bool { return *m.Timeout == 2*time.Minute }, "2m"},
+		{"seconds", "timeout: 45", func(m *Role) bool { return *m.Timeout == 45*time.Second }, "45s"},
+		{"fractional seconds", "timeout: 0.25", func(m *Role) bool { return *m.Timeout == 250*time.Millisecond }, "250ms"},
+		{"quoted duration", `timeout: "10s"`, func(m *Role) bool { return *m.Timeout == 10*time.Second }, "10s"},
 		// Strings: a number is a valid string, spelled as written.
-		{"numeric model id", "model: 007", func(m *Model) bool { return m.Model[0] == "007" }, `"007"`},
-		{"folded system prompt", "system_prompt: >-\n      be\n      brief", func(m *Model) bool { return *m.SystemPrompt == "be brief" }, `"be brief"`},
-		{"literal system prompt", "system_prompt: |\n      line 1\n      line 2", func(m *Model) bool { return *m.SystemPrompt == "line 1\nline 2\n" }, `"line 1\nline 2\n"`},
+		{"numeric model id", "model: 007", func(m *Role) bool { return m.Model[0] == "007" }, `"007"`},
+		{"folded system prompt", "system_prompt: >-\n      be\n      brief", func(m *Role) bool { return *m.SystemPrompt == "be brief" }, `"be brief"`},
+		{"literal system prompt", "system_prompt: |\n      line 1\n      line 2", func(m *Role) bool { return *m.SystemPrompt == "line 1\nline 2\n" }, `"line 1\nline 2\n"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

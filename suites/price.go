@@ -137,7 +137,7 @@ func (s *Suite) JudgePrice(name string) (q Quote, ok bool) {
 	return quote(m, m.Model[0])
 }
 
-func quote(m *Model, modelID string) (Quote, bool) {
+func quote(m *Role, modelID string) (Quote, bool) {
 	if m != nil && m.Price != nil {
 		return Quote{Price: *m.Price, Source: "suite"}, true
 	}
@@ -201,7 +201,7 @@ func (s *Suite) CheckPrices() error {
 
 // roleModelIDs returns the model ids a role samples, one per instance,
 // in instance order.
-func (s *Suite) roleModelIDs(m *Model) []string {
+func (s *Suite) roleModelIDs(m *Role) []string {
 	var out []string
 	for _, in := range s.Instances() {
 		if in.Role == m.Role {
@@ -236,7 +236,7 @@ func (s *Suite) validatePrice(path string, p *Price, fail func(string, string, .
 
 // validateRate checks a model's or judge's price, and that its resolved
 // max_concurrency is not below its concurrency.
-func (s *Suite) validateRate(path string, m *Model, fail func(string, string, ...any) error) error {
+func (s *Suite) validateRate(path string, m *Role, fail func(string, string, ...any) error) error {
 	if err := s.validatePrice(path, m.Price, fail); err != nil {
 		return err
 	}

@@ -87,7 +87,7 @@ func (s *Suite) Rejudge(r Rejudge) error {
 			if len(s.Judges) == 0 {
 				s.Judges = s.JudgeModels() // keep the implicit default judge addressable
 			}
-			s.Judges = append(s.Judges, &Model{Role: d.Name, Model: StringList{d.Model}, BaseURL: base, APIKeyEnv: d.APIKeyEnv})
+			s.Judges = append(s.Judges, &Role{Role: d.Name, Model: StringList{d.Model}, BaseURL: base, APIKeyEnv: d.APIKeyEnv})
 		}
 	}
 	for _, p := range s.Probes {

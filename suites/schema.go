@@ -20,7 +20,7 @@ type Suite struct {
 	// Vars are substituted for ${name} in every other string of the file.
 	Vars map[string]string `yaml:"vars"`
 	// Models are the model roles in file order.
-	Models Models `yaml:"models"`
+	Models Roles `yaml:"models"`
 	// Defaults apply to every model unless the model overrides them.
 	Defaults Settings `yaml:"defaults"`
 	// Probes are the trait probes, in file order.
@@ -30,7 +30,7 @@ type Suite struct {
 	// Gates are pass/fail criteria evaluated by `traitleak gate`.
 	Gates []Gate `yaml:"gates"`
 	// Judges are the judge models of LLM-judge scorers, in file order.
-	Judges Models `yaml:"judges"`
+	Judges Roles `yaml:"judges"`
 	// References are published figures drawn beside the measured rates.
 	References []Reference `yaml:"references"`
 	// MaxCost, when set, is the most a run may spend, in US dollars
@@ -54,13 +54,17 @@ type Suite struct {
 	allowFiles []string // Loader.AllowFiles, for resolving prompt files
 }
 
-// Models is the ordered list of model roles of a suite.
-type Models []*Model
+// Roles is the ordered list of model roles of a suite.
+type Roles []*Role
 
-// Model is one model role (baseline, student, ...) of a suite: an
-// OpenAI-compatible endpoint and one or more model ids, one per seed.
-type Model struct {
-	// Role is the model's key in the suite's models mapping.
+// Role is one model role (baseline, student, ...) of a suite, or one of
+// its judges: an OpenAI-compatible endpoint and one or more model ids,
+// one per seed. It is what the suite declares; an Instance is one model
+// id of a role as sampled (role@seed), and a model id is the string the
+// API takes.
+type Role struct {
+	// Role is the role's key in the suite's models mapping (a judge's
+	// name for a judge).
 	Role string `yaml:"-"`
 	// BaseURL is the OpenAI-compatible API root, e.g.
 	// http://127.0.0.1:8000/v1. Empty means https://api.openai.com/v1.
@@ -349,7 +353,7 @@ func (s *Suite) Instances() []Instance {
 // resolveModel returns m's settings, merged with the suite's defaults
 // and then DefaultSettings, and its base URL (DefaultBaseURL when unset).
 // Instances and JudgeInstance resolve models through it.
-func (s *Suite) resolveModel(m *Model) (Settings, string) {
+func (s *Suite) resolveModel(m *Role) (Settings, string) {
 	base := m.BaseURL
 	if base == "" {
 		base = DefaultBaseURL
@@ -358,7 +362,7 @@ func (s *Suite) resolveModel(m *Model) (Settings, string) {
 }
 
 // Role returns the model with the given role, or nil.
-func (s *Suite) Role(role string) *Model {
+func (s *Suite) Role(role string) *Role {
 	for _, m := range s.Models {
 		if m.Role == role {
 			return m
@@ -432,13 +436,13 @@ func (s *Suite) Position(path string) Pos {
 	return Pos{File: s.Source}
 }
 
-func (m *Models) decodeNode(d *decoder, n *node, path string) error {
+func (m *Roles) decodeNode(d *decoder, n *node, path string) error {
 	if n.kind != mapNode {
 		return d.errorf(n, path, "want a mapping of role names to models, got %s", n.describe())
 	}
-	out := make(Models, len(n.keys))
+	out := make(Roles, len(n.keys))
 	for i, role := range n.keys {
-		mod := &Model{}
+		mod := &Role{}
 		if err := d.decode(n.items[i], reflectValue(mod), joinPath(path, role)); err != nil {
 			return err
 		}

@@ -221,7 +221,7 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // checkEndpoint validates the base URL and API key variable of a model or
 // judge.
-func checkEndpoint(path string, m *Model, fail func(string, string, ...any) error) error {
+func checkEndpoint(path string, m *Role, fail func(string, string, ...any) error) error {
 	if m.BaseURL != "" {
 		u, err := url.Parse(m.BaseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
