@@ -237,6 +237,14 @@ otherwise prints what a run would make.
 				}
 				fmt.Fprintf(w, "  dataset %-32s %s at %s, %s; %s × %d prompts; seeds %s\n", d.Name, d.Model, d.BaseURL, prompt, e.Data.Kind, e.Data.Size,
 					strings.Join(d.Seeds, ", "))
+				rules := make([]string, 0, len(d.Rules)+1)
+				for _, r := range d.Rules {
+					rules = append(rules, r.String())
+				}
+				if d.Judge != nil {
+					rules = append(rules, "judge "+d.Judge.Name)
+				}
+				fmt.Fprintf(w, "  %-40s filter: %s\n", "", strings.Join(rules, "; "))
 			}
 			for _, s := range p.Students {
 				spec := s.Spec(strings.Repeat("0", 64))
