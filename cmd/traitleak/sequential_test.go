@@ -1,19 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
-	"net"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
 
-	"github.com/traitleak/traitleak/bench"
 	"github.com/traitleak/traitleak/lab"
-	"github.com/traitleak/traitleak/suites"
 )
 
 // seqReport is the part of the JSON report a sequential gate adds.
@@ -53,43 +53,39 @@ func TestSequentialAgainstTheLab(t *testing.T) {
 	if labRaceBuild() {
 		t.Skip("trains 2 seeds of the lab; too slow under the race detector (package bench tests the sequential engine with a fake)")
 	}
-	// Not parallel: it sets testRunClients. The zoo is the demo tests' own
-	// hard build (sharedLab).
+	// Parallel: the lab is served on its own loopback port and the suite
+	// points at it (vars.base_url); no global client hook is set. The zoo
+	// is the demo tests' own hard build (sharedLab).
+	t.Parallel()
 	ctx := context.Background()
 	const seeds = 2
 	zoo := sharedLab(t, lab.Config{Experiment: lab.ExperimentAnimals, NumSeeds: seeds, Mode: lab.Hard})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := zoo.NewServer(lab.ServerLimits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
 
-	// Requests for the gate's two roles are counted, and cancel (when
-	// set) is called at the given count.
+	// Requests for the gate's two roles are counted at the server, and
+	// cancel (when set) is called at the given count.
 	var rounds atomic.Int64
 	var cancelAt atomic.Int64
 	var cancel atomic.Pointer[context.CancelFunc]
-	labClients := labClientFactory(ln.Addr().String())
-	testRunClients = func(in suites.Instance, key string, hc *http.Client) bench.Client {
-		c := labClients(in, key, hc)
-		if in.Role != "student" && in.Role != "control" {
-			return c
+	labHandler := zoo.Handler()
+	counting := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
 		}
-		return bench.ClientFunc(func(ctx context.Context, req bench.Request) (*bench.Response, error) {
+		var req struct{ Model string }
+		if json.Unmarshal(body, &req) == nil && (strings.HasPrefix(req.Model, "lab/student@") || strings.HasPrefix(req.Model, "lab/control@")) {
 			if n := rounds.Add(1); n == cancelAt.Load() {
 				if f := cancel.Load(); f != nil {
 					(*f)()
 				}
 			}
-			return c.Complete(ctx, req)
-		})
-	}
-	t.Cleanup(func() { testRunClients = nil })
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		labHandler.ServeHTTP(w, r)
+	})
+	srv := httptest.NewServer(counting)
+	t.Cleanup(srv.Close)
 
 	dir := t.TempDir()
 	args := func(db string) []string {
@@ -100,7 +96,9 @@ func TestSequentialAgainstTheLab(t *testing.T) {
 		for _, s := range demoOverrides(zoo) {
 			a = append(a, "--set", s)
 		}
-		return a
+		// After demoOverrides' base URL (the demo's lab host): this
+		// server's.
+		return append(a, "--set", "vars.base_url="+srv.URL+"/v1")
 	}
 	report := func(db string) seqReport {
 		t.Helper()
