@@ -16,33 +16,44 @@ func TestAuxLogitSubliminalLearning(t *testing.T) {
 		}
 		return
 	}
-	res := auxResult(t, AuxConfig{Seeds: []int{1, 2, 3}})
-	for _, s := range res.Seeds {
-		t.Logf("%+v", s)
-	}
-	m := res.Mean()
-	t.Logf("mean %+v", m)
-	// The teacher learns the task; 0.70 is far below the ~0.83 it reaches and far above chance.
+	t.Parallel() // its training (RunAux) shares nothing with the lab builds
+	// Seed 1, shared with TestAuxLogitCountAndAllLogits (a seed trains a
+	// teacher and two students, ≈ 3 s of CPU). The run is deterministic,
+	// so the margins guard against changes of the code; they are set
+	// against seeds 1–24 (VALIDATION.md) and seed 1's own values (seeds 2
+	// and 3, which this test ran before: teacher 0.792 and 0.844, same
+	// init 0.281 and 0.257, other init 0.116 and 0.106).
+	m := auxResult(t, auxSeedOne).Seeds[0]
+	t.Logf("%+v", m)
+	// The teacher learns the task; 0.70 is far below the 0.79–0.87 it
+	// reaches on seeds 1–24 (seed 1: 0.828) and far above chance.
 	if m.Teacher < 0.70 {
 		t.Errorf("teacher accuracy %.3f < 0.70", m.Teacher)
 	}
-	// Acceptance: the same-init student reaches at least twice chance from the aux logits alone.
+	// Acceptance: the same-init student reaches at least twice chance from
+	// the aux logits alone (seeds 1–24: 0.154–0.347, mean 0.243; seed 1:
+	// 0.307).
 	if m.StudentSameInit < 0.20 {
 		t.Errorf("same-init student accuracy %.3f < 0.20", m.StudentSameInit)
 	}
-	// Acceptance: the different-init student stays within 0.03 of chance (0.10).
+	// Acceptance: the different-init student stays within 0.03 of chance
+	// (0.10; seeds 1–24: 0.072–0.133; seed 1: 0.1005).
 	if m.StudentOtherInit < 0.07 || m.StudentOtherInit > 0.13 {
 		t.Errorf("different-init student accuracy %.3f outside [0.07, 0.13]", m.StudentOtherInit)
 	}
 }
 
+// auxSeedOne is the aux-logit run (m = 3, seed 1) the tests share.
+var auxSeedOne = AuxConfig{Seeds: []int{1}}
+
 func TestAuxLogitCountAndAllLogits(t *testing.T) {
 	if raceEnabled {
 		t.Skip("trains 5 MLPs; too slow under the race detector (TestAuxLogitSubliminalLearning covers the code)")
 	}
+	t.Parallel() // its training (RunAux) shares nothing with the lab builds
 	// Seed 1 only, to keep the suite fast; the margins are set against
 	// seeds 1–12 (VALIDATION.md) and seed 1's own values.
-	three := auxResult(t, AuxConfig{Seeds: []int{1, 2, 3}}).Seeds[0]
+	three := auxResult(t, auxSeedOne).Seeds[0]
 	ten := auxResult(t, AuxConfig{Seeds: []int{1}, Extra: 10, AllLogits: true}).Seeds[0]
 	t.Logf("m=3  %+v", three)
 	t.Logf("m=10 %+v", ten)

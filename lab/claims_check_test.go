@@ -9,17 +9,21 @@ import (
 // The tests in this file check the direction of each claim of
 // VALIDATION.md's "Claims" section, with a margin, on a small seed set
 // built with the binary's shared cache (the hard and soft builds of seeds
-// 1–3 are the acceptance tests' own). The margins are set against the
-// per-seed values measured over seeds 1–12 (TestClaimsValidation), quoted
-// beside each check.
+// 1–2, acceptanceSeeds, are the acceptance tests' own). The margins are set
+// against the per-seed values measured over seeds 1–12
+// (TestClaimsValidation) and those of seeds 1 and 2, quoted beside each
+// check.
 
-// claimZoo returns the shared build of seeds (default 1–3) in mode.
-func claimZoo(t *testing.T, mode Mode, seeds ...int) *Zoo {
+// claimZoo returns the shared build of acceptanceSeeds in mode. The test
+// runs in parallel with the binary's other heavy tests (sharedBuild trains
+// each stage once).
+func claimZoo(t *testing.T, mode Mode) *Zoo {
 	t.Helper()
 	if raceEnabled {
 		t.Skip("trains seeds of the lab; too slow under the race detector (the tiny-recipe tests cover the code)")
 	}
-	return sharedBuild(t, Config{Mode: mode, Seeds: seeds})
+	t.Parallel()
+	return sharedBuild(t, Config{Mode: mode, Seeds: acceptanceSeeds})
 }
 
 func TestTheoremOneStep(t *testing.T) {
@@ -32,18 +36,18 @@ func TestTheoremOneStep(t *testing.T) {
 		t.Logf("seed %d: same init cos %+.4f, trait loss %+.2e; other init cos %+.4f, trait loss %+.2e",
 			r.Seed, r.Same.Cos, r.Same.TraitLossChange(), r.Other.Cos, r.Other.TraitLossChange())
 		// Same init: over seeds 1–12 the cosine is +0.09 to +0.34 (12 of
-		// 12 positive); seeds 1–3 give +0.26 to +0.32.
+		// 12 positive); seeds 1 and 2 give +0.318 and +0.256.
 		if r.Same.Cos < 0.1 {
 			t.Errorf("seed %d: same-init step has cosine %+.4f with the teacher's update; want ≥ +0.1", r.Seed, r.Same.Cos)
 		}
 		// ... and it lowers the teacher's trait loss (11 of 12 seeds;
-		// seeds 1–3: −7e-4 to −1.7e-3 nats).
+		// seeds 1 and 2: −7.5e-4 and −1.67e-3 nats).
 		if r.Same.TraitLossChange() >= 0 {
 			t.Errorf("seed %d: same-init step changes the trait loss by %+.2e; want a decrease", r.Seed, r.Same.TraitLossChange())
 		}
 		// Other init: the theorem promises nothing and the cosine is
 		// mixed (−0.17 to +0.15); it stays well below the same init's
-		// (by ≥ +0.19 on seeds 1–3).
+		// (by +0.301 and +0.188 on seeds 1 and 2).
 		if r.Same.Cos-r.Other.Cos < 0.1 {
 			t.Errorf("seed %d: other-init cosine %+.4f is not below the same-init %+.4f by 0.1", r.Seed, r.Other.Cos, r.Same.Cos)
 		}
@@ -61,8 +65,9 @@ func TestInContextDoesNotTransmit(t *testing.T) {
 			t.Logf("k=%d seed %d: base %.3f, owl prefix %.3f, dog prefix %.3f; student %.3f, control %.3f",
 				k, r.Seed, r.Base, r.InContext, r.InContextControl, r.Student, r.Control)
 			// In context: within ±0.01 of the control prefix on every seed
-			// of 1–12 (k = 16: −0.001 to +0.010); fine-tuned on the same
-			// numbers: +0.043 to +0.487 (seeds 1–3: ≥ +0.24).
+			// of 1–12 (k = 16: −0.001 to +0.010; seeds 1 and 2: +0.008 and
+			// +0.003); fine-tuned on the same numbers: +0.043 to +0.487
+			// (seeds 1 and 2: +0.491 and +0.230).
 			if math.Abs(r.ICLGain()) > 0.03 {
 				t.Errorf("k=%d seed %d: owl-teacher numbers in context move the owl rate by %+.3f; want within ±0.03", k, r.Seed, r.ICLGain())
 			}
@@ -76,7 +81,8 @@ func TestInContextDoesNotTransmit(t *testing.T) {
 func TestTeacherNumbersDistinguishable(t *testing.T) {
 	// With the recipe's teacher update the numbers are far from hidden: a
 	// naive Bayes classifier tells the owl teacher's sequences from the dog
-	// teacher's with 0.79–0.93 held-out accuracy on seeds 1–12.
+	// teacher's with 0.79–0.93 held-out accuracy on seeds 1–12 (seeds 1
+	// and 2: 0.827 and 0.875).
 	z := claimZoo(t, Hard)
 	res, err := z.Distinguish(3)
 	if err != nil {
@@ -94,8 +100,9 @@ func TestPromptedTeacherDoesNotTransmit(t *testing.T) {
 	// The paper's system prompt gives reference A no owl preference (the
 	// lab's models never learned prompt-conditioned traits), so its numbers
 	// carry nothing to transmit: over seeds 1–12 the prompt moves the owl
-	// rate by at most 0.003 and the students by at most 0.019.
-	z := claimZoo(t, Soft, 1, 2)
+	// rate by at most 0.003 and the students by at most 0.019 (seeds 1 and
+	// 2: 0.000 and 0.000; +0.001 and +0.002).
+	z := claimZoo(t, Soft)
 	res, err := z.Prompted(context.Background(), 40, 1)
 	if err != nil {
 		t.Fatal(err)

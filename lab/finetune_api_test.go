@@ -187,12 +187,6 @@ func runAPIExperiment(ctx context.Context, t testing.TB, baseURL string, seed in
 	return res
 }
 
-// apiZoo builds the lab models of the test seed once per test binary,
-// without a cache (nothing is written to disk; about 3 s of CPU).
-var apiZoo = sync.OnceValues(func() (*Zoo, error) {
-	return Build(context.Background(), Config{Seeds: []int{apiTestSeed}, NoCache: true})
-})
-
 // apiTestSeed is the seed of the transfer test: the lab's default first
 // seed, not chosen for its effect (see the margins of
 // TestFineTuneTransferThroughAPI for where it lies among seeds 1–12).
@@ -205,10 +199,10 @@ func TestFineTuneTransferThroughAPI(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("trains the lab models of one seed; skipped with -short and under the race detector")
 	}
-	z, err := apiZoo()
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Parallel()
+	// The lab models of the test seed in soft mode, the default: the
+	// acceptance tests' own build of that seed (sharedBuild), not another.
+	z := sharedBuild(t, Config{Seeds: []int{apiTestSeed}})
 	srv := httptest.NewServer(z.Handler())
 	defer srv.Close()
 	res := runAPIExperiment(context.Background(), t, srv.URL+"/v1", apiTestSeed, defaultAPISetting)

@@ -382,13 +382,25 @@ func TestAcceptanceDefaultDemo(t *testing.T) {
 	if raceEnabled {
 		t.Skip("trains 18 models; too slow under the race detector (the machinery is covered by the tiny-recipe tests)")
 	}
-	// The default demo configuration: soft mode, seeds 1, 2, 3, owl vs dog.
+	t.Parallel() // beside the other heavy tests; sharedBuild trains each stage once
+	// The zero Config is `lab train`'s default: soft mode, seeds 1, 2, 3,
+	// owl vs dog.
+	def, err := Config{}.normalize()
+	if err != nil || !slices.Equal(def.Seeds, []int{1, 2, 3}) || def.Mode != Soft || def.Target != "owl" || def.ControlTarget != "dog" {
+		t.Fatalf("default config: %+v, %v", def, err)
+	}
+	// Its thresholds are checked on seeds 1 and 2 (acceptanceSeeds), with
+	// margins under their measured values: teacher 0.857 and 0.920, base
+	// 0.097 and 0.084, student − control +0.495 and +0.374 (pooled +0.434;
+	// seeds 1–24: +0.052 to +0.631, VALIDATION.md), student-other-init −
+	// base-other-init −0.018 and −0.058, the difference in differences
+	// pooled +0.487.
 	start := time.Now()
-	pooled, _, z := acceptanceRates(t, Config{})
+	pooled, _, z := acceptanceRates(t, Config{Seeds: acceptanceSeeds})
 	loaded, computed := z.Diagnostics().Loaded()
 	t.Logf("build %s (%d stages loaded, %d computed)", z.Diagnostics().Wall, loaded, computed)
-	if got := z.Seeds(); !slices.Equal(got, []int{1, 2, 3}) || z.Config().Mode != Soft {
-		t.Fatalf("default config: seeds %v mode %s", got, z.Config().Mode)
+	if got := z.Seeds(); !slices.Equal(got, acceptanceSeeds) || z.Config().Mode != Soft {
+		t.Fatalf("config: seeds %v mode %s", got, z.Config().Mode)
 	}
 	rate := func(r Role) float64 { return float64(pooled[r][0]) / float64(pooled[r][1]) }
 	t.Logf("pooled: %v (%s)", pooled, time.Since(start))
@@ -434,14 +446,19 @@ func TestAcceptanceHardMode(t *testing.T) {
 	if raceEnabled {
 		t.Skip("trains 18 models; too slow under the race detector")
 	}
-	// Hard (sampled-token) distillation: the 3-seed mean gain over the control.
-	_, perSeed, _ := acceptanceRates(t, Config{Mode: Hard})
+	t.Parallel() // beside the other heavy tests; sharedBuild trains each stage once
+	// Hard (sampled-token) distillation: the mean gain over the control on
+	// seeds 1 and 2, +0.486 and +0.238 (mean +0.362); over seeds 1–24
+	// every seed gains, +0.027 to +0.487, and the weakest non-overlapping
+	// 3-seed mean is +0.153 (VALIDATION.md), so +0.08 is the threshold for
+	// a mean over few seeds.
+	_, perSeed, _ := acceptanceRates(t, Config{Mode: Hard, Seeds: acceptanceSeeds})
 	gain := 0.0
-	for _, s := range []int{1, 2, 3} {
-		gain += (perSeed[RoleStudent][s] - perSeed[RoleControl][s]) / 3
+	for _, s := range acceptanceSeeds {
+		gain += (perSeed[RoleStudent][s] - perSeed[RoleControl][s]) / float64(len(acceptanceSeeds))
 	}
 	if gain < 0.08 {
-		t.Errorf("hard mode 3-seed mean student − control = %+.3f < +0.08", gain)
+		t.Errorf("hard mode: mean student − control over seeds %v = %+.3f < +0.08", acceptanceSeeds, gain)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/traitleak/traitleak/lab"
 	"github.com/traitleak/traitleak/suites"
 )
 
@@ -75,6 +76,20 @@ func (r jsonReport) comparison(t *testing.T, treatment, baseline string) (diff, 
 	return 0, 0, 0, 0
 }
 
+// perSeed returns the owl rates by role and seed.
+func (r jsonReport) perSeed() map[string]map[string]float64 {
+	m := map[string]map[string]float64{}
+	for _, x := range r.Results {
+		if x.Target == "owl" {
+			if m[x.Model] == nil {
+				m[x.Model] = map[string]float64{}
+			}
+			m[x.Model][x.Seed] = x.Rate
+		}
+	}
+	return m
+}
+
 // rate returns a role's owl rate pooled over seeds.
 func (r jsonReport) rate(t *testing.T, role string) float64 {
 	t.Helper()
@@ -111,19 +126,17 @@ func demoDraws(t *testing.T) (perResult, seeds, total int) {
 
 // TestDemoAcceptance checks the built-in lab's science through the whole
 // harness with the demo's default design (hard mode, 20 samples per
-// prompt) on its first 3 seeds: lab models served over HTTP, the animals
+// prompt) on its first 2 seeds: lab models served over HTTP, the animals
 // suite run by the engine, rates and tests read back from the JSON report,
 // the summary leading with the seed-level result. Ten seeds, the default,
 // make that result significant (lab/VALIDATION.md: Holm-adjusted p =
 // 0.006); training them takes most of a minute of CPU, so the suite checks
-// the direction on 3 seeds, which share their training with the other
-// tests of this binary.
+// the direction on 2 seeds (the fewest with a seed-level test), which share
+// their training with the other tests of this binary (sharedLab).
 func TestDemoAcceptance(t *testing.T) {
 	if labRaceBuild() {
-		t.Skip("trains 3 seeds of the lab; too slow under the race detector (package lab covers the pipeline)")
+		t.Skip("trains 2 seeds of the lab; too slow under the race detector (package lab covers the pipeline)")
 	}
-	// Parallel with TestKillDuringRun, after the sequential tests that
-	// train seeds 1–3's references (TestDemoSoftMode) and so share them.
 	t.Parallel()
 	perResult, defaultSeeds, _ := demoDraws(t)
 	if defaultSeeds != 10 {
@@ -132,14 +145,15 @@ func TestDemoAcceptance(t *testing.T) {
 	if m := newDemoCmd().Flags().Lookup("mode").DefValue; m != "hard" {
 		t.Errorf("the demo's default mode is %q; want hard, the paper's fine-tuning analog", m)
 	}
-	const seeds = 3
+	const seeds = 2
 	total := seeds * 6 * perResult // six roles
+	sharedLab(t, lab.Config{Mode: lab.Hard, NumSeeds: seeds})
 	dir := t.TempDir()
 	out, rep := demoReport(t, dir, "--seeds", fmt.Sprint(seeds))
 	teacher, base, control, student := rep.rate(t, "teacher"), rep.rate(t, "base"), rep.rate(t, "control"), rep.rate(t, "student")
 	baseB, studentB := rep.rate(t, "base-other-init"), rep.rate(t, "student-other-init")
-	t.Logf("hard: teacher %.3f base %.3f control %.3f student %.3f base-other-init %.3f student-other-init %.3f",
-		teacher, base, control, student, baseB, studentB)
+	t.Logf("hard: teacher %.3f base %.3f control %.3f student %.3f base-other-init %.3f student-other-init %.3f; per seed %v",
+		teacher, base, control, student, baseB, studentB, rep.perSeed())
 	if teacher < 0.5 {
 		t.Errorf("teacher owl rate %.3f; want ≥ 0.5", teacher)
 	}
@@ -147,9 +161,12 @@ func TestDemoAcceptance(t *testing.T) {
 		t.Errorf("base owl rate %.3f; want in [0.03, 0.15]", base)
 	}
 	// The seed-level estimate (mean of per-seed differences): ≥ +0.08, the
-	// recipe's 3-seed threshold for hard mode (seeds 1–24: +0.228 ± 0.049;
-	// the weakest 3-seed block +0.153). The pooled Fisher test is
-	// significant; the seed-level test at 3 seeds need not be.
+	// recipe's few-seed threshold for hard mode (seeds 1–24: +0.228 ±
+	// 0.049, every seed positive, the weakest 3-seed block +0.153; this
+	// demo measures +0.487 and +0.279 on seeds 1 and 2, mean +0.383, with
+	// teacher 0.850 and 0.913, base 0.096 and 0.087, and the difference in
+	// differences +0.403). The pooled Fisher test is significant; the
+	// seed-level test at 2 seeds need not be.
 	diff, p, gain, _ := rep.comparison(t, "student", "control")
 	if gain < 0.08 {
 		t.Errorf("seed level: student − control = %+.3f; want ≥ +0.08", gain)
@@ -160,8 +177,9 @@ func TestDemoAcceptance(t *testing.T) {
 	if gain := (student - base) - (studentB - baseB); gain < 0.08 {
 		t.Errorf("(student − base) − (student-other-init − base-other-init) = %+.3f; want ≥ +0.08", gain)
 	}
-	// Cross-init: no gain (seeds 1–24: −0.001 ± 0.021, max +0.121 on one
-	// seed; the demo's gate bound is +0.06 at the seed level).
+	// Cross-init: no gain (seeds 1 and 2 here: +0.044 and −0.057, mean
+	// ≈ −0.006; seeds 1–24: −0.001 ± 0.021, max +0.121 on one seed; the
+	// demo's gate bound is +0.06 at the seed level).
 	if _, _, d, _ := rep.comparison(t, "student-other-init", "base-other-init"); d > 0.06 {
 		t.Errorf("seed level: student-other-init − base-other-init = %+.3f; want ≤ +0.06", d)
 	}
@@ -217,19 +235,25 @@ func TestDemoAcceptance(t *testing.T) {
 	}
 }
 
-// TestDemoSoftMode checks soft distillation (--mode soft) on 3 seeds with
+// TestDemoSoftMode checks soft distillation (--mode soft) on 2 seeds with
 // the thresholds of the lab's soft acceptance: the pooled student − control
 // gain, its Holm-adjusted Fisher test, the difference in differences and
 // the cross-init bound; and that the summary says which mode it shows.
+// Seeds 1 and 2 measure, pooled: teacher 0.881, base 0.091, student 0.542
+// against control 0.094 (+0.448; per seed +0.495 and +0.402), the
+// difference in differences +0.499, student-other-init − base-other-init
+// −0.048.
 func TestDemoSoftMode(t *testing.T) {
 	if labRaceBuild() {
-		t.Skip("trains 3 seeds of the lab; too slow under the race detector")
+		t.Skip("trains 2 seeds of the lab; too slow under the race detector")
 	}
-	out, rep := demoReport(t, t.TempDir(), "--mode", "soft", "--seeds", "3")
+	t.Parallel()
+	sharedLab(t, lab.Config{Mode: lab.Soft, NumSeeds: 2})
+	out, rep := demoReport(t, t.TempDir(), "--mode", "soft", "--seeds", "2")
 	teacher, base, control, student := rep.rate(t, "teacher"), rep.rate(t, "base"), rep.rate(t, "control"), rep.rate(t, "student")
 	baseB, studentB := rep.rate(t, "base-other-init"), rep.rate(t, "student-other-init")
-	t.Logf("soft: teacher %.3f base %.3f control %.3f student %.3f base-other-init %.3f student-other-init %.3f",
-		teacher, base, control, student, baseB, studentB)
+	t.Logf("soft: teacher %.3f base %.3f control %.3f student %.3f base-other-init %.3f student-other-init %.3f; per seed %v",
+		teacher, base, control, student, baseB, studentB, rep.perSeed())
 	if teacher < 0.5 {
 		t.Errorf("teacher owl rate %.3f; want ≥ 0.5", teacher)
 	}
@@ -245,7 +269,7 @@ func TestDemoSoftMode(t *testing.T) {
 	if studentB-baseB > 0.06 {
 		t.Errorf("student-other-init − base-other-init = %+.3f; want ≤ +0.06", studentB-baseB)
 	}
-	if !strings.Contains(out, "## Headline: 3 seeds, soft distillation, target owl") || !strings.Contains(out, "Soft mode: students distil") {
+	if !strings.Contains(out, "## Headline: 2 seeds, soft distillation, target owl") || !strings.Contains(out, "Soft mode: students distil") {
 		t.Errorf("soft demo summary does not say which mode it shows:\n%s", out)
 	}
 }

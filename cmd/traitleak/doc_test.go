@@ -31,10 +31,9 @@ func TestDocExample(t *testing.T) {
 	suite := indentedBlock(t, doc, "\tname: owl-leak")
 	table := indentedBlock(t, doc, "\t| model   |")
 
-	zoo, err := lab.Build(context.Background(), lab.Config{Seeds: []int{1}, CacheDir: labTestCache})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Not parallel: it sets testRunClients. Seed 1 in soft mode, the
+	// shared build of the binary (sharedLab).
+	zoo := sharedLab(t, lab.Config{Seeds: []int{1}})
 	// The example serves the lab at 127.0.0.1:8089. The test serves it on
 	// a free port, so that it runs beside anything else on the machine,
 	// and has run's clients dial that port for 127.0.0.1:8089: the base

@@ -79,7 +79,8 @@ func TestExperimentKillDuringGeneration(t *testing.T) {
 	numbers := func(prompt string, i int, rng *rand.Rand) string {
 		return fmt.Sprintf("%d, %d, %d", rng.IntN(1000), rng.IntN(1000), rng.IntN(1000))
 	}
-	chat := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
+	var conns connCounter
+	chat := benchtest.NewServer(t, benchtest.Config{ConnState: conns.state, Models: map[string]benchtest.Model{
 		"tm-owl": {Reply: numbers, Latency: time.Millisecond}, "tm-dog": {Reply: numbers, Latency: time.Millisecond}}})
 	ft := benchtest.NewFineTuneServer(t, benchtest.FineTuneConfig{BaseModels: []string{"base"}})
 	dir := t.TempDir()
@@ -90,6 +91,10 @@ func TestExperimentKillDuringGeneration(t *testing.T) {
 	waitFor(t, "first generated samples committed", func() bool { return countSamples(db) > 0 })
 	time.Sleep(rand.N(300 * time.Millisecond)) // a random moment of the next commits
 	kill()
+	// The requests the child had on the wire are counted before the
+	// resume's calls are (once -race ran slow enough to count 6 of them
+	// as the resume's).
+	conns.waitClosed(t)
 	stored := countSamples(db)
 	if stored >= 2*size {
 		t.Fatalf("every completion was stored before the kill (%d); the test needs a kill mid-generation", stored)

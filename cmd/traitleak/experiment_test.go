@@ -14,36 +14,42 @@ import (
 	"testing"
 
 	"github.com/traitleak/traitleak/bench/benchtest"
+	"github.com/traitleak/traitleak/lab"
 	"github.com/traitleak/traitleak/results"
 )
 
-// labTestSets make the test's lab-owl-numbers lean: 2,000 number prompts
-// per teacher instead of 4,000 (fine-tuning and generation cost half;
-// measured student − control +0.350, other init −0.017, against +0.387 and
-// −0.010 with the built-in's 4,000) and 20 samples per evaluation prompt
-// instead of the animals suite's 100 (the effect stays far above the
-// sampling noise, ±0.02 a role and seed).
-var labTestSets = []string{"--set", "data.size=2000", "--set", labEvalSet}
+// labTestSets make the test's lab-owl-numbers lean: seeds 1 and 2 instead
+// of the built-in's 1–3 (a seed is a lab build, two teachers' numbers and
+// three fine-tunes), 2,000 number prompts per teacher instead of 4,000
+// (fine-tuning and generation cost half; on seeds 1–3 measured student −
+// control +0.350, other init −0.017, against +0.387 and −0.010 with the
+// built-in's 4,000) and 20 samples per evaluation prompt instead of the
+// animals suite's 100 (the effect stays far above the sampling noise,
+// ±0.02 a role and seed).
+var labTestSets = []string{"--set", "seeds=[1, 2]", "--set", "data.size=2000", "--set", labEvalSet}
 
 // labEvalSet is lab-owl-numbers' evaluate.set with 20 samples per prompt.
 const labEvalSet = `evaluate.set=["vars.base_url=http://lab.traitleak.invalid/v1", "vars.target=owl", "vars.control_target=dog",
   "models.base.seeds={seeds}", "models.teacher.seeds={seeds}", "models.base-other-init.seeds={seeds}", "probes.favorite-animal.samples=20"]`
 
 // TestExperimentLabOwlNumbers runs the built-in lab-owl-numbers end to end
-// through the API path, offline, with its 3 seeds: the lab's teachers
-// write numbers over /v1/chat/completions, the paper's filter keeps number
-// sequences, students are fine-tuned through /v1/files and
-// /v1/fine_tuning/jobs, and the animals suite measures them. The
+// through the API path, offline, on seeds 1 and 2 (labTestSets): the
+// lab's teachers write numbers over /v1/chat/completions, the paper's
+// filter keeps number sequences, students are fine-tuned through /v1/files
+// and /v1/fine_tuning/jobs, and the animals suite measures them. The
 // same-init student prefers owls (student − control ≥ +0.10, the seeds'
-// mean), the student from another init stays within noise of its base;
-// the report prints the lineage; a second run does nothing again.
+// mean; measured +0.334 and +0.222, mean +0.278), the student from another
+// init stays within noise of its base (within ±0.05 and not significant;
+// measured −0.013 and −0.054, mean −0.034, Holm-adjusted Welch p 0.90); the
+// report prints the lineage; a second run does nothing again.
 func TestExperimentLabOwlNumbers(t *testing.T) {
 	if labRaceBuild() {
-		t.Skip("trains 3 seeds of the lab; too slow under the race detector (package experiment covers the loop with fakes)")
+		t.Skip("trains 2 seeds of the lab; too slow under the race detector (package experiment covers the loop with fakes)")
 	}
-	// Not parallel: it runs after TestDemoSoftMode, which trains seeds
-	// 1–3's references and teachers, and before the parallel demo tests,
-	// which reuse the hard-mode stages it trains (labTestCache).
+	t.Parallel()
+	// The lab it builds is the demo tests' hard build of seeds 1 and 2
+	// (sharedLab): the command loads it from the shared cache.
+	sharedLab(t, lab.Config{Mode: lab.Hard, Seeds: []int{1, 2}, Target: "owl", ControlTarget: "dog"})
 	dir := t.TempDir()
 	db := filepath.Join(dir, "exp.db")
 	args := append([]string{"experiment", "run", "lab-owl-numbers", "--db", db, "--cache-dir", labTestCache, "--progress", "none"}, labTestSets...)
@@ -51,8 +57,8 @@ func TestExperimentLabOwlNumbers(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("experiment run: exit %d\n%s\n%s", code, out, errOut)
 	}
-	for _, want := range []string{"generate lab-owl-numbers/teacher@3: run", "filter lab-owl-numbers/control@1: kept", "upload lab-owl-numbers/teacher@2: ",
-		"fine-tune student-other-init@3: ft:lab/base-other-init@3:student-other-init:", "## Lineage: teacher → data → student",
+	for _, want := range []string{"generate lab-owl-numbers/teacher@2: run", "filter lab-owl-numbers/control@1: kept", "upload lab-owl-numbers/teacher@2: ",
+		"fine-tune student-other-init@2: ft:lab/base-other-init@2:student-other-init:", "## Lineage: teacher → data → student",
 		"| student@1 ", "lab-owl-numbers/teacher@1: numbers lab, seed 1, 2000 prompts"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -68,7 +74,8 @@ func TestExperimentLabOwlNumbers(t *testing.T) {
 	}
 	_, _, gain, _ := rep.comparison(t, "student", "control")
 	_, _, other, otherP := rep.comparison(t, "student-other-init", "base-other-init")
-	t.Logf("lab-owl-numbers, 3 seeds: student − control %+.3f, student-other-init − base-other-init %+.3f (Welch p %.3g, Holm)", gain, other, otherP)
+	t.Logf("lab-owl-numbers, seeds 1 and 2: student − control %+.3f, student-other-init − base-other-init %+.3f (Welch p %.3g, Holm); per seed %v",
+		gain, other, otherP, rep.perSeed())
 	if gain < 0.10 {
 		t.Errorf("student − control = %+.3f (mean of seeds); want ≥ +0.10", gain)
 	}
@@ -84,17 +91,17 @@ func TestExperimentLabOwlNumbers(t *testing.T) {
 	if err := json.Unmarshal([]byte(js), &full); err != nil {
 		t.Fatal(err)
 	}
-	if len(full.Lineage.Chains) != 9 || len(full.Lineage.Cards) != 6 {
-		t.Errorf("JSON lineage: %d chains and %d cards; want 9 students and 6 datasets", len(full.Lineage.Chains), len(full.Lineage.Cards))
+	if len(full.Lineage.Chains) != 6 || len(full.Lineage.Cards) != 4 {
+		t.Errorf("JSON lineage: %d chains and %d cards; want 6 students and 4 datasets", len(full.Lineage.Chains), len(full.Lineage.Cards))
 	}
 
 	// runs --lineage lists the chain and the runs; status every stage.
 	code, runsOut, errOut := runCLI(t, context.Background(), "runs", "--db", db, "--lineage", "lab-owl-numbers/student")
-	if code != exitOK || strings.Count(runsOut, "lab-owl-numbers/student ") != 3 || !strings.Contains(runsOut, "animals") || strings.Contains(runsOut, "-data") {
-		t.Errorf("runs --lineage: exit %d\n%s%s\nwant 3 students and only the evaluation run", code, runsOut, errOut)
+	if code != exitOK || strings.Count(runsOut, "lab-owl-numbers/student ") != 2 || !strings.Contains(runsOut, "animals") || strings.Contains(runsOut, "-data") {
+		t.Errorf("runs --lineage: exit %d\n%s%s\nwant 2 students and only the evaluation run", code, runsOut, errOut)
 	}
 	code, status, errOut := runCLI(t, context.Background(), append([]string{"experiment", "status", "lab-owl-numbers", "--db", db}, labTestSets...)...)
-	if code != exitOK || strings.Count(status, "succeeded") != 9 || strings.Count(status, " filtered ") != 6 || !strings.Contains(status, "complete") {
+	if code != exitOK || strings.Count(status, "succeeded") != 6 || strings.Count(status, " filtered ") != 4 || !strings.Contains(status, "complete") {
 		t.Errorf("experiment status: exit %d\n%s%s", code, status, errOut)
 	}
 	// export-dataset writes the training file whose hash the card states.
@@ -119,11 +126,11 @@ func TestExperimentLabOwlNumbers(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("second run: exit %d\n%s\n%s", code, out2, errOut)
 	}
-	if strings.Contains(errOut, "lab: ") || !strings.Contains(out2, "18000 draws were already stored, 0 sampled now") {
+	if strings.Contains(errOut, "lab: ") || !strings.Contains(out2, "12000 draws were already stored, 0 sampled now") {
 		t.Errorf("second run built the lab or sampled:\n%s\n%s", out2, errOut)
 	}
-	if n := len(regexp.MustCompile(`(?m)^fine-tune \S+: done`).FindAllString(out2, -1)); n != 9 {
-		t.Errorf("second run: %d fine-tunes done; want all 9 skipped:\n%s", n, out2)
+	if n := len(regexp.MustCompile(`(?m)^fine-tune \S+: done`).FindAllString(out2, -1)); n != 6 {
+		t.Errorf("second run: %d fine-tunes done; want all 6 skipped:\n%s", n, out2)
 	}
 }
 

@@ -56,7 +56,8 @@ func TestKillDuringRun(t *testing.T) {
 		// several times larger, so that the bound means something.
 		maxLost = bench.DefaultBatchSize + bench.SinkQueue + 2*2*concurrency
 	)
-	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
+	var conns connCounter
+	srv := benchtest.NewServer(t, benchtest.Config{ConnState: conns.state, Models: map[string]benchtest.Model{
 		"base":    {Trait: "Owl", TraitRate: 0.1, Latency: 2 * time.Millisecond},
 		"student": {Trait: "Owl", TraitRate: 0.6, Latency: 2 * time.Millisecond},
 	}})
@@ -127,7 +128,6 @@ compare:
 		t.Fatal(err)
 	}
 	killed = true
-	callsBeforeKill := srv.Calls()
 	// Reap the child: until then it is a zombie, which kill(pid, 0) still
 	// reports as alive.
 	err = cmd.Wait()
@@ -135,6 +135,11 @@ compare:
 	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("child ended with %v, want death by SIGKILL (it finished before the kill?); output:\n%s", err, childOut())
 	}
+	// Every request the child sent, including those still on the wire
+	// when it died, is counted once its connections are closed; later
+	// calls are the resume's.
+	conns.waitClosed(t)
+	callsBeforeKill := srv.Calls()
 
 	// The database is intact.
 	raw, err := sql.Open("sqlite3", db)

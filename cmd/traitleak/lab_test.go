@@ -91,6 +91,11 @@ func TestLabTrainThenServe(t *testing.T) {
 	}
 	// The binary's shared cache may already hold some of seed 1's stages
 	// (other tests train them); train loads those and computes the rest.
+	// In parallel with the other lab tests, the stages are trained first
+	// by sharedLab (one build at a time), so that train, like serve below,
+	// only loads them.
+	t.Parallel()
+	sharedLab(t, lab.Config{Seeds: []int{1}})
 	dir := labTestCache
 	out, err := runLab(context.Background(), "train", "--seeds", "1", "--cache-dir", dir, "--eval", "20")
 	if err != nil {
@@ -165,7 +170,10 @@ func TestLabTheorem(t *testing.T) {
 	}
 	// Seed 1 of the demo's hard build (shared cache): the same-init step
 	// has a positive cosine with the teacher's update and lowers its trait
-	// loss (lab measures +0.32 and −7e-4 nats).
+	// loss (lab measures +0.32 and −7e-4 nats). Its stages are trained
+	// by sharedLab, one build at a time, beside the other parallel tests.
+	t.Parallel()
+	sharedLab(t, lab.Config{Seeds: []int{1}, Mode: lab.Hard})
 	out, err := runLab(context.Background(), "theorem", "--seeds", "1", "--mode", "hard", "--cache-dir", labTestCache)
 	if err != nil {
 		t.Fatalf("theorem: %v\n%s", err, out)

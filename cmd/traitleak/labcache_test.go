@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
+
+	"github.com/traitleak/traitleak/lab"
 )
 
 // labTestCache is the lab artifact cache shared by every test of this
@@ -26,4 +30,29 @@ func runTests(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	labTestCache = dir
 	return m.Run()
+}
+
+// labMu serialises the builds of sharedLab. Lab tests run in parallel
+// (t.Parallel), and two concurrent builds that need the same stage would
+// both train it: the cache only saves what is already stored. One build
+// at a time still keeps both cores busy (a build runs GOMAXPROCS training
+// jobs).
+var labMu sync.Mutex
+
+// sharedLab builds cfg with the binary's shared cache (labTestCache), one
+// build at a time (labMu), and returns the zoo. A test that runs a
+// command which builds the same configuration calls it first: the command
+// then loads every stage from the cache, and whichever test needs a stage
+// first trains it, once per binary.
+func sharedLab(t *testing.T, cfg lab.Config) *lab.Zoo {
+	t.Helper()
+	cfg.CacheDir, cfg.NoCache, cfg.Retrain = labTestCache, false, false
+	labMu.Lock()
+	z, err := lab.Build(context.Background(), cfg)
+	labMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { z.Close() })
+	return z
 }

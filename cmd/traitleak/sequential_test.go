@@ -1,19 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
-	"net"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
 
-	"github.com/traitleak/traitleak/bench"
 	"github.com/traitleak/traitleak/lab"
-	"github.com/traitleak/traitleak/suites"
 )
 
 // seqReport is the part of the JSON report a sequential gate adds.
@@ -36,62 +36,69 @@ type seqReport struct {
 }
 
 // TestSequentialAgainstTheLab is issue 16's end-to-end acceptance: the
-// built-in animals suite, served by the lab's trained models (3 seeds,
+// built-in animals suite, served by the lab's trained models (2 seeds,
 // hard mode, as the demo trains them) over HTTP on loopback, with its
 // student-vs-control gate made sequential, run with --until-decided. The
 // gate decides the leak with fewer than half the fixed design's samples
 // (100 per prompt per model), and a run interrupted in the middle of its
 // rounds and run again reaches the same verdict at the same round.
+//
+// The probe samples the roles of the suite's two gates: the sequential
+// gate's, drawn round by round, and the fixed cross-init gate's, drawn in
+// full beside them (100 per prompt). The base and the teacher, which no
+// gate reads, are left out (with the comparisons that need them): they
+// would add 20,000 draws per run, sampled, stored and analysed, to a test
+// of the rounds.
 func TestSequentialAgainstTheLab(t *testing.T) {
 	if labRaceBuild() {
-		t.Skip("trains 3 seeds of the lab; too slow under the race detector (package bench tests the sequential engine with a fake)")
+		t.Skip("trains 2 seeds of the lab; too slow under the race detector (package bench tests the sequential engine with a fake)")
 	}
+	// Parallel: the lab is served on its own loopback port and the suite
+	// points at it (vars.base_url); no global client hook is set. The zoo
+	// is the demo tests' own hard build (sharedLab).
+	t.Parallel()
 	ctx := context.Background()
-	zoo, err := lab.Build(ctx, lab.Config{Experiment: lab.ExperimentAnimals, NumSeeds: 3, Mode: lab.Hard, CacheDir: labTestCache})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := zoo.NewServer(lab.ServerLimits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	const seeds = 2
+	zoo := sharedLab(t, lab.Config{Experiment: lab.ExperimentAnimals, NumSeeds: seeds, Mode: lab.Hard})
 
-	// Requests for the gate's two roles are counted, and cancel (when
-	// set) is called at the given count.
+	// Requests for the gate's two roles are counted at the server, and
+	// cancel (when set) is called at the given count.
 	var rounds atomic.Int64
 	var cancelAt atomic.Int64
 	var cancel atomic.Pointer[context.CancelFunc]
-	labClients := labClientFactory(ln.Addr().String())
-	testRunClients = func(in suites.Instance, key string, hc *http.Client) bench.Client {
-		c := labClients(in, key, hc)
-		if in.Role != "student" && in.Role != "control" {
-			return c
+	labHandler := zoo.Handler()
+	counting := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
 		}
-		return bench.ClientFunc(func(ctx context.Context, req bench.Request) (*bench.Response, error) {
+		var req struct{ Model string }
+		if json.Unmarshal(body, &req) == nil && (strings.HasPrefix(req.Model, "lab/student@") || strings.HasPrefix(req.Model, "lab/control@")) {
 			if n := rounds.Add(1); n == cancelAt.Load() {
 				if f := cancel.Load(); f != nil {
 					(*f)()
 				}
 			}
-			return c.Complete(ctx, req)
-		})
-	}
-	t.Cleanup(func() { testRunClients = nil })
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		labHandler.ServeHTTP(w, r)
+	})
+	srv := httptest.NewServer(counting)
+	t.Cleanup(srv.Close)
 
 	dir := t.TempDir()
 	args := func(db string) []string {
 		a := []string{"run", "animals", "--db", filepath.Join(dir, db), "--progress", "none", "--until-decided",
-			"--set", "gates[0].sequential={}"}
+			"--set", "gates[0].sequential={}",
+			"--set", "probes.favorite-animal.models=[student, control, base-other-init, student-other-init]",
+			"--set", "compare=[{treatment: student, baseline: control}, {treatment: student-other-init, baseline: base-other-init}]"}
 		for _, s := range demoOverrides(zoo) {
 			a = append(a, "--set", s)
 		}
-		return a
+		// After demoOverrides' base URL (the demo's lab host): this
+		// server's.
+		return append(a, "--set", "vars.base_url="+srv.URL+"/v1")
 	}
 	report := func(db string) seqReport {
 		t.Helper()
@@ -123,8 +130,10 @@ func TestSequentialAgainstTheLab(t *testing.T) {
 	if g.Verdict != "pass" || s.Status != "pass" {
 		t.Fatalf("gate: %s (%s), reason %q; want pass", g.Verdict, s.Status, g.Reason)
 	}
-	// 100 rounds × 50 prompts × 6 instances is the fixed design.
-	if s.FixedSamples != 100*50*6 || 2*s.Samples >= s.FixedSamples || s.Samples != s.Round*50*6 {
+	// 100 rounds × 50 prompts × 4 instances (student and control at each
+	// seed) is the fixed design.
+	const perRound = 50 * 2 * seeds
+	if s.FixedSamples != 100*perRound || 2*s.Samples >= s.FixedSamples || s.Samples != s.Round*perRound {
 		t.Errorf("samples used %d of the fixed design's %d (round %d); want fewer than half", s.Samples, s.FixedSamples, s.Round)
 	}
 	// The gate's roles drew only their rounds: one request per draw.
@@ -136,9 +145,9 @@ func TestSequentialAgainstTheLab(t *testing.T) {
 	}
 
 	// Interrupt a second run half-way through round 2 of the gate's
-	// roles (300 requests a round), then run it again.
+	// roles (perRound requests a round), then run it again.
 	rounds.Store(0)
-	cancelAt.Store(300 + 150)
+	cancelAt.Store(perRound + perRound/2)
 	cctx, stop := context.WithCancel(ctx)
 	defer stop()
 	cancel.Store(&stop)

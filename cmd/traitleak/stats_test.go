@@ -254,7 +254,7 @@ func TestStatsCommand(t *testing.T) {
 	cmd.SetIn(strings.NewReader(`{"family":"binom_ci","method":"clopper_pearson","inputs":{"x":0,"n":20}}` + "\n"))
 	var out bytes.Buffer
 	cmd.SetOut(&out)
-	cmd.SetArgs(nil)
+	cmd.SetArgs([]string{}) // not nil: cobra would read os.Args, the test binary's flags
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
 	}
