@@ -30,17 +30,18 @@ import (
 // successful samples its probes have not scored yet, computes each
 // call's judgment key as the online scorer does (suites.JudgeRule.Key)
 // and drops the keys already stored (successful judgments, and failed
-// ones unless ResubmitFailed) and those already in a file of the pass.
+// ones unless ResubmitFailed) and those already in a file of the round.
 // The remaining calls become input lines whose custom_id is the judgment
 // key and whose body is the online request (judgeScorer.request), one
 // file of at most BatchLimits at a time: each file is recorded as a batch
 // of the run (results.Batch, its instance judgeBatchInstance(kind)) and
 // submitted before the next is built, and its bytes are then dropped.
 //
-// A pass submits at most judgeRoundFiles files' worth of lines (the
-// memory of the keys it has put in files is bounded by that), waits for
-// them, stores their answers, and starts again over the rows until no
-// call is left: keys stored by the first round are skipped by the next.
+// A round puts at most judgeRoundFiles files' worth of lines in files
+// (the memory of the keys it holds is bounded by that), waits for their
+// batches, stores their answers, and the next round streams the rows
+// again until no call is left: keys stored by a round are skipped by the
+// next.
 // A restarted run first polls the batches the run left uncollected
 // (recorded, with their ids: nothing is submitted twice) and only then
 // builds new ones; a batch recorded but never uploaded is abandoned, its
@@ -53,7 +54,7 @@ import (
 // ResubmitFailed, judgments stored as failed before the pass go into a
 // new batch instead.
 
-// judgeRoundFiles bounds the lines a pass puts in files before it waits
+// judgeRoundFiles bounds the lines a round puts in files before it waits
 // for their batches: that many files of BatchLimits.MaxLines. The keys of
 // the pass are held in memory (16 bytes each, about 20 MB at the default
 // limits); more calls wait for the next round.
@@ -111,7 +112,12 @@ type judgeKind struct {
 	stopped  error
 }
 
-func (k *judgeKind) String() string { return fmt.Sprintf("judge %s (%s calls)", k.je.Name, k.name) }
+func (k *judgeKind) String() string {
+	if k.sc.spec.Mode != suites.JudgeSample {
+		return fmt.Sprintf("judge %s (%s %s calls)", k.je.Name, k.sc.spec.Mode, k.name)
+	}
+	return fmt.Sprintf("judge %s (%s calls)", k.je.Name, k.name)
+}
 
 // judgeUse is a kind of call a probe's scorer makes, as its judge-th judge.
 type judgeUse struct {
@@ -223,7 +229,10 @@ type judgeBatcher struct {
 	kinds []*judgeKind
 	uses  map[string][]judgeUse // by probe
 	ids   map[string]string     // scorer id by probe
-	sum   JudgeBatchSummary
+	// unscored counts, by judge probe, the samples without scores under
+	// its scorer when the pre-pass starts.
+	unscored map[string]int
+	sum      JudgeBatchSummary
 }
 
 func (jb *judgeBatcher) log(format string, args ...any) {
@@ -235,7 +244,8 @@ func (jb *judgeBatcher) log(format string, args ...any) {
 // batchJudges runs the judge pre-pass (see above) and returns the
 // scorers the scoring phase is to use: the run's, without the probes
 // that call a judge whose batches stopped. It returns an error only for
-// a database failure.
+// a database failure or a configuration the preflight lets through (a
+// store that records no batches, say).
 func (p *Prepared) batchJudges(ctx context.Context) (JudgeBatchSummary, *Scorers, error) {
 	kinds, uses := judgeKinds(p.Plan.Suite, p.scorers, p.opt.Batch)
 	batched := false
@@ -249,7 +259,15 @@ func (p *Prepared) batchJudges(ctx context.Context) (JudgeBatchSummary, *Scorers
 	if !ok {
 		return JudgeBatchSummary{}, nil, fmt.Errorf("%w: batch: this store does not record batches", ErrConfig)
 	}
-	jb := &judgeBatcher{p: p, bs: bs, kinds: kinds, uses: uses, ids: p.scorers.IDs()}
+	jb := &judgeBatcher{p: p, bs: bs, kinds: kinds, uses: uses, ids: p.scorers.IDs(), unscored: map[string]int{}}
+	db := context.WithoutCancel(ctx)
+	for probe := range uses {
+		n, err := p.store.Unscored(db, p.run.ID, probe, jb.ids[probe])
+		if err != nil {
+			return JudgeBatchSummary{}, nil, err
+		}
+		jb.unscored[probe] = n
+	}
 	if p.opt.Batch != nil {
 		jb.opt = *p.opt.Batch
 	}
@@ -409,7 +427,7 @@ func (jb *judgeBatcher) build(ctx context.Context, resubmit bool) (act []*active
 	round := map[[16]byte]struct{}{} // the keys put in files this round
 	capLines := judgeRoundFiles * limits.MaxLines
 	for _, k := range jb.kinds {
-		if !k.batched || k.stopped != nil {
+		if !k.batched || k.stopped != nil || !jb.needed(k) {
 			continue
 		}
 		full, err := jb.buildKind(ctx, k, resubmit, limits, round, capLines, &act)
@@ -418,6 +436,19 @@ func (jb *judgeBatcher) build(ctx context.Context, resubmit bool) (act []*active
 		}
 	}
 	return act, false, nil
+}
+
+// needed reports whether a probe that makes k's calls has samples not
+// scored under its scorer: otherwise streaming the rows finds nothing.
+func (jb *judgeBatcher) needed(k *judgeKind) bool {
+	for probe, us := range jb.uses {
+		for _, u := range us {
+			if u.kind == k && jb.unscored[probe] > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // keyBytes is a judgment key (32 hex digits) as 16 bytes; another string
@@ -452,6 +483,13 @@ func (jb *judgeBatcher) buildKind(ctx context.Context, k *judgeKind, resubmit bo
 	}
 	var chunk []candidate
 	inChunk := map[string]bool{}
+	tooLarge := 0
+	defer func() {
+		if tooLarge > 0 {
+			jb.sum.TooLarge += tooLarge
+			jb.log("%s: %d requests are larger than a batch file may hold (%d bytes): left to the online judge", k, tooLarge, limits.MaxBytes)
+		}
+	}()
 	flushChunk := func() error {
 		if len(chunk) == 0 {
 			return nil
@@ -478,8 +516,7 @@ func (jb *judgeBatcher) buildKind(ctx context.Context, k *judgeKind, resubmit bo
 			}
 			line := batchLine(c.key, k.sc.request(k.je, k.template, c.prompt, c.completion))
 			if int64(len(line)) > limits.MaxBytes {
-				jb.sum.TooLarge++
-				jb.log("%s: the request for judgment %s is %d bytes, more than a batch file may hold (%d bytes): left to the online judge", k, c.key, len(line), limits.MaxBytes)
+				tooLarge++
 				continue
 			}
 			if len(lines) >= limits.MaxLines || int64(len(data)+len(line)) > limits.MaxBytes {
