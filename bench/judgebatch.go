@@ -56,8 +56,9 @@ import (
 
 // judgeRoundFiles bounds the lines a round puts in files before it waits
 // for their batches: that many files of BatchLimits.MaxLines. The keys of
-// the pass are held in memory (16 bytes each, about 20 MB at the default
-// limits); more calls wait for the next round.
+// a round are held in memory, 16 bytes each (a set of 500,000, the round
+// at the default limits, measured 18.9 MB of heap with Go 1.26); more
+// calls wait for the next round.
 const judgeRoundFiles = 10
 
 // judgeChunk is how many candidate keys are looked up in the judgments
