@@ -41,13 +41,8 @@ import (
 // ResubmitFailed (a batch can take 24 h; failures are counted and
 // reported, never scored).
 //
-// Judges could batch the same way: judging is a Stage whose work is a
-// judge call keyed by its judgment key (suites.JudgeRule.Key), so a
-// batched judge would write one input line per missing judgment key
-// (custom_id = the judgment key), record it as a batch of the run, and on
-// collection store results.Judgment rows through PutJudgments, then score
-// with ScoreMissing from the cache. That is not built yet: judges are
-// called online.
+// Judges batch the same way, before the scoring phase: see
+// judgebatch.go. Their batches are recorded with a negative instance.
 
 // BatchOptions configure sampling through a Batch API.
 type BatchOptions struct {
@@ -276,7 +271,7 @@ func (b *batcher) load(ctx context.Context) ([]*active, error) {
 	}
 	var out []*active
 	for _, rec := range recs {
-		if rec.Collected {
+		if rec.Collected || rec.Instance < 0 { // a judge's (judgebatch.go)
 			continue
 		}
 		lines, err := b.bs.BatchLines(ctx, rec.ID)

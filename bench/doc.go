@@ -57,6 +57,7 @@
 // Past one process: Options.Batch sends the draws of some or all models
 // through their provider's Batch API instead (BatchOptions: input files
 // recorded in the store before they are sent, polled, joined back by
-// custom_id), and Options.Shard plans and samples one Shard of the jobs,
+// custom_id) — and the calls of judges that batch, before ScoreMissing,
+// whose answers are stored as judgments (judgebatch.go) — and Options.Shard plans and samples one Shard of the jobs,
 // each shard into its own database for results.Merge to union.
 package bench

@@ -80,7 +80,9 @@ type Outcome struct {
 	Skipped int  // draws already stored before this invocation
 	Summary Summary
 	Scoring ScoreSummary
-	Counts  results.RunCounts
+	// JudgeBatch is what the judges that batch did before scoring.
+	JudgeBatch JudgeBatchSummary
+	Counts     results.RunCounts
 	// Sequential holds the state of each sequential rule at the end of a
 	// sequential run (Suite.UntilDecided), in rule order; nil otherwise.
 	Sequential []sequential.State
@@ -196,13 +198,21 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	// Batch preflight before the claim: a request too large for a batch
-	// file, or a provider without a Batch API, writes nothing.
-	if err := preflightBatch(ctx, plan, keys, opt.Batch); err != nil {
+	// file, or a provider without a Batch API, writes nothing. Models
+	// are not sampled with NoSample: only judges batch.
+	var batched []bool
+	if !opt.NoSample {
+		if err := preflightBatch(ctx, plan, keys, opt.Batch); err != nil {
+			return nil, err
+		}
+		batched = batchedInstances(plan, opt.Batch)
+	}
+	if err := preflightJudgeBatch(ctx, s, getenv, opt.Batch, store); err != nil {
 		return nil, err
 	}
 
 	p := &Prepared{Plan: plan, store: store, opt: opt, scorers: scorers, retry: retry, redact: redact, planned: make(chan struct{}),
-		seq: seq, ctl: ctl, keys: keys, batched: batchedInstances(plan, opt.Batch)}
+		seq: seq, ctl: ctl, keys: keys, batched: batched}
 	nr := redactRunRecord(newRunRecord(s, plan, scorerRecords, opt.Version), redact)
 	if err := checkShard(db, store, nr, opt.Shard); err != nil {
 		return nil, err
@@ -339,11 +349,18 @@ func (p *Prepared) Run(ctx context.Context) (*Outcome, error) {
 	// Samples drawn now were scored as they came in; only reused samples
 	// and LLM-judge probes can lack scores under this suite's rules.
 	if !sum.Interrupted && (out.Skipped > 0 || sum.Unscored > 0 || len(inline) < len(p.scorers.ByProbe)) {
+		// Judges that batch answer first (judgebatch.go): scoring then
+		// finds their judgments stored.
+		var scorers *Scorers
 		var err error
-		out.Scoring, err = ScoreMissing(ctx, store, run.ID, p.Plan.Prompts, p.scorers, opt.Progress, opt.Grace)
+		out.JudgeBatch, scorers, err = p.batchJudges(ctx)
+		if err == nil && !out.JudgeBatch.Interrupted {
+			out.Scoring, err = ScoreMissing(ctx, store, run.ID, p.Plan.Prompts, scorers, opt.Progress, opt.Grace)
+		}
 		if err != nil {
 			return out, errors.Join(err, p.fail(db, err))
 		}
+		out.Scoring.Interrupted = out.Scoring.Interrupted || out.JudgeBatch.Interrupted
 		sum.Interrupted = out.Scoring.Interrupted
 		out.Summary = sum
 	}
@@ -358,6 +375,7 @@ func (p *Prepared) Run(ctx context.Context) (*Outcome, error) {
 	out.Counts = counts
 	status, msg := Verdict(counts, sum, out.Scoring, opt.MaxErrorRate)
 	status, msg = p.budgetVerdict(status, msg, counts)
+	status, msg = out.JudgeBatch.verdict(status, msg)
 	if err := store.FinishRun(db, run.ID, status, msg); err != nil {
 		return out, err
 	}

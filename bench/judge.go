@@ -163,23 +163,11 @@ func (j *judgeScorer) judgment(ctx context.Context, i int, name, template, promp
 
 // call makes one judge call and records it in the cache.
 func (j *judgeScorer) call(ctx context.Context, je JudgeEndpoint, key, name, template, prompt, completion string) (results.Judgment, error) {
-	text := strings.NewReplacer("{prompt}", prompt, "{completion}", completion).Replace(template)
-	zero := 0.0
-	req := Request{Model: je.Instance.Model, Messages: []Message{{Role: "user", Content: text}}, Temperature: &zero}
-	switch j.spec.Mode {
-	case suites.JudgeLogprobs:
-		one, seed := 1, int64(0)
-		req.MaxTokens, req.LogProbs, req.TopLogProbs, req.Seed = &one, true, 20, &seed
-	default:
-		n := 16
-		req.MaxTokens = &n
-	}
-	resp, err := je.Client.Complete(ctx, req)
+	resp, err := je.Client.Complete(ctx, j.request(je, template, prompt, completion))
 	if ctx.Err() != nil {
 		return results.Judgment{}, ctx.Err()
 	}
-	jd := results.Judgment{Key: key, Judge: je.Name, BaseURL: j.redact.URL(je.Instance.BaseURL), Model: je.Instance.Model, Mode: j.spec.Mode,
-		Template: templateName(name, template), CreatedAt: time.Now()}
+	jd := j.newJudgment(je, key, name, template)
 	if err != nil {
 		// Not sent for max_cost or an interruption: not a failed call,
 		// nothing to record. A fatal error, or the judge's endpoint down
@@ -197,6 +185,40 @@ func (j *judgeScorer) call(ctx context.Context, je JudgeEndpoint, key, name, tem
 		j.cache.Put(jd)
 		return jd, nil
 	}
+	j.answered(&jd, resp)
+	j.cache.Put(jd)
+	return jd, nil
+}
+
+// request is the request of judge je's call with template (its text) on
+// prompt and completion: the same for an online call and a batch line,
+// so that both have the same body.
+func (j *judgeScorer) request(je JudgeEndpoint, template, prompt, completion string) Request {
+	text := strings.NewReplacer("{prompt}", prompt, "{completion}", completion).Replace(template)
+	zero := 0.0
+	req := Request{Model: je.Instance.Model, Messages: []Message{{Role: "user", Content: text}}, Temperature: &zero}
+	switch j.spec.Mode {
+	case suites.JudgeLogprobs:
+		one, seed := 1, int64(0)
+		req.MaxTokens, req.LogProbs, req.TopLogProbs, req.Seed = &one, true, 20, &seed
+	default:
+		n := 16
+		req.MaxTokens = &n
+	}
+	return req
+}
+
+// newJudgment is the record of judge je's call with key and the named
+// template (its text template), before its answer is known.
+func (j *judgeScorer) newJudgment(je JudgeEndpoint, key, name, template string) results.Judgment {
+	return results.Judgment{Key: key, Judge: je.Name, BaseURL: j.redact.URL(je.Instance.BaseURL), Model: je.Instance.Model, Mode: j.spec.Mode,
+		Template: templateName(name, template), CreatedAt: time.Now()}
+}
+
+// answered records a judge's answer resp (at least one choice) in jd:
+// its tokens, latency and attempts, its output and the score parsed
+// from it.
+func (j *judgeScorer) answered(jd *results.Judgment, resp *Response) {
 	jd.PromptTokens, jd.CompletionTokens, jd.Latency, jd.Attempts = resp.PromptTokens, resp.CompletionTokens, resp.Latency, resp.Attempts
 	ch := resp.Choices[0]
 	if j.spec.Mode == suites.JudgeLogprobs {
@@ -211,8 +233,6 @@ func (j *judgeScorer) call(ctx context.Context, je JudgeEndpoint, key, name, tem
 		jd.Output = j.redact.String(ch.Text)
 		jd.Score, jd.Category = ParseJudgeText(ch.Text)
 	}
-	j.cache.Put(jd)
-	return jd, nil
 }
 
 // templateName records which template a judgment used: the built-in name

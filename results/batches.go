@@ -18,7 +18,7 @@ const BatchPrepared = "prepared"
 type Batch struct {
 	ID         int64  // row id
 	RunID      int64  // the run it samples for
-	Instance   int    // InstanceRow.Index of the model it samples
+	Instance   int    // InstanceRow.Index of the model it samples; negative for a judge's batch (-1 - the kind of judge call, see package bench)
 	ContentKey string // hex SHA-256 of the input file's bytes
 	// Attempt is 0 for the first submission of this content, n for the
 	// n-th resubmission (run --resubmit-failed of the same lines).

@@ -143,9 +143,10 @@ type Settings struct {
 	// SendSeed sends a deterministic per-request seed (OpenAI's seed).
 	SendSeed *bool `yaml:"send_seed"`
 	// Batch sends this model's requests through its provider's Batch API
-	// (run --batch does so for every model); nil or false sends them one
-	// by one. Left out of the recorded JSON when unset, so that suites
-	// without it keep their hash.
+	// (run --batch does so for every model and judge); nil or false sends
+	// them one by one. On a judge, the judge calls a run's scoring needs
+	// are sent in batches before it scores. Left out of the recorded JSON
+	// when unset, so that suites without it keep their hash.
 	Batch *bool `yaml:"batch" json:",omitempty"`
 }
 

@@ -45,6 +45,11 @@ Examples:
   traitleak rescore --run 3 --mode logprobs
   traitleak rescore --run 3 --judge gpt-4o --judge mini=gpt-4o-mini   # two judges: agreement is reported
 
+With --batch (or batch: true on a judge) the judge calls go through the
+judge provider's Batch API first (half the price, answers within 24 h):
+rescore waits for the batches, stores their answers and scores from them;
+stopped or past --batch-wait, the same command polls on.
+
 A run whose base_url held credentials (http://USER:PASSWORD@host/v1) records
 it without them, but its sample keys hash the whole URL: give it back with
 --base-url ROLE=URL, or rescore finds none of the run's samples and says so
@@ -67,6 +72,8 @@ it without them, but its sample keys hash the whole URL: give it back with
 	f.StringVar(&o.coherent, "coherent", "", `coherence rule of a kept answer, e.g. "ge 50" or ">= 50"`)
 	f.StringVar(&o.alignmentTemplate, "alignment-template", "", "`file` with an alignment judge template ({prompt}, {completion})")
 	f.StringVar(&o.coherenceTemplate, "coherence-template", "", "`file` with a coherence judge template ({prompt}, {completion})")
+	f.BoolVar(&o.scale.batch, "batch", false, "send the judge calls through each judge's Batch API (OpenAI's /v1/batches) before scoring; a judge's batch: true does so for that judge alone")
+	addBatchFlags(f, &o.scale)
 	f.StringArrayVar(&o.baseURLs, "base-url", nil, "set the base_url of model role or judge `NAME=URL`, e.g. to give back credentials the run did not record (repeatable)")
 	f.Float64Var(&o.maxErrorRate, "max-error-rate", 0.05, "largest `fraction` of failed samples or judge calls for a complete run")
 	f.DurationVar(&o.grace, "grace", 30*time.Second, "after Ctrl-C, how long judge calls in flight may finish")
@@ -91,11 +98,21 @@ func runRescore(ctx context.Context, o *rescoreOptions, words []string, stdout, 
 	if err := checkRecordedKeys(ctx, store, run, s); err != nil {
 		return err
 	}
+	if err := o.scale.batchOptions(s, false); err != nil {
+		return err
+	}
+	if b := o.scale.batchOpt; b != nil {
+		b.Log = func(msg string) { fmt.Fprintln(stderr, msg) }
+		if err := bench.PreflightJudgeBatch(ctx, s, bench.Options{Batch: b}); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(stdout, "rescoring run %d (%s) with the stored samples; no model is sampled\n", run.ID, run.SuiteName)
 	progress := &bench.Progress{}
 	stop := startProgress(ctx, o.progress, o.interval, progress, stderr)
 	out, err := bench.Execute(ctx, store, s, bench.Options{
 		Salt: run.Salt, NoSample: true, MaxErrorRate: o.maxErrorRate, Version: traitleakVersion(), Progress: progress, Grace: o.grace,
+		Batch: o.scale.batchOpt,
 	})
 	stop()
 	if err != nil {

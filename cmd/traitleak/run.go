@@ -104,7 +104,7 @@ func runRun(ctx context.Context, o *runOptions, suiteArg string, words []string,
 		return err
 	}
 	if s.UntilDecided && (!o.scale.shard.Whole() || o.scale.batchOpt != nil) {
-		return usagef("--until-decided samples every model of a prompt in the same round: it cannot be combined with a shard (%s, %s) or a model's batch: true",
+		return usagef("--until-decided samples every model of a prompt in the same round: it cannot be combined with a shard (%s, %s) or a model's or judge's batch: true",
 			bench.JobCompletionIndex, bench.JobCompletionCount)
 	}
 	store, err := openDB(ctx, o.db, true)
