@@ -263,12 +263,14 @@ func TestReportOfOldRun(t *testing.T) {
 		}
 	}
 
-	// Make the file a schema version 3 database: without the records.
+	// Make the file a schema version 3 database: without the records,
+	// nor the links of version 5.
 	raw, err := sql.Open("sqlite3", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := raw.Exec(`DROP TABLE score_judgments; DROP TABLE run_scorers; UPDATE meta SET value = '3' WHERE key = 'schema_version'`); err != nil {
+	if _, err := raw.Exec(`DROP TABLE score_judgments; DROP TABLE run_scorers; ALTER TABLE run_samples DROP COLUMN sample_id;
+		UPDATE meta SET value = '3' WHERE key = 'schema_version'`); err != nil {
 		t.Fatal(err)
 	}
 	raw.Close()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -186,8 +187,8 @@ INSERT INTO judgments (key, judge, base_url, model, mode, template, output, scor
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if v := queryString(t, st.db, `SELECT value FROM meta WHERE key = 'schema_version'`); v != "4" {
-		t.Fatalf("schema version %s after migration; want 4", v)
+	if v := queryString(t, st.db, `SELECT value FROM meta WHERE key = 'schema_version'`); v != strconv.Itoa(SchemaVersion) {
+		t.Fatalf("schema version %s after migration; want %d", v, SchemaVersion)
 	}
 	// The data is kept.
 	if c, err := st.Counts(ctx, 1); err != nil || c != (RunCounts{Planned: 4, Stored: 3, Failed: 1}) {

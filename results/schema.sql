@@ -1,5 +1,6 @@
--- traitleak results database, schema version 4 (judgments.sql adds the
--- LLM-judge calls, records.sql what scores each run's probes). Samples are
+-- traitleak results database, schema version 5 (judgments.sql adds the
+-- LLM-judge calls, records.sql what scores each run's probes, links.sql
+-- the row id of each planned draw's sample). Samples are
 -- content-addressed by their key (see bench.SampleKey) and shared between
 -- runs; run_samples lists the draws each run planned.
 --
