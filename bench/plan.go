@@ -4,9 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"iter"
 	"strconv"
 	"strings"
 
+	"github.com/traitleak/traitleak/results"
 	"github.com/traitleak/traitleak/suites"
 )
 
@@ -14,35 +16,52 @@ import (
 // layout changes, since that invalidates every cached sample.
 const keyVersion = "traitleak-sample-v1"
 
-// Plan is the complete, deterministic list of jobs of a suite.
+// Plan is the complete, deterministic list of jobs of a suite. Its jobs
+// are generated when iterated (Jobs, Pending), never held: a plan of a
+// million draws costs what one job does.
 type Plan struct {
 	Suite     *suites.Suite
 	Instances []suites.Instance
 	// Salt is mixed into every key. The empty salt makes runs of the same
 	// suite share samples; `run --fresh` picks a new salt to start over.
 	Salt string
-	Jobs []Job
 	// Prompts holds, per probe id, the resolved prompt texts.
 	Prompts map[string][]string
+
+	blocks   []planBlock // in plan order
+	total    int
+	requests int
+}
+
+// planBlock is the part of a plan that samples one probe from one
+// instance: its prompts × samples draws, from plan position start on.
+type planBlock struct {
+	probe    string
+	texts    []string
+	samples  int
+	instance int
+	start    int
 }
 
 // Job is one planned request: Draws consecutive draws of one prompt of one
-// probe from one instance. Keys[i] is the key of draw First+i.
+// probe from one instance. Keys[i] is the key of draw First+i, and
+// Index+i its position in the plan (what results.PlannedSample lists).
 type Job struct {
 	Instance int    // index into Plan.Instances
 	Probe    string // probe id
 	Prompt   int    // index into the probe's prompts
 	First    int    // first draw index
+	Index    int    // plan position of draw First
 	Keys     []string
 }
 
 // Draws returns the number of draws the job covers.
 func (j Job) Draws() int { return len(j.Keys) }
 
-// NewPlan expands a suite into jobs: for every probe, every instance the
-// probe samples, every prompt, and every draw in [0, samples), in that
-// order. Draws are grouped into jobs of at most the instance's n. The
-// result depends only on the suite and the salt.
+// NewPlan plans a suite: for every probe, every instance the probe
+// samples, every prompt, and every draw in [0, samples), in that order.
+// Draws are grouped into jobs of at most the instance's n. The plan
+// depends only on the suite and the salt.
 func NewPlan(s *suites.Suite, salt string) *Plan {
 	p := &Plan{Suite: s, Instances: s.Instances(), Salt: salt, Prompts: map[string][]string{}}
 	for _, probe := range s.Probes {
@@ -55,30 +74,78 @@ func NewPlan(s *suites.Suite, salt string) *Plan {
 			if !roles[in.Role] {
 				continue
 			}
-			chunk := *in.Settings.N
-			for pi, text := range probe.Prompts.Texts {
-				k := newDrawKeyer(salt, s.Seed, probe.ID, pi, text, in)
-				keys := make([]string, probe.Samples)
-				for d := range keys {
-					keys[d] = k.key(d)
-				}
-				for first := 0; first < probe.Samples; first += chunk {
-					n := min(chunk, probe.Samples-first)
-					p.Jobs = append(p.Jobs, Job{Instance: ii, Probe: probe.ID, Prompt: pi, First: first, Keys: keys[first : first+n : first+n]})
-				}
-			}
+			b := planBlock{probe: probe.ID, texts: probe.Prompts.Texts, samples: probe.Samples, instance: ii, start: p.total}
+			p.blocks = append(p.blocks, b)
+			n := *in.Settings.N
+			p.total += len(b.texts) * b.samples
+			p.requests += len(b.texts) * ((b.samples + n - 1) / n)
 		}
 	}
 	return p
 }
 
 // Total returns the number of planned draws.
-func (p *Plan) Total() int {
-	n := 0
-	for _, j := range p.Jobs {
-		n += j.Draws()
+func (p *Plan) Total() int { return p.total }
+
+// Requests returns the number of jobs (requests, when servers honour n).
+func (p *Plan) Requests() int { return p.requests }
+
+// Jobs yields every job of the plan in plan order.
+func (p *Plan) Jobs() iter.Seq[Job] {
+	return func(yield func(Job) bool) {
+		for _, b := range p.blocks {
+			if !p.blockJobs(b, nil, yield) {
+				return
+			}
+		}
 	}
-	return n
+}
+
+// Draws yields every planned draw in plan order, as a run records it.
+func (p *Plan) Draws() iter.Seq[results.PlannedSample] {
+	return func(yield func(results.PlannedSample) bool) {
+		for j := range p.Jobs() {
+			for d, k := range j.Keys {
+				if !yield(results.PlannedSample{Key: k, Instance: j.Instance, Probe: j.Probe, Prompt: j.Prompt, Draw: j.First + d}) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// blockJobs yields the jobs of block b, or with keep the parts of them
+// whose plan positions keep lists (see Pending), and reports whether
+// yield asked for more.
+func (p *Plan) blockJobs(b planBlock, keep *spans, yield func(Job) bool) bool {
+	in := p.Instances[b.instance]
+	chunk := *in.Settings.N
+	for pi, text := range b.texts {
+		start := b.start + pi*b.samples
+		if keep != nil && !keep.overlaps(start, start+b.samples) {
+			continue
+		}
+		k := newDrawKeyer(p.Salt, p.Suite.Seed, b.probe, pi, text, in)
+		for first := 0; first < b.samples; first += chunk {
+			n := min(chunk, b.samples-first)
+			pos := start + first
+			parts := [][2]int{{pos, pos + n}}
+			if keep != nil {
+				parts = keep.within(pos, pos+n)
+			}
+			for _, part := range parts {
+				j := Job{Instance: b.instance, Probe: b.probe, Prompt: pi, First: first + part[0] - pos, Index: part[0],
+					Keys: make([]string, part[1]-part[0])}
+				for d := range j.Keys {
+					j.Keys[d] = k.key(j.First + d)
+				}
+				if !yield(j) {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 // SampleKey returns the deterministic key of one draw: a hash of the key
