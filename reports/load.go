@@ -260,8 +260,12 @@ func Load(ctx context.Context, store *results.Store, runID int64) (*RunData, err
 	if err := d.loadRatingValues(ctx, store, cells); err != nil {
 		return nil, err
 	}
-	if d.JudgeUsage, err = store.JudgeUsage(ctx, runID); err != nil {
-		return nil, err
+	// Only judge scorers have judge calls behind their scores: a run
+	// without one need not look.
+	if slices.ContainsFunc(d.Scorers, func(sc results.RunScorer) bool { return sc.Kind == judgeKind }) {
+		if d.JudgeUsage, err = store.JudgeUsage(ctx, runID); err != nil {
+			return nil, err
+		}
 	}
 	return d, nil
 }

@@ -68,6 +68,13 @@ var recordsSQL string
 //go:embed links.sql
 var linksSQL string
 
+// readerCache is the page cache of each reading connection, in KiB
+// (negative, as SQLite's cache_size takes it). Reads follow row ids and
+// primary keys in order (see sampleOf), so they need far less than the
+// writer's 64 MiB, and a process may hold several readers: memory per
+// process stays bounded whatever the size of the database.
+const readerCache = "-16384"
+
 // ErrNotFound is returned when a run does not exist.
 var ErrNotFound = errors.New("not found")
 
@@ -118,6 +125,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	s.file = canonicalPath(path) // now that the file exists
 	q.Set("_query_only", "true")
+	q.Set("_cache_size", readerCache)
 	rdb, err := sql.Open("sqlite3", file+"?"+q.Encode())
 	if err != nil {
 		db.Close()
