@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -299,10 +300,10 @@ func TestBatchExpiredAndFailedLines(t *testing.T) {
 			return 0, ""
 		}})
 	s := suiteFor(t, srv.BaseURL())
-	plan := bench.NewPlan(s, "")
+	jobs := slices.Collect(bench.NewPlan(s, "").Jobs())
 	// Jobs 0 and 7: the baseline's first and the student's second line.
-	picked[plan.Jobs[0].Keys[0]] = "expire"
-	picked[plan.Jobs[7].Keys[0]] = "fail"
+	picked[jobs[0].Keys[0]] = "expire"
+	picked[jobs[7].Keys[0]] = "fail"
 	want := onlineRows(t, s)
 	st := openStore(t)
 	out, err := bench.Execute(context.Background(), st, s, batchOptions(&bench.BatchOptions{All: true}))

@@ -117,7 +117,7 @@ func PreflightBatch(ctx context.Context, s *suites.Suite, opt Options) error {
 		getenv = os.Getenv
 	}
 	plan := NewPlan(s, opt.Salt)
-	plan.Jobs = opt.Shard.Jobs(plan.Jobs)
+	plan.Restrict(opt.Shard)
 	keys := make([]string, len(plan.Instances))
 	for i, in := range plan.Instances {
 		var err error
@@ -138,7 +138,7 @@ func preflightBatch(ctx context.Context, plan *Plan, keys []string, opt *BatchOp
 	}
 	limits := opt.Limits.withDefaults()
 	w := &worker{plan: plan}
-	for _, j := range plan.Jobs {
+	for j := range plan.Jobs() {
 		if !batched[j.Instance] {
 			continue
 		}
@@ -192,7 +192,8 @@ type batcher struct {
 	sink    func([]results.Sample) error
 	apis    map[int]*BatchAPI
 	workers map[int]*worker
-	byKey   map[string]keyRef // key → its job in the plan, for batched instances
+	jobs    []Job             // the plan's jobs of batched instances
+	byKey   map[string]keyRef // key → its job in jobs
 	stopped map[int]error     // instances stopped by a fatal error
 	sum     Summary
 }
@@ -212,11 +213,11 @@ func (b *batcher) log(format string, args ...any) {
 	}
 }
 
-// runBatch samples jobs (pending draws of batched instances) through
-// their providers' Batch APIs, storing samples with sink. It returns when
-// every batch of the run is collected, or with Summary.Interrupted when
-// ctx ends or the poll policy's MaxWait passes first.
-func (p *Prepared) runBatch(ctx context.Context, jobs []Job, runner *Runner, sink func([]results.Sample) error) (Summary, error) {
+// runBatch samples the pending draws of batched instances through their
+// providers' Batch APIs, storing samples with sink. It returns when every
+// batch of the run is collected, or with Summary.Interrupted when ctx
+// ends or the poll policy's MaxWait passes first.
+func (p *Prepared) runBatch(ctx context.Context, pending *Pending, runner *Runner, sink func([]results.Sample) error) (Summary, error) {
 	start := time.Now()
 	db := context.WithoutCancel(ctx)
 	bs, ok := p.store.(BatchStore)
@@ -228,11 +229,12 @@ func (p *Prepared) runBatch(ctx context.Context, jobs []Job, runner *Runner, sin
 	if p.opt.Batch != nil {
 		b.opt = *p.opt.Batch
 	}
-	for ji, j := range p.Plan.Jobs {
+	for j := range p.Plan.Jobs() {
 		if p.batched[j.Instance] {
 			for off, k := range j.Keys {
-				b.byKey[k] = keyRef{ji, off}
+				b.byKey[k] = keyRef{len(b.jobs), off}
 			}
+			b.jobs = append(b.jobs, j)
 		}
 	}
 	if b.opt.Offline && b.opt.Dir == "" {
@@ -255,7 +257,7 @@ func (p *Prepared) runBatch(ctx context.Context, jobs []Job, runner *Runner, sin
 	if err != nil {
 		return Summary{}, err
 	}
-	fresh, err := b.prepare(db, jobs, act)
+	fresh, err := b.prepare(db, slices.Collect(pending.All()), act)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -317,7 +319,7 @@ func (b *batcher) prepare(ctx context.Context, jobs []Job, act []*active) ([]*ac
 			exclude[k] = true
 		}
 	}
-	jobs = Pending(jobs, exclude)
+	jobs = pendingJobs(jobs, exclude)
 	byInstance := map[int][]Job{}
 	var order []int
 	for _, j := range jobs {
@@ -375,12 +377,12 @@ func (b *batcher) job(l results.BatchLine) (Job, error) {
 	if !ok {
 		return Job{}, fmt.Errorf("line %s is no draw of a batched model of this run's plan", l.CustomID)
 	}
-	pj := b.p.Plan.Jobs[ref.job]
+	pj := b.jobs[ref.job]
 	if l.Draws < 1 || ref.off+l.Draws > len(pj.Keys) {
 		return Job{}, fmt.Errorf("line %s asks for %d draws, beyond its job's %d", l.CustomID, l.Draws, len(pj.Keys)-ref.off)
 	}
 	j := pj
-	j.First = pj.First + ref.off
+	j.First, j.Index = pj.First+ref.off, pj.Index+ref.off
 	j.Keys = pj.Keys[ref.off : ref.off+l.Draws]
 	return j, nil
 }
@@ -720,28 +722,14 @@ func (b *batcher) account(ss []results.Sample) {
 	b.runner.count(ss)
 }
 
-// splitBatched splits the pending jobs into those sent one request each
-// and those of batched instances.
-func (p *Prepared) splitBatched() (online, batched []Job) {
+// runBoth samples the pending draws of instances sent one request each
+// with runner and, at the same time, those of batched instances through
+// their Batch APIs, and adds up the summaries.
+func (p *Prepared) runBoth(ctx context.Context, runner *Runner, sink func([]results.Sample) error) (Summary, error) {
 	if p.batched == nil {
-		return p.Pending, nil
+		return runner.Run(ctx, p.Plan, p.Pending, sink)
 	}
-	for _, j := range p.Pending {
-		if p.batched[j.Instance] {
-			batched = append(batched, j)
-		} else {
-			online = append(online, j)
-		}
-	}
-	return online, batched
-}
-
-// runBoth samples online jobs with runner and, at the same time, the
-// batched instances through their Batch APIs, and adds up the summaries.
-func (p *Prepared) runBoth(ctx context.Context, runner *Runner, online, batched []Job, sink func([]results.Sample) error) (Summary, error) {
-	if p.batched == nil {
-		return runner.Run(ctx, p.Plan, online, sink)
-	}
+	batched, online := p.Pending.split(p.batched)
 	var bsum Summary
 	var berr error
 	done := make(chan struct{})

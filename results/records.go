@@ -182,7 +182,7 @@ func (s *Store) JudgeUsage(ctx context.Context, runID int64) ([]JudgeUsage, erro
 			FROM run_samples rs
 			JOIN prompts p ON p.id = rs.prompt_id
 			JOIN run_scorers r ON r.run_id = rs.run_id AND r.probe = p.probe
-			JOIN samples s ON s.key = rs.key AND s.error IS NULL
+			JOIN samples s ON `+sampleOf+` AND s.error IS NULL
 			JOIN score_judgments sj ON sj.sample_id = s.id AND sj.scorer_id = r.scorer_id
 			WHERE rs.run_id = ?)
 		SELECT j.judge, count(*), count(j.error), coalesce(sum(j.prompt_tokens), 0), coalesce(sum(j.completion_tokens), 0)

@@ -1,0 +1,11 @@
+-- Schema version 9: every planned draw can name its stored sample by row
+-- id, so that reading a run back (reports, export, counts) follows row ids
+-- instead of searching the random-hash index of samples.key once per draw.
+--
+-- run_samples.sample_id is a cache of the lookup by key: Put sets it for
+-- the draws it stores, Store.LinkSamples for draws whose sample was stored
+-- otherwise (by another run). NULL means not linked yet; readers check a
+-- link against the key and fall back to the key when it is missing or
+-- does not match, so a stale link can cost time but never change a count.
+ALTER TABLE run_samples ADD COLUMN sample_id INTEGER;
+UPDATE run_samples SET sample_id = (SELECT s.id FROM samples s WHERE s.key = run_samples.key);
