@@ -229,9 +229,9 @@ func (o *openedRun) rows(ctx context.Context, store *results.Store) iter.Seq2[*r
 }
 
 // Load reads a run from the store, aggregated: the counts of each plan
-// cell (model instance × prompt) are summed by the database, grouped by
-// outcome (results.Store.CellCounts), so Load holds per-cell counts and
-// never a row per sample; the quoted examples and the judges' scores are
+// cell (model instance × prompt) are summed by the database
+// (results.Store.CellTally), so Load holds per-cell counts and never a
+// row per sample; the quoted examples and the judges' scores are
 // then read for the cells that need them (loadExamples,
 // loadRatingValues). The suite and scorers are the ones recorded with the
 // run, so later edits of the suite file do not change the report. The
@@ -255,13 +255,13 @@ func Load(ctx context.Context, store *results.Store, runID int64) (*RunData, err
 		if sc != nil {
 			name, targets = sc.Scorer, sc.Targets
 		}
-		groups, err := store.CellCounts(ctx, runID, c, name, targets)
+		// Judges' verdicts are counted jointly, for their agreement.
+		joint := sc != nil && sc.Kind == judgeKind && len(targets) > 1
+		t, err := store.CellTally(ctx, runID, c, name, targets, joint)
 		if err != nil {
 			return nil, err
 		}
-		for _, g := range groups {
-			d.addGroup(c, sc, g, hits)
-		}
+		d.addTally(c, sc, t, hits)
 	}
 	if err := d.loadExamples(ctx, store, cells, hits); err != nil {
 		return nil, err
@@ -297,86 +297,79 @@ type hitStats struct {
 	lo, hi   float64
 }
 
-// addGroup counts one group of draws of plan cell c, as Add counts each
-// of its draws, and sums the group's hits into hits.
-func (d *RunData) addGroup(c results.PlanCell, sc *results.RunScorer, g results.CellGroup, hits map[ExampleKey]*hitStats) {
+// addTally counts the draws of plan cell c, as Add counts each of them,
+// from their tally t, and sums the cell's hits into hits.
+func (d *RunData) addTally(c results.PlanCell, sc *results.RunScorer, t results.CellTally, hits map[ExampleKey]*hitStats) {
 	var targets []string
 	if sc != nil {
 		targets = sc.Targets
 	}
-	n := g.Draws
 	u := d.Usage[c.Instance]
 	if u == nil {
 		u = &Usage{}
 		d.Usage[c.Instance] = u
 	}
-	ok := g.Stored && !g.Failed
+	missing, ok := t.Planned-t.Stored, t.Stored-t.Failed
 	if len(targets) > 0 {
-		u.Planned += n
-		switch {
-		case !g.Stored:
-			u.Missing += n
-		case g.Failed:
-			u.Failed += n
+		u.Planned += t.Planned
+		u.Missing += missing
+		u.Failed += t.Failed
+	}
+	u.Samples += ok
+	u.PromptTokens += t.PromptTokens
+	u.CompletionTokens += t.CompletionTokens
+	u.LatencySum += t.Latency
+	u.Attempts += t.Attempts
+	if len(targets) > 1 && sc.Kind == judgeKind {
+		for _, jc := range t.Joint {
+			verdicts := make([]string, len(targets))
+			for j, s := range jc.Scores {
+				verdicts[j] = verdict(sc, s.Scored, s.Valid, s.Hit, s.Label)
+			}
+			d.ratings(c.Probe, targets).add(verdicts, jc.Draws, nil)
 		}
 	}
-	if ok {
-		u.Samples += n
-		u.PromptTokens += g.PromptTokens
-		u.CompletionTokens += g.CompletionTokens
-		u.LatencySum += g.Latency
-		u.Attempts += g.Attempts
-	}
-	if len(targets) > 1 && ok && sc.Kind == judgeKind {
-		verdicts := make([]string, len(targets))
-		for j, s := range g.Scores {
-			verdicts[j] = verdict(sc, s.Scored, s.Valid, s.Hit, s.Label)
-		}
-		d.ratings(c.Probe, targets).add(verdicts, n, nil)
-	}
-	for j, t := range targets {
-		k := CellKey{Instance: c.Instance, Probe: c.Probe, Prompt: c.Prompt, Target: t}
+	for j, target := range targets {
+		k := CellKey{Instance: c.Instance, Probe: c.Probe, Prompt: c.Prompt, Target: target}
 		cell := d.Cells[k]
 		if cell == nil {
 			cell = &Cell{Invalid: map[string]int{}}
 			d.Cells[k] = cell
 		}
-		cell.Planned += n
-		s := g.Scores[j]
-		switch {
-		case !g.Stored:
-			cell.Missing += n
-		case g.Failed:
-			cell.Failed += n
-		case !s.Scored:
+		tt := t.Targets[j]
+		cell.Planned += t.Planned
+		cell.Missing += missing
+		cell.Failed += t.Failed
+		if n := ok - tt.Scored; n > 0 {
 			cell.Invalid["unscored"] += n
-		case !s.Valid:
-			label := s.Label
+		}
+		for label, n := range tt.Invalid {
 			if label == "" {
 				label = "invalid"
 			}
-			cell.Invalid[label] += n
-		default:
-			cell.Scored += n
-			if !s.Hit {
-				continue
+			if n > 0 {
+				cell.Invalid[label] += n
 			}
-			cell.Hits += n
-			ek := ExampleKey{Instance: c.Instance, Probe: c.Probe, Target: t}
-			h := hits[ek]
-			if h == nil {
-				h = &hitStats{byPrompt: map[int]int{}}
-				hits[ek] = h
+		}
+		cell.Scored += tt.Valid
+		cell.Hits += tt.Hits
+		if tt.Hits == 0 {
+			continue
+		}
+		ek := ExampleKey{Instance: c.Instance, Probe: c.Probe, Target: target}
+		h := hits[ek]
+		if h == nil {
+			h = &hitStats{byPrompt: map[int]int{}}
+			hits[ek] = h
+		}
+		h.byPrompt[c.Prompt] += tt.Hits
+		h.hits += tt.Hits
+		if tt.HitValues > 0 {
+			if h.values == 0 {
+				h.lo, h.hi = tt.HitMin, tt.HitMax
 			}
-			h.byPrompt[c.Prompt] += n
-			h.hits += n
-			if s.Values > 0 {
-				if h.values == 0 {
-					h.lo, h.hi = s.Min, s.Max
-				}
-				h.lo, h.hi = math.Min(h.lo, s.Min), math.Max(h.hi, s.Max)
-				h.values += s.Values
-			}
+			h.lo, h.hi = math.Min(h.lo, tt.HitMin), math.Max(h.hi, tt.HitMax)
+			h.values += tt.HitValues
 		}
 	}
 }

@@ -6,112 +6,189 @@ import (
 	"fmt"
 	"iter"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// CellGroup counts the planned draws of one plan cell that have the same
-// outcome: stored or not, failed or not, and under each target asked for
-// the same kind of score. The groups of a cell partition its draws, so
-// summing them gives every per-cell count an analysis needs without
-// reading a sample.
-type CellGroup struct {
-	Stored bool // a sample is stored (failed or not)
-	Failed bool // the stored sample failed
-	// Scores holds the score of the group's draws under each target, in
-	// the order asked for; all its entries are zero for failed or missing
-	// draws, which are never scored.
-	Scores []ScoreClass
-	Draws  int // planned draws in the group
-	// Usage of the group's stored samples: token sums, the sum of their
+// CellTally counts the planned draws of one plan cell by outcome, and
+// the scores of its successful draws under each target asked for:
+// everything an analysis counts per cell, without reading a sample into
+// Go.
+type CellTally struct {
+	Planned int // planned draws
+	Stored  int // with a stored sample, failed or not
+	Failed  int // whose stored sample failed
+	// Usage of the successful samples: token sums, the sum of their
 	// latencies (each rounded to the nanosecond, as Rows reads it) and of
 	// their attempts.
 	PromptTokens, CompletionTokens int64
 	Latency                        time.Duration
 	Attempts                       int64
+	// Targets holds the counts under each target asked for, in order.
+	Targets []TargetTally
+	// Joint, when asked for (CellTally's joint), groups the successful
+	// draws by their score under every target at once: the table of
+	// agreement between targets (judges). Its order is unspecified.
+	Joint []JointClass
 }
 
-// ScoreClass is the kind of score the draws of a CellGroup have under one
-// target, with the range of its numeric values.
+// TargetTally counts the scores of a cell's successful draws under one
+// target. A draw without a score is unscored: Successful − Scored of
+// them, where Successful is Stored − Failed.
+type TargetTally struct {
+	Scored int // draws with a score
+	Valid  int // of them, with a valid score
+	Hits   int // of those, hits
+	// Invalid counts the invalid scores by label ("" for none); nil when
+	// there is none.
+	Invalid map[string]int
+	// HitValues counts the hits whose score has a numeric value; HitMin
+	// and HitMax are the smallest and largest of them (NaN when HitValues
+	// is 0).
+	HitValues      int
+	HitMin, HitMax float64
+}
+
+// JointClass is a number of successful draws with the same score under
+// each target.
+type JointClass struct {
+	Scores []ScoreClass // by target, in the order asked for
+	Draws  int
+}
+
+// ScoreClass is the kind of score a draw has under one target.
 type ScoreClass struct {
 	Scored bool // a score is stored; the other fields are zero when not
 	Valid  bool
 	Hit    bool
 	Label  string
-	// Values counts the group's draws whose score has a numeric value;
-	// Min and Max are the smallest and largest (NaN when Values is 0).
-	Values   int
-	Min, Max float64
 }
 
-// CellCounts returns the draws of one plan cell grouped by outcome, with
-// their scores under scorer for each of targets (CellGroup). It is one
-// aggregating query over the cell's plan rows: each follows its link to
-// its sample (see LinkSamples) and reads its scores by primary key.
-func (s *Store) CellCounts(ctx context.Context, runID int64, c PlanCell, scorer string, targets []string) ([]CellGroup, error) {
+// CellTally counts the draws of one plan cell by outcome, with the scores
+// of its successful ones under scorer for each of targets (see
+// CellTally), and with joint their classes under every target at once.
+// The counts are one aggregating query over the cell's plan rows, which
+// are consecutive in the run's primary key: each row follows its link to
+// its sample (see LinkSamples) and reads its scores by primary key, with
+// no sort. Invalid scores by label, and the joint classes, take one more
+// grouping query each, and only when there is something to group.
+func (s *Store) CellTally(ctx context.Context, runID int64, c PlanCell, scorer string, targets []string, joint bool) (CellTally, error) {
+	t, err := s.cellTally(ctx, runID, c, scorer, targets, joint)
+	if err != nil {
+		return CellTally{}, fmt.Errorf("count samples of run %d: %w", runID, err)
+	}
+	return t, nil
+}
+
+// cellWhere selects the plan rows rs of cell ?2..?5 of run ?1.
+const cellWhere = `rs.run_id = ?1 AND rs.idx BETWEEN ?2 AND ?3 AND rs.model_id = ?4 AND rs.prompt_id = ?5`
+
+func (s *Store) cellTally(ctx context.Context, runID int64, c PlanCell, scorer string, targets []string, joint bool) (CellTally, error) {
+	t := CellTally{Targets: make([]TargetTally, len(targets))}
 	sid, err := s.scorerRowID(ctx, scorer)
 	if err != nil {
-		return nil, fmt.Errorf("count samples of run %d: %w", runID, err)
+		return t, err
 	}
-	var cols, joins, groups strings.Builder
+	var cols, joins strings.Builder
 	args := []any{runID, c.first, c.last, c.modelID, c.promptID, sid}
-	for j, t := range targets {
+	for j, target := range targets {
 		n := "c" + strconv.Itoa(j)
-		fmt.Fprintf(&cols, ", %[1]s.target IS NOT NULL, %[1]s.valid, %[1]s.hit, %[1]s.label, count(%[1]s.value), min(%[1]s.value), max(%[1]s.value)", n)
+		hit := n + ".valid AND " + n + ".hit"
+		fmt.Fprintf(&cols, `, count(%[1]s.target), coalesce(sum(%[1]s.valid), 0), coalesce(sum(%[2]s), 0),
+			count(CASE WHEN %[2]s THEN %[1]s.value END), min(CASE WHEN %[2]s THEN %[1]s.value END), max(CASE WHEN %[2]s THEN %[1]s.value END)`, n, hit)
 		fmt.Fprintf(&joins, " LEFT JOIN scores %[1]s ON %[1]s.sample_id = s.id AND %[1]s.scorer_id = ?6 AND %[1]s.target = ?%[2]d AND s.error IS NULL", n, len(args)+1)
-		fmt.Fprintf(&groups, ", %[1]s.target IS NOT NULL, %[1]s.valid, %[1]s.hit, %[1]s.label", n)
-		args = append(args, t)
+		args = append(args, target)
 	}
 	// Latencies are rounded half away from zero to the nanosecond, as
 	// fromMS rounds them (math.Round): exact for latencies of 1 ns and up.
-	q := `SELECT s.id IS NOT NULL, s.error IS NOT NULL` + cols.String() + `, count(*),
-			coalesce(sum(s.prompt_tokens), 0), coalesce(sum(s.completion_tokens), 0),
-			coalesce(sum(CAST(s.latency_ms * 1e6 + (CASE WHEN s.latency_ms < 0 THEN -0.5 ELSE 0.5 END) AS INTEGER)), 0),
-			coalesce(sum(s.attempts), 0)
+	ok := "CASE WHEN s.error IS NULL THEN "
+	q := `SELECT count(*), count(s.id), count(s.error),
+			coalesce(sum(` + ok + `s.prompt_tokens END), 0), coalesce(sum(` + ok + `s.completion_tokens END), 0),
+			coalesce(sum(` + ok + `CAST(s.latency_ms * 1e6 + (CASE WHEN s.latency_ms < 0 THEN -0.5 ELSE 0.5 END) AS INTEGER) END), 0),
+			coalesce(sum(` + ok + `s.attempts END), 0)` + cols.String() + `
 		FROM run_samples rs LEFT JOIN samples s ON ` + sampleOf + joins.String() + `
-		WHERE rs.run_id = ?1 AND rs.idx BETWEEN ?2 AND ?3 AND rs.model_id = ?4 AND rs.prompt_id = ?5
-		GROUP BY 1, 2` + groups.String()
-	var out []CellGroup
-	err = queryEach(s.rdb.QueryContext(ctx, q, args...))(func(r *sql.Rows) error {
-		g := CellGroup{Scores: make([]ScoreClass, len(targets))}
-		type class struct {
-			scored     bool
-			valid, hit sql.NullBool
-			label      sql.NullString
-			values     int
-			lo, hi     sql.NullFloat64
+		WHERE ` + cellWhere
+	dest := []any{&t.Planned, &t.Stored, &t.Failed, &t.PromptTokens, &t.CompletionTokens, &t.Latency, &t.Attempts}
+	lo := make([]sql.NullFloat64, len(targets))
+	hi := make([]sql.NullFloat64, len(targets))
+	for j := range t.Targets {
+		tt := &t.Targets[j]
+		dest = append(dest, &tt.Scored, &tt.Valid, &tt.Hits, &tt.HitValues, &lo[j], &hi[j])
+	}
+	if err := s.rdb.QueryRowContext(ctx, q, args...).Scan(dest...); err != nil {
+		return t, err
+	}
+	for j := range t.Targets {
+		tt := &t.Targets[j]
+		tt.HitMin, tt.HitMax = math.NaN(), math.NaN()
+		if lo[j].Valid {
+			tt.HitMin, tt.HitMax = lo[j].Float64, hi[j].Float64
 		}
-		var latency int64
-		dest := []any{&g.Stored, &g.Failed}
-		cls := make([]class, len(targets))
-		for j := range cls {
-			k := &cls[j]
-			dest = append(dest, &k.scored, &k.valid, &k.hit, &k.label, &k.values, &k.lo, &k.hi)
+		if tt.Scored > tt.Valid {
+			if tt.Invalid, err = s.invalidLabels(ctx, args[:6], targets[j]); err != nil {
+				return t, err
+			}
 		}
-		dest = append(dest, &g.Draws, &g.PromptTokens, &g.CompletionTokens, &latency, &g.Attempts)
-		if err := r.Scan(dest...); err != nil {
+	}
+	if joint && len(targets) > 1 && t.Stored > t.Failed {
+		if t.Joint, err = s.jointClasses(ctx, args, len(targets)); err != nil {
+			return t, err
+		}
+	}
+	return t, nil
+}
+
+// invalidLabels counts the invalid scores of a cell's successful draws
+// under target by label; args are the cell's query arguments ?1..?6.
+func (s *Store) invalidLabels(ctx context.Context, args []any, target string) (map[string]int, error) {
+	out := map[string]int{}
+	err := queryEach(s.rdb.QueryContext(ctx, `SELECT c.label, count(*) FROM run_samples rs
+		JOIN samples s ON `+sampleOf+` AND s.error IS NULL
+		JOIN scores c ON c.sample_id = s.id AND c.scorer_id = ?6 AND c.target = ?7 AND NOT c.valid
+		WHERE `+cellWhere+` GROUP BY c.label`, append(slices.Clone(args), target)...))(func(r *sql.Rows) error {
+		var label string
+		var n int
+		if err := r.Scan(&label, &n); err != nil {
 			return err
 		}
-		g.Latency = time.Duration(latency)
-		for j, k := range cls {
-			sc := &g.Scores[j]
-			sc.Min, sc.Max = math.NaN(), math.NaN()
-			if !k.scored {
-				continue
-			}
-			sc.Scored, sc.Valid, sc.Hit, sc.Label, sc.Values = true, k.valid.Bool, k.hit.Bool, k.label.String, k.values
-			if k.lo.Valid {
-				sc.Min, sc.Max = k.lo.Float64, k.hi.Float64
-			}
-		}
-		out = append(out, g)
+		out[label] = n
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("count samples of run %d: %w", runID, err)
+	return out, err
+}
+
+// jointClasses groups a cell's successful draws by their score class
+// under each of n targets; args are the cell's query arguments and the
+// targets, as cellTally builds them.
+func (s *Store) jointClasses(ctx context.Context, args []any, n int) ([]JointClass, error) {
+	var cols, joins strings.Builder
+	for j := range n {
+		c := "c" + strconv.Itoa(j)
+		if j > 0 {
+			cols.WriteString(", ")
+		}
+		fmt.Fprintf(&cols, "%[1]s.target IS NOT NULL, coalesce(%[1]s.valid, 0), coalesce(%[1]s.hit, 0), coalesce(%[1]s.label, '')", c)
+		fmt.Fprintf(&joins, " LEFT JOIN scores %[1]s ON %[1]s.sample_id = s.id AND %[1]s.scorer_id = ?6 AND %[1]s.target = ?%[2]d", c, 7+j)
 	}
-	return out, nil
+	var out []JointClass
+	err := queryEach(s.rdb.QueryContext(ctx, `SELECT `+cols.String()+`, count(*) FROM run_samples rs
+		JOIN samples s ON `+sampleOf+` AND s.error IS NULL`+joins.String()+`
+		WHERE `+cellWhere+` GROUP BY `+cols.String(), args...))(func(r *sql.Rows) error {
+		jc := JointClass{Scores: make([]ScoreClass, n)}
+		dest := make([]any, 0, 4*n+1)
+		for j := range jc.Scores {
+			sc := &jc.Scores[j]
+			dest = append(dest, &sc.Scored, &sc.Valid, &sc.Hit, &sc.Label)
+		}
+		if err := r.Scan(append(dest, &jc.Draws)...); err != nil {
+			return err
+		}
+		out = append(out, jc)
+		return nil
+	})
+	return out, err
 }
 
 // CellQuery selects what CellSamples reads.

@@ -9,3 +9,9 @@
 -- does not match, so a stale link can cost time but never change a count.
 ALTER TABLE run_samples ADD COLUMN sample_id INTEGER;
 UPDATE run_samples SET sample_id = (SELECT s.id FROM samples s WHERE s.key = run_samples.key);
+
+-- The plan cells of a run (model instance × prompt, see Store.PlanCells)
+-- are read from this index alone, in its order: counting a run's draws
+-- per cell sorts nothing. A cell's draws themselves are a range of
+-- run_samples' primary key (run_id, idx), which holds every column.
+CREATE INDEX run_samples_cell ON run_samples (run_id, model_id, prompt_id, draw);

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -294,9 +293,9 @@ func cellFixture(t *testing.T, s *Store) (NewRun, *Run) {
 	return nr, run
 }
 
-// TestCells checks PlanCells, CellCounts and CellSamples against the
+// TestCells checks PlanCells, CellTally and CellSamples against the
 // draws Rows reads: the cells partition the plan in Rows order, the
-// groups' counts and sums add up to the rows', and CellSamples yields the
+// tallies' counts and sums are the rows', and CellSamples yields the
 // successful draws in draw order with their values.
 func TestCells(t *testing.T) {
 	ctx := context.Background()
@@ -321,33 +320,64 @@ func TestCells(t *testing.T) {
 			t.Fatalf("cell %+v: %d rows in Rows order; want its %d draws (9)", c, len(mine), c.Draws)
 		}
 		scorer := "judge:" + c.Probe
-		groups, err := s.CellCounts(ctx, run.ID, c, scorer, targets)
+		got, err := s.CellTally(ctx, run.ID, c, scorer, targets, true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The expected groups, from the rows.
-		var want []CellGroup
+		// The expected tally, from the rows.
+		want := CellTally{Targets: make([]TargetTally, len(targets))}
+		for j := range want.Targets {
+			want.Targets[j].HitMin, want.Targets[j].HitMax = math.NaN(), math.NaN()
+		}
 		for _, r := range mine {
-			g := CellGroup{Stored: r.Stored, Failed: r.Sample.Failed(), Draws: 1, Scores: make([]ScoreClass, len(targets))}
-			if r.Stored {
-				g.PromptTokens, g.CompletionTokens = int64(r.Sample.PromptTokens), int64(r.Sample.CompletionTokens)
-				g.Latency, g.Attempts = r.Sample.Latency, int64(r.Sample.Attempts)
+			want.Planned++
+			if !r.Stored {
+				continue
 			}
+			want.Stored++
+			if r.Sample.Failed() {
+				want.Failed++
+				continue
+			}
+			want.PromptTokens += int64(r.Sample.PromptTokens)
+			want.CompletionTokens += int64(r.Sample.CompletionTokens)
+			want.Latency += r.Sample.Latency
+			want.Attempts += int64(r.Sample.Attempts)
+			jc := JointClass{Scores: make([]ScoreClass, len(targets)), Draws: 1}
 			for j, target := range targets {
-				g.Scores[j].Min, g.Scores[j].Max = math.NaN(), math.NaN()
+				tt := &want.Targets[j]
 				for _, sc := range r.Scores {
-					if sc.Target == target {
-						g.Scores[j] = ScoreClass{Scored: true, Valid: sc.Valid, Hit: sc.Hit, Label: sc.Label, Min: sc.Value, Max: sc.Value}
-						if !math.IsNaN(sc.Value) {
-							g.Scores[j].Values = 1
+					if sc.Target != target {
+						continue
+					}
+					jc.Scores[j] = ScoreClass{Scored: true, Valid: sc.Valid, Hit: sc.Hit, Label: sc.Label}
+					tt.Scored++
+					switch {
+					case !sc.Valid:
+						if tt.Invalid == nil {
+							tt.Invalid = map[string]int{}
 						}
+						tt.Invalid[sc.Label]++
+					case sc.Hit:
+						tt.Valid++
+						tt.Hits++
+						if !math.IsNaN(sc.Value) {
+							if tt.HitValues == 0 {
+								tt.HitMin, tt.HitMax = sc.Value, sc.Value
+							}
+							tt.HitMin, tt.HitMax = math.Min(tt.HitMin, sc.Value), math.Max(tt.HitMax, sc.Value)
+							tt.HitValues++
+						}
+					default:
+						tt.Valid++
 					}
 				}
 			}
-			want = mergeGroup(want, g)
+			want.Joint = mergeClass(want.Joint, jc)
 		}
-		if got := sortGroups(groups); !reflect.DeepEqual(fmtGroups(got), fmtGroups(sortGroups(want))) {
-			t.Errorf("cell %+v: CellCounts =\n%s\nwant\n%s", c, fmtGroups(got), fmtGroups(sortGroups(want)))
+		got.Joint, want.Joint = sortClasses(got.Joint), sortClasses(want.Joint)
+		if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
+			t.Errorf("cell %+v: CellTally =\n%+v\nwant\n%+v", c, got, want)
 		}
 		// CellSamples: every successful draw, the hits of one target, a limit.
 		for _, q := range []CellQuery{{Text: true}, {HitsOf: "owl", Text: true}, {HitsOf: "dog", Limit: 2}} {
@@ -403,51 +433,19 @@ func TestCells(t *testing.T) {
 	}
 }
 
-// mergeGroup adds g to the group of groups with the same outcome.
-func mergeGroup(groups []CellGroup, g CellGroup) []CellGroup {
-	for i := range groups {
-		h := &groups[i]
-		if h.Stored != g.Stored || h.Failed != g.Failed {
-			continue
+// mergeClass adds jc to the class of classes with the same scores.
+func mergeClass(classes []JointClass, jc JointClass) []JointClass {
+	for i := range classes {
+		if slices.Equal(classes[i].Scores, jc.Scores) {
+			classes[i].Draws += jc.Draws
+			return classes
 		}
-		same := true
-		for j := range g.Scores {
-			a, b := h.Scores[j], g.Scores[j]
-			same = same && a.Scored == b.Scored && a.Valid == b.Valid && a.Hit == b.Hit && a.Label == b.Label
-		}
-		if !same {
-			continue
-		}
-		h.Draws += g.Draws
-		h.PromptTokens += g.PromptTokens
-		h.CompletionTokens += g.CompletionTokens
-		h.Latency += g.Latency
-		h.Attempts += g.Attempts
-		for j := range g.Scores {
-			a, b := &h.Scores[j], g.Scores[j]
-			if b.Values > 0 {
-				if a.Values == 0 {
-					a.Min, a.Max = b.Min, b.Max
-				}
-				a.Min, a.Max = math.Min(a.Min, b.Min), math.Max(a.Max, b.Max)
-				a.Values += b.Values
-			}
-		}
-		return groups
 	}
-	return append(groups, g)
+	return append(classes, jc)
 }
 
-func fmtGroups(groups []CellGroup) []string {
-	var out []string
-	for _, g := range groups {
-		out = append(out, fmt.Sprintf("%+v", g))
-	}
-	return out
-}
-
-func sortGroups(groups []CellGroup) []CellGroup {
-	out := slices.Clone(groups)
-	slices.SortFunc(out, func(a, b CellGroup) int { return strings.Compare(fmt.Sprintf("%+v", a), fmt.Sprintf("%+v", b)) })
+func sortClasses(classes []JointClass) []JointClass {
+	out := slices.Clone(classes)
+	slices.SortFunc(out, func(a, b JointClass) int { return strings.Compare(fmt.Sprintf("%+v", a), fmt.Sprintf("%+v", b)) })
 	return out
 }

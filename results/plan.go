@@ -203,7 +203,7 @@ func (s *Store) LinkSamples(ctx context.Context, runID int64) (int, error) {
 }
 
 // PlanCell is the part of a run's plan that samples one prompt from one
-// model instance: the unit of the per-cell reads (Rows, CellCounts,
+// model instance: the unit of the per-cell reads (Rows, CellTally,
 // CellSamples). A run has one per instance and prompt its probes sample,
 // however many draws each has.
 type PlanCell struct {

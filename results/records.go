@@ -177,6 +177,15 @@ type JudgeUsage struct {
 // distinct call once.
 func (s *Store) JudgeUsage(ctx context.Context, runID int64) ([]JudgeUsage, error) {
 	var out []JudgeUsage
+	// Only judges' scores have judge calls behind them: a run without a
+	// judge scorer has none, and need not read its draws to know it.
+	var judged bool
+	if err := s.rdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM run_scorers WHERE run_id = ? AND kind = 'judge')`, runID).Scan(&judged); err != nil {
+		return nil, fmt.Errorf("judge calls of run %d: %w", runID, err)
+	}
+	if !judged {
+		return nil, nil
+	}
 	err := queryEach(s.rdb.QueryContext(ctx, `WITH keys AS (
 			SELECT DISTINCT sj.judgment AS key
 			FROM run_samples rs

@@ -90,12 +90,18 @@ var batchesSQL string
 //go:embed links.sql
 var linksSQL string
 
-// readerCache is the page cache of each reading connection, in KiB
-// (negative, as SQLite's cache_size takes it). Reads follow row ids and
-// primary keys in order (see sampleOf), so they need far less than the
-// writer's 64 MiB, and a process may hold several readers: memory per
-// process stays bounded whatever the size of the database.
-const readerCache = "-16384"
+// writerCache and readerCache are the page caches of the writing
+// connection and of each reading one, in KiB (negative, as SQLite's
+// cache_size takes it). A process holds one writer and at most four
+// readers, so SQLite's caches stay within 64 MiB whatever the size of
+// the database. Why these sizes: sample keys are random hashes, so
+// batched inserts touch pages all over the key index, and the writer's
+// cache keeps the hot part of it; reads follow row ids and primary keys
+// in order (see sampleOf) and need little.
+const (
+	writerCache = "-32768"
+	readerCache = "-8192"
+)
 
 // ErrNotFound is returned when a run does not exist.
 var ErrNotFound = errors.New("not found")
@@ -123,9 +129,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	q := url.Values{}
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_busy_timeout", "10000")
-	// Sample keys are random hashes, so batched inserts touch pages all
-	// over the indexes: a 64 MiB page cache keeps them in memory.
-	q.Set("_cache_size", "-65536")
+	q.Set("_cache_size", writerCache)
 	q.Set("_foreign_keys", "on")
 	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite3", file+"?"+q.Encode())
