@@ -78,10 +78,23 @@ const (
 	nRefused
 )
 
+// sampleBatch is how many samples one store transaction of Runner.Run
+// holds at most (DefaultFlushEvery still bounds how long they wait).
+//
+// Why more than DefaultBatchSize: sample keys are random hashes, so every
+// sample dirties its own page of the key index, and each commit writes
+// the pages it dirtied to the WAL once. Past a few thousand samples a
+// commit dirties most of the index's pages, so larger batches write
+// fewer pages per sample: at a million draws from a fast endpoint, 8192
+// instead of 2048 cut the run's CPU time by a fifth (58.6 s → 45.4 s,
+// user + system) for 4 MB more memory.
+const sampleBatch = 8192
+
 // Run sends the pending jobs of plan, generated as they are issued, in
 // order per instance and concurrently across and within instances (each
-// instance's Settings.Concurrency), scores the samples and passes them to sink, the only writer, in batches of at most
-// DefaultBatchSize samples collected over at most DefaultFlushEvery: it is
+// instance's Settings.Concurrency), scores the samples and passes them
+// to sink, the only writer, in batches of at most sampleBatch samples
+// collected over at most DefaultFlushEvery: it is
 // a Stage with one lane per instance. When ctx is cancelled Run stops
 // issuing jobs, lets requests in flight finish within Grace, flushes the
 // sink and returns with Summary.Interrupted set. An error from sink stops
@@ -103,8 +116,9 @@ func (r *Runner) Run(ctx context.Context, plan *Plan, pending *Pending, sink fun
 	var mu sync.Mutex // guards sum.Stopped, appended by workers
 	stage := &Stage[Job, results.Sample]{
 		// Bound the samples waiting, not the jobs: a job holds up to n.
-		Queue: max(1, SinkQueue/maxN),
-		Grace: r.Grace,
+		Queue:     max(1, SinkQueue/maxN),
+		BatchSize: sampleBatch,
+		Grace:     r.Grace,
 		Sink: func(batch []results.Sample) error {
 			for i := range batch {
 				s := &batch[i]
