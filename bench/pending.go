@@ -40,6 +40,21 @@ func (s spans) within(from, to int) [][2]int {
 	return out
 }
 
+// outside returns the parts of [from, to) that no range covers, in order.
+func (s spans) outside(from, to int) [][2]int {
+	var out [][2]int
+	for _, r := range s.within(from, to) {
+		if r[0] > from {
+			out = append(out, [2]int{from, r[0]})
+		}
+		from = r[1]
+	}
+	if from < to {
+		out = append(out, [2]int{from, to})
+	}
+	return out
+}
+
 // count returns the number of positions in [from, to) the ranges cover.
 func (s spans) count(from, to int) int {
 	n := 0

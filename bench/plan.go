@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"iter"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -354,4 +355,74 @@ func optHash(p *string) string {
 		return "unset"
 	}
 	return hashString(*p)
+}
+
+// locator finds the job of a plan that starts at a given plan position,
+// without generating the plan's other jobs: what a batch line, which
+// records the position of its first draw, needs to be read back. It
+// remembers the plan positions of one prompt's jobs of a shard's plan,
+// so that the lines of a batch, which are in plan order, cost one pass
+// over their prompt's jobs. Not safe for concurrent use.
+type locator struct {
+	plan *Plan
+	// The remembered prompt (block index, prompt index; block -1: none)
+	// and the first draw of each of its jobs the shard owns, in order.
+	block, prompt int
+	firsts        []int
+}
+
+func newLocator(p *Plan) *locator { return &locator{plan: p, block: -1} }
+
+// job returns draws consecutive draws of the plan from plan position pos
+// on, as a job of plan instance instance; ok is false when the plan has
+// no such job (pos is not in that instance's part of the plan, or the
+// draws do not fit in one of its jobs).
+func (l *locator) job(instance, pos, draws int) (Job, bool) {
+	p := l.plan
+	if draws < 1 || pos < 0 || p.list != nil {
+		return Job{}, false
+	}
+	bi := sort.Search(len(p.blocks), func(i int) bool { _, to := p.blocks[i].span(); return to > pos })
+	if bi == len(p.blocks) {
+		return Job{}, false
+	}
+	b := &p.blocks[bi]
+	if from, _ := b.span(); b.instance != instance || pos < from {
+		return Job{}, false
+	}
+	pi := sort.Search(len(b.texts), func(i int) bool { return b.starts[i+1] > pos })
+	in := p.Instances[b.instance]
+	chunk := *in.Settings.N
+	k := newDrawKeyer(p.Salt, p.Suite.Seed, b.probe, pi, b.texts[pi], in)
+	off := pos - b.starts[pi]
+	first, size := off/chunk*chunk, 0 // the job's first draw and size
+	if p.shard.Whole() {
+		size = min(chunk, b.samples-first)
+	} else {
+		if l.block != bi || l.prompt != pi {
+			l.block, l.prompt, l.firsts = bi, pi, l.firsts[:0]
+			for f := 0; f < b.samples; f += chunk {
+				if p.shard.Owns(k.key(f)) {
+					l.firsts = append(l.firsts, f)
+				}
+			}
+		}
+		// Owned jobs are whole chunks but the last: positions count
+		// chunk draws per job before it.
+		ji := off / chunk
+		if ji >= len(l.firsts) {
+			return Job{}, false
+		}
+		first = l.firsts[ji]
+		size = min(chunk, b.samples-first)
+	}
+	draw := first + off%chunk
+	if draw+draws > first+size {
+		return Job{}, false
+	}
+	j := Job{Instance: b.instance, Probe: b.probe, Prompt: pi, First: draw, Index: pos, Keys: make([]string, draws)}
+	for d := range j.Keys {
+		j.Keys[d] = k.key(draw + d)
+	}
+	return j, true
 }

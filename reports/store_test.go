@@ -272,7 +272,7 @@ func TestReportOfOldRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := raw.Exec(`DROP TABLE score_judgments; DROP TABLE run_scorers; DROP INDEX run_samples_cell; ALTER TABLE run_samples DROP COLUMN sample_id;
+	if _, err := raw.Exec(`DROP TABLE score_judgments; DROP TABLE run_scorers; DROP INDEX run_samples_cell; ALTER TABLE run_samples DROP COLUMN sample_id; ALTER TABLE batch_lines DROP COLUMN plan_idx;
 		DROP TABLE analysis_methods; DROP TABLE analysis_rates; DROP TABLE analysis_comparisons; DROP TABLE analysis_tests;
 		DROP TABLE analysis_gates; DROP TABLE analysis_references; DROP TABLE analysis_notes; DROP TABLE analyses; DROP TABLE run_tags;
 		DROP TABLE rate_changes; DROP TABLE run_prices;

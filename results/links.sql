@@ -15,3 +15,9 @@ UPDATE run_samples SET sample_id = (SELECT s.id FROM samples s WHERE s.key = run
 -- per cell sorts nothing. A cell's draws themselves are a range of
 -- run_samples' primary key (run_id, idx), which holds every column.
 CREATE INDEX run_samples_cell ON run_samples (run_id, model_id, prompt_id, draw);
+
+-- Each line of a Batch API input file names the plan position of its
+-- first draw, so that a restarted run finds the line's draws from the
+-- plan without a table of every key. NULL: not recorded (lines recorded
+-- before, or merged from a shard, whose positions are the shard's).
+ALTER TABLE batch_lines ADD COLUMN plan_idx INTEGER;

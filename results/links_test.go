@@ -449,3 +449,24 @@ func sortClasses(classes []JointClass) []JointClass {
 	slices.SortFunc(out, func(a, b JointClass) int { return strings.Compare(fmt.Sprintf("%+v", a), fmt.Sprintf("%+v", b)) })
 	return out
 }
+
+// TestBatchLinesPlanIndex checks that a batch's lines keep the plan
+// position of their first draw, and that a line recorded without one
+// reads back as -1 (what the engine then finds by key).
+func TestBatchLinesPlanIndex(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	run := startRun(t, s, fixture("batch", "", 1, []string{"p"}, 1, 4))
+	lines := []BatchLine{{CustomID: "k0", Draws: 2, PlanIndex: 0}, {CustomID: "k2", Draws: 1, PlanIndex: 2}, {CustomID: "k3", Draws: 1, PlanIndex: -1}}
+	b, err := s.AddBatch(ctx, Batch{RunID: run.ID, ContentKey: "c", BaseURL: "http://h/v1", Lines: 3, Bytes: 10}, lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.BatchLines(ctx, b.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, lines) {
+		t.Errorf("BatchLines = %+v; want %+v", got, lines)
+	}
+}
