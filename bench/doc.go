@@ -35,7 +35,9 @@
 // stored, a chunk of keys at a time (SampleStore.Stored, FindPending);
 // Pending keeps the rest as ranges of plan positions. Nothing holds the
 // plan: jobs are generated as they are issued, so memory does not grow
-// with the number of draws. Prepared.Run samples them with a Runner,
+// with the number of draws; a shard's plan (Plan.Restrict) generates the
+// jobs its shard owns, and batched models write their input files from
+// the same pending jobs, one file at a time. Prepared.Run samples them with a Runner,
 // scores what lacks scores under the suite's rules with ScoreMissing
 // (ScoreStore), links the draws to samples it did not store itself
 // (RunStore.LinkSamples), counts the run's samples and records its final
