@@ -187,7 +187,9 @@ func ScoreMissing(ctx context.Context, store ScoreStore, runID int64, prompts ma
 					readErr = err
 					return false
 				}
-				sc.cache.preload(known)
+				// A new generation per chunk: the cache holds about
+				// two chunks' judgments, whatever the run's size.
+				sc.cache.reload(known)
 			}
 			for _, it := range chunk {
 				if !yield(it) {
