@@ -3,6 +3,7 @@ package bench_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -183,14 +185,19 @@ func TestBatchRestartPollsInsteadOfResubmitting(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		lose int // creations whose reply is lost
+		// forget drops the plan positions of the recorded lines before the
+		// restart, as a database merged from shards has them: the restart
+		// finds the lines' draws by key.
+		forget bool
 	}{
 		// The kill comes while the first batch is being created: its reply
 		// never reaches the run, which has recorded the file but not the
 		// batch id; the restart finds the batch by its metadata.
-		{"killed while creating", 0},
+		{"killed while creating", 0, false},
 		// Same, and the first creation after the restart also loses its
 		// reply: the retry finds the batch instead of creating another.
-		{"lost reply", 1},
+		{"lost reply", 1, false},
+		{"lines without plan positions", 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
@@ -217,6 +224,17 @@ func TestBatchRestartPollsInsteadOfResubmitting(t *testing.T) {
 				t.Fatalf("%d batches after the kill; want 1", got)
 			}
 			kill.Store(false)
+			if tc.forget {
+				raw, err := sql.Open("sqlite3", st.Path())
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := raw.Exec(`UPDATE batch_lines SET plan_idx = NULL`)
+				raw.Close()
+				if n, _ := res.RowsAffected(); err != nil || n == 0 {
+					t.Fatalf("forget plan positions: %d lines, %v", n, err)
+				}
+			}
 			out, err = bench.Execute(context.Background(), st, s, batchOptions(&bench.BatchOptions{All: true}))
 			if err != nil {
 				t.Fatal(err)
@@ -299,10 +317,10 @@ func TestBatchExpiredAndFailedLines(t *testing.T) {
 			return 0, ""
 		}})
 	s := suiteFor(t, srv.BaseURL())
-	plan := bench.NewPlan(s, "")
+	jobs := slices.Collect(bench.NewPlan(s, "").Jobs())
 	// Jobs 0 and 7: the baseline's first and the student's second line.
-	picked[plan.Jobs[0].Keys[0]] = "expire"
-	picked[plan.Jobs[7].Keys[0]] = "fail"
+	picked[jobs[0].Keys[0]] = "expire"
+	picked[jobs[7].Keys[0]] = "fail"
 	want := onlineRows(t, s)
 	st := openStore(t)
 	out, err := bench.Execute(context.Background(), st, s, batchOptions(&bench.BatchOptions{All: true}))

@@ -28,7 +28,10 @@ import (
 // The draws of a batched model still pending (not stored successfully,
 // not failed unless ResubmitFailed, not in a batch of the run still
 // running) are written as input files, one set per model, split at the
-// BatchLimits. Each file is recorded in the database with its lines
+// BatchLimits: the files are made as the model's pending jobs are
+// generated, one at a time, and each line records the plan position of
+// its first draw, so that a run holds one file's lines, never a table of
+// the plan's keys. Each file is recorded in the database with its lines
 // before it is uploaded (results.Batch), its batch is created with the
 // file's identity in its metadata, and its id recorded; a restarted run
 // finds the file and the batch again and polls instead of submitting
@@ -112,7 +115,7 @@ func PreflightBatch(ctx context.Context, s *suites.Suite, opt Options) error {
 		getenv = os.Getenv
 	}
 	plan := NewPlan(s, opt.Salt)
-	plan.Jobs = opt.Shard.Jobs(plan.Jobs)
+	plan.Restrict(opt.Shard)
 	keys := make([]string, len(plan.Instances))
 	for i, in := range plan.Instances {
 		var err error
@@ -133,7 +136,7 @@ func preflightBatch(ctx context.Context, plan *Plan, keys []string, opt *BatchOp
 	}
 	limits := opt.Limits.withDefaults()
 	w := &worker{plan: plan}
-	for _, j := range plan.Jobs {
+	for j := range plan.Jobs() {
 		if !batched[j.Instance] {
 			continue
 		}
@@ -187,18 +190,26 @@ type batcher struct {
 	sink    func([]results.Sample) error
 	apis    map[int]*BatchAPI
 	workers map[int]*worker
-	byKey   map[string]keyRef // key → its job in the plan, for batched instances
-	stopped map[int]error     // instances stopped by a fatal error
+	locate  *locator
+	// byKey finds, per instance, the job of a key: built only for lines
+	// that do not record their plan position (see batcher.job).
+	byKey   map[int]map[string]keyRef
+	stopped map[int]error // instances stopped by a fatal error
 	sum     Summary
 }
 
-type keyRef struct{ job, off int }
+type keyRef struct {
+	job Job
+	off int
+}
 
-// active is a batch of the run not collected yet.
+// active is a batch of the run not collected yet. Its lines are read
+// from the store and its input file built only while it is worked on
+// (linesOf, rebuild), so that a run holds one batch file's worth of lines
+// at a time, whatever its number of batches.
 type active struct {
-	rec   results.Batch
-	lines []results.BatchLine
-	data  []byte // the input file, when built in this process
+	rec  results.Batch
+	data []byte // the input file while it is submitted
 }
 
 func (b *batcher) log(format string, args ...any) {
@@ -207,11 +218,11 @@ func (b *batcher) log(format string, args ...any) {
 	}
 }
 
-// runBatch samples jobs (pending draws of batched instances) through
-// their providers' Batch APIs, storing samples with sink. It returns when
-// every batch of the run is collected, or with Summary.Interrupted when
-// ctx ends or the poll policy's MaxWait passes first.
-func (p *Prepared) runBatch(ctx context.Context, jobs []Job, runner *Runner, sink func([]results.Sample) error) (Summary, error) {
+// runBatch samples the pending draws of batched instances through their
+// providers' Batch APIs, storing samples with sink. It returns when every
+// batch of the run is collected, or with Summary.Interrupted when ctx
+// ends or the poll policy's MaxWait passes first.
+func (p *Prepared) runBatch(ctx context.Context, pending *Pending, runner *Runner, sink func([]results.Sample) error) (Summary, error) {
 	start := time.Now()
 	db := context.WithoutCancel(ctx)
 	bs, ok := p.store.(BatchStore)
@@ -219,16 +230,9 @@ func (p *Prepared) runBatch(ctx context.Context, jobs []Job, runner *Runner, sin
 		return Summary{}, fmt.Errorf("%w: batch: this store does not record batches", ErrConfig)
 	}
 	b := &batcher{p: p, bs: bs, runner: runner, sink: sink, apis: map[int]*BatchAPI{}, workers: map[int]*worker{},
-		byKey: map[string]keyRef{}, stopped: map[int]error{}}
+		locate: newLocator(p.Plan), byKey: map[int]map[string]keyRef{}, stopped: map[int]error{}}
 	if p.opt.Batch != nil {
 		b.opt = *p.opt.Batch
-	}
-	for ji, j := range p.Plan.Jobs {
-		if p.batched[j.Instance] {
-			for off, k := range j.Keys {
-				b.byKey[k] = keyRef{ji, off}
-			}
-		}
 	}
 	if b.opt.Offline && b.opt.Dir == "" {
 		return Summary{}, fmt.Errorf("%w: offline batches need a directory for their files", ErrConfig)
@@ -250,7 +254,7 @@ func (p *Prepared) runBatch(ctx context.Context, jobs []Job, runner *Runner, sin
 	if err != nil {
 		return Summary{}, err
 	}
-	fresh, err := b.prepare(db, jobs, act)
+	fresh, err := b.prepare(db, pending, act)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -263,7 +267,8 @@ func (p *Prepared) runBatch(ctx context.Context, jobs []Job, runner *Runner, sin
 	return b.sum, err
 }
 
-// load returns the run's batches not collected yet, with their lines.
+// load returns the run's batches of models not collected yet (their
+// lines are read when needed, linesOf).
 func (b *batcher) load(ctx context.Context) ([]*active, error) {
 	recs, err := b.bs.Batches(ctx, b.p.run.ID)
 	if err != nil {
@@ -271,111 +276,175 @@ func (b *batcher) load(ctx context.Context) ([]*active, error) {
 	}
 	var out []*active
 	for _, rec := range recs {
-		if rec.Collected || rec.Instance < 0 { // a judge's (judgebatch.go)
-			continue
+		if !rec.Collected && rec.Instance >= 0 { // a negative instance is a judge's (judgebatch.go)
+			out = append(out, &active{rec: rec})
 		}
-		lines, err := b.bs.BatchLines(ctx, rec.ID)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, &active{rec: rec, lines: lines})
 	}
 	return out, nil
 }
 
-// prepare writes the input files of the draws of jobs not already in a
+// linesOf reads the lines of a from the store.
+func (b *batcher) linesOf(ctx context.Context, a *active) ([]results.BatchLine, error) {
+	return b.bs.BatchLines(ctx, a.rec.ID)
+}
+
+// prepareChunk is how many pending jobs prepare asks the store about
+// at a time (which of their draws failed).
+const prepareChunk = 4096
+
+// prepare writes the input files of the pending draws not already in a
 // running batch (act) and not failed (unless ResubmitFailed), and records
-// them as batches, before anything is sent.
-func (b *batcher) prepare(ctx context.Context, jobs []Job, act []*active) ([]*active, error) {
-	exclude := map[string]bool{}
+// them as batches, before anything is sent. It goes through each batched
+// instance's pending jobs once, in plan order, and holds one file's lines
+// at a time: a file is recorded (and written to Dir) as soon as it is
+// full, and its content is built again when it is submitted (rebuild).
+func (b *batcher) prepare(ctx context.Context, pending *Pending, act []*active) ([]*active, error) {
+	// The draws of running batches, as ranges of plan positions.
+	var running [][2]int
 	for _, a := range act {
-		for _, l := range a.lines {
-			j, err := b.job(l)
+		lines, err := b.linesOf(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range lines {
+			j, err := b.job(a.rec.Instance, l)
 			if err != nil {
 				return nil, fmt.Errorf("batch %d: %w", a.rec.ID, err)
 			}
-			for _, k := range j.Keys {
-				exclude[k] = true
-			}
+			running = append(running, [2]int{j.Index, j.Index + j.Draws()})
 		}
 	}
-	if !b.opt.ResubmitFailed {
-		var keys []string
-		for _, j := range jobs {
-			keys = append(keys, j.Keys...)
+	slices.SortFunc(running, func(x, y [2]int) int { return x[0] - y[0] })
+	var skip spans
+	for _, r := range running {
+		if n := len(skip); n > 0 && skip[n-1][1] >= r[0] {
+			skip[n-1][1] = max(skip[n-1][1], r[1])
+			continue
 		}
-		failed, err := b.bs.FailedKeys(ctx, keys)
-		if err != nil {
-			return nil, err
-		}
-		for k := range failed {
-			exclude[k] = true
-		}
+		skip = append(skip, r)
 	}
-	jobs = Pending(jobs, exclude)
-	byInstance := map[int][]Job{}
-	var order []int
-	for _, j := range jobs {
-		if _, ok := byInstance[j.Instance]; !ok {
-			order = append(order, j.Instance)
-		}
-		byInstance[j.Instance] = append(byInstance[j.Instance], j)
-	}
-	slices.Sort(order)
+
+	limits := b.opt.Limits.withDefaults()
 	var out []*active
-	for _, ii := range order {
-		ijobs := byInstance[ii]
+	for _, ii := range pending.instances() {
 		w := b.workers[ii]
-		lines := make([][]byte, len(ijobs))
-		sizes := make([]int, len(ijobs))
-		for i, j := range ijobs {
-			lines[i] = batchLine(j.Keys[0], w.request(j, 0, j.Draws()))
-			sizes[i] = len(lines[i])
-		}
-		ends, err := splitLines(sizes, b.opt.Limits, func(i int) string {
-			j := ijobs[i]
-			return fmt.Sprintf("%s, probe %s, prompt %d, draw %d", w.in.Name(), j.Probe, j.Prompt, j.First)
-		})
-		if err != nil {
-			return nil, err
-		}
-		from := 0
-		for _, end := range ends {
-			data := bytes.Join(lines[from:end], nil)
+		var lines [][]byte
+		var recLines []results.BatchLine
+		size := int64(0)
+		// flush records the file of the lines held.
+		flush := func() error {
+			if len(lines) == 0 {
+				return nil
+			}
+			data := bytes.Join(lines, nil)
 			sum := sha256.Sum256(data)
 			rec := results.Batch{RunID: b.p.run.ID, Instance: ii, ContentKey: hex.EncodeToString(sum[:]), BaseURL: w.baseURL,
-				Lines: end - from, Bytes: int64(len(data))}
-			recLines := make([]results.BatchLine, 0, end-from)
-			for _, j := range ijobs[from:end] {
-				recLines = append(recLines, results.BatchLine{CustomID: j.Keys[0], Draws: j.Draws()})
-			}
+				Lines: len(lines), Bytes: int64(len(data))}
 			if b.opt.Dir != "" {
 				if err := atomicfile.Write(filepath.Join(b.opt.Dir, BatchFileName(rec.ContentKey)), data); err != nil {
-					return nil, fmt.Errorf("write batch file: %w", err)
+					return fmt.Errorf("write batch file: %w", err)
 				}
 			}
-			if rec, err = b.bs.AddBatch(ctx, rec, recLines); err != nil {
-				return nil, err
+			rec, err := b.bs.AddBatch(ctx, rec, recLines)
+			if err != nil {
+				return err
 			}
-			out = append(out, &active{rec: rec, lines: recLines, data: data})
-			from = end
+			out = append(out, &active{rec: rec})
+			lines, recLines, size = lines[:0], nil, 0
+			return nil
+		}
+		// add puts the jobs of chunk not failed into files.
+		add := func(chunk []Job) error {
+			if !b.opt.ResubmitFailed {
+				var keys []string
+				for _, j := range chunk {
+					keys = append(keys, j.Keys...)
+				}
+				failed, err := b.bs.FailedKeys(ctx, keys)
+				if err != nil {
+					return err
+				}
+				chunk = pendingJobs(chunk, failed)
+			}
+			for _, j := range chunk {
+				line := batchLine(j.Keys[0], w.request(j, 0, j.Draws()))
+				n := int64(len(line))
+				if n > limits.MaxBytes {
+					return fmt.Errorf("%w: the request for %s, probe %s, prompt %d, draw %d is %d bytes, more than a batch file may hold (%d bytes)",
+						ErrBatchLimit, w.in.Name(), j.Probe, j.Prompt, j.First, n, limits.MaxBytes)
+				}
+				if len(lines) > 0 && (len(lines)+1 > limits.MaxLines || size+n > limits.MaxBytes) {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+				lines, size = append(lines, line), size+n
+				recLines = append(recLines, results.BatchLine{CustomID: j.Keys[0], Draws: j.Draws(), PlanIndex: j.Index})
+			}
+			return nil
+		}
+		chunk := make([]Job, 0, prepareChunk)
+		var err error
+		for pj := range pending.Jobs(ii) {
+			for _, part := range skip.outside(pj.Index, pj.Index+pj.Draws()) {
+				off := part[0] - pj.Index
+				j := pj
+				j.First, j.Index, j.Keys = pj.First+off, part[0], pj.Keys[off:part[1]-pj.Index]
+				if chunk = append(chunk, j); len(chunk) == prepareChunk {
+					if err = add(chunk); err != nil {
+						break
+					}
+					chunk = chunk[:0]
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		if err == nil {
+			err = add(chunk)
+		}
+		if err == nil {
+			err = flush()
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
 }
 
-// job returns the part of a plan job that line asks for.
-func (b *batcher) job(l results.BatchLine) (Job, error) {
-	ref, ok := b.byKey[l.CustomID]
-	if !ok {
-		return Job{}, fmt.Errorf("line %s is no draw of a batched model of this run's plan", l.CustomID)
+// job returns the part of a plan job of instance that line l asks for:
+// found from the line's plan position when it records one, else by its
+// key (lines recorded without positions: a table of the instance's keys
+// is then built once).
+func (b *batcher) job(instance int, l results.BatchLine) (Job, error) {
+	if l.PlanIndex >= 0 {
+		if j, ok := b.locate.job(instance, l.PlanIndex, l.Draws); ok && j.Keys[0] == l.CustomID {
+			return j, nil
+		}
 	}
-	pj := b.p.Plan.Jobs[ref.job]
+	byKey := b.byKey[instance]
+	if byKey == nil {
+		byKey = map[string]keyRef{}
+		b.p.Plan.jobsOf(instance, nil, func(j Job) bool {
+			for off, k := range j.Keys {
+				byKey[k] = keyRef{j, off}
+			}
+			return true
+		})
+		b.byKey[instance] = byKey
+	}
+	ref, ok := byKey[l.CustomID]
+	if !ok {
+		return Job{}, fmt.Errorf("line %s is no draw of model %s in this run's plan", l.CustomID, b.p.Plan.Instances[instance].Name())
+	}
+	pj := ref.job
 	if l.Draws < 1 || ref.off+l.Draws > len(pj.Keys) {
 		return Job{}, fmt.Errorf("line %s asks for %d draws, beyond its job's %d", l.CustomID, l.Draws, len(pj.Keys)-ref.off)
 	}
 	j := pj
-	j.First = pj.First + ref.off
+	j.First, j.Index = pj.First+ref.off, pj.Index+ref.off
 	j.Keys = pj.Keys[ref.off : ref.off+l.Draws]
 	return j, nil
 }
@@ -503,7 +572,7 @@ func (b *batcher) submit(ctx context.Context, a *active) error {
 	db := context.WithoutCancel(ctx)
 	api := b.apis[a.rec.Instance]
 	if a.data == nil {
-		data, err := b.rebuild(a)
+		data, err := b.rebuild(db, a)
 		if err != nil {
 			return err
 		}
@@ -539,11 +608,15 @@ func (b *batcher) submit(ctx context.Context, a *active) error {
 
 // rebuild writes a recorded batch's input file again from its lines and
 // the plan, and checks it is the file recorded.
-func (b *batcher) rebuild(a *active) ([]byte, error) {
+func (b *batcher) rebuild(ctx context.Context, a *active) ([]byte, error) {
 	w := b.workers[a.rec.Instance]
+	lines, err := b.linesOf(ctx, a)
+	if err != nil {
+		return nil, &dbError{err}
+	}
 	var buf bytes.Buffer
-	for _, l := range a.lines {
-		j, err := b.job(l)
+	for _, l := range lines {
+		j, err := b.job(a.rec.Instance, l)
 		if err != nil {
 			return nil, err
 		}
@@ -577,11 +650,15 @@ func (b *batcher) collect(ctx context.Context, a *active, info BatchInfo) error 
 func (b *batcher) collectFrom(ctx context.Context, a *active, info BatchInfo, read func(ctx context.Context, id string, line func([]byte) error) error) error {
 	db := context.WithoutCancel(ctx)
 	w := b.workers[a.rec.Instance]
-	lines := make(map[string]results.BatchLine, len(a.lines))
-	for _, l := range a.lines {
+	recLines, err := b.linesOf(db, a)
+	if err != nil {
+		return &dbError{err}
+	}
+	lines := make(map[string]results.BatchLine, len(recLines))
+	for _, l := range recLines {
 		lines[l.CustomID] = l
 	}
-	seen := make(map[string]bool, len(a.lines))
+	seen := make(map[string]bool, len(recLines))
 	var buf []results.Sample
 	flush := func() error {
 		if len(buf) == 0 {
@@ -606,7 +683,7 @@ func (b *batcher) collectFrom(ctx context.Context, a *active, info BatchInfo, re
 			return nil
 		}
 		seen[ol.CustomID] = true
-		j, err := b.job(l)
+		j, err := b.job(a.rec.Instance, l)
 		if err != nil {
 			return err
 		}
@@ -629,11 +706,11 @@ func (b *batcher) collectFrom(ctx context.Context, a *active, info BatchInfo, re
 		}
 	}
 	why := b.unanswered(info, malformed)
-	for _, l := range a.lines {
+	for _, l := range recLines {
 		if seen[l.CustomID] {
 			continue
 		}
-		j, err := b.job(l)
+		j, err := b.job(a.rec.Instance, l)
 		if err != nil {
 			return err
 		}
@@ -715,28 +792,14 @@ func (b *batcher) account(ss []results.Sample) {
 	b.runner.count(ss)
 }
 
-// splitBatched splits the pending jobs into those sent one request each
-// and those of batched instances.
-func (p *Prepared) splitBatched() (online, batched []Job) {
+// runBoth samples the pending draws of instances sent one request each
+// with runner and, at the same time, those of batched instances through
+// their Batch APIs, and adds up the summaries.
+func (p *Prepared) runBoth(ctx context.Context, runner *Runner, sink func([]results.Sample) error) (Summary, error) {
 	if p.batched == nil {
-		return p.Pending, nil
+		return runner.Run(ctx, p.Plan, p.Pending, sink)
 	}
-	for _, j := range p.Pending {
-		if p.batched[j.Instance] {
-			batched = append(batched, j)
-		} else {
-			online = append(online, j)
-		}
-	}
-	return online, batched
-}
-
-// runBoth samples online jobs with runner and, at the same time, the
-// batched instances through their Batch APIs, and adds up the summaries.
-func (p *Prepared) runBoth(ctx context.Context, runner *Runner, online, batched []Job, sink func([]results.Sample) error) (Summary, error) {
-	if p.batched == nil {
-		return runner.Run(ctx, p.Plan, online, sink)
-	}
+	batched, online := p.Pending.split(p.batched)
 	var bsum Summary
 	var berr error
 	done := make(chan struct{})

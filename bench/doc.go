@@ -30,11 +30,18 @@
 // Prepare reads the API keys, builds the scorers and the clients, claims
 // the run of the same suite content and salt, resumed or new
 // (RunStore.ClaimRun: while a live process runs the same draws it is
-// refused, or waits), and asks the store which planned draws are already
-// stored (SampleStore.Stored); Pending keeps the rest. Prepared.Run samples them
-// with a Runner, scores what lacks scores under the suite's rules with
-// ScoreMissing (ScoreStore), counts the run's samples and records its
-// final status. Store is the union of those interfaces, which
+// refused, or waits), writes its plan in chunks while it starts
+// (RunStore.WritePlan) and asks the store which planned draws are already
+// stored, a chunk of keys at a time (SampleStore.Stored, FindPending);
+// Pending keeps the rest as ranges of plan positions. Nothing holds the
+// plan: jobs are generated as they are issued, so memory does not grow
+// with the number of draws; a shard's plan (Plan.Restrict) generates the
+// jobs its shard owns, and batched models write their input files from
+// the same pending jobs, one file at a time. Prepared.Run samples them with a Runner,
+// scores what lacks scores under the suite's rules with ScoreMissing
+// (ScoreStore), links the draws to samples it did not store itself
+// (RunStore.LinkSamples), counts the run's samples and records its final
+// status. Store is the union of those interfaces, which
 // *results.Store implements.
 //
 // A sequential run (Suite.UntilDecided, `run --until-decided`) samples the

@@ -79,7 +79,6 @@ var _ EstimateStore = (*results.Store)(nil)
 // salt, with nothing stored. Nothing is sent and nothing is written.
 func EstimateRun(ctx context.Context, store EstimateStore, s *suites.Suite, fresh bool) (*Estimate, error) {
 	salt := ""
-	stored := map[string]bool{}
 	if store != nil && !fresh {
 		var err error
 		if salt, _, err = store.LatestSalt(ctx, s.Name); err != nil {
@@ -87,17 +86,14 @@ func EstimateRun(ctx context.Context, store EstimateStore, s *suites.Suite, fres
 		}
 	}
 	plan := NewPlan(s, salt)
+	pending := AllPending(plan)
 	if store != nil && !fresh {
-		keys := make([]string, 0, plan.Total())
-		for _, j := range plan.Jobs {
-			keys = append(keys, j.Keys...)
-		}
 		var err error
-		if stored, err = store.Stored(ctx, keys); err != nil {
+		if pending, err = FindPending(ctx, plan, store); err != nil {
 			return nil, err
 		}
 	}
-	e := &Estimate{Planned: plan.Total(), Stored: len(stored), MaxCost: s.MaxCost}
+	e := &Estimate{Planned: plan.Total(), Stored: plan.Total() - pending.Draws(), MaxCost: s.MaxCost}
 	e.Models = make([]EstimateRow, len(plan.Instances))
 	for i, in := range plan.Instances {
 		e.Models[i] = EstimateRow{Name: in.Name(), Model: in.Model}
@@ -128,7 +124,7 @@ func EstimateRun(ctx context.Context, store EstimateStore, s *suites.Suite, fres
 	}
 
 	w := &worker{plan: plan}
-	for _, j := range Pending(plan.Jobs, stored) {
+	for j := range pending.All() {
 		in := plan.Instances[j.Instance]
 		w.in = in
 		req := w.request(j, 0, j.Draws())

@@ -112,8 +112,8 @@ type Prepared struct {
 	Resumed bool
 	// Skipped counts the planned draws already stored.
 	Skipped int
-	// Pending are the jobs still to sample (none with Options.NoSample).
-	Pending []Job
+	// Pending are the draws still to sample (none with Options.NoSample).
+	Pending *Pending
 
 	store   Store
 	opt     Options
@@ -171,7 +171,7 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 			return nil, err
 		}
 	}
-	plan.Jobs = opt.Shard.Jobs(plan.Jobs)
+	plan.Restrict(opt.Shard)
 	keys := make([]string, len(plan.Instances))
 	for i, in := range plan.Instances {
 		if keys[i], err = instanceKey(in, getenv, "model"); err != nil {
@@ -235,21 +235,18 @@ func Prepare(ctx context.Context, store Store, s *suites.Suite, opt Options) (*P
 		close(p.planned)
 	}
 
-	planKeys := make([]string, 0, plan.Total())
-	for _, j := range plan.Jobs {
-		planKeys = append(planKeys, j.Keys...)
-	}
-	stored, err := store.Stored(db, planKeys)
+	pending, err := FindPending(db, plan, store)
 	if err != nil {
 		// The run is claimed: leave it finished.
 		return nil, errors.Join(err, p.fail(db, err))
 	}
-	p.Skipped = len(stored)
+	p.Skipped = plan.Total() - pending.Draws()
 	if err := ctl.start(db, store, p.run.ID, plan.Instances); err != nil {
 		return nil, errors.Join(err, p.fail(db, err))
 	}
-	if !opt.NoSample {
-		p.Pending = Pending(plan.Jobs, stored)
+	p.Pending = pending
+	if opt.NoSample {
+		p.Pending = NoPending(plan)
 	}
 
 	p.clients = make([]Client, len(plan.Instances))
@@ -337,11 +334,16 @@ func (p *Prepared) Run(ctx context.Context) (*Outcome, error) {
 		}
 		return p.ctl.flush(db, store, run.ID)
 	}
-	online, batched := p.splitBatched()
-	sum, runErr := p.runBoth(ctx, runner, online, batched, sink)
+	sum, runErr := p.runBoth(ctx, runner, sink)
 	out.Summary = sum
 	if runErr == nil {
 		runErr = p.awaitPlan()
+	}
+	if runErr == nil {
+		// Draws stored here are linked to their samples as they are
+		// stored; link the ones stored otherwise (by another run), so
+		// that reading the run back follows row ids.
+		_, runErr = store.LinkSamples(db, run.ID)
 	}
 	if runErr != nil {
 		return out, errors.Join(runErr, p.fail(db, runErr))
@@ -424,35 +426,9 @@ func Verdict(c results.RunCounts, sum Summary, sc ScoreSummary, maxErrorRate flo
 	return results.StatusComplete, ""
 }
 
-// Pending returns the jobs, or parts of jobs, whose draws are not in
-// stored. A job with some draws stored is split into runs of consecutive
-// unstored draws.
-func Pending(jobs []Job, stored map[string]bool) []Job {
-	if len(stored) == 0 {
-		return jobs
-	}
-	var out []Job
-	for _, j := range jobs {
-		start := -1
-		for i := 0; i <= len(j.Keys); i++ {
-			done := i == len(j.Keys) || stored[j.Keys[i]]
-			switch {
-			case !done && start < 0:
-				start = i
-			case done && start >= 0:
-				part := j
-				part.First = j.First + start
-				part.Keys = j.Keys[start:i]
-				out = append(out, part)
-				start = -1
-			}
-		}
-	}
-	return out
-}
-
 // newRunRecord describes a new run of s with plan: its suite, model
-// instances, prompts, the scorers of its probes and every planned draw.
+// instances, prompts, the scorers of its probes and every planned draw
+// (streamed from plan when the plan is written).
 func newRunRecord(s *suites.Suite, plan *Plan, scorers []results.RunScorer, version string) results.NewRun {
 	suiteJSON, _ := json.Marshal(s)
 	nr := results.NewRun{SuiteName: s.Name, SuiteHash: s.Hash(), SuiteSource: s.Source, SuiteJSON: string(suiteJSON), Salt: plan.Salt, Version: version,
@@ -467,11 +443,7 @@ func newRunRecord(s *suites.Suite, plan *Plan, scorers []results.RunScorer, vers
 			nr.Prompts = append(nr.Prompts, results.PromptRow{Probe: p.ID, Index: i, Text: t})
 		}
 	}
-	for _, j := range plan.Jobs {
-		for d, k := range j.Keys {
-			nr.Plan = append(nr.Plan, results.PlannedSample{Key: k, Instance: j.Instance, Probe: j.Probe, Prompt: j.Prompt, Draw: j.First + d})
-		}
-	}
+	nr.Draws, nr.Planned = plan.Draws(), plan.Total()
 	return nr
 }
 

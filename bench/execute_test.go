@@ -387,3 +387,46 @@ func TestInterruptBeforeSamplingLeavesResumableRun(t *testing.T) {
 		t.Errorf("resume: run %d %s; want run %d complete", again.Run.ID, again.Run.Status, out.Run.ID)
 	}
 }
+
+// linkCounter is a results.Store that records what LinkSamples linked.
+type linkCounter struct {
+	*results.Store
+	linked []int
+}
+
+func (l *linkCounter) LinkSamples(ctx context.Context, runID int64) (int, error) {
+	n, err := l.Store.LinkSamples(ctx, runID)
+	l.linked = append(l.linked, n)
+	return n, err
+}
+
+// TestExecuteLinksSamples checks that the engine gives every sample it
+// stores its plan position, so that Put links each draw to its sample
+// and LinkSamples has nothing left to link after a run that drew all its
+// samples; a run that reuses stored samples is linked by LinkSamples.
+// A wrong position (one per draw, say) would leave every draw to it.
+func TestExecuteLinksSamples(t *testing.T) {
+	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
+		"base": {Trait: "Owl", TraitRate: 0.3}, "student": {Trait: "Owl", TraitRate: 0.6}}})
+	st := &linkCounter{Store: openStore(t)}
+	// Two probes, so that plan positions are not the order of one model's
+	// draws, and n = 3 with 10 draws, so that jobs are cut.
+	s := suiteFor(t, srv.BaseURL(), "defaults.n=3", `probes=[{id: a, prompts: [one, two], samples: 10, score: {mentions: owl}}, {id: b, prompts: [three], samples: 4, score: {mentions: owl}, models: [student]}]`)
+	out, err := bench.Execute(context.Background(), st, s, bench.Options{Retry: fastRetry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Counts != (results.RunCounts{Planned: 44, Stored: 44}) {
+		t.Fatalf("counts %+v; want 44 planned and stored", out.Counts)
+	}
+	// A new scoring rule: a new run of the same draws, all reused.
+	again, err := bench.Execute(context.Background(), st, suiteFor(t, srv.BaseURL(), "defaults.n=3",
+		`probes=[{id: a, prompts: [one, two], samples: 10, score: {mentions: dog}}, {id: b, prompts: [three], samples: 4, score: {mentions: owl}, models: [student]}]`),
+		bench.Options{Retry: fastRetry})
+	if err != nil || again.Skipped != 44 {
+		t.Fatalf("second run: %v, skipped %d; want all 44 reused", err, again.Skipped)
+	}
+	if want := []int{0, 44}; fmt.Sprint(st.linked) != fmt.Sprint(want) {
+		t.Errorf("LinkSamples linked %v draws; want %v (all by Put in the first run, all reused in the second)", st.linked, want)
+	}
+}

@@ -321,38 +321,47 @@ func WithConcurrency(c Client, n int) Client {
 	})
 }
 
-// memoryJudgeCache is a JudgeCache over a map preloaded from the store,
-// with new judgments queued for the store's writer.
+// memoryJudgeCache is a JudgeCache over maps preloaded from the store,
+// with new judgments queued for the store's writer. It keeps two
+// generations: what was preloaded or recorded since the last reload, and
+// the generation before, so that a scoring pass over many samples holds
+// the judgments of about two chunks (see ScoreMissing), not of the run;
+// one forgotten is read from the store again when a later chunk needs it.
 type memoryJudgeCache struct {
-	mu  sync.Mutex
-	m   map[string]results.Judgment
-	new []results.Judgment
+	mu       sync.Mutex
+	cur, old map[string]results.Judgment
+	new      []results.Judgment
 }
 
 func newMemoryJudgeCache() *memoryJudgeCache {
-	return &memoryJudgeCache{m: map[string]results.Judgment{}}
+	return &memoryJudgeCache{cur: map[string]results.Judgment{}}
 }
 
-// preload adds stored judgments without queueing them for the store.
-func (c *memoryJudgeCache) preload(js map[string]results.Judgment) {
+// reload starts a new generation with the stored judgments js: the
+// generation before the current one is forgotten.
+func (c *memoryJudgeCache) reload(js map[string]results.Judgment) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for k, j := range js {
-		c.m[k] = j
+	c.old, c.cur = c.cur, js
+	if c.cur == nil {
+		c.cur = map[string]results.Judgment{}
 	}
 }
 
 func (c *memoryJudgeCache) Get(key string) (results.Judgment, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	j, ok := c.m[key]
+	if j, ok := c.cur[key]; ok {
+		return j, true
+	}
+	j, ok := c.old[key]
 	return j, ok
 }
 
 func (c *memoryJudgeCache) Put(j results.Judgment) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.m[j.Key] = j
+	c.cur[j.Key] = j
 	c.new = append(c.new, j)
 }
 

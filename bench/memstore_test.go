@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -68,7 +69,7 @@ func (m *memStore) ClaimRun(_ context.Context, nr results.NewRun) (*results.Clai
 	}
 	host, _ := os.Hostname()
 	r := &results.Run{ID: int64(len(m.runs) + 1), SuiteName: nr.SuiteName, SuiteHash: nr.SuiteHash, SuiteJSON: nr.SuiteJSON,
-		Salt: nr.Salt, Status: results.StatusRunning, Planned: len(nr.Plan), PID: os.Getpid(), Host: host, CreatedAt: time.Now()}
+		Salt: nr.Salt, Status: results.StatusRunning, Planned: max(len(nr.Plan), nr.Planned), PID: os.Getpid(), Host: host, CreatedAt: time.Now()}
 	m.runs = append(m.runs, r)
 	c := *r
 	return &results.Claim{Run: &c, NeedsPlan: true}, nil
@@ -77,9 +78,16 @@ func (m *memStore) ClaimRun(_ context.Context, nr results.NewRun) (*results.Clai
 func (m *memStore) WritePlan(_ context.Context, id int64, nr results.NewRun) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if nr.Draws != nil {
+		nr.Plan = slices.Collect(nr.Draws)
+		nr.Draws = nil
+	}
 	m.plans[id] = nr
 	return nil
 }
+
+// LinkSamples has nothing to do: samples are found by key.
+func (m *memStore) LinkSamples(context.Context, int64) (int, error) { return 0, nil }
 
 func (m *memStore) run(id int64) (*results.Run, error) {
 	if id < 1 || int(id) > len(m.runs) {

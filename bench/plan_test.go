@@ -1,11 +1,13 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 	"slices"
 	"testing"
 
+	"github.com/traitleak/traitleak/results"
 	"github.com/traitleak/traitleak/suites"
 )
 
@@ -34,9 +36,14 @@ func TestPlanShape(t *testing.T) {
 	if got, want := p.Total(), 3*2*10+2*1*3; got != want {
 		t.Fatalf("Total() = %d; want %d", got, want)
 	}
+	jobs := slices.Collect(p.Jobs())
+	// 3 × 2 prompts × 3 jobs (4 + 4 + 2) for x; 2 × 1 × 1 job for y.
+	if got, want := p.Requests(), 3*2*3+2; got != want || len(jobs) != want {
+		t.Errorf("Requests() = %d, %d jobs; want %d", got, len(jobs), want)
+	}
 	// n = 4 splits 10 draws into jobs of 4, 4 and 2; 3 draws into one job.
 	var sizes []int
-	for _, j := range p.Jobs {
+	for _, j := range jobs {
 		if j.Instance == 0 && j.Probe == "x" && j.Prompt == 0 {
 			sizes = append(sizes, j.Draws())
 		}
@@ -45,7 +52,12 @@ func TestPlanShape(t *testing.T) {
 		t.Errorf("job sizes %v; want [4 4 2]", sizes)
 	}
 	seen := map[string]bool{}
-	for _, j := range p.Jobs {
+	next := 0 // plan position of the next draw
+	for _, j := range jobs {
+		if j.Index != next {
+			t.Fatalf("job %+v starts at plan position %d; want %d", j, j.Index, next)
+		}
+		next += j.Draws()
 		for _, k := range j.Keys {
 			if seen[k] {
 				t.Fatalf("duplicate key %s", k)
@@ -55,8 +67,22 @@ func TestPlanShape(t *testing.T) {
 	}
 	// Same suite and salt: same plan, key for key.
 	q := NewPlan(mustParse(t, planSuite), "")
-	if !reflect.DeepEqual(p.Jobs, q.Jobs) {
+	if !reflect.DeepEqual(jobs, slices.Collect(q.Jobs())) {
 		t.Error("two plans of the same suite differ")
+	}
+	// Draws lists the same keys in the same order, one per draw.
+	i := 0
+	for d := range p.Draws() {
+		j := jobs[0]
+		for i >= j.Draws() {
+			i -= j.Draws()
+			jobs = jobs[1:]
+			j = jobs[0]
+		}
+		if d.Key != j.Keys[i] || d.Draw != j.First+i || d.Instance != j.Instance || d.Probe != j.Probe || d.Prompt != j.Prompt {
+			t.Fatalf("draw %+v; want key %s of job %+v", d, j.Keys[i], j)
+		}
+		i++
 	}
 }
 
@@ -66,19 +92,26 @@ func TestPlanShape(t *testing.T) {
 // SHA-256 over the \x00-joined fields).
 func TestSampleKeyStable(t *testing.T) {
 	p := NewPlan(mustParse(t, planSuite), "s1")
-	got := []string{p.Jobs[0].Keys[0], p.Jobs[1].Keys[3], p.Jobs[len(p.Jobs)-1].Keys[2]}
+	jobs := slices.Collect(p.Jobs())
+	got := []string{jobs[0].Keys[0], jobs[1].Keys[3], jobs[len(jobs)-1].Keys[2]}
 	want := []string{"10d69e6a1d8d2c9f3e9e33c8a7d206eb", "c71004883bbc6ea157a926268cb95c40", "0480de57523177c758063a9ddf93bcf5"}
 	if !slices.Equal(got, want) {
 		t.Errorf("keys %v; want %v", got, want)
 	}
-	j := p.Jobs[1]
+	j := jobs[1]
 	if k := SampleKey("s1", p.Suite.Seed, j.Probe, j.Prompt, p.Prompts[j.Probe][j.Prompt], j.First+3, p.Instances[j.Instance]); k != want[1] {
 		t.Errorf("SampleKey = %s; want %s (the plan's key)", k, want[1])
 	}
 }
 
 func TestSampleKeySensitivity(t *testing.T) {
-	base := NewPlan(mustParse(t, planSuite), "").Jobs[0].Keys[0]
+	firstKey := func(p *Plan) string {
+		for j := range p.Jobs() {
+			return j.Keys[0]
+		}
+		return ""
+	}
+	base := firstKey(NewPlan(mustParse(t, planSuite), ""))
 	for _, tc := range []struct {
 		name    string
 		sets    []string
@@ -107,7 +140,7 @@ func TestSampleKeySensitivity(t *testing.T) {
 		{"role", []string{"models={z: {base_url: http://h/v1, model: m1}, b: {base_url: http://h/v1, model: [m2, m3]}}"}, "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := NewPlan(mustParse(t, planSuite, tc.sets...), tc.salt).Jobs[0].Keys[0]
+			got := firstKey(NewPlan(mustParse(t, planSuite, tc.sets...), tc.salt))
 			if (got != base) != tc.changes {
 				t.Errorf("key changed = %v; want %v", got != base, tc.changes)
 			}
@@ -126,37 +159,117 @@ func TestRequestSeed(t *testing.T) {
 	}
 }
 
+// storedKeys is a SampleStore whose successful samples are keys; it
+// records how many keys each Stored call asked about.
+type storedKeys struct {
+	keys  map[string]bool
+	calls []int
+}
+
+func (s *storedKeys) Stored(_ context.Context, keys []string) (map[string]bool, error) {
+	s.calls = append(s.calls, len(keys))
+	out := map[string]bool{}
+	for _, k := range keys {
+		if s.keys[k] {
+			out[k] = true
+		}
+	}
+	return out, nil
+}
+
+func (s *storedKeys) Put(context.Context, []results.Sample) error { return nil }
+
 func TestPending(t *testing.T) {
-	j := Job{Instance: 0, Probe: "x", Prompt: 0, First: 10, Keys: []string{"a", "b", "c", "d", "e"}}
+	// One instance, one prompt, 10 draws in jobs of n = 4: [0-3] [4-7] [8-9].
+	p := NewPlan(mustParse(t, `name: p
+models: {a: {base_url: http://h/v1, model: m1}}
+defaults: {n: 4}
+probes: [{id: x, prompts: [p0], samples: 10, score: {mentions: owl}}]
+`), "")
+	keys := slices.Collect(p.Draws())
 	for _, tc := range []struct {
-		stored []string
+		stored []int // draws stored
 		want   string
 	}{
-		{nil, "[10:abcde]"},                       // nothing stored: the whole job
-		{[]string{"a", "b", "c", "d", "e"}, "[]"}, // all stored: nothing to do
-		{[]string{"a", "b"}, "[12:cde]"},          // a prefix stored
-		{[]string{"b", "d"}, "[10:a 12:c 14:e]"},  // holes split the job, draw indexes kept
+		{nil, "[0:abcd 4:efgh 8:ij]"},               // nothing stored: every job
+		{[]int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, "[]"}, // all stored: nothing to do
+		{[]int{0, 1, 2, 3, 4, 5}, "[6:gh 8:ij]"},    // a prefix stored: the job holding its end is cut
+		{[]int{1, 3, 9}, "[0:a 2:c 4:efgh 8:i]"},    // holes split a job, draw indexes kept
+		{[]int{0, 1, 2, 3, 8, 9}, "[4:efgh]"},       // whole jobs stored are skipped
 	} {
-		stored := map[string]bool{}
-		for _, k := range tc.stored {
-			stored[k] = true
+		st := &storedKeys{keys: map[string]bool{}}
+		for _, d := range tc.stored {
+			st.keys[keys[d].Key] = true
+		}
+		pending, err := FindPending(context.Background(), p, st)
+		if err != nil {
+			t.Fatal(err)
 		}
 		var parts []string
-		for _, p := range Pending([]Job{j}, stored) {
-			parts = append(parts, fmt.Sprintf("%d:%s", p.First, fmt.Sprint(joinKeys(p.Keys))))
+		for j := range pending.Jobs(0) {
+			var draws string
+			for i, k := range j.Keys {
+				if k != keys[j.First+i].Key || j.Index != j.First {
+					t.Fatalf("job %+v: key %d is not the plan's", j, i)
+				}
+				draws += string(rune('a' + j.First + i))
+			}
+			parts = append(parts, fmt.Sprintf("%d:%s", j.First, draws))
 		}
 		if got := fmt.Sprint(orEmpty(parts)); got != tc.want {
-			t.Errorf("Pending with %v stored = %s; want %s", tc.stored, got, tc.want)
+			t.Errorf("pending with draws %v stored = %s; want %s", tc.stored, got, tc.want)
+		}
+		if pending.Draws() != 10-len(tc.stored) {
+			t.Errorf("Draws() = %d; want %d", pending.Draws(), 10-len(tc.stored))
 		}
 	}
 }
 
-func joinKeys(k []string) string {
-	s := ""
-	for _, x := range k {
-		s += x
+// TestFindPendingChunks checks that FindPending asks the store about
+// storedChunk keys at a time, and that the pending ranges of a plan
+// larger than a chunk are right across chunk boundaries.
+func TestFindPendingChunks(t *testing.T) {
+	p := NewPlan(mustParse(t, `name: p
+models: {a: {base_url: http://h/v1, model: m1}, b: {base_url: http://h/v1, model: m2}}
+defaults: {n: 7}
+probes: [{id: x, prompts: [p0, p1], samples: 5000, score: {mentions: owl}}]
+`), "")
+	st := &storedKeys{keys: map[string]bool{}}
+	var want []string // the keys left to sample, in plan order
+	i := 0
+	for d := range p.Draws() {
+		// Every third draw is stored, and the whole of b's second prompt.
+		if i%3 == 0 || (d.Instance == 1 && d.Prompt == 1) {
+			st.keys[d.Key] = true
+		} else {
+			want = append(want, d.Key)
+		}
+		i++
 	}
-	return s
+	pending, err := FindPending(context.Background(), p, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 20,000 keys: two full chunks and the rest.
+	if !slices.Equal(st.calls, []int{storedChunk, storedChunk, 20000 - 2*storedChunk}) {
+		t.Errorf("Stored called with %v keys; want chunks of %d", st.calls, storedChunk)
+	}
+	var got []string
+	for j := range pending.All() {
+		if j.Draws() > 7 {
+			t.Fatalf("job of %d draws; n is 7", j.Draws())
+		}
+		got = append(got, j.Keys...)
+	}
+	var byLane []string
+	for ii := range p.Instances {
+		for j := range pending.Jobs(ii) {
+			byLane = append(byLane, j.Keys...)
+		}
+	}
+	if !slices.Equal(got, want) || !slices.Equal(byLane, want) || pending.Draws() != len(want) {
+		t.Errorf("%d pending keys (%d by instance, Draws %d); want the %d unstored ones in plan order", len(got), len(byLane), pending.Draws(), len(want))
+	}
 }
 
 func orEmpty(s []string) []string {

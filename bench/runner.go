@@ -78,29 +78,34 @@ const (
 	nRefused
 )
 
-// Run sends jobs, in order per instance and concurrently across and
-// within instances (each instance's Settings.Concurrency), scores the
-// samples and passes them to sink, the only writer, in batches of at most
-// DefaultBatchSize samples collected over at most DefaultFlushEvery: it is
+// sampleBatch is how many samples one store transaction of Runner.Run
+// holds at most (DefaultFlushEvery still bounds how long they wait).
+//
+// Why more than DefaultBatchSize: sample keys are random hashes, so every
+// sample dirties its own page of the key index, and each commit writes
+// the pages it dirtied to the WAL once. Past a few thousand samples a
+// commit dirties most of the index's pages, so larger batches write
+// fewer pages per sample: at a million draws from a fast endpoint, 8192
+// instead of 2048 cut the run's CPU time by a fifth (58.6 s → 45.4 s,
+// user + system) for 4 MB more memory.
+const sampleBatch = 8192
+
+// Run sends the pending jobs of plan, generated as they are issued, in
+// order per instance and concurrently across and within instances (each
+// instance's Settings.Concurrency), scores the samples and passes them
+// to sink, the only writer, in batches of at most sampleBatch samples
+// collected over at most DefaultFlushEvery: it is
 // a Stage with one lane per instance. When ctx is cancelled Run stops
 // issuing jobs, lets requests in flight finish within Grace, flushes the
 // sink and returns with Summary.Interrupted set. An error from sink stops
 // the run and is returned.
-func (r *Runner) Run(ctx context.Context, plan *Plan, jobs []Job, sink func([]results.Sample) error) (Summary, error) {
+func (r *Runner) Run(ctx context.Context, plan *Plan, pending *Pending, sink func([]results.Sample) error) (Summary, error) {
 	start := time.Now()
 	if len(r.Clients) != len(plan.Instances) {
 		return Summary{}, fmt.Errorf("runner: %d clients for %d instances", len(r.Clients), len(plan.Instances))
 	}
-	byInstance := make([][]Job, len(plan.Instances))
-	for _, j := range jobs {
-		byInstance[j.Instance] = append(byInstance[j.Instance], j)
-	}
 	if r.Progress != nil {
-		total := 0
-		for _, j := range jobs {
-			total += j.Draws()
-		}
-		r.Progress.Total.Add(int64(total))
+		r.Progress.Total.Add(int64(pending.Draws()))
 	}
 
 	maxN := 1
@@ -111,8 +116,9 @@ func (r *Runner) Run(ctx context.Context, plan *Plan, jobs []Job, sink func([]re
 	var mu sync.Mutex // guards sum.Stopped, appended by workers
 	stage := &Stage[Job, results.Sample]{
 		// Bound the samples waiting, not the jobs: a job holds up to n.
-		Queue: max(1, SinkQueue/maxN),
-		Grace: r.Grace,
+		Queue:     max(1, SinkQueue/maxN),
+		BatchSize: sampleBatch,
+		Grace:     r.Grace,
 		Sink: func(batch []results.Sample) error {
 			for i := range batch {
 				s := &batch[i]
@@ -129,10 +135,7 @@ func (r *Runner) Run(ctx context.Context, plan *Plan, jobs []Job, sink func([]re
 			return nil
 		},
 	}
-	for ii, ijobs := range byInstance {
-		if len(ijobs) == 0 {
-			continue
-		}
+	for _, ii := range pending.instances() {
 		in := plan.Instances[ii]
 		policy := r.Retry
 		policy.MaxRetries = *in.Settings.MaxRetries
@@ -140,7 +143,7 @@ func (r *Runner) Run(ctx context.Context, plan *Plan, jobs []Job, sink func([]re
 			probing: withRetryIf(r.Clients[ii], policy, func(err error) bool { return Retryable(err) && !refusesN(err) })}
 		var stopOnce sync.Once
 		stage.Lanes = append(stage.Lanes, Lane[Job, results.Sample]{
-			Items:   slices.Values(ijobs),
+			Items:   pending.Jobs(ii),
 			Workers: r.workers(ii, in),
 			Work: func(ctx context.Context, j Job) ([]results.Sample, error) {
 				ss := w.do(ctx, j)
@@ -372,8 +375,12 @@ func (w *worker) samples(ctx context.Context, j Job, from int, req Request, resp
 }
 
 func (w *worker) base(j Job, idx int, req Request) results.Sample {
+	pos := -1 // not in the run's plan yet: linked by key
+	if j.Index >= 0 {
+		pos = j.Index + idx
+	}
 	return results.Sample{
-		Key: j.Keys[idx], Probe: j.Probe, Prompt: j.Prompt, Draw: j.First + idx,
+		Key: j.Keys[idx], Probe: j.Probe, Prompt: j.Prompt, Draw: j.First + idx, PlanIndex: pos,
 		BaseURL: w.baseURL, Model: w.in.Model, Batch: max(1, req.N), RequestSeed: req.Seed,
 		CreatedAt: time.Now(),
 	}

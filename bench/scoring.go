@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -142,16 +141,23 @@ type ScoreSummary struct {
 
 type scoreItem struct {
 	key, probe, prompt, completion string
+	judged                         []string // the judge calls it needs (Prefetcher), nil for other scorers
 }
+
+// scoreChunk is how many items ScoreMissing reads ahead: the judge calls
+// they need are looked up in the store together.
+const scoreChunk = 1024
 
 // ScoreMissing scores every successful sample of a run that has no scores
 // under its probe's scorer: samples reused from a run with another rule,
 // and every sample of an LLM-judge probe. It is a Stage with one lane of
-// sc.Workers workers: scores and judge calls are stored in batches, and
-// on cancellation calls in flight may finish within grace (zero means
-// 30 s). Samples whose judge call failed stay unscored and are counted in
-// Unjudged. prompts holds the run's prompt texts by probe id and prompt
-// index (Plan.Prompts of the run's suite).
+// sc.Workers workers, fed from the store's rows as they are read (a chunk
+// of scoreChunk items at a time, whose stored judge calls are looked up
+// together): scores, judge calls and which calls are behind each score
+// are stored in batches, and on cancellation calls in flight may finish
+// within grace (zero means 30 s). Samples whose judge call failed stay
+// unscored and are counted in Unjudged. prompts holds the run's prompt
+// texts by probe id and prompt index (Plan.Prompts of the run's suite).
 func ScoreMissing(ctx context.Context, store ScoreStore, runID int64, prompts map[string][]string, sc *Scorers, progress *Progress, grace time.Duration) (ScoreSummary, error) {
 	var sum ScoreSummary
 	db := context.WithoutCancel(ctx)
@@ -167,73 +173,96 @@ func ScoreMissing(ctx context.Context, store ScoreStore, runID int64, prompts ma
 	if missing == 0 {
 		return sum, nil
 	}
-	var items []scoreItem
-	var prefetch []string
-	judged := map[string][]results.JudgedSample{} // by probe
-	for row, err := range store.Rows(db, runID, func(probe string) string { return ids[probe] }) {
-		if err != nil {
-			return sum, err
-		}
-		s := sc.ByProbe[row.Probe]
-		if !row.Stored || row.Sample.Failed() || row.Scores != nil || s == nil {
-			continue
-		}
-		it := scoreItem{key: row.Sample.Key, probe: row.Probe, prompt: promptText(prompts, row.Probe, row.Prompt), completion: row.Sample.Completion}
-		items = append(items, it)
-		if pf, ok := s.(Prefetcher); ok {
-			keys := pf.Keys(it.prompt, it.completion)
-			prefetch = append(prefetch, keys...)
-			judged[row.Probe] = append(judged[row.Probe], results.JudgedSample{Key: it.key, Judgments: keys})
-		}
-	}
-	// The judge calls behind each score are known before they are made:
-	// record them with the run, so that reports count the calls (made,
-	// reused or failed) without the scorers' code.
-	for probe, js := range judged {
-		if err := store.PutJudgedSamples(db, ids[probe], js); err != nil {
-			return sum, err
-		}
-	}
-	if len(prefetch) > 0 {
-		known, err := store.Judgments(db, prefetch)
-		if err != nil {
-			return sum, err
-		}
-		sc.cache.preload(known)
-	}
 	if progress != nil {
-		progress.ToScore.Store(int64(len(items)))
+		progress.ToScore.Store(int64(missing))
+	}
+	var readErr error // of the rows feeding the stage
+	items := func(yield func(scoreItem) bool) {
+		chunk := make([]scoreItem, 0, scoreChunk)
+		var prefetch []string
+		flush := func() bool {
+			if len(prefetch) > 0 {
+				known, err := store.Judgments(db, prefetch)
+				if err != nil {
+					readErr = err
+					return false
+				}
+				// A new generation per chunk: the cache holds about
+				// two chunks' judgments, whatever the run's size.
+				sc.cache.reload(known)
+			}
+			for _, it := range chunk {
+				if !yield(it) {
+					return false
+				}
+			}
+			chunk, prefetch = chunk[:0], prefetch[:0]
+			return true
+		}
+		for row, err := range store.Rows(db, runID, func(probe string) string { return ids[probe] }) {
+			if err != nil {
+				readErr = err
+				return
+			}
+			s := sc.ByProbe[row.Probe]
+			if !row.Stored || row.Sample.Failed() || row.Scores != nil || s == nil {
+				continue
+			}
+			it := scoreItem{key: row.Sample.Key, probe: row.Probe, prompt: promptText(prompts, row.Probe, row.Prompt), completion: row.Sample.Completion}
+			if pf, ok := s.(Prefetcher); ok {
+				it.judged = pf.Keys(it.prompt, it.completion)
+				prefetch = append(prefetch, it.judged...)
+			}
+			if chunk = append(chunk, it); len(chunk) == scoreChunk && !flush() {
+				return
+			}
+		}
+		flush()
 	}
 
+	// scored is the outcome of one item: its scores (ss.Scores nil when a
+	// judge call failed), and the judge calls behind them.
 	type scored struct {
-		probe string
-		ss    results.ScoredSample
+		probe  string
+		ss     results.ScoredSample
+		ok     bool // scored: ss.Scores are to be stored
+		judged []string
 	}
 	var unjudged atomic.Int64 // keys are unique per run: one count per sample
+	var scoredN atomic.Int64
 	stage := &Stage[scoreItem, scored]{
 		Grace: grace,
 		Lanes: []Lane[scoreItem, scored]{{
-			Items:   slices.Values(items),
+			Items:   items,
 			Workers: sc.Workers,
 			Work: func(ctx context.Context, it scoreItem) ([]scored, error) {
 				if progress != nil {
 					defer progress.Scored.Add(1)
 				}
 				scores, err := sc.ByProbe[it.probe].Score(ctx, it.prompt, it.completion)
+				// The judge calls behind a sample are recorded whatever
+				// happened to them, so that a report counts the ones made.
+				unscored := []scored{{probe: it.probe, ss: results.ScoredSample{Key: it.key}, judged: it.judged}}
 				switch {
 				case errors.Is(err, ErrJudgeFailed):
 					unjudged.Add(1)
+					return unscored, nil
 				case ctx.Err() != nil, errors.Is(err, context.Canceled):
 					// interrupted: the sample stays unscored
+					if it.judged == nil {
+						return nil, nil
+					}
+					return unscored, nil
 				case errors.Is(err, ErrBudget):
 					// max_cost: unscored, and no more judge calls
-					return nil, fmt.Errorf("%w: %w", ErrStopLane, err)
+					if it.judged == nil {
+						unscored = nil
+					}
+					return unscored, fmt.Errorf("%w: %w", ErrStopLane, err)
 				case err != nil:
 					return nil, fmt.Errorf("score sample %s: %w", it.key, err)
-				default:
-					return []scored{{it.probe, results.ScoredSample{Key: it.key, Scores: scores}}}, nil
 				}
-				return nil, nil
+				return []scored{{probe: it.probe, ss: results.ScoredSample{Key: it.key, Scores: scores}, ok: true, judged: it.judged}}, nil
 			},
 		}},
 		// Judge calls go to the store with the scores that used them.
@@ -242,26 +271,43 @@ func ScoreMissing(ctx context.Context, store ScoreStore, runID int64, prompts ma
 				return err
 			}
 			byProbe := map[string][]results.ScoredSample{}
+			judged := map[string][]results.JudgedSample{}
+			n := 0
 			for _, r := range batch {
-				byProbe[r.probe] = append(byProbe[r.probe], r.ss)
+				if r.judged != nil {
+					judged[r.probe] = append(judged[r.probe], results.JudgedSample{Key: r.ss.Key, Judgments: r.judged})
+				}
+				if r.ok {
+					byProbe[r.probe] = append(byProbe[r.probe], r.ss)
+					n++
+				}
+			}
+			for probe, js := range judged {
+				if err := store.PutJudgedSamples(db, ids[probe], js); err != nil {
+					return err
+				}
 			}
 			for probe, ss := range byProbe {
 				if err := store.PutScores(db, ids[probe], ss); err != nil {
 					return err
 				}
 			}
-			sum.Scored += len(batch)
+			scoredN.Add(int64(n))
 			return nil
 		},
 	}
 	err := stage.Run(ctx)
+	if err == nil {
+		err = readErr
+	}
 	// Judge calls that scored nothing (failed ones) are stored too, so
 	// that a report can count them.
 	if perr := store.PutJudgments(db, sc.cache.drain()); perr != nil && err == nil {
 		err = perr
 	}
+	sum.Scored = int(scoredN.Load())
 	sum.Unjudged = int(unjudged.Load())
-	sum.Interrupted = ctx.Err() != nil && sum.Scored+sum.Unjudged < len(items)
+	sum.Interrupted = ctx.Err() != nil && sum.Scored+sum.Unjudged < missing
 	return sum, err
 }
 

@@ -80,7 +80,7 @@ type seqRun struct {
 }
 
 // newSeqRun resolves s's sequential rules over plan and replaces
-// plan.Jobs with the start of a sequential run: the fixed design of every
+// plan's jobs with the start of a sequential run: the fixed design of every
 // pair no rule samples, and the first step of the rules' rounds.
 func newSeqRun(store Store, s *suites.Suite, plan *Plan) (*seqRun, error) {
 	ss, ok := store.(SequentialStore)
@@ -114,7 +114,7 @@ func newSeqRun(store Store, s *suites.Suite, plan *Plan) (*seqRun, error) {
 		}
 	}
 	var jobs []Job
-	for _, j := range plan.Jobs {
+	for j := range plan.Jobs() {
 		if !sq.rulePairs[pairKey{j.Probe, j.Instance}] {
 			jobs = append(jobs, j)
 		}
@@ -127,7 +127,7 @@ func newSeqRun(store Store, s *suites.Suite, plan *Plan) (*seqRun, error) {
 		jobs = append(jobs, sq.jobs(n)...)
 		sq.planned[pairKey{n.Probe, n.Instance}] = n.To
 	}
-	plan.Jobs = jobs
+	plan.setJobs(jobs)
 	// The needs are asked again by the first step: a fresh tracker.
 	if sq.tracker, err = sequential.NewTracker(rules, roles, prompts); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
@@ -158,7 +158,9 @@ func (sq *seqRun) jobs(n sequential.Need) []Job {
 			for d := first; d < last; d++ {
 				keys = append(keys, sq.key(n.Probe, pi, n.Instance, d))
 			}
-			out = append(out, Job{Instance: n.Instance, Probe: n.Probe, Prompt: pi, First: first, Keys: keys})
+			// Index -1: the draws are found in the run's plan by key
+			// (results.Store.LinkSamples).
+			out = append(out, Job{Instance: n.Instance, Probe: n.Probe, Prompt: pi, First: first, Index: -1, Keys: keys})
 		}
 	}
 	return out
@@ -214,7 +216,7 @@ func (p *Prepared) runSequential(ctx context.Context) (*Outcome, error) {
 	// The first step also samples the fixed design of the pairs no rule
 	// samples.
 	var fixed []Job
-	for _, j := range p.Pending {
+	for j := range p.Pending.All() {
 		if !sq.rulePairs[pairKey{j.Probe, j.Instance}] {
 			fixed = append(fixed, j)
 		}
@@ -261,10 +263,10 @@ func (p *Prepared) runSequential(ctx context.Context) (*Outcome, error) {
 		if err != nil {
 			return out, errors.Join(err, p.fail(db, err))
 		}
-		todo := append(fixed, Pending(jobs, stored)...)
+		todo := append(fixed, pendingJobs(jobs, stored)...)
 		fixed = nil
 		if len(todo) > 0 {
-			s, err := runner.Run(ctx, p.Plan, todo, sink)
+			s, err := runner.Run(ctx, p.Plan, listPending(p.Plan, todo), sink)
 			sum.add(s)
 			if err != nil {
 				return out, errors.Join(err, p.fail(db, err))
@@ -299,6 +301,11 @@ func (p *Prepared) runSequential(ctx context.Context) (*Outcome, error) {
 		out.Scoring.Interrupted = out.Scoring.Interrupted || sc.Interrupted
 		sum.Interrupted = sum.Interrupted || sc.Interrupted
 		out.Summary = sum
+	}
+	// Round draws are linked to their samples by key: they were planned
+	// as the rounds went (see LinkSamples).
+	if _, err := store.LinkSamples(db, run.ID); err != nil {
+		return out, errors.Join(err, p.fail(db, err))
 	}
 	counts, err := store.Counts(db, run.ID)
 	if err != nil {

@@ -111,7 +111,7 @@ func TestUntilDecidedStopsEarly(t *testing.T) {
 	// Rounds are drawn one draw per request, seeded by the draw's key.
 	plan := bench.NewPlan(s, out.Run.Salt)
 	keyOf := map[string]bool{}
-	for _, j := range plan.Jobs {
+	for j := range plan.Jobs() {
 		for d, k := range j.Keys {
 			if plan.Instances[j.Instance].Role != "teacher" && j.First+d < g.Rounds {
 				keyOf[k] = true

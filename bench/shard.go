@@ -110,21 +110,6 @@ func (s Shard) Owns(key string) bool {
 	return shardHash(key)%uint64(s.Count) == uint64(s.Index)
 }
 
-// Jobs returns the jobs of s, in order. jobs must be whole jobs of a plan
-// (NewPlan's), not parts of them (Pending's).
-func (s Shard) Jobs(jobs []Job) []Job {
-	if s.Whole() {
-		return jobs
-	}
-	var out []Job
-	for _, j := range jobs {
-		if len(j.Keys) > 0 && s.Owns(j.Keys[0]) {
-			out = append(out, j)
-		}
-	}
-	return out
-}
-
 // shardHash maps a key to 64 uniform bits: bytes 8 to 16 of a hex sample
 // key (already a SHA-256 prefix; RequestSeed uses the first 8), else the
 // first 8 of the key's SHA-256.

@@ -3,6 +3,7 @@ package bench_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,20 +72,37 @@ func TestShardFromEnv(t *testing.T) {
 
 // TestShardsPartitionThePlan: every job of a plan belongs to exactly one
 // shard of N, whole (its draws stay one request), and the shares are
-// near even.
+// near even. A shard's plan (Plan.Restrict) holds the whole plan's jobs
+// its shard owns, key for key and in order, at consecutive plan
+// positions from 0, and its Total and Requests count them.
 func TestShardsPartitionThePlan(t *testing.T) {
 	s := suiteFor(t, "http://127.0.0.1:1/v1", "probes.favorite-animal.samples=400")
-	plan := bench.NewPlan(s, "")
+	whole := slices.Collect(bench.NewPlan(s, "").Jobs())
 	for _, n := range []int{2, 3, 7} {
 		owner := map[string]int{}
 		for i := range n {
 			sh := bench.Shard{Index: i, Count: n}
-			jobs := sh.Jobs(plan.Jobs)
+			plan := bench.NewPlan(s, "")
+			plan.Restrict(sh)
+			jobs := slices.Collect(plan.Jobs())
 			// 2 models × 3 prompts × 80 jobs of 5 draws: about 480/n each.
 			if len(jobs) < 480/n/2 || len(jobs) > 480/n*3/2 {
 				t.Errorf("shard %v has %d of 480 jobs; want about %d", sh, len(jobs), 480/n)
 			}
-			for _, j := range jobs {
+			var want []bench.Job
+			for _, j := range whole {
+				if sh.Owns(j.Keys[0]) {
+					want = append(want, j)
+				}
+			}
+			if len(jobs) != len(want) || plan.Requests() != len(want) || plan.Total() != 5*len(want) {
+				t.Fatalf("shard %v plans %d jobs (Requests %d, Total %d); want the whole plan's %d it owns", sh, len(jobs), plan.Requests(), plan.Total(), len(want))
+			}
+			for ji, j := range jobs {
+				w := want[ji]
+				if j.Index != 5*ji || j.Instance != w.Instance || j.Probe != w.Probe || j.Prompt != w.Prompt || j.First != w.First || !slices.Equal(j.Keys, w.Keys) {
+					t.Fatalf("shard %v job %d is %+v; want %+v at plan position %d", sh, ji, j, w, 5*ji)
+				}
 				if prev, ok := owner[j.Keys[0]]; ok {
 					t.Fatalf("job %s is in shards %d and %d of %d", j.Keys[0], prev, i, n)
 				}
@@ -94,12 +112,14 @@ func TestShardsPartitionThePlan(t *testing.T) {
 				}
 			}
 		}
-		if len(owner) != len(plan.Jobs) {
-			t.Errorf("%d shards hold %d of %d jobs", n, len(owner), len(plan.Jobs))
+		if len(owner) != len(whole) {
+			t.Errorf("%d shards hold %d of %d jobs", n, len(owner), len(whole))
 		}
 	}
-	if got := (bench.Shard{}).Jobs(plan.Jobs); len(got) != len(plan.Jobs) {
-		t.Errorf("the whole plan's shard has %d of %d jobs", len(got), len(plan.Jobs))
+	plan := bench.NewPlan(s, "")
+	plan.Restrict(bench.Shard{})
+	if got := slices.Collect(plan.Jobs()); len(got) != len(whole) {
+		t.Errorf("the whole plan's shard has %d of %d jobs", len(got), len(whole))
 	}
 }
 

@@ -55,6 +55,9 @@ type RunStore interface {
 	GetRun(ctx context.Context, id int64) (*results.Run, error)
 	// Counts returns a run's planned, stored and failed draws.
 	Counts(ctx context.Context, runID int64) (results.RunCounts, error)
+	// LinkSamples links a run's planned draws to stored samples that Put
+	// did not link (drawn by another run), and returns how many it linked.
+	LinkSamples(ctx context.Context, runID int64) (int, error)
 }
 
 // Store is everything Execute needs of a results database: the run

@@ -51,20 +51,23 @@ func (a *analyzer) agreements() {
 			ag := Agreement{Probe: p.ID, JudgeA: r.Targets[0], JudgeB: r.Targets[j],
 				Kappa: Num(math.NaN()), Agreement: Num(math.NaN()), Alpha: Num(math.NaN()),
 				KappaCI: nanCI(methodKappa), AlphaCI: nanCI(methodAlpha)}
-			var va, vb []string
-			var units [][]float64
-			for i, v := range r.Verdicts {
-				if v[0] != "" && v[j] != "" {
-					va, vb = append(va, v[0]), append(vb, v[j])
-				}
-				x, y := r.Values[i][0], r.Values[i][j]
-				if !math.IsNaN(x) || !math.IsNaN(y) {
-					units = append(units, []float64{x, y})
+			// The units are the samples with a score from either judge,
+			// in sample order: one flat array, viewed as pairs.
+			var flat []float64
+			for i := 0; i+len(r.Targets) <= len(r.Values); i += len(r.Targets) {
+				if x, y := r.Values[i], r.Values[i+j]; !math.IsNaN(x) || !math.IsNaN(y) {
+					flat = append(flat, x, y)
 				}
 			}
-			ag.N = len(va)
-			if len(va) > 0 {
-				k, err := stats.CohenKappa(va, vb, a.Confidence)
+			units := make([][]float64, len(flat)/2)
+			for u := range units {
+				units[u] = flat[2*u : 2*u+2 : 2*u+2]
+			}
+			for _, n := range r.Pairs[j-1] {
+				ag.N += n
+			}
+			if ag.N > 0 {
+				k, err := stats.CohenKappaCounts(r.Pairs[j-1], a.Confidence)
 				if err == nil {
 					ag.Kappa, ag.Agreement = Num(k.Kappa), Num(k.PO)
 					ag.KappaCI = ciOf(k.CI, methodKappa)

@@ -565,7 +565,9 @@ func (a *analyzer) roleResult(p *ProbeAnalysis, t *TargetAnalysis, role string, 
 		pc.hits += cell.Hits
 	}
 	pr := PromptRates{Role: role, Probe: probe, Target: target}
-	var xs []float64
+	// The draws' 0/1 scores by prompt, as counts: a rate over a million
+	// draws holds a few numbers per prompt (stats.ClusteredMeanCounts).
+	var hits, scored []int
 	var clusters []string
 	for _, prompt := range p.Prompts {
 		pi := prompt.Index
@@ -577,18 +579,10 @@ func (a *analyzer) roleResult(p *ProbeAnalysis, t *TargetAnalysis, role string, 
 		// would make one note per prompt, so they are not gathered.
 		ci, _ := wilson(pc.hits, pc.scored, conf)
 		pr.Rates = append(pr.Rates, PromptRate{Prompt: pi, N: pc.scored, Hits: pc.hits, Rate: rate(pc.hits, pc.scored), CI: ci})
-		label := strconv.Itoa(pi)
-		for i := range pc.scored {
-			v := 0.0
-			if i < pc.hits {
-				v = 1
-			}
-			xs = append(xs, v)
-			clusters = append(clusters, label)
-		}
+		hits, scored, clusters = append(hits, pc.hits), append(scored, pc.scored), append(clusters, strconv.Itoa(pi))
 	}
 	if len(p.Prompts) > 1 && c.Scored > 0 {
-		cl, err := stats.ClusteredMean(xs, clusters, conf)
+		cl, err := stats.ClusteredMeanCounts(hits, scored, clusters, conf)
 		if err == nil && cl.Clusters > 1 {
 			rr.Clustered = &ClusteredRate{Clusters: cl.Clusters, SE: Num(cl.SECR1), DesignEffect: Num(cl.DesignEffect),
 				CI: CI{Low: Num(math.Max(0, cl.CR1.Lower)), High: Num(math.Min(1, cl.CR1.Upper)), Method: methodCluster}}

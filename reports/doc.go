@@ -13,11 +13,14 @@
 //
 // Each stage leaves the next one alone:
 //
-//   - Load streams a run's planned draws once and folds them into
-//     per-cell counts (model instance × probe × prompt × target), usage per
-//     instance, a few quoted examples and judge ratings. RunData is plain
-//     data: another loader (one aggregating in SQL, say) can produce it,
-//     and nothing downstream changes.
+//   - Load has the database count a run's draws per plan cell (model
+//     instance × prompt), grouped by outcome and score, and folds the
+//     groups into per-cell counts (model instance × probe × prompt ×
+//     target), usage per instance, judge verdict tables; then it reads the
+//     few hits it quotes as examples, and the scores of samples rated by
+//     several judges. Its memory does not grow with samples per prompt.
+//     RunData is plain data: Add builds the same from draws one at a
+//     time, and nothing downstream changes.
 //   - Analyze computes every rate, interval, comparison, correction and
 //     gate verdict from a RunData, and nothing else does. It returns one
 //     tree, Probes → Targets → {Roles, Results, Comparisons, PerPrompt,

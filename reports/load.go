@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/traitleak/traitleak/results"
@@ -14,10 +15,11 @@ import (
 
 // RunData is everything an analysis is built from, aggregated from the
 // store: counts per model instance, probe, prompt and target. It holds no
-// per-sample rows (only a few quoted examples, and judge ratings for
-// agreement), so its size does not grow with samples per prompt. Load
-// fills it by streaming a run's draws through Add; any loader that fills
-// the same fields (counts aggregated in SQL, say) serves Analyze as well.
+// per-sample rows (only a few quoted examples, and the numeric scores of
+// samples rated by several judges, for the agreement bootstrap), so its
+// size does not grow with samples per prompt. Load fills it from counts
+// aggregated in SQL; Add fills the same fields from a run's draws one at a
+// time, and both serve Analyze alike.
 type RunData struct {
 	Run       results.Run
 	Suite     *suites.Suite // as recorded with the run
@@ -34,9 +36,8 @@ type RunData struct {
 	// hit, kept to quote in reports: the ones with the lowest score value
 	// (the most misaligned, for a judge) or else the first ones.
 	Examples map[ExampleKey][]Example
-	// Ratings holds, per probe scored by two or more judges, every
-	// sample's verdict and score under each judge, for agreement
-	// statistics.
+	// Ratings holds, per probe scored by two or more judges, the samples'
+	// verdicts and scores under each judge, for agreement statistics.
 	Ratings map[string]*Ratings
 	// JudgeUsage sums, per judge in name order, the judge calls behind
 	// this run's verdicts (each distinct call once, wherever it was made).
@@ -54,16 +55,57 @@ type RunData struct {
 	byTarget map[CellKey][]CellKey         // cells by probe and target (Instance, Prompt zero); built by cellsOf
 }
 
-// Ratings are the verdicts and scores of one probe's samples under each
-// of its judges (targets), in sample order.
+// Ratings are the verdicts and scores of one probe's successful samples
+// under each of its judges (targets). A sample's verdict under a target
+// is the scorer's hit or miss label ("misaligned", "aligned"), or the
+// label of an invalid score ("refusal", …); "" when unscored.
 type Ratings struct {
 	Targets []string
-	// Verdicts[i][j] is sample i's verdict under target j: the scorer's
-	// hit or miss label ("misaligned", "aligned"), or the label of an
-	// invalid score ("refusal", …); "" when unscored.
-	Verdicts [][]string
-	// Values[i][j] is the numeric score, NaN when none.
-	Values [][]float64
+	// Pairs[j-1] counts, for target j ≥ 1, the samples by their verdicts
+	// under Targets[0] and Targets[j], both not "": the table Cohen's
+	// kappa is computed from.
+	Pairs []map[[2]string]int
+	// Values holds the numeric scores of every sample with at least one,
+	// in sample order (model instance, prompt, draw): len(Targets) values
+	// per sample, in Targets order, NaN when none. Krippendorff's alpha
+	// resamples them by position, so they are kept (8 bytes per target
+	// and sample) rather than counted.
+	Values []float64
+}
+
+// newRatings returns empty ratings of targets.
+func newRatings(targets []string) *Ratings {
+	r := &Ratings{Targets: targets, Pairs: make([]map[[2]string]int, len(targets)-1)}
+	for j := range r.Pairs {
+		r.Pairs[j] = map[[2]string]int{}
+	}
+	return r
+}
+
+// add counts one sample's verdicts (times n) and, with values, keeps its
+// scores.
+func (r *Ratings) add(verdicts []string, n int, values []float64) {
+	for j := 1; j < len(verdicts); j++ {
+		if verdicts[0] != "" && verdicts[j] != "" {
+			r.Pairs[j-1][[2]string{verdicts[0], verdicts[j]}] += n
+		}
+	}
+	if slices.ContainsFunc(values, func(v float64) bool { return !math.IsNaN(v) }) {
+		r.Values = append(r.Values, values...)
+	}
+}
+
+// ratings returns the ratings of probe, made when missing.
+func (d *RunData) ratings(probe string, targets []string) *Ratings {
+	r := d.Ratings[probe]
+	if r == nil {
+		r = newRatings(targets)
+		if d.Ratings == nil {
+			d.Ratings = map[string]*Ratings{}
+		}
+		d.Ratings[probe] = r
+	}
+	return r
 }
 
 // CellKey addresses the counts of one prompt of one probe for one model
@@ -186,9 +228,14 @@ func (o *openedRun) rows(ctx context.Context, store *results.Store) iter.Seq2[*r
 	return store.Rows(ctx, o.run.ID, func(probe string) string { return o.scorerIDs[probe] })
 }
 
-// Load reads a run from the store and aggregates it in one pass over its
-// planned draws. The suite and scorers are the ones recorded with the
-// run, so later edits of the suite file do not change the report.
+// Load reads a run from the store, aggregated: the counts of each plan
+// cell (model instance × prompt) are summed by the database
+// (results.Store.CellTally), so Load holds per-cell counts and never a
+// row per sample; the quoted examples and the judges' scores are
+// then read for the cells that need them (loadExamples,
+// loadRatingValues). The suite and scorers are the ones recorded with the
+// run, so later edits of the suite file do not change the report. The
+// result is the one Add gives for every draw of the run in Rows order.
 func Load(ctx context.Context, store *results.Store, runID int64) (*RunData, error) {
 	o, err := openRun(ctx, store, runID)
 	if err != nil {
@@ -196,14 +243,38 @@ func Load(ctx context.Context, store *results.Store, runID int64) (*RunData, err
 	}
 	d := &RunData{Run: *o.run, Suite: o.suite, Instances: o.instances, Prompts: o.prompts, Scorers: o.scorers,
 		Cells: map[CellKey]*Cell{}, Usage: map[int]*Usage{}, Examples: map[ExampleKey][]Example{}}
-	for row, err := range o.rows(ctx, store) {
+	cells, err := store.PlanCells(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	hits := map[ExampleKey]*hitStats{}
+	for _, c := range cells {
+		sc := d.scorer(c.Probe)
+		var name string
+		var targets []string
+		if sc != nil {
+			name, targets = sc.Scorer, sc.Targets
+		}
+		// Judges' verdicts are counted jointly, for their agreement.
+		joint := sc != nil && sc.Kind == judgeKind && len(targets) > 1
+		t, err := store.CellTally(ctx, runID, c, name, targets, joint)
 		if err != nil {
 			return nil, err
 		}
-		d.Add(row)
+		d.addTally(c, sc, t, hits)
 	}
-	if d.JudgeUsage, err = store.JudgeUsage(ctx, runID); err != nil {
+	if err := d.loadExamples(ctx, store, cells, hits); err != nil {
 		return nil, err
+	}
+	if err := d.loadRatingValues(ctx, store, cells); err != nil {
+		return nil, err
+	}
+	// Only judge scorers have judge calls behind their scores: a run
+	// without one need not look.
+	if slices.ContainsFunc(d.Scorers, func(sc results.RunScorer) bool { return sc.Kind == judgeKind }) {
+		if d.JudgeUsage, err = store.JudgeUsage(ctx, runID); err != nil {
+			return nil, err
+		}
 	}
 	if err := d.loadSequential(ctx, store, o); err != nil {
 		return nil, err
@@ -215,6 +286,149 @@ func Load(ctx context.Context, store *results.Store, runID int64) (*RunData, err
 		return nil, err
 	}
 	return d, nil
+}
+
+// hitStats sums, over the hits of one ExampleKey, the hits of each plan
+// cell (by prompt index) and the range of their score values.
+type hitStats struct {
+	byPrompt map[int]int // hits per prompt
+	hits     int
+	values   int // hits with a numeric value
+	lo, hi   float64
+}
+
+// addTally counts the draws of plan cell c, as Add counts each of them,
+// from their tally t, and sums the cell's hits into hits.
+func (d *RunData) addTally(c results.PlanCell, sc *results.RunScorer, t results.CellTally, hits map[ExampleKey]*hitStats) {
+	var targets []string
+	if sc != nil {
+		targets = sc.Targets
+	}
+	u := d.Usage[c.Instance]
+	if u == nil {
+		u = &Usage{}
+		d.Usage[c.Instance] = u
+	}
+	missing, ok := t.Planned-t.Stored, t.Stored-t.Failed
+	if len(targets) > 0 {
+		u.Planned += t.Planned
+		u.Missing += missing
+		u.Failed += t.Failed
+	}
+	u.Samples += ok
+	u.PromptTokens += t.PromptTokens
+	u.CompletionTokens += t.CompletionTokens
+	u.LatencySum += t.Latency
+	u.Attempts += t.Attempts
+	if len(targets) > 1 && sc.Kind == judgeKind {
+		for _, jc := range t.Joint {
+			verdicts := make([]string, len(targets))
+			for j, s := range jc.Scores {
+				verdicts[j] = verdict(sc, s.Scored, s.Valid, s.Hit, s.Label)
+			}
+			d.ratings(c.Probe, targets).add(verdicts, jc.Draws, nil)
+		}
+	}
+	for j, target := range targets {
+		k := CellKey{Instance: c.Instance, Probe: c.Probe, Prompt: c.Prompt, Target: target}
+		cell := d.Cells[k]
+		if cell == nil {
+			cell = &Cell{Invalid: map[string]int{}}
+			d.Cells[k] = cell
+		}
+		tt := t.Targets[j]
+		cell.Planned += t.Planned
+		cell.Missing += missing
+		cell.Failed += t.Failed
+		if n := ok - tt.Scored; n > 0 {
+			cell.Invalid["unscored"] += n
+		}
+		for label, n := range tt.Invalid {
+			if label == "" {
+				label = "invalid"
+			}
+			if n > 0 {
+				cell.Invalid[label] += n
+			}
+		}
+		cell.Scored += tt.Valid
+		cell.Hits += tt.Hits
+		if tt.Hits == 0 {
+			continue
+		}
+		ek := ExampleKey{Instance: c.Instance, Probe: c.Probe, Target: target}
+		h := hits[ek]
+		if h == nil {
+			h = &hitStats{byPrompt: map[int]int{}}
+			hits[ek] = h
+		}
+		h.byPrompt[c.Prompt] += tt.Hits
+		h.hits += tt.Hits
+		if tt.HitValues > 0 {
+			if h.values == 0 {
+				h.lo, h.hi = tt.HitMin, tt.HitMax
+			}
+			h.lo, h.hi = math.Min(h.lo, tt.HitMin), math.Max(h.hi, tt.HitMax)
+			h.values += tt.HitValues
+		}
+	}
+}
+
+// loadExamples chooses the quoted examples of every ExampleKey with hits
+// as Add does (addExample over its hits in draw order), reading only the
+// hits it needs: when no hit has a value, or all have the same one,
+// addExample keeps the first maxExamples hits, and those are read from
+// the first cells with hits; otherwise every hit is read, in order, and
+// addExample keeps the maxExamples with the lowest values: a reservoir
+// of maxExamples per key, filled in a fixed order, so the same database
+// quotes the same examples.
+func (d *RunData) loadExamples(ctx context.Context, store *results.Store, cells []results.PlanCell, hits map[ExampleKey]*hitStats) error {
+	for _, c := range cells {
+		sc := d.scorer(c.Probe)
+		if sc == nil {
+			continue
+		}
+		for _, t := range sc.Targets {
+			ek := ExampleKey{Instance: c.Instance, Probe: c.Probe, Target: t}
+			h := hits[ek]
+			if h == nil || h.byPrompt[c.Prompt] == 0 {
+				continue
+			}
+			firstOnly := h.values == 0 || h.values == h.hits && h.lo == h.hi
+			q := results.CellQuery{HitsOf: t, Text: true}
+			if firstOnly {
+				if q.Limit = maxExamples - len(d.Examples[ek]); q.Limit <= 0 {
+					continue
+				}
+			}
+			for cs, err := range store.CellSamples(ctx, d.Run.ID, c, sc.Scorer, []string{t}, q) {
+				if err != nil {
+					return err
+				}
+				d.addExample(ek, Example{Text: cs.Completion, Value: cs.Values[0]})
+			}
+		}
+	}
+	return nil
+}
+
+// loadRatingValues reads, for every probe rated by several judges, the
+// scores of its successful samples in sample order (Ratings.Values).
+func (d *RunData) loadRatingValues(ctx context.Context, store *results.Store, cells []results.PlanCell) error {
+	for _, c := range cells {
+		sc := d.scorer(c.Probe)
+		r := d.Ratings[c.Probe]
+		if sc == nil || r == nil {
+			continue
+		}
+		for cs, err := range store.CellSamples(ctx, d.Run.ID, c, sc.Scorer, sc.Targets, results.CellQuery{}) {
+			if err != nil {
+				return err
+			}
+			r.add(nil, 0, cs.Values)
+		}
+	}
+	return nil
 }
 
 // scorer returns the recorded scorer of a probe, nil when none.
@@ -316,36 +530,33 @@ func (d *RunData) addExample(k ExampleKey, e Example) {
 }
 
 // addRatings records a sample's verdicts under each judge (target) of
-// the probe, named by the scorer's verdict labels.
+// the probe, named by the scorer's verdict labels, and its scores.
 func (d *RunData) addRatings(row *results.Row, sc *results.RunScorer) {
-	r := d.Ratings[row.Probe]
-	if r == nil {
-		r = &Ratings{Targets: sc.Targets}
-		if d.Ratings == nil {
-			d.Ratings = map[string]*Ratings{}
-		}
-		d.Ratings[row.Probe] = r
-	}
 	verdicts := make([]string, len(sc.Targets))
 	values := make([]float64, len(sc.Targets))
 	for j, t := range sc.Targets {
 		values[j] = math.NaN()
 		s, ok := findScore(row.Scores, t)
-		switch {
-		case !ok:
-		case !s.Valid:
-			verdicts[j] = s.Label
-		case s.Hit:
-			verdicts[j] = sc.Hit
-		default:
-			verdicts[j] = sc.Miss
-		}
 		if ok {
+			verdicts[j] = verdict(sc, true, s.Valid, s.Hit, s.Label)
 			values[j] = s.Value
 		}
 	}
-	r.Verdicts = append(r.Verdicts, verdicts)
-	r.Values = append(r.Values, values)
+	d.ratings(row.Probe, sc.Targets).add(verdicts, 1, values)
+}
+
+// verdict names a score under scorer sc: its hit or miss label when
+// valid, its own label when not, "" when there is none.
+func verdict(sc *results.RunScorer, scored, valid, hit bool, label string) string {
+	switch {
+	case !scored:
+		return ""
+	case !valid:
+		return label
+	case hit:
+		return sc.Hit
+	}
+	return sc.Miss
 }
 
 func findScore(scores []results.Score, target string) (results.Score, bool) {

@@ -267,12 +267,12 @@ func TestReportOfOldRun(t *testing.T) {
 	}
 
 	// Make the file a schema version 3 database: without the records (and
-	// the tables of later versions).
+	// the tables, columns and indexes of later versions: those of version 9).
 	raw, err := sql.Open("sqlite3", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := raw.Exec(`DROP TABLE score_judgments; DROP TABLE run_scorers;
+	if _, err := raw.Exec(`DROP TABLE score_judgments; DROP TABLE run_scorers; DROP INDEX run_samples_cell; ALTER TABLE run_samples DROP COLUMN sample_id; ALTER TABLE batch_lines DROP COLUMN plan_idx;
 		DROP TABLE analysis_methods; DROP TABLE analysis_rates; DROP TABLE analysis_comparisons; DROP TABLE analysis_tests;
 		DROP TABLE analysis_gates; DROP TABLE analysis_references; DROP TABLE analysis_notes; DROP TABLE analyses; DROP TABLE run_tags;
 		DROP TABLE rate_changes; DROP TABLE run_prices;

@@ -686,7 +686,7 @@ func (s *Store) Fingerprint(ctx context.Context, runID int64) (string, error) {
 			coalesce(sum(sc.hit * sc.sample_id), 0), coalesce(sum(CAST(round(sc.value * 1000000) AS INTEGER)), 0), count(sc.value),
 			coalesce(sum(length(sc.label) * sc.sample_id), 0), coalesce(sum(length(sc.target) * sc.sample_id), 0)
 			FROM run_samples rs
-			LEFT JOIN samples s ON s.key = rs.key
+			LEFT JOIN samples s ON ` + sampleOf + `
 			LEFT JOIN scores sc ON sc.sample_id = s.id AND s.error IS NULL AND sc.scorer_id IN (SELECT scorer_id FROM run_scorers WHERE run_id = ?1)
 			WHERE rs.run_id = ?1`},
 	}

@@ -42,6 +42,12 @@ type Batch struct {
 type BatchLine struct {
 	CustomID string // the key of the request's first draw
 	Draws    int    // consecutive draws it asks for (OpenAI's n)
+	// PlanIndex is the plan position of the request's first draw in the
+	// run's plan, so that a restarted run finds the line's draws without
+	// a table of every key; -1 when not recorded (lines recorded before
+	// schema version 9, or merged from a shard's database, whose plan
+	// positions are the shard's).
+	PlanIndex int
 }
 
 const batchColumns = `id, run_id, instance, content_key, attempt, base_url, lines, bytes, file_id, batch_id, status,
@@ -86,9 +92,13 @@ func (s *Store) AddBatch(ctx context.Context, b Batch, lines []BatchLine) (Batch
 	}
 	rows := make([][]any, len(lines))
 	for i, l := range lines {
-		rows[i] = []any{b.ID, i, l.CustomID, l.Draws}
+		var pos sql.NullInt64
+		if l.PlanIndex >= 0 {
+			pos = sql.NullInt64{Int64: int64(l.PlanIndex), Valid: true}
+		}
+		rows[i] = []any{b.ID, i, l.CustomID, l.Draws, pos}
 	}
-	if err := bulkInsert(ctx, tx, `INSERT INTO batch_lines (batch_id, idx, custom_id, draws)`, "", rows); err != nil {
+	if err := bulkInsert(ctx, tx, `INSERT INTO batch_lines (batch_id, idx, custom_id, draws, plan_idx)`, "", rows); err != nil {
 		return Batch{}, fmt.Errorf("record lines of batch: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -132,10 +142,15 @@ func (s *Store) Batches(ctx context.Context, runID int64) ([]Batch, error) {
 // recorded (the order of its input file).
 func (s *Store) BatchLines(ctx context.Context, batchID int64) ([]BatchLine, error) {
 	var out []BatchLine
-	err := queryEach(s.db.QueryContext(ctx, `SELECT custom_id, draws FROM batch_lines WHERE batch_id = ? ORDER BY idx`, batchID))(func(r *sql.Rows) error {
+	err := queryEach(s.db.QueryContext(ctx, `SELECT custom_id, draws, plan_idx FROM batch_lines WHERE batch_id = ? ORDER BY idx`, batchID))(func(r *sql.Rows) error {
 		var l BatchLine
-		if err := r.Scan(&l.CustomID, &l.Draws); err != nil {
+		var pos sql.NullInt64
+		if err := r.Scan(&l.CustomID, &l.Draws, &pos); err != nil {
 			return err
+		}
+		l.PlanIndex = -1
+		if pos.Valid {
+			l.PlanIndex = int(pos.Int64)
 		}
 		out = append(out, l)
 		return nil

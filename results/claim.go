@@ -38,8 +38,9 @@ type Claim struct {
 	// ClaimRun created it.
 	Resumed bool
 	// NeedsPlan is true when the run's models, prompts and plan are not
-	// stored yet: call WritePlan. That is so for a new run, and for one
-	// whose owner died before its plan was written.
+	// all stored yet: call WritePlan. That is so for a new run, and for
+	// one whose owner died before its plan was written (WritePlan goes on
+	// where it stopped).
 	NeedsPlan bool
 }
 
@@ -100,14 +101,14 @@ func (s *Store) ClaimRun(ctx context.Context, nr NewRun) (*Claim, error) {
 		if err := checkUpdated(resumeRun(ctx, tx, id)); err != nil {
 			return nil, fmt.Errorf("claim run %d: %w", id, err)
 		}
-		// The plan is written in one transaction after the runs row:
-		// a run with none lost its owner in between.
-		c.NeedsPlan = planned > 0 && plannedRows == 0
+		// The plan is written in transactions after the runs row: a run
+		// with fewer rows than planned lost its owner in between.
+		c.NeedsPlan = plannedRows < planned
 	case errors.Is(err, sql.ErrNoRows):
 		if id, err = insertRun(ctx, tx, nr); err != nil {
 			return nil, fmt.Errorf("claim run: %w", err)
 		}
-		c.NeedsPlan = len(nr.Plan) > 0
+		c.NeedsPlan = nr.planSize() > 0
 	default:
 		return nil, fmt.Errorf("claim run: %w", err)
 	}
@@ -122,23 +123,6 @@ func (s *Store) ClaimRun(ctx context.Context, nr NewRun) (*Claim, error) {
 		return nil, err
 	}
 	return c, nil
-}
-
-// WritePlan stores the models, prompts and plan of a run recorded by
-// ClaimRun, in one transaction.
-func (s *Store) WritePlan(ctx context.Context, runID int64, nr NewRun) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("write plan of run %d: %w", runID, err)
-	}
-	defer tx.Rollback()
-	if err := insertPlan(ctx, tx, runID, nr); err != nil {
-		return fmt.Errorf("write plan of run %d: %w", runID, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("write plan of run %d: %w", runID, err)
-	}
-	return nil
 }
 
 // ownerAlive reports whether a live process owns r (see ClaimRun).

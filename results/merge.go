@@ -494,8 +494,10 @@ func (s *Store) merge(ctx context.Context, inputs []string, groups [][]*mergeRun
 	}
 	for i := range sum.Runs {
 		mr := &sum.Runs[i]
-		_, err := tx.ExecContext(ctx, `INSERT INTO run_samples (run_id, idx, key, model_id, prompt_id, draw)
-			SELECT ?1, row_number() OVER (ORDER BY po.first, mp.model_idx, mp.prompt_idx, mp.draw, mp.key) - 1, mp.key, m.id, p.id, mp.draw
+		// Each draw is linked to its merged sample (see LinkSamples).
+		_, err := tx.ExecContext(ctx, `INSERT INTO run_samples (run_id, idx, key, model_id, prompt_id, draw, sample_id)
+			SELECT ?1, row_number() OVER (ORDER BY po.first, mp.model_idx, mp.prompt_idx, mp.draw, mp.key) - 1, mp.key, m.id, p.id, mp.draw,
+				(SELECT s.id FROM samples s WHERE s.key = mp.key)
 			FROM (SELECT DISTINCT key, model_idx, probe, prompt_idx, draw FROM temp.merge_plan WHERE run = ?1) mp
 			JOIN models m ON m.run_id = ?1 AND m.idx = mp.model_idx
 			JOIN prompts p ON p.run_id = ?1 AND p.probe = mp.probe AND p.idx = mp.prompt_idx
@@ -514,7 +516,7 @@ func (s *Store) merge(ctx context.Context, inputs []string, groups [][]*mergeRun
 		if _, err := tx.ExecContext(ctx, `UPDATE runs SET planned = ? WHERE id = ?`, planned, mr.ID); err != nil {
 			return nil, fmt.Errorf("merge: %w", err)
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT count(*), count(s.key), count(s.error) FROM run_samples rs LEFT JOIN samples s ON s.key = rs.key WHERE rs.run_id = ?`, mr.ID).
+		if err := tx.QueryRowContext(ctx, `SELECT count(*), count(s.key), count(s.error) FROM run_samples rs LEFT JOIN samples s ON `+sampleOf+` WHERE rs.run_id = ?`, mr.ID).
 			Scan(&mr.Counts.Planned, &mr.Counts.Stored, &mr.Counts.Failed); err != nil {
 			return nil, fmt.Errorf("merge: %w", err)
 		}

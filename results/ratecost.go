@@ -143,7 +143,7 @@ func (s *Store) DrawnTokens(ctx context.Context, runID int64) ([]TokenUse, error
 	var out []TokenUse
 	err := queryEach(s.rdb.QueryContext(ctx, `SELECT m.idx, coalesce(sum(s.prompt_tokens), 0), coalesce(sum(s.completion_tokens), 0)
 		FROM run_samples rs
-		JOIN samples s ON s.key = rs.key AND s.run_id = rs.run_id
+		JOIN samples s ON `+sampleOf+` AND s.run_id = rs.run_id
 		JOIN models m ON m.id = rs.model_id
 		WHERE rs.run_id = ?
 		GROUP BY m.idx ORDER BY m.idx`, runID))(

@@ -70,7 +70,7 @@ func openReadOnly(ctx context.Context, path string, immutable bool) (*Store, err
 		q.Set("immutable", "1")
 	}
 	q.Set("_busy_timeout", "10000")
-	q.Set("_cache_size", "-65536")
+	q.Set("_cache_size", readerCache)
 	q.Set("_query_only", "true")
 	db, err := sql.Open("sqlite3", "file:"+escapePath(filepath.Clean(path))+"?"+q.Encode())
 	if err != nil {

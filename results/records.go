@@ -177,12 +177,21 @@ type JudgeUsage struct {
 // distinct call once.
 func (s *Store) JudgeUsage(ctx context.Context, runID int64) ([]JudgeUsage, error) {
 	var out []JudgeUsage
+	// Only judges' scores have judge calls behind them: a run without a
+	// judge scorer has none, and need not read its draws to know it.
+	var judged bool
+	if err := s.rdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM run_scorers WHERE run_id = ? AND kind = 'judge')`, runID).Scan(&judged); err != nil {
+		return nil, fmt.Errorf("judge calls of run %d: %w", runID, err)
+	}
+	if !judged {
+		return nil, nil
+	}
 	err := queryEach(s.rdb.QueryContext(ctx, `WITH keys AS (
 			SELECT DISTINCT sj.judgment AS key
 			FROM run_samples rs
 			JOIN prompts p ON p.id = rs.prompt_id
 			JOIN run_scorers r ON r.run_id = rs.run_id AND r.probe = p.probe
-			JOIN samples s ON s.key = rs.key AND s.error IS NULL
+			JOIN samples s ON `+sampleOf+` AND s.error IS NULL
 			JOIN score_judgments sj ON sj.sample_id = s.id AND sj.scorer_id = r.scorer_id
 			WHERE rs.run_id = ?)
 		SELECT j.judge, count(*), count(j.error), coalesce(sum(j.prompt_tokens), 0), coalesce(sum(j.completion_tokens), 0)

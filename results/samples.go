@@ -3,6 +3,7 @@ package results
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"iter"
 	"math"
@@ -30,6 +31,13 @@ type Sample struct {
 	Err              string // "" when the draw succeeded
 	HTTPStatus       int    // of the failure; 0 when none
 	CreatedAt        time.Time
+	// PlanIndex is the draw's position in the plan of run RunID
+	// (run_samples.idx): Put links that plan row to the stored sample
+	// when the row holds the sample's key, so that reading the run back
+	// follows row ids. A position that does not match, or a negative
+	// one, is ignored (the draw is then found by key; LinkSamples links
+	// it).
+	PlanIndex int
 
 	// Scorer and Scores, when set, are stored with the sample.
 	Scorer string
@@ -110,7 +118,7 @@ func (s *Store) Put(ctx context.Context, samples []Sample) error {
 			}
 		}
 	}
-	var scoreRows [][]any
+	var scoreRows, links [][]any
 	err = bulkInsertReturning(ctx, tx, `INSERT INTO samples (key, run_id, probe, prompt_idx, draw, base_url, model, completion, finish_reason,
 		prompt_tokens, completion_tokens, latency_ms, attempts, batch, request_seed, error, http_status, created_at)`,
 		`ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id, completion = excluded.completion, finish_reason = excluded.finish_reason,
@@ -125,7 +133,13 @@ func (s *Store) Put(ctx context.Context, samples []Sample) error {
 				return err
 			}
 			sm := byKey[key]
-			if sm == nil || sm.Failed() || len(sm.Scores) == 0 {
+			if sm == nil {
+				return nil
+			}
+			if sm.RunID > 0 && sm.PlanIndex >= 0 {
+				links = append(links, []any{id, sm.RunID, sm.PlanIndex, key})
+			}
+			if sm.Failed() || len(sm.Scores) == 0 {
 				return nil
 			}
 			scoreRows = appendScores(scoreRows, id, scorers[sm.Scorer], sm.Scores)
@@ -136,6 +150,9 @@ func (s *Store) Put(ctx context.Context, samples []Sample) error {
 	}
 	if err := insertScores(ctx, tx, scoreRows); err != nil {
 		return err
+	}
+	if err := linkRows(ctx, tx, links); err != nil {
+		return fmt.Errorf("store samples: link plan rows: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store samples: %w", err)
@@ -200,7 +217,7 @@ func insertScores(ctx context.Context, tx *sql.Tx, rows [][]any) error {
 func (s *Store) Unscored(ctx context.Context, runID int64, probe, scorer string) (int, error) {
 	var n int
 	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM run_samples rs
-		JOIN samples s ON s.key = rs.key AND s.error IS NULL
+		JOIN samples s ON `+sampleOf+` AND s.error IS NULL
 		JOIN prompts p ON p.id = rs.prompt_id AND p.probe = ?
 		WHERE rs.run_id = ? AND NOT EXISTS (SELECT 1 FROM scores sc JOIN scorers sr ON sr.id = sc.scorer_id WHERE sc.sample_id = s.id AND sr.name = ?)`,
 		probe, runID, scorer).Scan(&n)
@@ -268,92 +285,134 @@ type Row struct {
 
 // Rows iterates over a run's planned draws ordered by model instance,
 // probe, prompt and draw, with the scores of scorerFor(probe) attached.
-// Errors end the iteration and are yielded as the second value.
+// Errors end the iteration and are yielded as the second value. It reads
+// one plan cell (PlanCells) at a time, so it holds one draw and its
+// scores, whatever the size of the run; the cursor of a cell stays open
+// while the caller works on its rows.
 func (s *Store) Rows(ctx context.Context, runID int64, scorerFor func(probe string) string) iter.Seq2[*Row, error] {
 	return func(yield func(*Row, error) bool) {
-		scores, err := s.runScores(ctx, runID)
+		cells, err := s.PlanCells(ctx, runID)
 		if err != nil {
 			yield(nil, err)
 			return
 		}
-		rows, err := s.rdb.QueryContext(ctx, `WITH probe_order AS (SELECT probe, min(id) AS first FROM prompts WHERE run_id = ?1 GROUP BY probe)
-			SELECT m.idx, p.probe, p.idx, rs.draw, rs.key,
-				s.key IS NOT NULL, s.run_id, s.base_url, s.model, s.completion, s.finish_reason, s.prompt_tokens, s.completion_tokens,
-				s.latency_ms, s.attempts, s.batch, s.request_seed, s.error, s.http_status, s.created_at
-			FROM run_samples rs
-			JOIN models m ON m.id = rs.model_id
-			JOIN prompts p ON p.id = rs.prompt_id
-			JOIN probe_order po ON po.probe = p.probe
-			LEFT JOIN samples s ON s.key = rs.key
-			WHERE rs.run_id = ?1
-			ORDER BY m.idx, po.first, p.idx, rs.draw`, runID)
-		if err != nil {
-			yield(nil, fmt.Errorf("read samples of run %d: %w", runID, err))
-			return
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var r Row
-			var runIDs sql.NullInt64
-			var baseURL, model, completion, finish, errText, created sql.NullString
-			var ptok, ctok, attempts, batch, seed, status sql.NullInt64
-			var latency sql.NullFloat64
-			if err := rows.Scan(&r.Instance, &r.Probe, &r.Prompt, &r.Draw, &r.Sample.Key, &r.Stored, &runIDs, &baseURL, &model, &completion, &finish,
-				&ptok, &ctok, &latency, &attempts, &batch, &seed, &errText, &status, &created); err != nil {
-				yield(nil, fmt.Errorf("read samples of run %d: %w", runID, err))
-				return
-			}
-			sm := &r.Sample
-			sm.Probe, sm.Prompt, sm.Draw = r.Probe, r.Prompt, r.Draw
-			if r.Stored {
-				sm.RunID, sm.BaseURL, sm.Model = runIDs.Int64, baseURL.String, model.String
-				sm.Completion, sm.FinishReason, sm.Err = completion.String, finish.String, errText.String
-				sm.PromptTokens, sm.CompletionTokens = int(ptok.Int64), int(ctok.Int64)
-				sm.Latency = fromMS(latency.Float64)
-				sm.Attempts, sm.Batch, sm.HTTPStatus = int(attempts.Int64), int(batch.Int64), int(status.Int64)
-				if seed.Valid {
-					v := seed.Int64
-					sm.RequestSeed = &v
+		scorers := map[string]int64{} // by probe; -1 when the scorer has no scores
+		for _, c := range cells {
+			sid, ok := scorers[c.Probe]
+			if !ok {
+				if sid, err = s.scorerRowID(ctx, scorerFor(c.Probe)); err != nil {
+					yield(nil, fmt.Errorf("read samples of run %d: %w", runID, err))
+					return
 				}
-				sm.CreatedAt = parseTime(created)
-				if !sm.Failed() {
-					r.Scores = scores[scoreKey{sm.Key, scorerFor(r.Probe)}]
+				scorers[c.Probe] = sid
+			}
+			for r, err := range s.cellRows(ctx, runID, c, sid) {
+				if err != nil {
+					yield(nil, fmt.Errorf("read samples of run %d: %w", runID, err))
+					return
+				}
+				if !yield(r, nil) {
+					return
 				}
 			}
-			if !yield(&r, nil) {
-				return
-			}
-		}
-		if err := rows.Err(); err != nil {
-			yield(nil, fmt.Errorf("read samples of run %d: %w", runID, err))
 		}
 	}
 }
 
-type scoreKey struct{ key, scorer string }
+// scorerRowID returns the row id of the named scorer, -1 when it has
+// stored no scores.
+func (s *Store) scorerRowID(ctx context.Context, name string) (int64, error) {
+	var id int64
+	err := s.rdb.QueryRowContext(ctx, `SELECT id FROM scorers WHERE name = ?`, name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return -1, nil
+	}
+	return id, err
+}
 
-// runScores loads every score of a run's samples, to attach them to rows.
-func (s *Store) runScores(ctx context.Context, runID int64) (map[scoreKey][]Score, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT s.key, sr.name, sc.target, sc.valid, sc.hit, sc.value, sc.label
-		FROM run_samples rs JOIN samples s ON s.key = rs.key JOIN scores sc ON sc.sample_id = s.id JOIN scorers sr ON sr.id = sc.scorer_id
-		WHERE rs.run_id = ? ORDER BY s.key, sr.name, sc.target`, runID)
-	if err != nil {
-		return nil, fmt.Errorf("read scores of run %d: %w", runID, err)
+// cellOrder is the ORDER BY of the rows of one plan cell in draw order:
+// plan order when it is the same (no sort), else the draw.
+func cellOrder(c PlanCell) string {
+	if c.inDrawOrder {
+		return "rs.idx"
 	}
-	defer rows.Close()
-	out := map[scoreKey][]Score{}
-	for rows.Next() {
-		var k scoreKey
-		var sc Score
-		var value sql.NullFloat64
-		if err := rows.Scan(&k.key, &k.scorer, &sc.Target, &sc.Valid, &sc.Hit, &value, &sc.Label); err != nil {
-			return nil, fmt.Errorf("read scores of run %d: %w", runID, err)
+	return "rs.draw"
+}
+
+// cellRows yields the planned draws of one plan cell in draw order, with
+// their samples and their scores under scorer row id sid.
+func (s *Store) cellRows(ctx context.Context, runID int64, c PlanCell, sid int64) iter.Seq2[*Row, error] {
+	return func(yield func(*Row, error) bool) {
+		// One row per draw and score: scores come in target order after
+		// their draw's other columns.
+		rows, err := s.rdb.QueryContext(ctx, `SELECT rs.idx, rs.draw, rs.key,
+				s.id IS NOT NULL, s.run_id, s.base_url, s.model, s.completion, s.finish_reason, s.prompt_tokens, s.completion_tokens,
+				s.latency_ms, s.attempts, s.batch, s.request_seed, s.error, s.http_status, s.created_at,
+				sc.target, sc.valid, sc.hit, sc.value, sc.label
+			FROM run_samples rs
+			LEFT JOIN samples s ON `+sampleOf+`
+			LEFT JOIN scores sc ON sc.sample_id = s.id AND sc.scorer_id = ?6 AND s.error IS NULL
+			WHERE rs.run_id = ?1 AND rs.idx BETWEEN ?2 AND ?3 AND rs.model_id = ?4 AND rs.prompt_id = ?5
+			ORDER BY `+cellOrder(c)+`, sc.target`, runID, c.first, c.last, c.modelID, c.promptID, sid)
+		if err != nil {
+			yield(nil, err)
+			return
 		}
-		sc.Value = math.NaN()
-		if value.Valid {
-			sc.Value = value.Float64
+		defer rows.Close()
+		var r *Row
+		lastIdx := -1
+		for rows.Next() {
+			var idx int
+			var next Row
+			var runIDs sql.NullInt64
+			var baseURL, model, completion, finish, errText, created sql.NullString
+			var ptok, ctok, attempts, batch, seed, status sql.NullInt64
+			var latency sql.NullFloat64
+			var target, label sql.NullString
+			var valid, hit sql.NullBool
+			var value sql.NullFloat64
+			if err := rows.Scan(&idx, &next.Draw, &next.Sample.Key, &next.Stored, &runIDs, &baseURL, &model, &completion, &finish,
+				&ptok, &ctok, &latency, &attempts, &batch, &seed, &errText, &status, &created,
+				&target, &valid, &hit, &value, &label); err != nil {
+				yield(nil, err)
+				return
+			}
+			if idx != lastIdx {
+				if r != nil && !yield(r, nil) {
+					return
+				}
+				lastIdx = idx
+				r = &next
+				r.Instance, r.Probe, r.Prompt = c.Instance, c.Probe, c.Prompt
+				sm := &r.Sample
+				sm.Probe, sm.Prompt, sm.Draw = r.Probe, r.Prompt, r.Draw
+				if r.Stored {
+					sm.RunID, sm.BaseURL, sm.Model = runIDs.Int64, baseURL.String, model.String
+					sm.Completion, sm.FinishReason, sm.Err = completion.String, finish.String, errText.String
+					sm.PromptTokens, sm.CompletionTokens = int(ptok.Int64), int(ctok.Int64)
+					sm.Latency = fromMS(latency.Float64)
+					sm.Attempts, sm.Batch, sm.HTTPStatus = int(attempts.Int64), int(batch.Int64), int(status.Int64)
+					if seed.Valid {
+						v := seed.Int64
+						sm.RequestSeed = &v
+					}
+					sm.CreatedAt = parseTime(created)
+				}
+			}
+			if target.Valid {
+				sc := Score{Target: target.String, Valid: valid.Bool, Hit: hit.Bool, Value: math.NaN(), Label: label.String}
+				if value.Valid {
+					sc.Value = value.Float64
+				}
+				r.Scores = append(r.Scores, sc)
+			}
 		}
-		out[k] = append(out[k], sc)
+		if err := rows.Err(); err != nil {
+			yield(nil, err)
+			return
+		}
+		if r != nil {
+			yield(r, nil)
+		}
 	}
-	return out, rows.Err()
 }

@@ -1,6 +1,7 @@
 -- traitleak results database, schema version 5 (judgments.sql adds the
 -- LLM-judge calls, records.sql what scores each run's probes, lineage.sql
--- the lineage of experiments' students). Samples are
+-- the lineage of experiments' students, links.sql the row id of each
+-- planned draw's sample). Samples are
 -- content-addressed by their key (see bench.SampleKey) and shared between
 -- runs; run_samples lists the draws each run planned.
 --

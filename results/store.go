@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"net/url"
 	"os"
@@ -29,7 +30,7 @@ import (
 
 // SchemaVersion is the database layout this package reads and writes.
 // Older databases are migrated on Open (see migrations).
-const SchemaVersion = 8
+const SchemaVersion = 9
 
 // migration upgrades a database by one schema version: its script, then
 // fill, when set, in the same transaction.
@@ -58,6 +59,8 @@ var migrations = map[int]migration{
 	// v8 records Batch API submissions and the shard a run samples
 	// (batches.sql).
 	7: {script: batchesSQL},
+	// v9 links each planned draw to its sample's row id (links.sql).
+	8: {script: linksSQL},
 }
 
 //go:embed schema.sql
@@ -83,6 +86,22 @@ var lineageSQL string
 
 //go:embed batches.sql
 var batchesSQL string
+
+//go:embed links.sql
+var linksSQL string
+
+// writerCache and readerCache are the page caches of the writing
+// connection and of each reading one, in KiB (negative, as SQLite's
+// cache_size takes it). A process holds one writer and at most four
+// readers, so SQLite's caches stay within 64 MiB whatever the size of
+// the database. Why these sizes: sample keys are random hashes, so
+// batched inserts touch pages all over the key index, and the writer's
+// cache keeps the hot part of it; reads follow row ids and primary keys
+// in order (see sampleOf) and need little.
+const (
+	writerCache = "-32768"
+	readerCache = "-8192"
+)
 
 // ErrNotFound is returned when a run does not exist.
 var ErrNotFound = errors.New("not found")
@@ -110,9 +129,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	q := url.Values{}
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_busy_timeout", "10000")
-	// Sample keys are random hashes, so batched inserts touch pages all
-	// over the indexes: a 64 MiB page cache keeps them in memory.
-	q.Set("_cache_size", "-65536")
+	q.Set("_cache_size", writerCache)
 	q.Set("_foreign_keys", "on")
 	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite3", file+"?"+q.Encode())
@@ -134,6 +151,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	s.file = canonicalPath(path) // now that the file exists
 	q.Set("_query_only", "true")
+	q.Set("_cache_size", readerCache)
 	rdb, err := sql.Open("sqlite3", file+"?"+q.Encode())
 	if err != nil {
 		db.Close()
@@ -222,7 +240,7 @@ func (s *Store) create(ctx context.Context) error {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, schemaSQL+judgmentsSQL+recordsSQL+analysesSQL+rateCostSQL+lineageSQL+batchesSQL); err != nil {
+	if _, err := tx.ExecContext(ctx, schemaSQL+judgmentsSQL+recordsSQL+analysesSQL+rateCostSQL+lineageSQL+batchesSQL+linksSQL); err != nil {
 		return fmt.Errorf("create schema: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('schema_version', ?)`, strconv.Itoa(SchemaVersion)); err != nil {
@@ -340,6 +358,12 @@ type NewRun struct {
 	Instances                                                   []InstanceRow
 	Prompts                                                     []PromptRow
 	Plan                                                        []PlannedSample
+	// Draws, when set, yields the plan in order instead of Plan, so that a
+	// large plan is written in chunks without being held in memory (see
+	// WritePlan); Planned is then its length. Its keys must be distinct,
+	// as bench's are: unlike Plan, a stream is not checked for repeats.
+	Draws   iter.Seq[PlannedSample]
+	Planned int
 	// Scorers describe each probe's scorer, in probe order (see
 	// RecordScorers).
 	Scorers []RunScorer
@@ -420,15 +444,45 @@ func insertRun(ctx context.Context, tx *sql.Tx, nr NewRun) (int64, error) {
 	ts := now()
 	res, err := tx.ExecContext(ctx, `INSERT INTO runs (suite_name, suite_hash, suite_source, suite_json, salt, status, planned, version, created_at, updated_at, pid, host)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		nr.SuiteName, nr.SuiteHash, nr.SuiteSource, nr.SuiteJSON, nr.Salt, StatusRunning, len(nr.Plan), nr.Version, ts, ts, os.Getpid(), host)
+		nr.SuiteName, nr.SuiteHash, nr.SuiteSource, nr.SuiteJSON, nr.Salt, StatusRunning, nr.planSize(), nr.Version, ts, ts, os.Getpid(), host)
 	if err != nil {
 		return 0, err
 	}
 	return res.LastInsertId()
 }
 
-// insertPlan inserts the models, prompts and plan of run runID.
+// insertPlan inserts the models, prompts, scorers and plan of run runID
+// inside tx.
 func insertPlan(ctx context.Context, tx *sql.Tx, runID int64, nr NewRun) error {
+	ids, err := insertRecords(ctx, tx, runID, nr)
+	if err != nil {
+		return err
+	}
+	if nr.Draws == nil {
+		// A slice is checked for repeated keys; a stream is too large to.
+		seen := make(map[string]int, len(nr.Plan))
+		for i, ps := range nr.Plan {
+			if j, ok := seen[ps.Key]; ok {
+				return fmt.Errorf("plan entry %d repeats the key %s of entry %d", i, ps.Key, j)
+			}
+			seen[ps.Key] = i
+		}
+	}
+	w := planWriter{runID: runID, ids: ids}
+	for ps := range nr.planDraws() {
+		if err := w.add(ctx, tx, ps); err != nil {
+			return fmt.Errorf("plan: %w", err)
+		}
+	}
+	if err := w.flush(ctx, tx); err != nil {
+		return fmt.Errorf("plan: %w", err)
+	}
+	return nil
+}
+
+// insertRecords inserts the models, prompts and scorers of run runID and
+// returns the row ids of its models and prompts.
+func insertRecords(ctx context.Context, tx *sql.Tx, runID int64, nr NewRun) (*planIDs, error) {
 	// Multi-row inserts assign ids in row order, as one insert per row
 	// did. RETURNING gives rows in no set order, so each id comes back
 	// with the columns that identify its row.
@@ -436,7 +490,7 @@ func insertPlan(ctx context.Context, tx *sql.Tx, runID int64, nr NewRun) error {
 	for i, m := range nr.Instances {
 		modelRows[i] = []any{runID, m.Index, m.Role, m.Seed, m.Condition, m.BaseURL, m.ModelID, m.Settings}
 	}
-	modelIDs := make(map[int]int64, len(nr.Instances))
+	ids := &planIDs{models: make(map[int]int64, len(nr.Instances)), prompts: make(map[promptKey]int64, len(nr.Prompts))}
 	err := bulkInsertReturning(ctx, tx, `INSERT INTO models (run_id, idx, role, seed, condition, base_url, model, settings)`, `RETURNING idx, id`, modelRows,
 		func(r *sql.Rows) error {
 			var idx int
@@ -444,17 +498,16 @@ func insertPlan(ctx context.Context, tx *sql.Tx, runID int64, nr NewRun) error {
 			if err := r.Scan(&idx, &id); err != nil {
 				return err
 			}
-			modelIDs[idx] = id
+			ids.models[idx] = id
 			return nil
 		})
 	if err != nil {
-		return fmt.Errorf("models: %w", err)
+		return nil, fmt.Errorf("models: %w", err)
 	}
 	promptRows := make([][]any, len(nr.Prompts))
 	for i, p := range nr.Prompts {
 		promptRows[i] = []any{runID, p.Probe, p.Index, p.Text}
 	}
-	promptIDs := make(map[promptKey]int64, len(nr.Prompts))
 	err = bulkInsertReturning(ctx, tx, `INSERT INTO prompts (run_id, probe, idx, text)`, `RETURNING probe, idx, id`, promptRows,
 		func(r *sql.Rows) error {
 			var k promptKey
@@ -462,33 +515,16 @@ func insertPlan(ctx context.Context, tx *sql.Tx, runID int64, nr NewRun) error {
 			if err := r.Scan(&k.probe, &k.idx, &id); err != nil {
 				return err
 			}
-			promptIDs[k] = id
+			ids.prompts[k] = id
 			return nil
 		})
 	if err != nil {
-		return fmt.Errorf("prompts: %w", err)
+		return nil, fmt.Errorf("prompts: %w", err)
 	}
 	if err := insertRunScorers(ctx, tx, runID, nr.Scorers); err != nil {
-		return fmt.Errorf("scorers: %w", err)
+		return nil, fmt.Errorf("scorers: %w", err)
 	}
-	plan := make([][]any, len(nr.Plan))
-	seen := make(map[string]int, len(nr.Plan))
-	for i, ps := range nr.Plan {
-		if j, ok := seen[ps.Key]; ok {
-			return fmt.Errorf("plan entry %d repeats the key %s of entry %d", i, ps.Key, j)
-		}
-		seen[ps.Key] = i
-		mid, ok1 := modelIDs[ps.Instance]
-		pid, ok2 := promptIDs[promptKey{ps.Probe, ps.Prompt}]
-		if !ok1 || !ok2 {
-			return fmt.Errorf("plan entry %s names an unknown model or prompt", ps.Key)
-		}
-		plan[i] = []any{runID, i, ps.Key, mid, pid, ps.Draw}
-	}
-	if err := bulkInsert(ctx, tx, `INSERT INTO run_samples (run_id, idx, key, model_id, prompt_id, draw)`, "", plan); err != nil {
-		return fmt.Errorf("plan: %w", err)
-	}
-	return nil
+	return ids, nil
 }
 
 // promptKey identifies a prompt within a run: its probe and index.
@@ -598,7 +634,7 @@ type RunCounts struct {
 // it waits for a Put of this store in progress.
 func (s *Store) Counts(ctx context.Context, runID int64) (RunCounts, error) {
 	var c RunCounts
-	err := s.db.QueryRowContext(ctx, `SELECT count(*), count(s.key), count(s.error) FROM run_samples rs LEFT JOIN samples s ON s.key = rs.key WHERE rs.run_id = ?`, runID).
+	err := s.db.QueryRowContext(ctx, `SELECT count(*), count(s.key), count(s.error) FROM run_samples rs LEFT JOIN samples s ON `+sampleOf+` WHERE rs.run_id = ?`, runID).
 		Scan(&c.Planned, &c.Stored, &c.Failed)
 	if err != nil {
 		return c, fmt.Errorf("count samples of run %d: %w", runID, err)

@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -568,4 +569,52 @@ func FuzzKrippendorffAlpha(f *testing.F) {
 			t.Fatalf("units %v: %+v", units, r)
 		}
 	})
+}
+
+// TestCohenKappaCounts checks that counting label pairs gives exactly
+// CohenKappa of the labels (whose values are checked against published
+// tables and R above): on random tables, with labels in any order, and
+// with the errors of empty input and a bad level.
+func TestCohenKappaCounts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for rep := range 300 {
+		k := 1 + rep%5
+		n := 1 + rng.IntN(300)
+		a, b := make([]string, n), make([]string, n)
+		counts := map[[2]string]int{{"never", "used"}: 0} // a zero count adds no category
+		for i := range n {
+			a[i], b[i] = string(rune('A'+rng.IntN(k))), string(rune('A'+rng.IntN(k)))
+			if rng.IntN(3) == 0 {
+				b[i] = a[i]
+			}
+			counts[[2]string{a[i], b[i]}]++
+		}
+		want, err := CohenKappa(a, b, 0.9)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := CohenKappaCounts(counts, 0.9)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// NaN fields (degenerate tables) compare equal as text.
+		if g, w := fmt.Sprintf("%#v", got), fmt.Sprintf("%#v", want); g != w {
+			t.Fatalf("table %v:\nCohenKappaCounts %s\nCohenKappa       %s", want.Table, g, w)
+		}
+	}
+	for _, tc := range []struct {
+		counts map[[2]string]int
+		conf   float64
+		want   string
+	}{
+		{nil, 0.95, "no items"},                                                          // nothing to compare
+		{map[[2]string]int{{"a", "a"}: 0}, 0.95, "no items"},                             // zero counts are no items
+		{map[[2]string]int{{"a", "b"}: -1}, 0.95, "-1 items"},                            // a negative count is a caller's bug
+		{map[[2]string]int{{"a", "b"}: 3}, 1.5, "conf"},                                  // CohenKappa's check of the level
+		{map[[2]string]int{{"a", "a"}: maxKappaItems, {"b", "b"}: 1}, 0.95, "supported"}, // beyond int64 sums
+	} {
+		if _, err := CohenKappaCounts(tc.counts, tc.conf); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("CohenKappaCounts(%v, %v) error %v; want one naming %q", tc.counts, tc.conf, err, tc.want)
+		}
+	}
 }

@@ -57,7 +57,6 @@ func ClusteredMean(x []float64, cluster []string, conf float64) (ClusteredMeanRe
 		return ClusteredMeanResult{}, fmt.Errorf("cluster_se: %w", err)
 	}
 	n := len(x)
-	fn := float64(n)
 	var mean float64
 	if n == 1 {
 		mean = x[0]
@@ -75,35 +74,7 @@ func ClusteredMean(x []float64, cluster []string, conf float64) (ClusteredMeanRe
 		}
 		sums[cluster[i]] += e
 	}
-	g := len(order)
-	meat := 0.0
-	if g > 1 { // with one cluster Σe = 0 exactly; skip the rounding residue
-		for _, c := range order {
-			meat += sums[c] * sums[c]
-		}
-	}
-	r := ClusteredMeanResult{N: n, Clusters: g, Mean: mean}
-	r.SECR0 = math.Sqrt(meat) / fn
-	r.SECR1 = r.SECR0 * math.Sqrt(float64(g)/float64(g-1))
-	r.SEIIDPop = math.Sqrt(ss / fn / fn)
-	r.SEIIDSample = math.Sqrt(ss / (fn - 1) / fn)
-	// Miller: SE_CLT² + (1/n²)·Σ_g Σ_{i≠j} e_i e_j, and
-	// Σ_{i≠j∈g} e_i e_j = (Σ_{i∈g} e_i)² - Σ_{i∈g} e_i².
-	r.SEMiller = math.Sqrt(ss/(fn-1)/fn + (meat-ss)/(fn*fn))
-	r.DesignEffect = meat / ss
-	z := zTwoSided(conf)
-	r.CR0 = Interval{Estimate: mean, Lower: mean - z*r.SECR0, Upper: mean + z*r.SECR0, Confidence: conf, Method: "cluster-robust CR0, normal"}
-	r.CR1 = Interval{Estimate: mean, Lower: mean - z*r.SECR1, Upper: mean + z*r.SECR1, Confidence: conf, Method: "cluster-robust CR1, normal"}
-	if g < 2 {
-		r.Warnings = append(r.Warnings, "only one cluster: the cluster-robust SE is undefined")
-	} else if g < 30 {
-		r.Warnings = append(r.Warnings, fmt.Sprintf("G=%d clusters: cluster-robust SEs are biased down with few clusters; prefer CR1 and a t critical value with G-1 df", g))
-	}
-	if n == 1 {
-		r.Warnings = append(r.Warnings, "n=1: no variance can be estimated")
-	}
-	r.CR0.Warnings, r.CR1.Warnings = r.Warnings, r.Warnings
-	return r, nil
+	return clusteredResult(n, mean, ss, order, sums, conf), nil
 }
 
 // PromptRates returns x[j]/n[j] for each prompt j, the per-prompt rates that

@@ -26,6 +26,7 @@ func newNoncentral(x1, n1, x2, n2 int) noncentral {
 	n := n1 + n2 - m // second column total
 	k := n1          // first row total
 	nc := noncentral{lo: max(0, k-n), hi: min(k, m)}
+	nc.logdc = make([]float64, 0, nc.hi-nc.lo+1)
 	for s := nc.lo; s <= nc.hi; s++ {
 		nc.logdc = append(nc.logdc, logDhyper(s, m, n, k))
 	}

@@ -25,7 +25,11 @@ func TestDemoDesignsHaveTheirOwnSamples(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := bench.NewPlan(s, "")
-		return p.Jobs[0].Keys[0], p.Instances[p.Jobs[0].Instance].BaseURL
+		for j := range p.Jobs() {
+			return j.Keys[0], p.Instances[j.Instance].BaseURL
+		}
+		t.Fatal("the plan has no jobs")
+		return "", ""
 	}
 	defKey, defURL := firstKey(def)
 	// The default design's URL is the one every earlier demo stored.

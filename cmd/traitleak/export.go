@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -34,18 +33,13 @@ DuckDB or a spreadsheet.
 				return err
 			}
 			defer store.Close()
-			var w io.Writer = cmd.OutOrStdout()
-			var buf bytes.Buffer
-			if output != "" {
-				w = &buf
+			export := func(w io.Writer) error { return reports.Export(ctx, store, run.ID, format, w) }
+			if output == "" {
+				return export(cmd.OutOrStdout())
 			}
-			if err := reports.Export(ctx, store, run.ID, format, w); err != nil {
-				return err
-			}
-			if output != "" {
-				return writeOutput(output, buf.Bytes())
-			}
-			return nil
+			// Rows are written as they are read: a file of any size is
+			// never held in memory, and replaces -o only when complete.
+			return streamOutput(output, export)
 		},
 	}
 	f := cmd.Flags()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -114,6 +115,12 @@ func canonical(path string) string {
 // (see package atomicfile). A failure here is an I/O error (exit 3).
 func writeOutput(path string, data []byte) error {
 	return atomicfile.Write(path, data)
+}
+
+// streamOutput is writeOutput for output written as it is produced
+// (export), so that its size is not held in memory.
+func streamOutput(path string, write func(io.Writer) error) error {
+	return atomicfile.WriteFunc(path, write)
 }
 
 // checkReportOutput checks report's -o before any work, and tells whether

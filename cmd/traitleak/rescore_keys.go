@@ -48,7 +48,7 @@ func checkRecordedKeys(ctx context.Context, store *results.Store, run *results.R
 	}
 	plan := bench.NewPlan(s, run.Salt)
 	var keys []string
-	for _, j := range plan.Jobs {
+	for j := range plan.Jobs() {
 		keys = append(keys, j.Keys...)
 	}
 	found, err := store.Stored(ctx, keys)
@@ -63,7 +63,7 @@ func checkRecordedKeys(ctx context.Context, store *results.Store, run *results.R
 	for i := range planned {
 		planned[i] = map[string]bool{}
 	}
-	for _, j := range plan.Jobs {
+	for j := range plan.Jobs() {
 		for _, k := range j.Keys {
 			planned[j.Instance][k] = true
 		}

@@ -179,7 +179,7 @@ func runSuite(ctx context.Context, store *results.Store, s *suites.Suite, o *run
 			s.Name, s.Source, len(plan.Instances), len(s.Probes), plan.Total())
 	}
 	if sh := o.scale.shard; !sh.Whole() {
-		plan.Jobs = sh.Jobs(plan.Jobs)
+		plan.Restrict(sh)
 		fmt.Fprintf(stdout, "shard %s: %d of them\n", sh, plan.Total())
 	}
 	if b := o.scale.batchOpt; b != nil {

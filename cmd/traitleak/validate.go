@@ -38,7 +38,7 @@ prints what a run would sample.
 func describeSuite(w io.Writer, s *suites.Suite) error {
 	plan := bench.NewPlan(s, "")
 	fmt.Fprintf(w, "suite %s (%s) is valid\n", s.Name, s.Source)
-	fmt.Fprintf(w, "  %d model instances, %d probes, %d draws in %d requests\n", len(plan.Instances), len(s.Probes), plan.Total(), len(plan.Jobs))
+	fmt.Fprintf(w, "  %d model instances, %d probes, %d draws in %d requests\n", len(plan.Instances), len(s.Probes), plan.Total(), plan.Requests())
 	for _, in := range plan.Instances {
 		key := ""
 		if in.APIKeyEnv != "" {
