@@ -461,103 +461,32 @@ func (b *batcher) stop(i int, err error) {
 }
 
 // run submits what is not submitted yet, then polls every batch until it
-// ends and collects it.
+// ends and collects it (waitBatches).
 func (b *batcher) run(ctx context.Context, act []*active) error {
-	db := context.WithoutCancel(ctx)
 	if b.opt.Offline {
 		return b.runOffline(ctx, act)
 	}
-	for _, a := range act {
-		if ctx.Err() != nil {
-			break
-		}
-		if a.rec.BatchID != "" || b.stopped[a.rec.Instance] != nil {
-			continue
-		}
-		if err := b.submit(ctx, a); err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			var dbErr *dbError
-			if errors.As(err, &dbErr) {
-				return dbErr.err
-			}
-			b.stop(a.rec.Instance, err)
-		}
-	}
-	poll := b.opt.Poll.withDefaults()
-	deadline := time.Now().Add(poll.MaxWait)
-	interval := poll.Interval
-	for {
-		left, changed := 0, false
-		for _, a := range act {
-			if a.rec.Collected || a.rec.BatchID == "" || b.stopped[a.rec.Instance] != nil || ctx.Err() != nil {
-				continue
-			}
-			info, err := b.apis[a.rec.Instance].Batch(ctx, a.rec.BatchID)
-			if err != nil {
-				if ctx.Err() == nil {
-					b.stop(a.rec.Instance, fmt.Errorf("poll batch %s: %w", a.rec.BatchID, err))
-				}
-				continue
-			}
-			if b.record(a, info) {
-				changed = true
-				if err := b.bs.UpdateBatch(db, a.rec); err != nil {
-					return err
-				}
-				b.log("batch %s of %s: %s", info.ID, b.p.Plan.Instances[a.rec.Instance].Name(), info)
-			}
-			if !BatchFinal(info.Status) {
-				left++
-				continue
-			}
-			if err := b.collect(ctx, a, info); err != nil {
-				var dbErr *dbError
-				if errors.As(err, &dbErr) {
-					return dbErr.err
-				}
-				if ctx.Err() == nil {
-					b.stop(a.rec.Instance, fmt.Errorf("collect batch %s: %w", a.rec.BatchID, err))
-				}
-				continue
-			}
-			a.rec.Collected = true
-			if err := b.bs.UpdateBatch(db, a.rec); err != nil {
-				return err
-			}
-		}
-		if left == 0 || ctx.Err() != nil {
-			b.sum.Interrupted = b.pendingLeft(act)
-			return nil
-		}
-		if changed {
-			interval = poll.Interval
-		}
-		if time.Now().Add(interval).After(deadline) {
-			b.log("stopped waiting after %v with %d batches running; run again to poll on", poll.MaxWait, left)
-			b.sum.Interrupted = true
-			return nil
-		}
-		t := time.NewTimer(interval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
-		}
-		interval = min(interval*3/2, poll.MaxInterval)
-	}
+	interrupted, err := waitBatches(ctx, b.bs, act, b.opt.Poll, b.p.redact, modelBatches{b}, "batches")
+	b.sum.Interrupted = b.sum.Interrupted || interrupted
+	return err
 }
 
-// pendingLeft reports whether a batch of a model still sampling is left
-// uncollected.
-func (b *batcher) pendingLeft(act []*active) bool {
-	for _, a := range act {
-		if !a.rec.Collected && b.stopped[a.rec.Instance] == nil {
-			return true
-		}
-	}
-	return false
+// modelBatches is the batcher as the owner of its models' batches
+// (batchOwner): a batch belongs to the plan instance it samples.
+type modelBatches struct{ b *batcher }
+
+func (m modelBatches) api(a *active) *BatchAPI { return m.b.apis[a.rec.Instance] }
+func (m modelBatches) halted(a *active) bool   { return m.b.stopped[a.rec.Instance] != nil }
+func (m modelBatches) halt(a *active, err error) {
+	m.b.stop(a.rec.Instance, err)
+}
+func (m modelBatches) upload(ctx context.Context, a *active) error { return m.b.submit(ctx, a) }
+func (m modelBatches) store(ctx context.Context, a *active, info BatchInfo) error {
+	return m.b.collect(ctx, a, info)
+}
+func (m modelBatches) owner(a *active) string { return m.b.p.Plan.Instances[a.rec.Instance].Name() }
+func (m modelBatches) log(format string, args ...any) {
+	m.b.log(format, args...)
 }
 
 // dbError marks an error of the results database, which stops the run,
@@ -593,7 +522,7 @@ func (b *batcher) submit(ctx context.Context, a *active) error {
 		return err
 	}
 	a.rec.BatchID = info.ID
-	b.record(a, info)
+	a.record(info, b.p.redact)
 	if err := b.bs.UpdateBatch(db, a.rec); err != nil {
 		return &dbError{err}
 	}
@@ -627,17 +556,6 @@ func (b *batcher) rebuild(ctx context.Context, a *active) ([]byte, error) {
 		return nil, fmt.Errorf("batch %d: its lines now make a file with SHA-256 %s, not the recorded %s", a.rec.ID, got, a.rec.ContentKey)
 	}
 	return buf.Bytes(), nil
-}
-
-// record copies what info says of a batch into a's record and reports
-// whether anything changed.
-func (b *batcher) record(a *active, info BatchInfo) bool {
-	before := a.rec
-	a.rec.Status, a.rec.OutputFileID, a.rec.ErrorFileID = info.Status, info.OutputFileID, info.ErrorFileID
-	if len(info.Errors) > 0 {
-		a.rec.Message = b.p.redact.String(fmt.Sprint(info.Errors))
-	}
-	return a.rec != before
 }
 
 // collect reads a final batch's output and error files and stores a

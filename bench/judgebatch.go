@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/traitleak/traitleak/internal/atomicfile"
 	"github.com/traitleak/traitleak/results"
@@ -653,7 +652,7 @@ func (jb *judgeBatcher) submit(ctx context.Context, k *judgeKind, a *active) err
 		return err
 	}
 	a.rec.BatchID = info.ID
-	jb.record(a, info)
+	a.record(info, jb.p.redact)
 	if err := jb.bs.UpdateBatch(db, a.rec); err != nil {
 		return &dbError{err}
 	}
@@ -665,114 +664,37 @@ func (jb *judgeBatcher) submit(ctx context.Context, k *judgeKind, a *active) err
 	return nil
 }
 
-// record copies what info says of a batch into a's record and reports
-// whether anything changed.
-func (jb *judgeBatcher) record(a *active, info BatchInfo) bool {
-	before := a.rec
-	a.rec.Status, a.rec.OutputFileID, a.rec.ErrorFileID = info.Status, info.OutputFileID, info.ErrorFileID
-	if len(info.Errors) > 0 {
-		a.rec.Message = jb.p.redact.String(fmt.Sprint(info.Errors))
-	}
-	return a.rec != before
-}
-
 // wait submits the batches of act not submitted yet (uploaded by an
 // earlier invocation, not created), then polls each until it ends and
-// collects it. Batches left running set Interrupted.
+// collects it (waitBatches). Batches left running set Interrupted.
 func (jb *judgeBatcher) wait(ctx context.Context, act []*active) error {
-	db := context.WithoutCancel(ctx)
 	if jb.opt.Offline {
 		return jb.waitOffline(ctx, act)
 	}
-	for _, a := range act {
-		k := jb.kind(a.rec)
-		if ctx.Err() != nil || a.rec.BatchID != "" || k.stopped != nil {
-			continue
-		}
-		if err := jb.submit(ctx, k, a); err != nil {
-			var dbErr *dbError
-			if errors.As(err, &dbErr) {
-				return dbErr.err
-			}
-			if ctx.Err() == nil {
-				jb.stop(k, err)
-			}
-		}
-	}
-	poll := jb.opt.Poll.withDefaults()
-	deadline := time.Now().Add(poll.MaxWait)
-	interval := poll.Interval
-	for {
-		left, changed := 0, false
-		for _, a := range act {
-			k := jb.kind(a.rec)
-			if a.rec.Collected || a.rec.BatchID == "" || k.stopped != nil || ctx.Err() != nil {
-				continue
-			}
-			info, err := k.api.Batch(ctx, a.rec.BatchID)
-			if err != nil {
-				if ctx.Err() == nil {
-					jb.stop(k, fmt.Errorf("poll batch %s: %w", a.rec.BatchID, err))
-				}
-				continue
-			}
-			if jb.record(a, info) {
-				changed = true
-				if err := jb.bs.UpdateBatch(db, a.rec); err != nil {
-					return err
-				}
-				jb.log("batch %s of %s: %s", info.ID, k, info)
-			}
-			if !BatchFinal(info.Status) {
-				left++
-				continue
-			}
-			if err := jb.collect(ctx, k, a, info, k.api.ReadFile); err != nil {
-				var dbErr *dbError
-				if errors.As(err, &dbErr) {
-					return dbErr.err
-				}
-				if ctx.Err() == nil {
-					jb.stop(k, fmt.Errorf("collect batch %s: %w", a.rec.BatchID, err))
-				}
-				continue
-			}
-			a.rec.Collected = true
-			if err := jb.bs.UpdateBatch(db, a.rec); err != nil {
-				return err
-			}
-		}
-		if left == 0 || ctx.Err() != nil {
-			jb.sum.Interrupted = jb.pendingLeft(act)
-			return nil
-		}
-		if changed {
-			interval = poll.Interval
-		}
-		if time.Now().Add(interval).After(deadline) {
-			jb.log("stopped waiting after %v with %d judge batches running; run again to poll on", poll.MaxWait, left)
-			jb.sum.Interrupted = true
-			return nil
-		}
-		t := time.NewTimer(interval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
-		}
-		interval = min(interval*3/2, poll.MaxInterval)
-	}
+	interrupted, err := waitBatches(ctx, jb.bs, act, jb.opt.Poll, jb.p.redact, judgeBatches{jb}, "judge batches")
+	jb.sum.Interrupted = jb.sum.Interrupted || interrupted
+	return err
 }
 
-// pendingLeft reports whether a batch of a kind not stopped is left
-// uncollected.
-func (jb *judgeBatcher) pendingLeft(act []*active) bool {
-	for _, a := range act {
-		if !a.rec.Collected && jb.kind(a.rec).stopped == nil {
-			return true
-		}
-	}
-	return false
+// judgeBatches is the judge batcher as the owner of its batches
+// (batchOwner): a batch belongs to a kind of judge call.
+type judgeBatches struct{ jb *judgeBatcher }
+
+func (j judgeBatches) api(a *active) *BatchAPI { return j.jb.kind(a.rec).api }
+func (j judgeBatches) halted(a *active) bool   { return j.jb.kind(a.rec).stopped != nil }
+func (j judgeBatches) halt(a *active, err error) {
+	j.jb.stop(j.jb.kind(a.rec), err)
+}
+func (j judgeBatches) upload(ctx context.Context, a *active) error {
+	return j.jb.submit(ctx, j.jb.kind(a.rec), a)
+}
+func (j judgeBatches) store(ctx context.Context, a *active, info BatchInfo) error {
+	k := j.jb.kind(a.rec)
+	return j.jb.collect(ctx, k, a, info, k.api.ReadFile)
+}
+func (j judgeBatches) owner(a *active) string { return j.jb.kind(a.rec).String() }
+func (j judgeBatches) log(format string, args ...any) {
+	j.jb.log(format, args...)
 }
 
 // waitOffline collects every batch whose output file is in the batch
