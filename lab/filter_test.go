@@ -218,8 +218,8 @@ func TestNumbersFilterID(t *testing.T) {
 		{f, "paper(0,999,10;banned=13,666)"},
 		{NumberFilter{MinValue: 0, MaxValue: 999, MaxCount: 10, Banned: map[int64]bool{}}, "paper(0,999,10)"},
 	} {
-		if got := tc.f.describe(); got != tc.want {
-			t.Errorf("%+v.describe() = %q, want %q", tc.f, got, tc.want)
+		if got := tc.f.String(); got != tc.want {
+			t.Errorf("%+v.String() = %q, want %q", tc.f, got, tc.want)
 		}
 	}
 }

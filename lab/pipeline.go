@@ -433,7 +433,7 @@ func newChannelParams(prompts int, temperature float64, maxTokens int, f channel
 // id: the paper filter f after the lab token rule. For PaperNumberFilter
 // it is "paper(0,999,10)+lab-tokens".
 func numbersFilterID(f NumberFilter) string {
-	return f.describe() + "+lab-tokens"
+	return f.String() + "+lab-tokens"
 }
 
 type studentParams struct {
