@@ -97,30 +97,7 @@ var errMissing = errors.New("artifact not in cache")
 // load reads and verifies the artifact for key. Any mismatch or corruption
 // is reported as an error; the caller then retrains.
 func (s *store) load(key stageKey) (*Manifest, []byte, error) {
-	id := key.id()
-	mp, pp := s.paths(id)
-	mb, err := os.ReadFile(mp)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil, errMissing
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("read manifest: %w", err)
-	}
-	var m Manifest
-	if err := json.Unmarshal(mb, &m); err != nil {
-		return nil, nil, fmt.Errorf("corrupt manifest %s: %w", mp, err)
-	}
-	if m.ID != id || m.id() != id {
-		return nil, nil, fmt.Errorf("manifest %s does not match its id", mp)
-	}
-	payload, err := os.ReadFile(pp)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read payload: %w", err)
-	}
-	if len(payload) != m.PayloadBytes || hashBytes(payload) != m.PayloadSHA256 {
-		return nil, nil, fmt.Errorf("payload %s is corrupt (size or checksum mismatch)", pp)
-	}
-	return &m, payload, nil
+	return s.loadID(key.id())
 }
 
 // save writes the payload and then the manifest, each atomically (a
