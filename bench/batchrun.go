@@ -565,7 +565,7 @@ func (b *batcher) collect(ctx context.Context, a *active, info BatchInfo) error 
 }
 
 // collectFrom is collect with the files read by read.
-func (b *batcher) collectFrom(ctx context.Context, a *active, info BatchInfo, read func(ctx context.Context, id string, line func([]byte) error) error) error {
+func (b *batcher) collectFrom(ctx context.Context, a *active, info BatchInfo, read batchFileReader) error {
 	db := context.WithoutCancel(ctx)
 	w := b.workers[a.rec.Instance]
 	recLines, err := b.linesOf(db, a)
@@ -576,7 +576,6 @@ func (b *batcher) collectFrom(ctx context.Context, a *active, info BatchInfo, re
 	for _, l := range recLines {
 		lines[l.CustomID] = l
 	}
-	seen := make(map[string]bool, len(recLines))
 	var buf []results.Sample
 	flush := func() error {
 		if len(buf) == 0 {
@@ -589,18 +588,11 @@ func (b *batcher) collectFrom(ctx context.Context, a *active, info BatchInfo, re
 		buf = buf[:0]
 		return nil
 	}
-	malformed := 0
-	handle := func(raw []byte) error {
-		ol, err := ParseBatchOutputLine(raw)
-		if err != nil {
-			malformed++
-			return nil // its draws are stored as unanswered below
-		}
+	seen, why, err := readBatchAnswers(ctx, info, read, func(ol BatchOutputLine) error {
 		l, ok := lines[ol.CustomID]
-		if !ok || seen[ol.CustomID] {
+		if !ok {
 			return nil
 		}
-		seen[ol.CustomID] = true
 		j, err := b.job(a.rec.Instance, l)
 		if err != nil {
 			return err
@@ -610,20 +602,10 @@ func (b *batcher) collectFrom(ctx context.Context, a *active, info BatchInfo, re
 			return flush()
 		}
 		return nil
+	})
+	if err != nil {
+		return err
 	}
-	for _, id := range []string{info.OutputFileID, info.ErrorFileID} {
-		if id == "" {
-			continue
-		}
-		if err := read(ctx, id, handle); err != nil {
-			var dbErr *dbError
-			if errors.As(err, &dbErr) {
-				return dbErr
-			}
-			return err
-		}
-	}
-	why := b.unanswered(info, malformed)
 	for _, l := range recLines {
 		if seen[l.CustomID] {
 			continue
@@ -645,28 +627,6 @@ func (b *batcher) collectFrom(ctx context.Context, a *active, info BatchInfo, re
 	}
 	b.log("collected batch %s of %s: %s", info.ID, w.in.Name(), info)
 	return nil
-}
-
-// unanswered is the error stored for a line of a final batch that its
-// files do not answer.
-func (b *batcher) unanswered(info BatchInfo, malformed int) error {
-	code := "no_answer"
-	switch info.Status {
-	case BatchExpired:
-		code = "batch_expired"
-	case BatchCancelled:
-		code = "batch_cancelled"
-	case BatchFailed:
-		code = "batch_failed"
-	}
-	msg := fmt.Sprintf("batch %s %s: %v", info.ID, info.Status, errNoAnswer)
-	if len(info.Errors) > 0 {
-		msg += fmt.Sprintf(" (%v)", info.Errors)
-	}
-	if malformed > 0 {
-		msg += fmt.Sprintf("; %d lines of its files could not be read", malformed)
-	}
-	return &BatchLineFailure{Code: code, Message: msg}
 }
 
 // samples turns one output line into the samples of job j's draws.

@@ -142,3 +142,65 @@ func (a *active) record(info BatchInfo, redact *Redactor) bool {
 	}
 	return a.rec != before
 }
+
+// batchFileReader reads the file id of a Batch API line by line
+// (BatchAPI.ReadFile, or a file of the batch directory offline).
+type batchFileReader func(ctx context.Context, id string, line func([]byte) error) error
+
+// readBatchAnswers reads a final batch's output and error files with read
+// and calls answer once per custom_id, for its first line (a repeated
+// line is ignored). It returns the custom_ids answered and the error to
+// store for the batch's lines left unanswered (its status, its errors and
+// how many lines could not be parsed). An error of answer, or of read,
+// ends the reading and is returned.
+func readBatchAnswers(ctx context.Context, info BatchInfo, read batchFileReader, answer func(BatchOutputLine) error) (seen map[string]bool, unanswered error, err error) {
+	seen = map[string]bool{}
+	malformed := 0
+	handle := func(raw []byte) error {
+		ol, err := ParseBatchOutputLine(raw)
+		if err != nil {
+			malformed++
+			return nil // its line is unanswered
+		}
+		if seen[ol.CustomID] {
+			return nil
+		}
+		seen[ol.CustomID] = true
+		return answer(ol)
+	}
+	for _, id := range []string{info.OutputFileID, info.ErrorFileID} {
+		if id == "" {
+			continue
+		}
+		if err := read(ctx, id, handle); err != nil {
+			var dbErr *dbError
+			if errors.As(err, &dbErr) {
+				return nil, nil, dbErr
+			}
+			return nil, nil, err
+		}
+	}
+	return seen, batchUnanswered(info, malformed), nil
+}
+
+// batchUnanswered is the error stored for a line of a final batch that
+// its files do not answer.
+func batchUnanswered(info BatchInfo, malformed int) error {
+	code := "no_answer"
+	switch info.Status {
+	case BatchExpired:
+		code = "batch_expired"
+	case BatchCancelled:
+		code = "batch_cancelled"
+	case BatchFailed:
+		code = "batch_failed"
+	}
+	msg := fmt.Sprintf("batch %s %s: %v", info.ID, info.Status, errNoAnswer)
+	if len(info.Errors) > 0 {
+		msg += fmt.Sprintf(" (%v)", info.Errors)
+	}
+	if malformed > 0 {
+		msg += fmt.Sprintf("; %d lines of its files could not be read", malformed)
+	}
+	return &BatchLineFailure{Code: code, Message: msg}
+}

@@ -732,7 +732,7 @@ func (jb *judgeBatcher) waitOffline(ctx context.Context, act []*active) error {
 
 // collect reads a final batch's output and error files and stores a
 // judgment for every line of its input file.
-func (jb *judgeBatcher) collect(ctx context.Context, k *judgeKind, a *active, info BatchInfo, read func(ctx context.Context, id string, line func([]byte) error) error) error {
+func (jb *judgeBatcher) collect(ctx context.Context, k *judgeKind, a *active, info BatchInfo, read batchFileReader) error {
 	db := context.WithoutCancel(ctx)
 	recLines, err := jb.bs.BatchLines(db, a.rec.ID)
 	if err != nil {
@@ -742,7 +742,6 @@ func (jb *judgeBatcher) collect(ctx context.Context, k *judgeKind, a *active, in
 	for _, l := range recLines {
 		want[l.CustomID] = true
 	}
-	seen := make(map[string]bool, len(recLines))
 	var buf []results.Judgment
 	flush := func() error {
 		if len(buf) == 0 {
@@ -761,36 +760,19 @@ func (jb *judgeBatcher) collect(ctx context.Context, k *judgeKind, a *active, in
 		buf = buf[:0]
 		return nil
 	}
-	malformed := 0
-	handle := func(raw []byte) error {
-		ol, err := ParseBatchOutputLine(raw)
-		if err != nil {
-			malformed++
-			return nil // its call is stored as unanswered below
-		}
-		if !want[ol.CustomID] || seen[ol.CustomID] {
+	seen, why, err := readBatchAnswers(ctx, info, read, func(ol BatchOutputLine) error {
+		if !want[ol.CustomID] {
 			return nil
 		}
-		seen[ol.CustomID] = true
 		buf = append(buf, k.judgment(ol))
 		if len(buf) >= DefaultBatchSize {
 			return flush()
 		}
 		return nil
+	})
+	if err != nil {
+		return err
 	}
-	for _, id := range []string{info.OutputFileID, info.ErrorFileID} {
-		if id == "" {
-			continue
-		}
-		if err := read(ctx, id, handle); err != nil {
-			var dbErr *dbError
-			if errors.As(err, &dbErr) {
-				return dbErr
-			}
-			return err
-		}
-	}
-	why := (&batcher{}).unanswered(info, malformed) // as for a batch of samples
 	for _, l := range recLines {
 		if seen[l.CustomID] {
 			continue
