@@ -29,6 +29,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -107,25 +108,12 @@ func Check(path string) (Kind, error) {
 // On error the target is unchanged (except a device or FIFO, which may
 // have received part of the data) and no temporary file is left.
 func Write(path string, data []byte) error {
-	kind, target, err := classify(path)
-	if err != nil {
-		return err
-	}
-	switch kind {
-	case Dir:
-		return &fs.PathError{Op: "write", Path: path, Err: ErrIsDir}
-	case Through:
-		return writeThrough(path, data)
-	}
-	perm := fs.FileMode(0o644) &^ umask()
-	if kind == Regular {
-		fi, err := os.Stat(target)
-		if err != nil {
+	return WriteFunc(path, func(w io.Writer) error {
+		if _, err := w.Write(data); err != nil {
 			return &fs.PathError{Op: "write", Path: path, Err: unwrapPath(err)}
 		}
-		perm = fi.Mode().Perm()
-	}
-	return replace(path, target, data, perm)
+		return nil
+	})
 }
 
 // classify returns what path names and, for Missing and Regular, the path
@@ -184,51 +172,6 @@ func isOwnFD(path string) bool {
 	}
 	_, err := strconv.Atoi(base)
 	return err == nil
-}
-
-// writeThrough appends data to the device, FIFO or descriptor at path.
-func writeThrough(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return &fs.PathError{Op: "write", Path: path, Err: unwrapPath(err)}
-	}
-	_, werr := f.Write(data)
-	cerr := f.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		return &fs.PathError{Op: "write", Path: path, Err: unwrapPath(werr)}
-	}
-	return nil
-}
-
-// replace writes data to a new temporary file beside target, with perm,
-// and renames it over target.
-func replace(path, target string, data []byte, perm fs.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(target), tempPattern(target))
-	if err != nil {
-		return &fs.PathError{Op: "write", Path: path, Err: unwrapPath(err)}
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, target)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return &fs.PathError{Op: "write", Path: path, Err: unwrapPath(err)}
-	}
-	return nil
 }
 
 // tempPattern is the os.CreateTemp pattern of target's temporary files.
