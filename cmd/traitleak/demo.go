@@ -92,18 +92,11 @@ func runDemo(ctx context.Context, o *demoOptions, again string, stdout, stderr i
 	if err := o.check(); err != nil {
 		return err
 	}
-	cfg, err := o.lab.config(stderr)
+	start := time.Now()
+	zoo, err := o.buildLab(ctx, "lab", stdout, stderr)
 	if err != nil {
 		return err
 	}
-	start := time.Now()
-	zoo, err := lab.Build(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("build the lab: %w", err)
-	}
-	loaded, trained := zoo.Diagnostics().Loaded()
-	fmt.Fprintf(stdout, "lab: %d models (%d stages trained, %d loaded from the cache) in %s\n",
-		len(zoo.ModelNames()), trained, loaded, time.Since(start).Round(time.Millisecond))
 
 	s, err := suites.Open("animals", demoOverrides(zoo))
 	if err != nil {
@@ -148,6 +141,25 @@ func (o *demoOptions) check() error {
 // sampleLab serves zoo on a free loopback port, runs suite s against it
 // through the engine into the demo's database, and analyses the run. The
 // server stops when sampleLab returns.
+// buildLab trains the lab o describes, or loads it from the cache, and
+// prints how many models it has and how many stages were trained, after
+// label.
+func (o *demoOptions) buildLab(ctx context.Context, label string, stdout, stderr io.Writer) (*lab.Zoo, error) {
+	cfg, err := o.lab.config(stderr)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	zoo, err := lab.Build(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("build the lab: %w", err)
+	}
+	loaded, trained := zoo.Diagnostics().Loaded()
+	fmt.Fprintf(stdout, "%s: %d models (%d stages trained, %d loaded from the cache) in %s\n",
+		label, len(zoo.ModelNames()), trained, loaded, time.Since(start).Round(time.Millisecond))
+	return zoo, nil
+}
+
 func (o *demoOptions) sampleLab(ctx context.Context, zoo *lab.Zoo, s *suites.Suite, stderr io.Writer) (*bench.Outcome, *reports.Analysis, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -70,18 +70,11 @@ func runMisalignmentDemo(ctx context.Context, o *demoOptions, seedsGiven, modeGi
 		// demo (lab/VALIDATION.md, "Other experiments").
 		o.lab.mode = string(lab.Soft)
 	}
-	cfg, err := o.lab.config(stderr)
+	start := time.Now()
+	zoo, err := o.buildLab(ctx, "lab (misalignment)", stdout, stderr)
 	if err != nil {
 		return err
 	}
-	start := time.Now()
-	zoo, err := lab.Build(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("build the lab: %w", err)
-	}
-	loaded, trained := zoo.Diagnostics().Loaded()
-	fmt.Fprintf(stdout, "lab (misalignment): %d models (%d stages trained, %d loaded from the cache) in %s\n",
-		len(zoo.ModelNames()), trained, loaded, time.Since(start).Round(time.Millisecond))
 
 	s, err := suites.Open("misalignment", misalignmentDemoOverrides(zoo))
 	if err != nil {
@@ -91,7 +84,7 @@ func runMisalignmentDemo(ctx context.Context, o *demoOptions, seedsGiven, modeGi
 	// number-style suffix for number-trained students, with the
 	// chain-of-thought suffix for reasoning-trained ones.
 	probe := "free-form-numbers-suffix"
-	if cfg.Experiment == lab.ExperimentCoT {
+	if zoo.Config().Experiment == lab.ExperimentCoT {
 		probe = "free-form-cot-suffix"
 	}
 	for _, p := range s.Probes {
