@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"strconv"
 	"strings"
 
@@ -57,18 +56,12 @@ A run is an id, "latest", or DB:ID to read it from another database
 			if format == "md" {
 				err = d.Markdown(&buf)
 			} else {
-				enc := json.NewEncoder(&buf)
-				enc.SetIndent("", "  ")
-				err = enc.Encode(d)
+				err = encodeJSON(&buf, d)
 			}
 			if err != nil {
 				return err
 			}
-			if output != "" {
-				return writeOutput(output, buf.Bytes())
-			}
-			_, err = cmd.OutOrStdout().Write(buf.Bytes())
-			return err
+			return emitOutput(cmd.OutOrStdout(), output, buf.Bytes())
 		},
 	}
 	f := cmd.Flags()

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -190,18 +189,12 @@ func runHistory(ctx context.Context, o *historyOptions, args []string, boundSet,
 	case "html":
 		err = h.HTML(&buf)
 	case "json":
-		enc := json.NewEncoder(&buf)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(h)
+		err = encodeJSON(&buf, h)
 	}
 	if err != nil {
 		return err
 	}
-	if o.output == "" {
-		_, err = stdout.Write(buf.Bytes())
-		return err
-	}
-	return writeOutput(o.output, buf.Bytes())
+	return emitOutput(stdout, o.output, buf.Bytes())
 }
 
 // historyLineageRuns resolves --lineage: the runs of the sources that sampled a

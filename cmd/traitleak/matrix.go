@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 
 	"github.com/spf13/cobra"
 	"github.com/traitleak/traitleak/reports"
@@ -67,18 +66,12 @@ databases are read together (matrix a.db b.db).
 			case "html":
 				err = m.HTML(&buf)
 			case "json":
-				enc := json.NewEncoder(&buf)
-				enc.SetIndent("", "  ")
-				err = enc.Encode(m)
+				err = encodeJSON(&buf, m)
 			}
 			if err != nil {
 				return err
 			}
-			if output == "" {
-				_, err = cmd.OutOrStdout().Write(buf.Bytes())
-				return err
-			}
-			return writeOutput(output, buf.Bytes())
+			return emitOutput(cmd.OutOrStdout(), output, buf.Bytes())
 		},
 	}
 	f := cmd.Flags()

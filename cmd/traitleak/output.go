@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -115,6 +116,24 @@ func canonical(path string) string {
 // (see package atomicfile). A failure here is an I/O error (exit 3).
 func writeOutput(path string, data []byte) error {
 	return atomicfile.Write(path, data)
+}
+
+// emitOutput writes data to the file path (writeOutput) or, when path is
+// "", to stdout: the last step of every command with a -o flag.
+func emitOutput(stdout io.Writer, path string, data []byte) error {
+	if path != "" {
+		return writeOutput(path, data)
+	}
+	_, err := stdout.Write(data)
+	return err
+}
+
+// encodeJSON writes v to w as indented JSON, the form of every command's
+// --format json.
+func encodeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // streamOutput is writeOutput for output written as it is produced

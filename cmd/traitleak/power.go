@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -76,9 +75,7 @@ func newPowerCmd() *cobra.Command {
 				return &usageError{err}
 			}
 			if o.asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
+				if err := encodeJSON(cmd.OutOrStdout(), rep); err != nil {
 					return fmt.Errorf("power: write JSON: %w", err)
 				}
 				return nil

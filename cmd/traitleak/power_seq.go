@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -177,9 +176,7 @@ func runPowerSequential(w io.Writer, cfg stats.SeqSimConfig, asJSON bool) error 
 	r.PWrong, r.PWrongSE = res.Rate(res.Errors())
 	r.MedianSavingsPct = 100 * float64(r.MedianRounds) / float64(cfg.Gate.MaxRounds)
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(r); err != nil {
+		if err := encodeJSON(w, r); err != nil {
 			return fmt.Errorf("power: write JSON: %w", err)
 		}
 		return nil

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"slices"
 
@@ -89,18 +88,12 @@ func runReport(ctx context.Context, o *reportOptions, stdout io.Writer) error {
 	case "html":
 		err = reports.HTML(&buf, a)
 	case "json":
-		enc := json.NewEncoder(&buf)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(a)
+		err = encodeJSON(&buf, a)
 	}
 	if err != nil {
 		return err
 	}
-	if o.output == "" {
-		_, err = stdout.Write(buf.Bytes())
-		return err
-	}
-	return writeOutput(o.output, buf.Bytes())
+	return emitOutput(stdout, o.output, buf.Bytes())
 }
 
 // analyzeRun returns the analysis of a stored run (see analysisOf): what
