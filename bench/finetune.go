@@ -605,6 +605,7 @@ func (f *FineTuner) FindJob(ctx context.Context, key string) (FineTuneJob, bool,
 		if err != nil {
 			return FineTuneJob{}, false, err
 		}
+		last := ""
 		for _, raw := range list.Data {
 			job, err := decodeJob(raw)
 			if err != nil {
@@ -615,18 +616,12 @@ func (f *FineTuner) FindJob(ctx context.Context, key string) (FineTuneJob, bool,
 			if job.Metadata[MetaKey] == key {
 				return job, true, nil
 			}
+			last = job.ID
 		}
-		if !list.HasMore || len(list.Data) == 0 {
+		if !list.HasMore || last == "" || last == after {
 			return FineTuneJob{}, false, nil
 		}
-		var last struct {
-			ID string `json:"id"`
-		}
-		_ = json.Unmarshal(list.Data[len(list.Data)-1], &last)
-		if last.ID == "" || last.ID == after {
-			return FineTuneJob{}, false, nil
-		}
-		after = last.ID
+		after = last
 	}
 	return FineTuneJob{}, false, nil
 }
