@@ -287,39 +287,10 @@ func (a *BatchAPI) Batch(ctx context.Context, id string) (BatchInfo, error) {
 // identity. OpenAI's list has no metadata filter: it reads up to 100
 // pages of 100 batches, newest first.
 func (a *BatchAPI) FindBatch(ctx context.Context, identity string) (BatchInfo, bool, error) {
-	after := ""
-	for page := 0; page < 100; page++ {
-		q := url.Values{"limit": {"100"}}
-		if after != "" {
-			q.Set("after", after)
-		}
-		var list struct {
-			Data    []json.RawMessage `json:"data"`
-			HasMore bool              `json:"has_more"`
-		}
-		err := a.ft.call(ctx, "list batches", func(ctx context.Context) error {
-			return a.ft.getJSON(ctx, "/batches?"+q.Encode(), &list)
-		})
-		if err != nil {
-			return BatchInfo{}, false, err
-		}
-		last := ""
-		for _, raw := range list.Data {
-			b, err := decodeBatch(raw)
-			if err != nil {
-				return BatchInfo{}, false, fmt.Errorf("list batches: %w", err)
-			}
-			if b.Metadata[MetaBatch] == identity {
-				return b, true, nil
-			}
-			last = b.ID
-		}
-		if !list.HasMore || last == "" || last == after {
-			return BatchInfo{}, false, nil
-		}
-		after = last
-	}
-	return BatchInfo{}, false, nil
+	return findListed(ctx, a.ft, "batches", "/batches", nil, func(raw json.RawMessage) (BatchInfo, string, bool, error) {
+		b, err := decodeBatch(raw)
+		return b, b.ID, err == nil && b.Metadata[MetaBatch] == identity, err
+	})
 }
 
 // batchJSON is a batch object as read here: metadata values are strings.

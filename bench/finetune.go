@@ -589,41 +589,58 @@ func (f *FineTuner) retrieve(ctx context.Context, id string) (FineTuneJob, error
 
 // FindJob returns the newest job whose metadata has MetaKey = key.
 func (f *FineTuner) FindJob(ctx context.Context, key string) (FineTuneJob, bool, error) {
+	// Servers that ignore the metadata filter are checked by the match.
+	return findListed(ctx, f, "fine-tuning jobs", "/fine_tuning/jobs", url.Values{"metadata[" + MetaKey + "]": {key}},
+		func(raw json.RawMessage) (FineTuneJob, string, bool, error) {
+			job, err := decodeJob(raw)
+			return job, job.ID, err == nil && job.Metadata[MetaKey] == key, err
+		})
+}
+
+// findListed pages through the provider's list at path (newest first, 100
+// items a page, query q added) and returns the first item decode reports
+// as a match. It stops at the end of the list, at a page that does not
+// move on, or after 100 pages: a bound, not a limit met in practice. An
+// item that cannot be decoded is an error naming what.
+func findListed[T any](ctx context.Context, f *FineTuner, what, path string, q url.Values,
+	decode func(json.RawMessage) (item T, id string, match bool, err error)) (T, bool, error) {
+	var zero T
 	after := ""
-	for page := 0; page < 100; page++ { // 100 pages of 100 jobs: a bound, not a limit met in practice
-		q := url.Values{"limit": {"100"}, "metadata[" + MetaKey + "]": {key}}
+	for page := 0; page < 100; page++ {
+		pq := url.Values{"limit": {"100"}}
+		for k, v := range q {
+			pq[k] = v
+		}
 		if after != "" {
-			q.Set("after", after)
+			pq.Set("after", after)
 		}
 		var list struct {
 			Data    []json.RawMessage `json:"data"`
 			HasMore bool              `json:"has_more"`
 		}
-		err := f.call(ctx, "list fine-tuning jobs", func(ctx context.Context) error {
-			return f.getJSON(ctx, "/fine_tuning/jobs?"+q.Encode(), &list)
+		err := f.call(ctx, "list "+what, func(ctx context.Context) error {
+			return f.getJSON(ctx, path+"?"+pq.Encode(), &list)
 		})
 		if err != nil {
-			return FineTuneJob{}, false, err
+			return zero, false, err
 		}
 		last := ""
 		for _, raw := range list.Data {
-			job, err := decodeJob(raw)
+			item, id, match, err := decode(raw)
 			if err != nil {
-				return FineTuneJob{}, false, fmt.Errorf("list fine-tuning jobs: %w", err)
+				return zero, false, fmt.Errorf("list %s: %w", what, err)
 			}
-			// The list is newest first; servers that ignore the metadata
-			// filter are checked here.
-			if job.Metadata[MetaKey] == key {
-				return job, true, nil
+			if match {
+				return item, true, nil
 			}
-			last = job.ID
+			last = id
 		}
 		if !list.HasMore || last == "" || last == after {
-			return FineTuneJob{}, false, nil
+			return zero, false, nil
 		}
 		after = last
 	}
-	return FineTuneJob{}, false, nil
+	return zero, false, nil
 }
 
 // Cancel asks the provider to cancel a job and returns it as then
