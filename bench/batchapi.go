@@ -393,43 +393,28 @@ func (a *BatchAPI) ReadFile(ctx context.Context, id string, line func([]byte) er
 }
 
 // download makes one attempt to copy a file's content to w, through the
-// provider's HTTP client (the key only to its host, no redirects) but
-// without the 32 MiB bound of API replies: the bound is MaxFileBytes.
+// provider's HTTP client (the key only to its host, no redirects, HTTP
+// errors classified) but with MaxFileBytes for a bound instead of the
+// 32 MiB of API replies.
 func (a *BatchAPI) download(ctx context.Context, id string, w io.Writer) error {
-	d := a.ft.hc
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.ft.base+"/files/"+url.PathEscape(id)+"/content", nil)
+	req, err := http.NewRequestWithContext(context.WithValue(ctx, ftLimitKey{}, a.maxFile), http.MethodGet,
+		a.ft.base+"/files/"+url.PathEscape(id)+"/content", nil)
 	if err != nil {
 		return fmt.Errorf("build request: %w", err)
-	}
-	if req.URL.Host != d.host {
-		return fmt.Errorf("refusing to send a request to host %q: the API key belongs to %q", req.URL.Host, d.host)
 	}
 	if a.ft.key != "" {
 		req.Header.Set("Authorization", "Bearer "+a.ft.key)
 	}
-	resp, err := d.hc.Do(req)
+	resp, err := a.ft.hc.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("%w: %v", ErrConnection, err)
+		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		if resp.StatusCode < 400 {
-			return &APIError{Status: resp.StatusCode, Message: fmt.Sprintf("redirect to %q not followed", resp.Header.Get("Location"))}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		if errors.Is(err, ErrMalformed) { // past the bound
+			return fmt.Errorf("file %s is larger than %d bytes", id, a.maxFile)
 		}
-		return &APIError{Status: resp.StatusCode, Message: errorMessage(body), RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
-	}
-	n, err := io.Copy(w, io.LimitReader(resp.Body, a.maxFile+1))
-	switch {
-	case err != nil && ctx.Err() != nil:
-		return ctx.Err()
-	case err != nil:
-		return fmt.Errorf("%w: reading file %s: %v", ErrConnection, id, err)
-	case n > a.maxFile:
-		return fmt.Errorf("file %s is larger than %d bytes", id, a.maxFile)
+		return fmt.Errorf("reading file %s: %w", id, err)
 	}
 	return nil
 }

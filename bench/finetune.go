@@ -983,6 +983,7 @@ func unixTime(s int64) time.Time {
 type (
 	ftExtraKey   struct{} // map[string]any: members added to a JSON request body
 	ftCaptureKey struct{} // *[]byte: receives the body of a successful reply
+	ftLimitKey   struct{} // int64: the reply's size bound, instead of maxBody
 )
 
 // ftDoer is the HTTP layer under go-openai for fine-tuning: it sends
@@ -1024,7 +1025,7 @@ func (d *ftDoer) Do(req *http.Request) (*http.Response, error) {
 		return nil, &APIError{Status: resp.StatusCode, Message: errorMessage(body), RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	if dst, ok := req.Context().Value(ftCaptureKey{}).(*[]byte); ok {
-		b, err := io.ReadAll(&ftReplyBody{body: resp.Body, ctx: req.Context()})
+		b, err := io.ReadAll(&ftReplyBody{body: resp.Body, ctx: req.Context(), limit: maxBody})
 		resp.Body.Close()
 		if err != nil {
 			return nil, err
@@ -1033,7 +1034,11 @@ func (d *ftDoer) Do(req *http.Request) (*http.Response, error) {
 		resp.Body = io.NopCloser(bytes.NewReader(b))
 		return resp, nil
 	}
-	resp.Body = &ftReplyBody{body: resp.Body, ctx: req.Context()}
+	limit := int64(maxBody)
+	if l, ok := req.Context().Value(ftLimitKey{}).(int64); ok {
+		limit = l
+	}
+	resp.Body = &ftReplyBody{body: resp.Body, ctx: req.Context(), limit: limit}
 	return resp, nil
 }
 
@@ -1069,17 +1074,18 @@ func addMembers(req *http.Request, members map[string]any) error {
 // failures: a cancelled request reads as its context's error, anything
 // else as ErrConnection.
 type ftReplyBody struct {
-	body io.ReadCloser
-	ctx  context.Context
-	n    int64
+	body  io.ReadCloser
+	ctx   context.Context
+	n     int64
+	limit int64 // bytes; more is ErrMalformed
 }
 
 func (b *ftReplyBody) Read(p []byte) (int, error) {
 	n, err := b.body.Read(p)
 	b.n += int64(n)
 	switch {
-	case b.n > maxBody:
-		return n, fmt.Errorf("%w: reply larger than %d bytes", ErrMalformed, maxBody)
+	case b.n > b.limit:
+		return n, fmt.Errorf("%w: reply larger than %d bytes", ErrMalformed, b.limit)
 	case err == nil, err == io.EOF:
 		return n, err
 	case b.ctx.Err() != nil:
