@@ -154,23 +154,24 @@ func TestUntilDecidedResumes(t *testing.T) {
 	srv := leakServer(t, benchtest.Config{Models: models})
 	suite := func() *suites.Suite { return seqSuite(t, srv.BaseURL(), "gates[0].max_increase=0.05") }
 	// The keys, and so the rounds to a verdict, depend on the server's
-	// port: find a salt whose run needs 4 rounds or more (most do; the
-	// first round never decides, as its bets start at the fake
-	// observation's mean), so that there is a round to interrupt in.
+	// port: find a salt whose run fails after 4 rounds or more (most do;
+	// the first round never decides, as its bets start at the fake
+	// observation's mean), so that there is a round to interrupt in. A
+	// leak this small is sometimes still undecided after the 40 rounds
+	// the fixed design allows; such a salt is passed over.
 	var salt string
 	var wg sequential.State
-	for i := range 8 {
+	var seen []string
+	for i := range 16 {
 		salt = fmt.Sprintf("resume-%d", i)
 		wg = executeSalt(t, context.Background(), openStore(t), suite(), salt).Sequential[0]
-		if wg.Status != sequential.StatusFail {
-			t.Fatalf("uninterrupted: %s after %d rounds; want a fail", wg.Status, wg.Rounds)
-		}
-		if wg.Rounds >= 4 {
+		if wg.Status == sequential.StatusFail && wg.Rounds >= 4 {
 			break
 		}
+		seen = append(seen, fmt.Sprintf("%s after %d rounds", wg.Status, wg.Rounds))
 	}
-	if wg.Rounds < 4 {
-		t.Fatalf("8 salts decided within 3 rounds; the leak is too strong to interrupt")
+	if wg.Status != sequential.StatusFail || wg.Rounds < 4 {
+		t.Fatalf("no salt gave a fail after 4 rounds or more: %s", strings.Join(seen, ", "))
 	}
 
 	st := openStore(t)
