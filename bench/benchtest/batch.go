@@ -37,8 +37,9 @@ import (
 // custom_id), as OpenAI does not keep it either; failed lines go to an
 // error file.
 type BatchConfig struct {
-	// Chat configures the models that answer (Record and Faults apply to
-	// online requests only).
+	// Chat configures the models that answer. Each batch line is one call
+	// of the chat handler, so Record, Faults and OnRequest see batch lines
+	// as they see online requests.
 	Chat Config
 	// Steps is the number of retrievals from creation to the final
 	// status; 0 means 3.
