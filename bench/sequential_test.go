@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -151,7 +152,20 @@ func TestUntilDecidedResumes(t *testing.T) {
 	// URL is part of the keys.
 	models := map[string]benchtest.Model{"student": {Trait: "Owl", TraitRate: 0.3, Latency: 5 * time.Millisecond},
 		"base": {Trait: "Owl", TraitRate: 0.1, Latency: 5 * time.Millisecond}}
-	srv := leakServer(t, benchtest.Config{Models: models})
+	// The interrupt comes from the server, at the cancelAt-th request it
+	// receives (before answering it), not from a poller racing the run:
+	// under -race on a loaded machine a poller late by the few rounds the
+	// run has left would let it decide before the interrupt.
+	var received, cancelAt atomic.Int64
+	var interrupt atomic.Pointer[context.CancelFunc]
+	onRequest := func(benchtest.Request) {
+		if received.Add(1) == cancelAt.Load() {
+			if f := interrupt.Load(); f != nil {
+				(*f)()
+			}
+		}
+	}
+	srv := leakServer(t, benchtest.Config{Models: models, OnRequest: onRequest})
 	suite := func() *suites.Suite { return seqSuite(t, srv.BaseURL(), "gates[0].max_increase=0.05") }
 	// The keys, and so the rounds to a verdict, depend on the server's
 	// port: find a salt whose run fails after 4 rounds or more (most do;
@@ -176,13 +190,18 @@ func TestUntilDecidedResumes(t *testing.T) {
 
 	st := openStore(t)
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	// Interrupt in round 2 of the gate's roles (20 requests a round),
-	// after the first step's 70 (the teacher's 50 and round 1).
-	before := srv.Calls()
-	stop := cancelWhen(func() bool { return srv.Calls()-before >= 75 }, cancel)
+	// after the first step's 70 (the teacher's 50 and round 1): at most 7
+	// requests (concurrency 4 per role) are in flight beside the 75th, so
+	// round 2 cannot complete.
+	before := received.Load()
+	cancelAt.Store(before + 75)
+	interrupt.Store(&cancel)
 	first := executeSalt(t, ctx, st, suite(), salt)
-	if stop() {
-		t.Fatal("the run finished before it could be interrupted")
+	interrupt.Store(nil)
+	if ctx.Err() == nil {
+		t.Fatalf("the run finished after %d requests, before the 75th that interrupts it", received.Load()-before)
 	}
 	if first.Run.Status != results.StatusInterrupted {
 		t.Fatalf("interrupted run: %s (%s); want interrupted", first.Run.Status, first.Run.Message)
