@@ -331,6 +331,7 @@ func (b *batcher) prepare(ctx context.Context, pending *Pending, act []*active) 
 		var lines [][]byte
 		var recLines []results.BatchLine
 		size := int64(0)
+		var est tokenEstimate
 		// flush records the file of the lines held.
 		flush := func() error {
 			if len(lines) == 0 {
@@ -339,7 +340,7 @@ func (b *batcher) prepare(ctx context.Context, pending *Pending, act []*active) 
 			data := bytes.Join(lines, nil)
 			sum := sha256.Sum256(data)
 			rec := results.Batch{RunID: b.p.run.ID, Instance: ii, ContentKey: hex.EncodeToString(sum[:]), BaseURL: w.baseURL,
-				Lines: len(lines), Bytes: int64(len(data))}
+				Lines: len(lines), Bytes: int64(len(data)), EstPromptTokens: est.prompt, EstCompletionTokens: est.completion}
 			if b.opt.Dir != "" {
 				if err := atomicfile.Write(filepath.Join(b.opt.Dir, BatchFileName(rec.ContentKey)), data); err != nil {
 					return fmt.Errorf("write batch file: %w", err)
@@ -350,7 +351,7 @@ func (b *batcher) prepare(ctx context.Context, pending *Pending, act []*active) 
 				return err
 			}
 			out = append(out, &active{rec: rec})
-			lines, recLines, size = lines[:0], nil, 0
+			lines, recLines, size, est = lines[:0], nil, 0, tokenEstimate{}
 			return nil
 		}
 		// add puts the jobs of chunk not failed into files.
@@ -367,7 +368,8 @@ func (b *batcher) prepare(ctx context.Context, pending *Pending, act []*active) 
 				chunk = pendingJobs(chunk, failed)
 			}
 			for _, j := range chunk {
-				line := batchLine(j.Keys[0], w.request(j, 0, j.Draws()))
+				req := w.request(j, 0, j.Draws())
+				line := batchLine(j.Keys[0], req)
 				n := int64(len(line))
 				if n > limits.MaxBytes {
 					return fmt.Errorf("%w: the request for %s, probe %s, prompt %d, draw %d is %d bytes, more than a batch file may hold (%d bytes)",
@@ -379,6 +381,7 @@ func (b *batcher) prepare(ctx context.Context, pending *Pending, act []*active) 
 					}
 				}
 				lines, size = append(lines, line), size+n
+				est.add(req)
 				recLines = append(recLines, results.BatchLine{CustomID: j.Keys[0], Draws: j.Draws(), PlanIndex: j.Index})
 			}
 			return nil
@@ -580,6 +583,9 @@ func (b *batcher) collectFrom(ctx context.Context, a *active, info BatchInfo, re
 	flush := func() error {
 		if len(buf) == 0 {
 			return nil
+		}
+		for i := range buf {
+			buf[i].Batched = true
 		}
 		b.account(buf)
 		if err := b.sink(buf); err != nil {

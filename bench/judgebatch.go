@@ -470,15 +470,16 @@ func (jb *judgeBatcher) buildKind(ctx context.Context, k *judgeKind, resubmit bo
 	db := context.WithoutCancel(ctx)
 	var data []byte
 	var lines []results.BatchLine
+	var est tokenEstimate
 	flushFile := func() error {
 		if len(lines) == 0 {
 			return nil
 		}
-		a, err := jb.add(ctx, k, data, lines)
+		a, err := jb.add(ctx, k, data, lines, est)
 		if a != nil {
 			*act = append(*act, a)
 		}
-		data, lines = nil, nil
+		data, lines, est = nil, nil, tokenEstimate{}
 		return err
 	}
 	var chunk []candidate
@@ -514,7 +515,8 @@ func (jb *judgeBatcher) buildKind(ctx context.Context, k *judgeKind, resubmit bo
 			if _, dup := round[kb]; dup {
 				continue
 			}
-			line := batchLine(c.key, k.sc.request(k.je, k.template, c.prompt, c.completion))
+			req := k.sc.request(k.je, k.template, c.prompt, c.completion)
+			line := batchLine(c.key, req)
 			if int64(len(line)) > limits.MaxBytes {
 				tooLarge++
 				continue
@@ -526,6 +528,7 @@ func (jb *judgeBatcher) buildKind(ctx context.Context, k *judgeKind, resubmit bo
 			}
 			round[kb] = struct{}{}
 			data = append(data, line...)
+			est.add(req)
 			lines = append(lines, results.BatchLine{CustomID: c.key, Draws: 1})
 		}
 		chunk = chunk[:0]
@@ -580,11 +583,12 @@ func unwrapDB(err error) error {
 // add records one input file of kind k as a batch of the run and, unless
 // offline, submits it. A provider's error stops k; only a database error
 // is returned (as a *dbError).
-func (jb *judgeBatcher) add(ctx context.Context, k *judgeKind, data []byte, lines []results.BatchLine) (*active, error) {
+func (jb *judgeBatcher) add(ctx context.Context, k *judgeKind, data []byte, lines []results.BatchLine, est tokenEstimate) (*active, error) {
 	db := context.WithoutCancel(ctx)
 	sum := sha256.Sum256(data)
 	rec := results.Batch{RunID: jb.p.run.ID, Instance: judgeBatchInstance(k.index), ContentKey: hex.EncodeToString(sum[:]),
-		BaseURL: jb.p.redact.URL(k.je.Instance.BaseURL), Lines: len(lines), Bytes: int64(len(data))}
+		BaseURL: jb.p.redact.URL(k.je.Instance.BaseURL), Lines: len(lines), Bytes: int64(len(data)),
+		EstPromptTokens: est.prompt, EstCompletionTokens: est.completion}
 	if jb.opt.Dir != "" {
 		if err := atomicfile.Write(filepath.Join(jb.opt.Dir, BatchFileName(rec.ContentKey)), data); err != nil {
 			jb.stop(k, fmt.Errorf("write batch file: %w", err))
@@ -747,8 +751,9 @@ func (jb *judgeBatcher) collect(ctx context.Context, k *judgeKind, a *active, in
 		if len(buf) == 0 {
 			return nil
 		}
-		for _, j := range buf {
-			if j.Failed() {
+		for i := range buf {
+			buf[i].Batched = true
+			if buf[i].Failed() {
 				jb.sum.Failed++
 			} else {
 				jb.sum.Judged++
