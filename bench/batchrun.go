@@ -286,7 +286,13 @@ func (b *batcher) quote(i int) suites.Quote {
 }
 
 // load returns the run's batches of models not collected yet (their
-// lines are read when needed, linesOf).
+// lines are read when needed, linesOf), of the models that batch in this
+// invocation. Why leave the others: a model that stopped batching (batch:
+// true removed, or --batch dropped) is sampled online, as a judge that
+// stops batching is (judgeBatcher.load), and its draws in an old batch are
+// among its pending ones. Its batch is left for a run that batches it
+// again; a draw stored online by then is kept when that batch is
+// collected (Put never replaces a success), so nothing is stored twice.
 func (b *batcher) load(ctx context.Context) ([]*active, error) {
 	recs, err := b.bs.Batches(ctx, b.p.run.ID)
 	if err != nil {
@@ -294,7 +300,8 @@ func (b *batcher) load(ctx context.Context) ([]*active, error) {
 	}
 	var out []*active
 	for _, rec := range recs {
-		if !rec.Collected && rec.Instance >= 0 { // a negative instance is a judge's (judgebatch.go)
+		// A negative instance is a judge's (judgebatch.go).
+		if !rec.Collected && rec.Instance >= 0 && rec.Instance < len(b.p.batched) && b.p.batched[rec.Instance] {
 			out = append(out, &active{rec: rec})
 		}
 	}
