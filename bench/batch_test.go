@@ -593,3 +593,71 @@ func TestBatchOfflineVLLMRoundTrip(t *testing.T) {
 	}
 	sameRows(t, storedRows(t, st, out.Run.ID), want)
 }
+
+// TestBatchModelStopsBatching: a run interrupted while its batches run
+// is resumed without --batch, one model still batching (batch: true): the
+// model that stopped batching leaves its uncollected batch alone (as a
+// judge that stops batching does) and samples its draws online, the
+// other collects its batch, and every draw is stored once, as an online
+// run stores it.
+func TestBatchModelStopsBatching(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var kill atomic.Bool
+	kill.Store(true)
+	srv := benchtest.NewBatchServer(t, benchtest.BatchConfig{Chat: benchtest.Config{Models: batchModels},
+		OnCreate: func(n int) {
+			if kill.Load() && n == 2 {
+				cancel() // both models' batches are created
+			}
+		}})
+	s := suiteFor(t, srv.BaseURL(), "models.student.batch=true")
+	want := onlineRows(t, suiteFor(t, srv.BaseURL()))
+	online := srv.Count("chat")
+	st := openStore(t)
+	out, err := bench.Execute(ctx, st, s, batchOptions(&bench.BatchOptions{All: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Run.Status != results.StatusInterrupted || srv.Batches() != 2 {
+		t.Fatalf("first run %s (%s) with %d batches; want interrupted with 2", out.Run.Status, out.Run.Message, srv.Batches())
+	}
+	kill.Store(false)
+	// --batch dropped: the baseline is sampled online, the student
+	// (batch: true) through its batch.
+	out, err = bench.Execute(context.Background(), st, s, batchOptions(&bench.BatchOptions{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Run.Status != results.StatusComplete {
+		t.Fatalf("resumed run %s: %s", out.Run.Status, out.Run.Message)
+	}
+	sameRows(t, storedRows(t, st, out.Run.ID), want)
+	// The baseline's 6 requests online; no batch created again.
+	if got := srv.Count("chat") - online; got != 6 {
+		t.Errorf("%d online requests; want 6 (the baseline's)", got)
+	}
+	if got := srv.Batches(); got != 2 {
+		t.Errorf("%d batches at the provider; want 2", got)
+	}
+	recs, err := st.Batches(context.Background(), out.Run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range recs {
+		// The baseline's batch (instance 0) is left uncollected, for a run
+		// that batches it again; the student's is collected.
+		if b.Collected != (b.Instance == 1) {
+			t.Errorf("batch of instance %d collected %v; want %v", b.Instance, b.Collected, b.Instance == 1)
+		}
+	}
+	use, err := st.DrawnTokens(context.Background(), out.Run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range use {
+		if batched := u.BatchedPromptTokens > 0; batched != (u.Instance == 1) || u.Instance == 1 && u.BatchedPromptTokens != u.PromptTokens {
+			t.Errorf("instance %d: %d of %d prompt tokens batched; want the student's all, the baseline's none", u.Instance, u.BatchedPromptTokens, u.PromptTokens)
+		}
+	}
+}

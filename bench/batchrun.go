@@ -210,6 +210,9 @@ type keyRef struct {
 type active struct {
 	rec  results.Batch
 	data []byte // the input file while it is submitted
+	// held is what max_cost holds for the batch while it runs (see
+	// batchcost.go), US dollars.
+	held float64
 }
 
 func (b *batcher) log(format string, args ...any) {
@@ -254,6 +257,14 @@ func (p *Prepared) runBatch(ctx context.Context, pending *Pending, runner *Runne
 	if err != nil {
 		return Summary{}, err
 	}
+	if !b.opt.Offline {
+		for _, a := range act {
+			if a.rec.BatchID != "" { // created by an earlier invocation
+				a.held = batchCost(b.quote(a.rec.Instance), a.rec)
+				p.ctl.meter.holdBatch(a.held)
+			}
+		}
+	}
 	fresh, err := b.prepare(db, pending, act)
 	if err != nil {
 		return Summary{}, err
@@ -267,8 +278,21 @@ func (p *Prepared) runBatch(ctx context.Context, pending *Pending, runner *Runne
 	return b.sum, err
 }
 
+// quote returns the price of plan instance i (zero when it has none:
+// then no max_cost applies).
+func (b *batcher) quote(i int) suites.Quote {
+	q, _ := b.p.ctl.quote(b.p.Plan.Instances[i], false)
+	return q
+}
+
 // load returns the run's batches of models not collected yet (their
-// lines are read when needed, linesOf).
+// lines are read when needed, linesOf), of the models that batch in this
+// invocation. Why leave the others: a model that stopped batching (batch:
+// true removed, or --batch dropped) is sampled online, as a judge that
+// stops batching is (judgeBatcher.load), and its draws in an old batch are
+// among its pending ones. Its batch is left for a run that batches it
+// again; a draw stored online by then is kept when that batch is
+// collected (Put never replaces a success), so nothing is stored twice.
 func (b *batcher) load(ctx context.Context) ([]*active, error) {
 	recs, err := b.bs.Batches(ctx, b.p.run.ID)
 	if err != nil {
@@ -276,7 +300,8 @@ func (b *batcher) load(ctx context.Context) ([]*active, error) {
 	}
 	var out []*active
 	for _, rec := range recs {
-		if !rec.Collected && rec.Instance >= 0 { // a negative instance is a judge's (judgebatch.go)
+		// A negative instance is a judge's (judgebatch.go).
+		if !rec.Collected && rec.Instance >= 0 && rec.Instance < len(b.p.batched) && b.p.batched[rec.Instance] {
 			out = append(out, &active{rec: rec})
 		}
 	}
@@ -331,6 +356,7 @@ func (b *batcher) prepare(ctx context.Context, pending *Pending, act []*active) 
 		var lines [][]byte
 		var recLines []results.BatchLine
 		size := int64(0)
+		var est tokenEstimate
 		// flush records the file of the lines held.
 		flush := func() error {
 			if len(lines) == 0 {
@@ -339,7 +365,7 @@ func (b *batcher) prepare(ctx context.Context, pending *Pending, act []*active) 
 			data := bytes.Join(lines, nil)
 			sum := sha256.Sum256(data)
 			rec := results.Batch{RunID: b.p.run.ID, Instance: ii, ContentKey: hex.EncodeToString(sum[:]), BaseURL: w.baseURL,
-				Lines: len(lines), Bytes: int64(len(data))}
+				Lines: len(lines), Bytes: int64(len(data)), EstPromptTokens: est.prompt, EstCompletionTokens: est.completion}
 			if b.opt.Dir != "" {
 				if err := atomicfile.Write(filepath.Join(b.opt.Dir, BatchFileName(rec.ContentKey)), data); err != nil {
 					return fmt.Errorf("write batch file: %w", err)
@@ -350,7 +376,7 @@ func (b *batcher) prepare(ctx context.Context, pending *Pending, act []*active) 
 				return err
 			}
 			out = append(out, &active{rec: rec})
-			lines, recLines, size = lines[:0], nil, 0
+			lines, recLines, size, est = lines[:0], nil, 0, tokenEstimate{}
 			return nil
 		}
 		// add puts the jobs of chunk not failed into files.
@@ -367,7 +393,8 @@ func (b *batcher) prepare(ctx context.Context, pending *Pending, act []*active) 
 				chunk = pendingJobs(chunk, failed)
 			}
 			for _, j := range chunk {
-				line := batchLine(j.Keys[0], w.request(j, 0, j.Draws()))
+				req := w.request(j, 0, j.Draws())
+				line := batchLine(j.Keys[0], req)
 				n := int64(len(line))
 				if n > limits.MaxBytes {
 					return fmt.Errorf("%w: the request for %s, probe %s, prompt %d, draw %d is %d bytes, more than a batch file may hold (%d bytes)",
@@ -379,6 +406,7 @@ func (b *batcher) prepare(ctx context.Context, pending *Pending, act []*active) 
 					}
 				}
 				lines, size = append(lines, line), size+n
+				est.add(req)
 				recLines = append(recLines, results.BatchLine{CustomID: j.Keys[0], Draws: j.Draws(), PlanIndex: j.Index})
 			}
 			return nil
@@ -500,16 +528,27 @@ func (e *dbError) Error() string { return e.err.Error() }
 func (b *batcher) submit(ctx context.Context, a *active) error {
 	db := context.WithoutCancel(ctx)
 	api := b.apis[a.rec.Instance]
+	est := tokenEstimate{a.rec.EstPromptTokens, a.rec.EstCompletionTokens}
 	if a.data == nil {
-		data, err := b.rebuild(db, a)
+		data, rebuilt, err := b.rebuild(db, a)
 		if err != nil {
 			return err
 		}
-		a.data = data
+		a.data, est = data, rebuilt
 	}
+	// max_cost holds the batch's estimate before it is created, or
+	// refuses it (batchcost.go).
+	held := b.quote(a.rec.Instance).Cost(float64(est.prompt), float64(est.completion), true)
+	if err := b.p.ctl.meter.reserveBatch(held); err != nil {
+		a.data = nil
+		return err
+	}
+	a.held = held
 	if a.rec.FileID == "" {
 		id, err := api.EnsureFile(ctx, a.data, a.rec.ContentKey, "")
 		if err != nil {
+			b.p.ctl.meter.settleBatch(a.held, 0) // no batch was created
+			a.held = 0
 			return err
 		}
 		a.rec.FileID = id
@@ -536,26 +575,29 @@ func (b *batcher) submit(ctx context.Context, a *active) error {
 }
 
 // rebuild writes a recorded batch's input file again from its lines and
-// the plan, and checks it is the file recorded.
-func (b *batcher) rebuild(ctx context.Context, a *active) ([]byte, error) {
+// the plan, checks it is the file recorded, and estimates its tokens.
+func (b *batcher) rebuild(ctx context.Context, a *active) ([]byte, tokenEstimate, error) {
 	w := b.workers[a.rec.Instance]
+	var est tokenEstimate
 	lines, err := b.linesOf(ctx, a)
 	if err != nil {
-		return nil, &dbError{err}
+		return nil, est, &dbError{err}
 	}
 	var buf bytes.Buffer
 	for _, l := range lines {
 		j, err := b.job(a.rec.Instance, l)
 		if err != nil {
-			return nil, err
+			return nil, est, err
 		}
-		buf.Write(batchLine(l.CustomID, w.request(j, 0, j.Draws())))
+		req := w.request(j, 0, j.Draws())
+		est.add(req)
+		buf.Write(batchLine(l.CustomID, req))
 	}
 	sum := sha256.Sum256(buf.Bytes())
 	if got := hex.EncodeToString(sum[:]); got != a.rec.ContentKey {
-		return nil, fmt.Errorf("batch %d: its lines now make a file with SHA-256 %s, not the recorded %s", a.rec.ID, got, a.rec.ContentKey)
+		return nil, est, fmt.Errorf("batch %d: its lines now make a file with SHA-256 %s, not the recorded %s", a.rec.ID, got, a.rec.ContentKey)
 	}
-	return buf.Bytes(), nil
+	return buf.Bytes(), est, nil
 }
 
 // collect reads a final batch's output and error files and stores a
@@ -577,10 +619,16 @@ func (b *batcher) collectFrom(ctx context.Context, a *active, info BatchInfo, re
 		lines[l.CustomID] = l
 	}
 	var buf []results.Sample
+	var used tokenEstimate // what the stored answers used
 	flush := func() error {
 		if len(buf) == 0 {
 			return nil
 		}
+		for i := range buf {
+			buf[i].Batched = true
+		}
+		p, c := sampleTokens(buf)
+		used.prompt, used.completion = used.prompt+p, used.completion+c
 		b.account(buf)
 		if err := b.sink(buf); err != nil {
 			return &dbError{err}
@@ -625,6 +673,8 @@ func (b *batcher) collectFrom(ctx context.Context, a *active, info BatchInfo, re
 	if err := flush(); err != nil {
 		return err
 	}
+	b.p.ctl.meter.settleBatch(a.held, b.quote(a.rec.Instance).Cost(float64(used.prompt), float64(used.completion), true))
+	a.held = 0
 	b.log("collected batch %s of %s: %s", info.ID, w.in.Name(), info)
 	return nil
 }

@@ -41,6 +41,7 @@ type batchOwner interface {
 // only (a provider's error halts the batch's owner).
 func waitBatches(ctx context.Context, bs BatchStore, act []*active, poll PollPolicy, redact *Redactor, o batchOwner, what string) (interrupted bool, err error) {
 	db := context.WithoutCancel(ctx)
+	heldBack := map[*active]bool{} // by max_cost: not interrupted, not running
 	for _, a := range act {
 		if ctx.Err() != nil {
 			break
@@ -55,6 +56,13 @@ func waitBatches(ctx context.Context, bs BatchStore, act []*active, poll PollPol
 			}
 			if ctx.Err() != nil {
 				break
+			}
+			if errors.Is(err, ErrBudget) {
+				// Held back by max_cost: left recorded for a run with a
+				// larger one; the owner's other batches go on.
+				o.log("batch %d of %s not submitted: %v", a.rec.ID, o.owner(a), err)
+				heldBack[a] = true
+				continue
 			}
 			o.halt(a, err)
 		}
@@ -102,7 +110,7 @@ func waitBatches(ctx context.Context, bs BatchStore, act []*active, poll PollPol
 			}
 		}
 		if left == 0 || ctx.Err() != nil {
-			return pendingLeft(act, o), nil
+			return pendingLeft(act, o, heldBack), nil
 		}
 		if changed {
 			interval = poll.Interval
@@ -122,10 +130,10 @@ func waitBatches(ctx context.Context, bs BatchStore, act []*active, poll PollPol
 }
 
 // pendingLeft reports whether a batch of an owner not halted is left
-// uncollected.
-func pendingLeft(act []*active, o batchOwner) bool {
+// uncollected, apart from those max_cost held back.
+func pendingLeft(act []*active, o batchOwner, heldBack map[*active]bool) bool {
 	for _, a := range act {
-		if !a.rec.Collected && !o.halted(a) {
+		if !a.rec.Collected && !o.halted(a) && !heldBack[a] {
 			return true
 		}
 	}

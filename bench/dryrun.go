@@ -44,10 +44,15 @@ type EstimateRow struct {
 	// Cost is the estimated cost in US dollars; BatchCost the same with
 	// the price's batch discount.
 	Cost, BatchCost float64
+	// Batched is true when the model or judge is sent through a Batch API
+	// (batch: true, or BatchAll): BatchCost is then what it would cost.
+	Batched bool
 }
 
-// Total returns the estimated cost of every priced row, and whether every
-// row had a price.
+// Total returns the estimated cost of every priced row, each at the price
+// it is sent at (BatchCost for a batched row, Cost for the others), the
+// same with every row at the batch price, and whether every row had a
+// price.
 func (e *Estimate) Total() (cost, batch float64, allPriced bool) {
 	allPriced = true
 	for _, rows := range [][]EstimateRow{e.Models, e.Judges} {
@@ -56,11 +61,37 @@ func (e *Estimate) Total() (cost, batch float64, allPriced bool) {
 				allPriced = false
 				continue
 			}
-			cost += r.Cost
+			if r.Batched {
+				cost += r.BatchCost
+			} else {
+				cost += r.Cost
+			}
 			batch += r.BatchCost
 		}
 	}
 	return cost, batch, allPriced
+}
+
+// BatchAll marks every model and judge batched, as run --batch sends
+// them.
+func (e *Estimate) BatchAll() {
+	for _, rows := range [][]EstimateRow{e.Models, e.Judges} {
+		for i := range rows {
+			rows[i].Batched = true
+		}
+	}
+}
+
+// AnyBatched reports whether a row is batched.
+func (e *Estimate) AnyBatched() bool {
+	for _, rows := range [][]EstimateRow{e.Models, e.Judges} {
+		for _, r := range rows {
+			if r.Batched {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // EstimateStore is what an estimate reads of a results database: the
@@ -73,7 +104,9 @@ type EstimateStore interface {
 
 var _ EstimateStore = (*results.Store)(nil)
 
-// EstimateRun works out what running s would send and cost. With a store
+// EstimateRun works out what running s would send and cost, the models
+// and judges with batch: true at the batch price (BatchAll for run
+// --batch). With a store
 // (nil: none yet), draws already stored under the salt the run would
 // continue are left out, as Execute leaves them out; fresh plans a new
 // salt, with nothing stored. Nothing is sent and nothing is written.
@@ -96,7 +129,7 @@ func EstimateRun(ctx context.Context, store EstimateStore, s *suites.Suite, fres
 	e := &Estimate{Planned: plan.Total(), Stored: plan.Total() - pending.Draws(), MaxCost: s.MaxCost}
 	e.Models = make([]EstimateRow, len(plan.Instances))
 	for i, in := range plan.Instances {
-		e.Models[i] = EstimateRow{Name: in.Name(), Model: in.Model}
+		e.Models[i] = EstimateRow{Name: in.Name(), Model: in.Model, Batched: in.Settings.Batch != nil && *in.Settings.Batch}
 		if q, ok := s.ModelPrice(in.Role, in.Model); ok {
 			e.Models[i].Price = &q
 		}
@@ -113,7 +146,7 @@ func EstimateRun(ctx context.Context, store EstimateStore, s *suites.Suite, fres
 	judgeRow := map[string]*EstimateRow{}
 	for _, name := range s.UsedJudges() {
 		in, _ := s.JudgeInstance(name)
-		e.Judges = append(e.Judges, EstimateRow{Name: name, Model: in.Model})
+		e.Judges = append(e.Judges, EstimateRow{Name: name, Model: in.Model, Batched: judgeBatched(in, nil)})
 	}
 	for i := range e.Judges {
 		r := &e.Judges[i]

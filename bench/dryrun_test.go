@@ -52,3 +52,39 @@ probes:
 }
 
 func near(a, b float64) bool { return a-b < 1e-12 && b-a < 1e-12 }
+
+// TestEstimateBatchedAtBatchPrice: a model with batch: true is estimated
+// at the batch price, and BatchAll (run --batch) puts every model and
+// judge there.
+func TestEstimateBatchedAtBatchPrice(t *testing.T) {
+	s, err := suites.Parse("e.yaml", []byte(`name: e
+models:
+  a: {base_url: "http://127.0.0.1:9/v1", model: gpt-4o-mini, max_tokens: 4, n: 2, batch: true}
+  b: {base_url: "http://127.0.0.1:9/v1", model: gpt-4o-mini, max_tokens: 4, n: 2}
+probes:
+  - id: p
+    prompts: [abcd]
+    samples: 3
+    score: {mentions: [owl]}
+`), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := bench.EstimateRun(context.Background(), nil, s, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each model: 4 prompt + 12 completion tokens at gpt-4o-mini's
+	// $0.15 / $0.60 = $7.8e-6 online, $3.9e-6 with the built-in table's
+	// 50% batch discount (see TestEstimateRun). a batches, b does not.
+	if !e.Models[0].Batched || e.Models[1].Batched || !e.AnyBatched() {
+		t.Fatalf("batched rows %v, %v; want a only", e.Models[0].Batched, e.Models[1].Batched)
+	}
+	if cost, batch, all := e.Total(); !all || !near(cost, 3.9e-6+7.8e-6) || !near(batch, 2*3.9e-6) {
+		t.Errorf("Total() = %g, %g, %v; want %g (a at the batch price), %g, true", cost, batch, all, 3.9e-6+7.8e-6, 2*3.9e-6)
+	}
+	e.BatchAll()
+	if cost, _, _ := e.Total(); !near(cost, 2*3.9e-6) {
+		t.Errorf("Total() after BatchAll = %g; want %g", cost, 2*3.9e-6)
+	}
+}

@@ -25,3 +25,12 @@ func EstimateCompletionTokens(req Request) int {
 	}
 	return perChoice * max(1, req.N)
 }
+
+// tokenEstimate sums the estimated tokens of requests (a batch file's):
+// EstimatePromptTokens and EstimateCompletionTokens.
+type tokenEstimate struct{ prompt, completion int64 }
+
+func (e *tokenEstimate) add(req Request) {
+	e.prompt += int64(EstimatePromptTokens(req))
+	e.completion += int64(EstimateCompletionTokens(req))
+}

@@ -233,6 +233,11 @@ type judgeBatcher struct {
 	// its scorer when the pre-pass starts.
 	unscored map[string]int
 	sum      JudgeBatchSummary
+	// held is what max_cost holds for each running batch, by record id
+	// (batchcost.go); overBudget is set once max_cost refused a file:
+	// no more files are built.
+	held       map[int64]float64
+	overBudget bool
 }
 
 func (jb *judgeBatcher) log(format string, args ...any) {
@@ -259,7 +264,7 @@ func (p *Prepared) batchJudges(ctx context.Context) (JudgeBatchSummary, *Scorers
 	if !ok {
 		return JudgeBatchSummary{}, nil, fmt.Errorf("%w: batch: this store does not record batches", ErrConfig)
 	}
-	jb := &judgeBatcher{p: p, bs: bs, kinds: kinds, uses: uses, ids: p.scorers.IDs(), unscored: map[string]int{}}
+	jb := &judgeBatcher{p: p, bs: bs, kinds: kinds, uses: uses, ids: p.scorers.IDs(), unscored: map[string]int{}, held: map[int64]float64{}}
 	db := context.WithoutCancel(ctx)
 	for probe := range uses {
 		n, err := p.store.Unscored(db, p.run.ID, probe, jb.ids[probe])
@@ -410,9 +415,28 @@ func (jb *judgeBatcher) load(db context.Context) ([]*active, error) {
 			jb.log("batch %d of %s abandoned: %s", rec.ID, k, abandon)
 			continue
 		}
-		out = append(out, &active{rec: rec})
+		a := &active{rec: rec}
+		if !jb.opt.Offline && rec.BatchID != "" {
+			// Created by an earlier invocation (or round): held until
+			// collected.
+			if held, ok := jb.held[rec.ID]; ok {
+				a.held = held
+			} else {
+				a.held = batchCost(jb.quote(k), rec)
+				jb.held[rec.ID] = a.held
+				jb.p.ctl.meter.holdBatch(a.held)
+			}
+		}
+		out = append(out, a)
 	}
 	return out, nil
+}
+
+// quote returns the price of kind k's judge (zero when it has none: then
+// no max_cost applies).
+func (jb *judgeBatcher) quote(k *judgeKind) suites.Quote {
+	q, _ := jb.p.ctl.s.JudgePrice(k.je.Name)
+	return q
 }
 
 // candidate is a judge call a row needs.
@@ -427,11 +451,14 @@ func (jb *judgeBatcher) build(ctx context.Context, resubmit bool) (act []*active
 	round := map[[16]byte]struct{}{} // the keys put in files this round
 	capLines := judgeRoundFiles * limits.MaxLines
 	for _, k := range jb.kinds {
+		if jb.overBudget {
+			break // max_cost refused a file: no more
+		}
 		if !k.batched || k.stopped != nil || !jb.needed(k) {
 			continue
 		}
 		full, err := jb.buildKind(ctx, k, resubmit, limits, round, capLines, &act)
-		if err != nil || full || ctx.Err() != nil {
+		if err != nil || (full && !jb.overBudget) || ctx.Err() != nil {
 			return act, true, err
 		}
 	}
@@ -470,15 +497,16 @@ func (jb *judgeBatcher) buildKind(ctx context.Context, k *judgeKind, resubmit bo
 	db := context.WithoutCancel(ctx)
 	var data []byte
 	var lines []results.BatchLine
+	var est tokenEstimate
 	flushFile := func() error {
-		if len(lines) == 0 {
+		if len(lines) == 0 || jb.overBudget {
 			return nil
 		}
-		a, err := jb.add(ctx, k, data, lines)
+		a, err := jb.add(ctx, k, data, lines, est)
 		if a != nil {
 			*act = append(*act, a)
 		}
-		data, lines = nil, nil
+		data, lines, est = nil, nil, tokenEstimate{}
 		return err
 	}
 	var chunk []candidate
@@ -503,6 +531,10 @@ func (jb *judgeBatcher) buildKind(ctx context.Context, k *judgeKind, resubmit bo
 			return &dbError{err}
 		}
 		for _, c := range chunk {
+			if jb.overBudget {
+				full = true // max_cost refused a file: no more
+				break
+			}
 			if len(round) >= capLines {
 				full = true // the rest waits for the next round
 				break
@@ -514,7 +546,8 @@ func (jb *judgeBatcher) buildKind(ctx context.Context, k *judgeKind, resubmit bo
 			if _, dup := round[kb]; dup {
 				continue
 			}
-			line := batchLine(c.key, k.sc.request(k.je, k.template, c.prompt, c.completion))
+			req := k.sc.request(k.je, k.template, c.prompt, c.completion)
+			line := batchLine(c.key, req)
 			if int64(len(line)) > limits.MaxBytes {
 				tooLarge++
 				continue
@@ -526,6 +559,7 @@ func (jb *judgeBatcher) buildKind(ctx context.Context, k *judgeKind, resubmit bo
 			}
 			round[kb] = struct{}{}
 			data = append(data, line...)
+			est.add(req)
 			lines = append(lines, results.BatchLine{CustomID: c.key, Draws: 1})
 		}
 		chunk = chunk[:0]
@@ -536,7 +570,7 @@ func (jb *judgeBatcher) buildKind(ctx context.Context, k *judgeKind, resubmit bo
 		if rerr != nil {
 			return false, rerr
 		}
-		if full || ctx.Err() != nil {
+		if full || ctx.Err() != nil || jb.overBudget {
 			full = true
 			break
 		}
@@ -580,11 +614,24 @@ func unwrapDB(err error) error {
 // add records one input file of kind k as a batch of the run and, unless
 // offline, submits it. A provider's error stops k; only a database error
 // is returned (as a *dbError).
-func (jb *judgeBatcher) add(ctx context.Context, k *judgeKind, data []byte, lines []results.BatchLine) (*active, error) {
+func (jb *judgeBatcher) add(ctx context.Context, k *judgeKind, data []byte, lines []results.BatchLine, est tokenEstimate) (*active, error) {
 	db := context.WithoutCancel(ctx)
 	sum := sha256.Sum256(data)
 	rec := results.Batch{RunID: jb.p.run.ID, Instance: judgeBatchInstance(k.index), ContentKey: hex.EncodeToString(sum[:]),
-		BaseURL: jb.p.redact.URL(k.je.Instance.BaseURL), Lines: len(lines), Bytes: int64(len(data))}
+		BaseURL: jb.p.redact.URL(k.je.Instance.BaseURL), Lines: len(lines), Bytes: int64(len(data)),
+		EstPromptTokens: est.prompt, EstCompletionTokens: est.completion}
+	// max_cost holds the file's estimate before it is recorded and
+	// submitted, or refuses it: nothing is then recorded, and the calls
+	// are left for a run with a larger max_cost (batchcost.go).
+	held := 0.0
+	if !jb.opt.Offline {
+		held = batchCost(jb.quote(k), rec)
+		if err := jb.p.ctl.meter.reserveBatch(held); err != nil {
+			jb.overBudget = true
+			jb.log("%s: a batch of %d requests not submitted: %v", k, len(lines), err)
+			return nil, nil
+		}
+	}
 	if jb.opt.Dir != "" {
 		if err := atomicfile.Write(filepath.Join(jb.opt.Dir, BatchFileName(rec.ContentKey)), data); err != nil {
 			jb.stop(k, fmt.Errorf("write batch file: %w", err))
@@ -593,10 +640,12 @@ func (jb *judgeBatcher) add(ctx context.Context, k *judgeKind, data []byte, line
 	}
 	rec, err := jb.bs.AddBatch(db, rec, lines)
 	if err != nil {
+		jb.p.ctl.meter.settleBatch(held, 0)
 		return nil, &dbError{err}
 	}
 	jb.sum.Batches++
-	a := &active{rec: rec, data: data}
+	a := &active{rec: rec, data: data, held: held}
+	jb.held[rec.ID] = held
 	if jb.opt.Offline {
 		a.data = nil // in the batch directory
 		return a, nil
@@ -743,12 +792,16 @@ func (jb *judgeBatcher) collect(ctx context.Context, k *judgeKind, a *active, in
 		want[l.CustomID] = true
 	}
 	var buf []results.Judgment
+	var used tokenEstimate // what the stored answers used
 	flush := func() error {
 		if len(buf) == 0 {
 			return nil
 		}
-		for _, j := range buf {
-			if j.Failed() {
+		for i := range buf {
+			buf[i].Batched = true
+			used.prompt += int64(buf[i].PromptTokens)
+			used.completion += int64(buf[i].CompletionTokens)
+			if buf[i].Failed() {
 				jb.sum.Failed++
 			} else {
 				jb.sum.Judged++
@@ -787,6 +840,8 @@ func (jb *judgeBatcher) collect(ctx context.Context, k *judgeKind, a *active, in
 	if err := flush(); err != nil {
 		return err
 	}
+	jb.p.ctl.meter.settleBatch(a.held, jb.quote(k).Cost(float64(used.prompt), float64(used.completion), true))
+	a.held, jb.held[a.rec.ID] = 0, 0
 	jb.log("collected batch %s of %s: %s", info.ID, k, info)
 	return nil
 }

@@ -185,7 +185,8 @@ func (ctl *runControl) prices(models []suites.Instance) []results.RunPrice {
 
 // start records the run's prices and, with max_cost, charges the meter
 // what the run has used before this invocation: its drawn samples' and
-// judge calls' tokens at today's prices.
+// judge calls' tokens at today's prices, those that came through a Batch
+// API at the batch price.
 func (ctl *runControl) start(ctx context.Context, store Store, runID int64, models []suites.Instance) error {
 	cs, ok := store.(CostStore)
 	if !ok {
@@ -208,7 +209,7 @@ func (ctl *runControl) start(ctx context.Context, store Store, runID int64, mode
 		}
 		in := models[u.Instance]
 		if q, ok := ctl.quote(in, false); ok {
-			spent += q.Cost(float64(u.PromptTokens), float64(u.CompletionTokens), false)
+			spent += splitCost(q, u.PromptTokens, u.CompletionTokens, u.BatchedPromptTokens, u.BatchedCompletionTokens)
 		}
 	}
 	judged, err := cs.JudgeUsage(ctx, runID)
@@ -217,7 +218,7 @@ func (ctl *runControl) start(ctx context.Context, store Store, runID int64, mode
 	}
 	for _, u := range judged {
 		if q, ok := ctl.s.JudgePrice(u.Judge); ok {
-			spent += q.Cost(float64(u.PromptTokens), float64(u.CompletionTokens), false)
+			spent += splitCost(q, u.PromptTokens, u.CompletionTokens, u.BatchedPromptTokens, u.BatchedCompletionTokens)
 		}
 	}
 	ctl.meter.charge(spent)
@@ -262,4 +263,12 @@ func (p *Prepared) budgetVerdict(status results.RunStatus, msg string, c results
 	msg = fmt.Sprintf("%v; stopped issuing requests with %d of %d draws stored: raise max_cost (suite max_cost, or run --max-cost) and run again to resume",
 		stop, c.Stored, c.Planned)
 	return results.StatusFailed, msg
+}
+
+// splitCost is the cost at q of prompt and completion tokens of which
+// batchedPrompt and batchedCompletion came through a Batch API: those at
+// the batch price, the rest at the online price.
+func splitCost(q suites.Quote, prompt, completion, batchedPrompt, batchedCompletion int64) float64 {
+	return q.Cost(float64(prompt-batchedPrompt), float64(completion-batchedCompletion), false) +
+		q.Cost(float64(batchedPrompt), float64(batchedCompletion), true)
 }

@@ -139,6 +139,9 @@ type Usage struct {
 	CompletionTokens int64
 	LatencySum       time.Duration // over successful samples
 	Attempts         int64
+	// BatchedPromptTokens and BatchedCompletionTokens are the part of the
+	// token sums from samples that came through a Batch API.
+	BatchedPromptTokens, BatchedCompletionTokens int64
 }
 
 // ExampleKey addresses quoted completions.
@@ -320,6 +323,8 @@ func (d *RunData) addTally(c results.PlanCell, sc *results.RunScorer, t results.
 	u.CompletionTokens += t.CompletionTokens
 	u.LatencySum += t.Latency
 	u.Attempts += t.Attempts
+	u.BatchedPromptTokens += t.BatchedPromptTokens
+	u.BatchedCompletionTokens += t.BatchedCompletionTokens
 	if len(targets) > 1 && sc.Kind == judgeKind {
 		for _, jc := range t.Joint {
 			verdicts := make([]string, len(targets))
@@ -471,6 +476,10 @@ func (d *RunData) Add(row *results.Row) {
 		u.CompletionTokens += int64(row.Sample.CompletionTokens)
 		u.LatencySum += row.Sample.Latency
 		u.Attempts += int64(row.Sample.Attempts)
+		if row.Sample.Batched {
+			u.BatchedPromptTokens += int64(row.Sample.PromptTokens)
+			u.BatchedCompletionTokens += int64(row.Sample.CompletionTokens)
+		}
 	}
 	if len(targets) > 1 && row.Stored && !row.Sample.Failed() && sc.Kind == judgeKind {
 		d.addRatings(row, sc)

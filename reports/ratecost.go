@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,6 +37,30 @@ type CostRow struct {
 	Output           float64 `json:"output_usd_per_1m"`
 	Source           string  `json:"price_source"`
 	Cost             Num     `json:"cost_usd"`
+	// BatchedPromptTokens and BatchedCompletionTokens are the part of
+	// PromptTokens and CompletionTokens that came through a Batch API;
+	// they cost the price less BatchDiscount (the fraction off, in
+	// [0, 1)), the others the full price. Zero when nothing was batched.
+	BatchedPromptTokens     int64   `json:"batched_prompt_tokens,omitempty"`
+	BatchedCompletionTokens int64   `json:"batched_completion_tokens,omitempty"`
+	BatchDiscount           float64 `json:"batch_discount,omitempty"`
+}
+
+// batched reports whether some of the row's tokens came through a Batch
+// API.
+func (r CostRow) batched() bool { return r.BatchedPromptTokens+r.BatchedCompletionTokens > 0 }
+
+// anyBatched reports whether some tokens of the summary came through a
+// Batch API.
+func (c *CostSummary) anyBatched() bool {
+	for _, rs := range [][]CostRow{c.Models, c.Judges} {
+		for _, r := range rs {
+			if r.batched() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // RateSeries is the adaptive in-flight cap of one endpoint × API key over
@@ -64,26 +89,46 @@ func (a *analyzer) costAndRate() {
 			price[[2]string{p.Kind, p.Name}] = p
 		}
 		total := 0.0
-		add := func(rows *[]CostRow, kind, name, model string, in, out int64) {
+		// Tokens that came through a Batch API (bin, bout of in, out)
+		// cost the price less its batch discount.
+		add := func(rows *[]CostRow, kind, name, model string, in, out, bin, bout int64) {
 			p, ok := price[[2]string{kind, name}]
 			if !ok {
 				c.Unpriced = append(c.Unpriced, name)
 				return
 			}
-			cost := (float64(in)*p.Input + float64(out)*p.Output) / 1e6
+			cost := (float64(in-bin)*p.Input + float64(out-bout)*p.Output) / 1e6
+			if bin+bout > 0 {
+				cost += (float64(bin)*p.Input + float64(bout)*p.Output) / 1e6 * (1 - p.BatchDiscount)
+			}
 			total += cost
-			*rows = append(*rows, CostRow{Name: name, ModelID: model, PromptTokens: in, CompletionTokens: out,
-				Input: p.Input, Output: p.Output, Source: p.Source, Cost: Num(cost)})
+			r := CostRow{Name: name, ModelID: model, PromptTokens: in, CompletionTokens: out,
+				Input: p.Input, Output: p.Output, Source: p.Source, Cost: Num(cost)}
+			if bin+bout > 0 {
+				r.BatchedPromptTokens, r.BatchedCompletionTokens, r.BatchDiscount = bin, bout, p.BatchDiscount
+			}
+			*rows = append(*rows, r)
 		}
-		for _, m := range a.Instances {
-			add(&c.Models, results.PriceModel, m.Name(), m.ModelID, m.PromptTokens, m.CompletionTokens)
+		for i, m := range a.Instances {
+			var bin, bout int64
+			if i < len(d.Instances) {
+				if u := d.Usage[d.Instances[i].Index]; u != nil {
+					bin, bout = u.BatchedPromptTokens, u.BatchedCompletionTokens
+				}
+			}
+			add(&c.Models, results.PriceModel, m.Name(), m.ModelID, m.PromptTokens, m.CompletionTokens, bin, bout)
+		}
+		batchedJudge := map[string][2]int64{}
+		for _, u := range d.JudgeUsage {
+			batchedJudge[u.Judge] = [2]int64{u.BatchedPromptTokens, u.BatchedCompletionTokens}
 		}
 		for _, j := range a.Judges {
 			model := ""
 			if p, ok := price[[2]string{results.PriceJudge, j.Judge}]; ok {
 				model = p.Model
 			}
-			add(&c.Judges, results.PriceJudge, j.Judge, model, j.PromptTokens, j.CompletionTokens)
+			b := batchedJudge[j.Judge]
+			add(&c.Judges, results.PriceJudge, j.Judge, model, j.PromptTokens, j.CompletionTokens, b[0], b[1])
 		}
 		c.Total = Num(total)
 		a.Cost = c
@@ -155,19 +200,32 @@ func fmtUSD(v Num) string {
 func (a *Analysis) writeCostAndRate(m *mdWriter) {
 	if c := a.Cost; c != nil {
 		m.printf("## Cost\n\n")
+		batched := c.anyBatched()
 		var rows [][]string
 		for _, g := range []struct {
 			kind string
 			rows []CostRow
 		}{{"model", c.Models}, {"judge", c.Judges}} {
 			for _, r := range g.rows {
-				rows = append(rows, []string{g.kind, md(r.Name), md(r.ModelID), fmt.Sprint(r.PromptTokens), fmt.Sprint(r.CompletionTokens),
-					fmt.Sprintf("$%g / $%g", r.Input, r.Output), fmtUSD(r.Cost)})
+				row := []string{g.kind, md(r.Name), md(r.ModelID), fmt.Sprint(r.PromptTokens), fmt.Sprint(r.CompletionTokens),
+					fmt.Sprintf("$%g / $%g", r.Input, r.Output), fmtUSD(r.Cost)}
+				if batched {
+					row = slices.Insert(row, 5, batchedCell(r))
+				}
+				rows = append(rows, row)
 			}
 		}
-		rows = append(rows, []string{"total", "", "", "", "", "", fmtUSD(c.Total)})
-		m.table([]string{"", "name", "model id", "prompt tokens", "completion tokens", "price in / out per 1M", "cost"}, rows)
+		head := []string{"", "name", "model id", "prompt tokens", "completion tokens", "price in / out per 1M", "cost"}
+		total := []string{"total", "", "", "", "", "", fmtUSD(c.Total)}
+		if batched {
+			head = slices.Insert(head, 5, "of which batched")
+			total = slices.Insert(total, 5, "")
+		}
+		m.table(head, append(rows, total))
 		m.printf("At the prices the run recorded (%s); tokens as the servers counted them.", md(priceSources(c)))
+		if batched {
+			m.printf(" %s", md(batchNote(c)))
+		}
 		if len(c.Unpriced) > 0 {
 			m.printf(" Without a price, not counted: %s.", md(strings.Join(c.Unpriced, ", ")))
 		}
@@ -183,6 +241,30 @@ func (a *Analysis) writeCostAndRate(m *mdWriter) {
 		m.table([]string{"endpoint", "start", "lowest", "highest", "last", "growth steps", "cuts on 429"}, rows)
 		m.printf("The adaptive cap on requests in flight per endpoint and API key (AIMD: one more per round trip of clean answers while requests wait, halved on HTTP 429).\n\n")
 	}
+}
+
+// batchedCell shows a cost row's batched tokens, prompt / completion, or
+// "–" when none.
+func batchedCell(r CostRow) string {
+	if !r.batched() {
+		return "–"
+	}
+	return fmt.Sprintf("%d / %d", r.BatchedPromptTokens, r.BatchedCompletionTokens)
+}
+
+// batchNote says where the batch discount applied: each row with batched
+// tokens and its discount.
+func batchNote(c *CostSummary) string {
+	var parts []string
+	for _, rs := range [][]CostRow{c.Models, c.Judges} {
+		for _, r := range rs {
+			if r.batched() {
+				parts = append(parts, fmt.Sprintf("%s %g%% off", r.Name, 100*r.BatchDiscount))
+			}
+		}
+	}
+	return "Tokens that came through a Batch API (of which batched: prompt / completion) cost the price less its batch discount: " +
+		strings.Join(parts, ", ") + "."
 }
 
 // priceSources lists the distinct sources of a cost summary's prices.
@@ -212,11 +294,15 @@ type rateCostView struct {
 type costView struct {
 	Rows  []costRowView
 	Total string
+	// Batched, when some tokens came through a Batch API, says how they
+	// were priced; the table then has a column for them.
+	Batched string
 }
 
 type costRowView struct {
 	Kind, Name, ModelID, Price, Cost string
 	Prompt, Completion               int64
+	Batched                          string // the row's batched tokens, when the table has the column
 }
 
 type rateView struct {
@@ -239,9 +325,16 @@ func (a *Analysis) rateCostView() (*rateCostView, error) {
 			rows []CostRow
 		}{{"model", c.Models}, {"judge", c.Judges}} {
 			for _, r := range g.rows {
-				cv.Rows = append(cv.Rows, costRowView{Kind: g.kind, Name: r.Name, ModelID: r.ModelID, Prompt: r.PromptTokens, Completion: r.CompletionTokens,
-					Price: fmt.Sprintf("$%g / $%g", r.Input, r.Output), Cost: fmtUSD(r.Cost)})
+				rv := costRowView{Kind: g.kind, Name: r.Name, ModelID: r.ModelID, Prompt: r.PromptTokens, Completion: r.CompletionTokens,
+					Price: fmt.Sprintf("$%g / $%g", r.Input, r.Output), Cost: fmtUSD(r.Cost)}
+				if c.anyBatched() {
+					rv.Batched = batchedCell(r)
+				}
+				cv.Rows = append(cv.Rows, rv)
 			}
+		}
+		if c.anyBatched() {
+			cv.Batched = batchNote(c)
 		}
 		v.Cost, v.Sources, v.Unpriced = cv, priceSources(c), strings.Join(c.Unpriced, ", ")
 	}

@@ -120,3 +120,65 @@ func TestNoCostWithoutPrices(t *testing.T) {
 		t.Errorf("Cost %+v, RateControl %+v; want none", a.Cost, a.RateControl)
 	}
 }
+
+// TestCostBatchedAtDiscount: tokens that came through a Batch API cost
+// the price less the recorded batch discount, the others the full price,
+// and the JSON, Markdown and HTML reports say which tokens were batched
+// and where the discount applied.
+func TestCostBatchedAtDiscount(t *testing.T) {
+	d := costFixture(t)
+	for _, m := range d.Instances {
+		if m.Role == "baseline" {
+			d.Usage[m.Index].BatchedPromptTokens, d.Usage[m.Index].BatchedCompletionTokens = 390, 58
+		}
+	}
+	d.JudgeUsage[0].BatchedPromptTokens, d.JudgeUsage[0].BatchedCompletionTokens = 600, 10
+	a, err := Analyze(d, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// baseline (790 + 158 tokens, 390 + 58 batched, at $0.1 / $0.4 with
+	// 50% off batched): online 400 × 0.1 + 100 × 0.4 = 80, batched
+	// (390 × 0.1 + 58 × 0.4) × 0.5 = 31.1, per 1M: $0.0001111.
+	// student@s0 batched nothing: $0.000288 as in TestCostAndRateControl.
+	// ja (1000 + 16 tokens, 600 + 10 batched, at $2.5 / $10, 50% off):
+	// 400 × 2.5 + 6 × 10 = 1060, (600 × 2.5 + 10 × 10) × 0.5 = 800, per
+	// 1M: $0.00186.
+	want := map[string]float64{"baseline": 0.0001111, "student@s0": 0.000288, "ja": 0.00186}
+	c := a.Cost
+	for _, r := range append(append([]CostRow{}, c.Models...), c.Judges...) {
+		if w, ok := want[r.Name]; !ok || math.Abs(float64(r.Cost)-w) > 1e-12 {
+			t.Errorf("cost of %s = %v; want %v", r.Name, r.Cost, w)
+		}
+	}
+	if math.Abs(float64(c.Total)-(0.0001111+0.000288+0.00186)) > 1e-12 {
+		t.Errorf("total %v; want %v", c.Total, 0.0001111+0.000288+0.00186)
+	}
+	b, err := json.Marshal(a.Cost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"prompt_tokens":790,"completion_tokens":158`, `"batched_prompt_tokens":390,"batched_completion_tokens":58,"batch_discount":0.5`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("JSON cost lacks %s:\n%s", want, b)
+		}
+	}
+	var md, page bytes.Buffer
+	if err := Markdown(&md, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := HTML(&page, a); err != nil {
+		t.Fatal(err)
+	}
+	note := "cost the price less its batch discount: baseline 50% off, ja 50% off."
+	for _, want := range []string{"| of which batched |", "| 390 / 58 ", "| –  ", note} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("Markdown lacks %q:\n%s", want, md.String())
+		}
+	}
+	for _, want := range []string{`<th class="num">of which batched</th>`, `<td class="num">390 / 58</td>`, `<td class="num">600 / 10</td>`, note} {
+		if !strings.Contains(page.String(), want) {
+			t.Errorf("HTML lacks %q", want)
+		}
+	}
+}

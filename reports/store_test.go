@@ -267,12 +267,14 @@ func TestReportOfOldRun(t *testing.T) {
 	}
 
 	// Make the file a schema version 3 database: without the records (and
-	// the tables, columns and indexes of later versions: those of version 9).
+	// the tables, columns and indexes of later versions: those of version 10).
 	raw, err := sql.Open("sqlite3", path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := raw.Exec(`DROP TABLE score_judgments; DROP TABLE run_scorers; DROP INDEX run_samples_cell; ALTER TABLE run_samples DROP COLUMN sample_id; ALTER TABLE batch_lines DROP COLUMN plan_idx;
+		ALTER TABLE samples DROP COLUMN batched; ALTER TABLE judgments DROP COLUMN batched;
+		ALTER TABLE batches DROP COLUMN est_prompt_tokens; ALTER TABLE batches DROP COLUMN est_completion_tokens;
 		DROP TABLE analysis_methods; DROP TABLE analysis_rates; DROP TABLE analysis_comparisons; DROP TABLE analysis_tests;
 		DROP TABLE analysis_gates; DROP TABLE analysis_references; DROP TABLE analysis_notes; DROP TABLE analyses; DROP TABLE run_tags;
 		DROP TABLE rate_changes; DROP TABLE run_prices;

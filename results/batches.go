@@ -34,8 +34,13 @@ type Batch struct {
 	Message      string // the provider's errors of a failed batch
 	// Collected is true once every line's samples are stored.
 	Collected bool
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// EstPromptTokens and EstCompletionTokens estimate the file's
+	// tokens as a dry run does (bench.EstimatePromptTokens and
+	// EstimateCompletionTokens summed over its requests); 0 for a batch
+	// recorded before schema version 10.
+	EstPromptTokens, EstCompletionTokens int64
+	CreatedAt                            time.Time
+	UpdatedAt                            time.Time
 }
 
 // BatchLine is one request of a batch's input file.
@@ -51,13 +56,13 @@ type BatchLine struct {
 }
 
 const batchColumns = `id, run_id, instance, content_key, attempt, base_url, lines, bytes, file_id, batch_id, status,
-	output_file_id, error_file_id, message, collected, created_at, updated_at`
+	output_file_id, error_file_id, message, collected, created_at, updated_at, est_prompt_tokens, est_completion_tokens`
 
 func scanBatch(r scanner) (Batch, error) {
 	var b Batch
 	var created, updated sql.NullString
 	err := r.Scan(&b.ID, &b.RunID, &b.Instance, &b.ContentKey, &b.Attempt, &b.BaseURL, &b.Lines, &b.Bytes, &b.FileID, &b.BatchID, &b.Status,
-		&b.OutputFileID, &b.ErrorFileID, &b.Message, &b.Collected, &created, &updated)
+		&b.OutputFileID, &b.ErrorFileID, &b.Message, &b.Collected, &created, &updated, &b.EstPromptTokens, &b.EstCompletionTokens)
 	b.CreatedAt, b.UpdatedAt = parseTime(created), parseTime(updated)
 	return b, err
 }
@@ -81,9 +86,10 @@ func (s *Store) AddBatch(ctx context.Context, b Batch, lines []BatchLine) (Batch
 	}
 	ts := now()
 	res, err := tx.ExecContext(ctx, `INSERT INTO batches (run_id, instance, content_key, attempt, base_url, lines, bytes, file_id, batch_id, status,
-		output_file_id, error_file_id, message, collected, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		output_file_id, error_file_id, message, collected, created_at, updated_at, est_prompt_tokens, est_completion_tokens)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		b.RunID, b.Instance, b.ContentKey, b.Attempt, b.BaseURL, b.Lines, b.Bytes, b.FileID, b.BatchID, b.Status,
-		b.OutputFileID, b.ErrorFileID, b.Message, b.Collected, ts, ts)
+		b.OutputFileID, b.ErrorFileID, b.Message, b.Collected, ts, ts, b.EstPromptTokens, b.EstCompletionTokens)
 	if err != nil {
 		return Batch{}, fmt.Errorf("record batch: %w", err)
 	}

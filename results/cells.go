@@ -26,6 +26,10 @@ type CellTally struct {
 	PromptTokens, CompletionTokens int64
 	Latency                        time.Duration
 	Attempts                       int64
+	// BatchedPromptTokens and BatchedCompletionTokens are the part of
+	// PromptTokens and CompletionTokens of samples that came through a
+	// Batch API (results.Sample.Batched), which cost the batch price.
+	BatchedPromptTokens, BatchedCompletionTokens int64
 	// Targets holds the counts under each target asked for, in order.
 	Targets []TargetTally
 	// Joint, when asked for (CellTally's joint), groups the successful
@@ -107,10 +111,13 @@ func (s *Store) cellTally(ctx context.Context, runID int64, c PlanCell, scorer s
 	q := `SELECT count(*), count(s.id), count(s.error),
 			coalesce(sum(` + ok + `s.prompt_tokens END), 0), coalesce(sum(` + ok + `s.completion_tokens END), 0),
 			coalesce(sum(` + ok + `CAST(s.latency_ms * 1e6 + (CASE WHEN s.latency_ms < 0 THEN -0.5 ELSE 0.5 END) AS INTEGER) END), 0),
-			coalesce(sum(` + ok + `s.attempts END), 0)` + cols.String() + `
+			coalesce(sum(` + ok + `s.attempts END), 0),
+			coalesce(sum(CASE WHEN s.error IS NULL AND s.batched THEN s.prompt_tokens END), 0),
+			coalesce(sum(CASE WHEN s.error IS NULL AND s.batched THEN s.completion_tokens END), 0)` + cols.String() + `
 		FROM run_samples rs LEFT JOIN samples s ON ` + sampleOf + joins.String() + `
 		WHERE ` + cellWhere
-	dest := []any{&t.Planned, &t.Stored, &t.Failed, &t.PromptTokens, &t.CompletionTokens, &t.Latency, &t.Attempts}
+	dest := []any{&t.Planned, &t.Stored, &t.Failed, &t.PromptTokens, &t.CompletionTokens, &t.Latency, &t.Attempts,
+		&t.BatchedPromptTokens, &t.BatchedCompletionTokens}
 	lo := make([]sql.NullFloat64, len(targets))
 	hi := make([]sql.NullFloat64, len(targets))
 	for j := range t.Targets {

@@ -27,6 +27,10 @@ type Judgment struct {
 	Latency          time.Duration
 	Attempts         int
 	CreatedAt        time.Time
+	// Batched is true when the call went through a Batch API (stored
+	// from a batch's output or error file): its tokens cost the batch
+	// price.
+	Batched bool
 }
 
 // JudgeCategory is what a judge's answer was: a score, or why there is
@@ -74,16 +78,16 @@ func (s *Store) PutJudgments(ctx context.Context, js []Judgment) error {
 		}
 		rows[i] = []any{j.Key, j.Judge, j.BaseURL, j.Model, j.Mode, j.Template, j.Output, score, j.Category, errText,
 			j.HTTPStatus, j.PromptTokens, j.CompletionTokens, toMS(j.Latency), j.Attempts,
-			formatTime(created)}
+			formatTime(created), j.Batched}
 	}
 	// SQLite applies the rows of a multi-row upsert in order, so a key
 	// repeated in one statement conflicts with its earlier row as it would
 	// with one statement per row.
 	err = bulkInsert(ctx, tx, `INSERT INTO judgments (key, judge, base_url, model, mode, template, output, score, category, error,
-		http_status, prompt_tokens, completion_tokens, latency_ms, attempts, created_at)`,
+		http_status, prompt_tokens, completion_tokens, latency_ms, attempts, created_at, batched)`,
 		`ON CONFLICT (key) DO UPDATE SET output = excluded.output, score = excluded.score, category = excluded.category, error = excluded.error,
 		http_status = excluded.http_status, prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens,
-		latency_ms = excluded.latency_ms, attempts = excluded.attempts, created_at = excluded.created_at
+		latency_ms = excluded.latency_ms, attempts = excluded.attempts, created_at = excluded.created_at, batched = excluded.batched
 		WHERE judgments.error IS NOT NULL`, rows)
 	if err != nil {
 		return fmt.Errorf("store judgments: %w", err)
@@ -106,7 +110,7 @@ func (s *Store) Judgments(ctx context.Context, keys []string) (map[string]Judgme
 		return nil, fmt.Errorf("read judgments: %w", err)
 	}
 	err = queryEach(s.rdb.QueryContext(ctx, `SELECT j.key, j.judge, j.base_url, j.model, j.mode, j.template, j.output, j.score, j.category,
-		j.error, j.http_status, j.prompt_tokens, j.completion_tokens, j.latency_ms, j.attempts, j.created_at
+		j.error, j.http_status, j.prompt_tokens, j.completion_tokens, j.latency_ms, j.attempts, j.created_at, j.batched
 		FROM json_each(?) k JOIN judgments j ON j.key = k.value`, string(list)))(
 		func(r *sql.Rows) error {
 			var j Judgment
@@ -114,7 +118,7 @@ func (s *Store) Judgments(ctx context.Context, keys []string) (map[string]Judgme
 			var score, latency sql.NullFloat64
 			var status, ptok, ctok sql.NullInt64
 			if err := r.Scan(&j.Key, &j.Judge, &j.BaseURL, &j.Model, &j.Mode, &j.Template, &output, &score, &j.Category, &errText, &status,
-				&ptok, &ctok, &latency, &j.Attempts, &created); err != nil {
+				&ptok, &ctok, &latency, &j.Attempts, &created, &j.Batched); err != nil {
 				return err
 			}
 			j.Output, j.Err = output.String, errText.String

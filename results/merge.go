@@ -569,15 +569,15 @@ func (s *Store) mergeInput(ctx context.Context, conn *sql.Conn, input int, path 
 	// A success replaces a failure; otherwise the row already merged is
 	// kept. The run that drew a sample is its merged run.
 	if _, err := tx.ExecContext(ctx, `INSERT INTO main.samples (key, run_id, probe, prompt_idx, draw, base_url, model, completion, finish_reason,
-			prompt_tokens, completion_tokens, latency_ms, attempts, batch, request_seed, error, http_status, created_at)
+			prompt_tokens, completion_tokens, latency_ms, attempts, batch, request_seed, error, http_status, created_at, batched)
 		SELECT s.key, coalesce(mr.dst, 0), s.probe, s.prompt_idx, s.draw, s.base_url, s.model, s.completion, s.finish_reason,
-			s.prompt_tokens, s.completion_tokens, s.latency_ms, s.attempts, s.batch, s.request_seed, s.error, s.http_status, s.created_at
+			s.prompt_tokens, s.completion_tokens, s.latency_ms, s.attempts, s.batch, s.request_seed, s.error, s.http_status, s.created_at, s.batched
 		FROM src.samples s LEFT JOIN temp.merge_runs mr ON mr.input = ? AND mr.src = s.run_id
 		WHERE true ORDER BY s.id
 		ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id, completion = excluded.completion, finish_reason = excluded.finish_reason,
 			prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens, latency_ms = excluded.latency_ms,
 			attempts = excluded.attempts, batch = excluded.batch, request_seed = excluded.request_seed, error = excluded.error,
-			http_status = excluded.http_status, created_at = excluded.created_at
+			http_status = excluded.http_status, created_at = excluded.created_at, batched = excluded.batched
 		WHERE samples.error IS NOT NULL AND excluded.error IS NULL`, input); err != nil {
 		return fail("samples", err)
 	}
@@ -597,12 +597,12 @@ func (s *Store) mergeInput(ctx context.Context, conn *sql.Conn, input int, path 
 		return fail("compare judgments", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO main.judgments (key, judge, base_url, model, mode, template, output, score, category, error,
-			http_status, prompt_tokens, completion_tokens, latency_ms, attempts, created_at)
+			http_status, prompt_tokens, completion_tokens, latency_ms, attempts, created_at, batched)
 		SELECT key, judge, base_url, model, mode, template, output, score, category, error,
-			http_status, prompt_tokens, completion_tokens, latency_ms, attempts, created_at FROM src.judgments WHERE true ORDER BY key
+			http_status, prompt_tokens, completion_tokens, latency_ms, attempts, created_at, batched FROM src.judgments WHERE true ORDER BY key
 		ON CONFLICT (key) DO UPDATE SET output = excluded.output, score = excluded.score, category = excluded.category, error = excluded.error,
 			http_status = excluded.http_status, prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens,
-			latency_ms = excluded.latency_ms, attempts = excluded.attempts, created_at = excluded.created_at
+			latency_ms = excluded.latency_ms, attempts = excluded.attempts, created_at = excluded.created_at, batched = excluded.batched
 		WHERE judgments.error IS NOT NULL AND excluded.error IS NULL`); err != nil {
 		return fail("judgments", err)
 	}
@@ -613,9 +613,9 @@ func (s *Store) mergeInput(ctx context.Context, conn *sql.Conn, input int, path 
 	// Batch records, so that a run resumed from the output knows what was
 	// submitted.
 	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO main.batches (run_id, instance, content_key, attempt, base_url, lines, bytes, file_id,
-			batch_id, status, output_file_id, error_file_id, message, collected, created_at, updated_at)
+			batch_id, status, output_file_id, error_file_id, message, collected, created_at, updated_at, est_prompt_tokens, est_completion_tokens)
 		SELECT mr.dst, b.instance, b.content_key, b.attempt, b.base_url, b.lines, b.bytes, b.file_id, b.batch_id, b.status,
-			b.output_file_id, b.error_file_id, b.message, b.collected, b.created_at, b.updated_at
+			b.output_file_id, b.error_file_id, b.message, b.collected, b.created_at, b.updated_at, b.est_prompt_tokens, b.est_completion_tokens
 		FROM src.batches b JOIN temp.merge_runs mr ON mr.input = ? AND mr.src = b.run_id ORDER BY b.id`, input); err != nil {
 		return fail("batches", err)
 	}

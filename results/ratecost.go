@@ -39,6 +39,9 @@ type TokenUse struct {
 	Instance         int // plan index of the instance
 	PromptTokens     int64
 	CompletionTokens int64
+	// BatchedPromptTokens and BatchedCompletionTokens are the part of
+	// the sums from samples that came through a Batch API.
+	BatchedPromptTokens, BatchedCompletionTokens int64
 }
 
 // PutRateChanges appends rate changes to a run's record, after those
@@ -141,7 +144,8 @@ func (s *Store) Prices(ctx context.Context, runID int64) ([]RunPrice, error) {
 // this run has cost so far.
 func (s *Store) DrawnTokens(ctx context.Context, runID int64) ([]TokenUse, error) {
 	var out []TokenUse
-	err := queryEach(s.rdb.QueryContext(ctx, `SELECT m.idx, coalesce(sum(s.prompt_tokens), 0), coalesce(sum(s.completion_tokens), 0)
+	err := queryEach(s.rdb.QueryContext(ctx, `SELECT m.idx, coalesce(sum(s.prompt_tokens), 0), coalesce(sum(s.completion_tokens), 0),
+			coalesce(sum(CASE WHEN s.batched THEN s.prompt_tokens END), 0), coalesce(sum(CASE WHEN s.batched THEN s.completion_tokens END), 0)
 		FROM run_samples rs
 		JOIN samples s ON `+sampleOf+` AND s.run_id = rs.run_id
 		JOIN models m ON m.id = rs.model_id
@@ -149,7 +153,7 @@ func (s *Store) DrawnTokens(ctx context.Context, runID int64) ([]TokenUse, error
 		GROUP BY m.idx ORDER BY m.idx`, runID))(
 		func(r *sql.Rows) error {
 			var u TokenUse
-			if err := r.Scan(&u.Instance, &u.PromptTokens, &u.CompletionTokens); err != nil {
+			if err := r.Scan(&u.Instance, &u.PromptTokens, &u.CompletionTokens, &u.BatchedPromptTokens, &u.BatchedCompletionTokens); err != nil {
 				return err
 			}
 			out = append(out, u)

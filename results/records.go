@@ -170,6 +170,9 @@ type JudgeUsage struct {
 	Failed           int    // of which failed after their retries
 	PromptTokens     int64
 	CompletionTokens int64
+	// BatchedPromptTokens and BatchedCompletionTokens are the part of
+	// the sums from calls that went through a Batch API.
+	BatchedPromptTokens, BatchedCompletionTokens int64
 }
 
 // JudgeUsage sums, per judge (in name order), the judge calls behind the
@@ -194,12 +197,13 @@ func (s *Store) JudgeUsage(ctx context.Context, runID int64) ([]JudgeUsage, erro
 			JOIN samples s ON `+sampleOf+` AND s.error IS NULL
 			JOIN score_judgments sj ON sj.sample_id = s.id AND sj.scorer_id = r.scorer_id
 			WHERE rs.run_id = ?)
-		SELECT j.judge, count(*), count(j.error), coalesce(sum(j.prompt_tokens), 0), coalesce(sum(j.completion_tokens), 0)
+		SELECT j.judge, count(*), count(j.error), coalesce(sum(j.prompt_tokens), 0), coalesce(sum(j.completion_tokens), 0),
+			coalesce(sum(CASE WHEN j.batched THEN j.prompt_tokens END), 0), coalesce(sum(CASE WHEN j.batched THEN j.completion_tokens END), 0)
 		FROM keys JOIN judgments j ON j.key = keys.key
 		GROUP BY j.judge ORDER BY j.judge`, runID))(
 		func(r *sql.Rows) error {
 			var u JudgeUsage
-			if err := r.Scan(&u.Judge, &u.Calls, &u.Failed, &u.PromptTokens, &u.CompletionTokens); err != nil {
+			if err := r.Scan(&u.Judge, &u.Calls, &u.Failed, &u.PromptTokens, &u.CompletionTokens, &u.BatchedPromptTokens, &u.BatchedCompletionTokens); err != nil {
 				return err
 			}
 			out = append(out, u)

@@ -26,11 +26,15 @@ type Sample struct {
 	CompletionTokens int
 	Latency          time.Duration
 	Attempts         int
-	Batch            int    // choices asked for in the request
-	RequestSeed      *int64 // nil when no seed was sent
-	Err              string // "" when the draw succeeded
-	HTTPStatus       int    // of the failure; 0 when none
-	CreatedAt        time.Time
+	Batch            int // choices asked for in the request
+	// Batched is true when the sample came through a Batch API (stored
+	// from a batch's output or error file): its tokens cost the batch
+	// price.
+	Batched     bool
+	RequestSeed *int64 // nil when no seed was sent
+	Err         string // "" when the draw succeeded
+	HTTPStatus  int    // of the failure; 0 when none
+	CreatedAt   time.Time
 	// PlanIndex is the draw's position in the plan of run RunID
 	// (run_samples.idx): Put links that plan row to the stored sample
 	// when the row holds the sample's key, so that reading the run back
@@ -102,7 +106,7 @@ func (s *Store) Put(ctx context.Context, samples []Sample) error {
 		}
 		rows[i] = []any{sm.Key, sm.RunID, sm.Probe, sm.Prompt, sm.Draw, sm.BaseURL, sm.Model, completion, finish,
 			sm.PromptTokens, sm.CompletionTokens, toMS(sm.Latency), sm.Attempts, sm.Batch, seed, errText, status,
-			formatTime(created)}
+			formatTime(created), sm.Batched}
 	}
 	// The upsert inserts new keys and replaces failed samples; a stored
 	// success fails its WHERE, is left alone and returns no row, so only
@@ -120,11 +124,11 @@ func (s *Store) Put(ctx context.Context, samples []Sample) error {
 	}
 	var scoreRows, links [][]any
 	err = bulkInsertReturning(ctx, tx, `INSERT INTO samples (key, run_id, probe, prompt_idx, draw, base_url, model, completion, finish_reason,
-		prompt_tokens, completion_tokens, latency_ms, attempts, batch, request_seed, error, http_status, created_at)`,
+		prompt_tokens, completion_tokens, latency_ms, attempts, batch, request_seed, error, http_status, created_at, batched)`,
 		`ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id, completion = excluded.completion, finish_reason = excluded.finish_reason,
 		prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens, latency_ms = excluded.latency_ms,
 		attempts = excluded.attempts, batch = excluded.batch, request_seed = excluded.request_seed, error = excluded.error,
-		http_status = excluded.http_status, created_at = excluded.created_at
+		http_status = excluded.http_status, created_at = excluded.created_at, batched = excluded.batched
 		WHERE samples.error IS NOT NULL
 		RETURNING id, key`, rows, func(r *sql.Rows) error {
 			var id int64
@@ -347,7 +351,7 @@ func (s *Store) cellRows(ctx context.Context, runID int64, c PlanCell, sid int64
 		// their draw's other columns.
 		rows, err := s.rdb.QueryContext(ctx, `SELECT rs.idx, rs.draw, rs.key,
 				s.id IS NOT NULL, s.run_id, s.base_url, s.model, s.completion, s.finish_reason, s.prompt_tokens, s.completion_tokens,
-				s.latency_ms, s.attempts, s.batch, s.request_seed, s.error, s.http_status, s.created_at,
+				s.latency_ms, s.attempts, s.batch, s.request_seed, s.error, s.http_status, s.created_at, coalesce(s.batched, 0),
 				sc.target, sc.valid, sc.hit, sc.value, sc.label
 			FROM run_samples rs
 			LEFT JOIN samples s ON `+sampleOf+`
@@ -371,8 +375,9 @@ func (s *Store) cellRows(ctx context.Context, runID int64, c PlanCell, sid int64
 			var target, label sql.NullString
 			var valid, hit sql.NullBool
 			var value sql.NullFloat64
+			var batched bool
 			if err := rows.Scan(&idx, &next.Draw, &next.Sample.Key, &next.Stored, &runIDs, &baseURL, &model, &completion, &finish,
-				&ptok, &ctok, &latency, &attempts, &batch, &seed, &errText, &status, &created,
+				&ptok, &ctok, &latency, &attempts, &batch, &seed, &errText, &status, &created, &batched,
 				&target, &valid, &hit, &value, &label); err != nil {
 				yield(nil, err)
 				return
@@ -392,6 +397,7 @@ func (s *Store) cellRows(ctx context.Context, runID int64, c PlanCell, sid int64
 					sm.PromptTokens, sm.CompletionTokens = int(ptok.Int64), int(ctok.Int64)
 					sm.Latency = fromMS(latency.Float64)
 					sm.Attempts, sm.Batch, sm.HTTPStatus = int(attempts.Int64), int(batch.Int64), int(status.Int64)
+					sm.Batched = batched
 					if seed.Valid {
 						v := seed.Int64
 						sm.RequestSeed = &v

@@ -30,7 +30,7 @@ import (
 
 // SchemaVersion is the database layout this package reads and writes.
 // Older databases are migrated on Open (see migrations).
-const SchemaVersion = 9
+const SchemaVersion = 10
 
 // migration upgrades a database by one schema version: its script, then
 // fill, when set, in the same transaction.
@@ -61,6 +61,9 @@ var migrations = map[int]migration{
 	7: {script: batchesSQL},
 	// v9 links each planned draw to its sample's row id (links.sql).
 	8: {script: linksSQL},
+	// v10 marks samples and judge calls that came through a Batch API
+	// and records each batch's estimated tokens (batched.sql).
+	9: {script: batchedSQL},
 }
 
 //go:embed schema.sql
@@ -89,6 +92,9 @@ var batchesSQL string
 
 //go:embed links.sql
 var linksSQL string
+
+//go:embed batched.sql
+var batchedSQL string
 
 // writerCache and readerCache are the page caches of the writing
 // connection and of each reading one, in KiB (negative, as SQLite's
@@ -240,7 +246,7 @@ func (s *Store) create(ctx context.Context) error {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, schemaSQL+judgmentsSQL+recordsSQL+analysesSQL+rateCostSQL+lineageSQL+batchesSQL+linksSQL); err != nil {
+	if _, err := tx.ExecContext(ctx, schemaSQL+judgmentsSQL+recordsSQL+analysesSQL+rateCostSQL+lineageSQL+batchesSQL+linksSQL+batchedSQL); err != nil {
 		return fmt.Errorf("create schema: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('schema_version', ?)`, strconv.Itoa(SchemaVersion)); err != nil {

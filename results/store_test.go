@@ -566,7 +566,7 @@ func TestStartRunIsAtomic(t *testing.T) {
 // schema.sql needs a new SchemaVersion and a migration, or Open must refuse
 // the old file as older.
 func TestOpenOldDatabase(t *testing.T) {
-	for _, v := range []int{1, 2, 3, 4, 5, 6, 7, 8} {
+	for _, v := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9} {
 		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
 			path := oldDatabase(t, v, "")
 			old, err := Open(context.Background(), path)

@@ -54,6 +54,9 @@ func dryRun(ctx context.Context, o *runOptions, s *suites.Suite, stdout io.Write
 	if err != nil {
 		return err
 	}
+	if o.scale.batch {
+		e.BatchAll()
+	}
 	return printEstimate(stdout, s, e)
 }
 
@@ -68,6 +71,9 @@ func printEstimate(w io.Writer, s *suites.Suite, e *bench.Estimate) error {
 		if r.Price != nil {
 			cost, batch = fmt.Sprintf("$%.4f", r.Cost), fmt.Sprintf("$%.4f", r.BatchCost)
 			price = fmt.Sprintf("$%g / $%g", r.Price.Input, r.Price.Output)
+		}
+		if r.Batched {
+			batch += " (batched)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t\n", kind, r.Name, r.Model, r.Draws, r.Requests, r.PromptTokens, r.CompletionTokens, price, cost, batch)
 	}
@@ -84,6 +90,8 @@ func printEstimate(w io.Writer, s *suites.Suite, e *bench.Estimate) error {
 	cost, batch, all := e.Total()
 	fmt.Fprintln(w)
 	switch {
+	case all && e.AnyBatched():
+		fmt.Fprintf(w, "estimated cost: $%.4f, the batched models and judges at the batch price ($%.4f with batch discounts for all)\n", cost, batch)
 	case all:
 		fmt.Fprintf(w, "estimated cost: $%.4f ($%.4f with batch discounts)\n", cost, batch)
 	default:
