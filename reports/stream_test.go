@@ -3,6 +3,7 @@ package reports
 import (
 	"context"
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -104,4 +105,64 @@ func statesString(states []sequential.State) string {
 		fmt.Fprintf(&b, "%+v blocked %s\n", s, blocked)
 	}
 	return b.String()
+}
+
+// TestAgreementCounted checks the judge agreement of runs past
+// maxRatingSamples, whose ratings keep counts of scores instead of the
+// scores in order, against the computation from every score in order
+// (the same runs under the default bound): on randomRun's runs, whose
+// two judges score the em probe with ties and gaps. Kappa and its
+// interval, the observed agreement, n, alpha and its units are the same
+// numbers, and the notes the same words; alpha's bootstrap interval is
+// another draw of the same bootstrap, so its bounds are within Monte
+// Carlo error (a quarter of the half-width) of the ones in order. Load
+// and Add over every row still agree.
+func TestAgreementCounted(t *testing.T) {
+	ctx := context.Background()
+	defer func(n int) { maxRatingSamples = n }(maxRatingSamples)
+	for seed := range uint64(6) {
+		st, _ := openTestStore(t)
+		runID := randomRun(t, st, seed)
+		analyze := func(d *RunData) []Agreement {
+			t.Helper()
+			a, err := Analyze(d, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(a.Agreements) != 1 {
+				t.Fatalf("seed %d: %d agreements; want 1 (ja and jb on em)", seed, len(a.Agreements))
+			}
+			return a.Agreements
+		}
+		maxRatingSamples = 20_000
+		d, err := Load(ctx, st, runID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Ratings["em"].Counted {
+			t.Fatalf("seed %d: ratings counted under the default bound", seed)
+		}
+		want := analyze(d)[0]
+		maxRatingSamples = 10
+		if d, err = Load(ctx, st, runID); err != nil {
+			t.Fatal(err)
+		}
+		if r := d.Ratings["em"]; !r.Counted || r.Values != nil {
+			t.Fatalf("seed %d: %d values kept past the bound of 10 samples", seed, len(r.Values)/2)
+		}
+		if g, w := dumpData(d), dumpData(rowsData(t, st, runID)); g != w {
+			t.Fatalf("seed %d: Load differs from Add over Rows:\n%s", seed, lineDiff(g, w))
+		}
+		got := analyze(d)[0]
+		tol := 0.25 * float64(want.AlphaCI.High-want.AlphaCI.Low) / 2
+		if math.Abs(float64(got.Alpha-want.Alpha)) > 1e-12 || math.Abs(float64(got.AlphaCI.Low-want.AlphaCI.Low)) > tol ||
+			math.Abs(float64(got.AlphaCI.High-want.AlphaCI.High)) > tol || got.AlphaCI.Method != want.AlphaCI.Method {
+			t.Errorf("seed %d: alpha %.4f [%.4f, %.4f]; in order %.4f [%.4f, %.4f] (tolerance %.4f)", seed,
+				got.Alpha, got.AlphaCI.Low, got.AlphaCI.High, want.Alpha, want.AlphaCI.Low, want.AlphaCI.High, tol)
+		}
+		got.Alpha, got.AlphaCI = want.Alpha, want.AlphaCI
+		if g, w := fmt.Sprintf("%+v", got), fmt.Sprintf("%+v", want); g != w {
+			t.Errorf("seed %d: agreement\n%s\nwant\n%s", seed, g, w)
+		}
+	}
 }
