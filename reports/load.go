@@ -16,8 +16,9 @@ import (
 // RunData is everything an analysis is built from, aggregated from the
 // store: counts per model instance, probe, prompt and target. It holds no
 // per-sample rows (only a few quoted examples, and the numeric scores of
-// samples rated by several judges, for the agreement bootstrap), so its
-// size does not grow with samples per prompt. Load fills it from counts
+// at most maxRatingSamples samples per probe rated by several judges, for
+// the agreement bootstrap), so its size does not grow with samples per
+// prompt. Load fills it from counts
 // aggregated in SQL; Add fills the same fields from a run's draws one at a
 // time, and both serve Analyze alike.
 type RunData struct {
