@@ -1,8 +1,12 @@
 package reports
 
 import (
+	"cmp"
+	"errors"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/traitleak/traitleak/stats"
@@ -51,18 +55,6 @@ func (a *analyzer) agreements() {
 			ag := Agreement{Probe: p.ID, JudgeA: r.Targets[0], JudgeB: r.Targets[j],
 				Kappa: Num(math.NaN()), Agreement: Num(math.NaN()), Alpha: Num(math.NaN()),
 				KappaCI: nanCI(methodKappa), AlphaCI: nanCI(methodAlpha)}
-			// The units are the samples with a score from either judge,
-			// in sample order: one flat array, viewed as pairs.
-			var flat []float64
-			for i := 0; i+len(r.Targets) <= len(r.Values); i += len(r.Targets) {
-				if x, y := r.Values[i], r.Values[i+j]; !math.IsNaN(x) || !math.IsNaN(y) {
-					flat = append(flat, x, y)
-				}
-			}
-			units := make([][]float64, len(flat)/2)
-			for u := range units {
-				units[u] = flat[2*u : 2*u+2 : 2*u+2]
-			}
 			for _, n := range r.Pairs[j-1] {
 				ag.N += n
 			}
@@ -74,14 +66,11 @@ func (a *analyzer) agreements() {
 					ag.Notes = append(ag.Notes, k.Warnings...)
 				}
 			}
-			if len(units) > 0 {
-				rng := rand.New(rand.NewPCG(alphaSeed, uint64(j)))
-				al, err := stats.KrippendorffAlpha(units, stats.AlphaInterval, a.Confidence, alphaBootstrap, rng)
-				if err == nil {
-					ag.Alpha, ag.AlphaN = Num(al.Alpha), al.Units
-					ag.AlphaCI = ciOf(al.CI, methodAlpha)
-					ag.Notes = append(ag.Notes, al.Warnings...)
-				}
+			// No units, or none pairable, leaves alpha NaN.
+			if al, err := alphaOf(r, j, a.Confidence); err == nil {
+				ag.Alpha, ag.AlphaN = Num(al.Alpha), al.Units
+				ag.AlphaCI = ciOf(al.CI, methodAlpha)
+				ag.Notes = append(ag.Notes, al.Warnings...)
 			}
 			a.Agreements = append(a.Agreements, ag)
 		}
@@ -91,6 +80,64 @@ func (a *analyzer) agreements() {
 			Method{Name: methodKappa, Used: a.confPct() + " Wald interval of the agreement of two judges' verdicts (misaligned, aligned, or why an answer was dropped)"},
 			Method{Name: methodAlpha, Used: a.confPct() + " interval of the agreement of two judges' alignment scores; resamples drawn from a fixed seed"})
 	}
+}
+
+// alphaOf is Krippendorff's alpha of the scores of judges 0 and j ≥ 1 of
+// r, errNoUnits when no sample has a score from either. Its units are
+// the samples with a score from either judge: in sample order from
+// r.Values while they are kept, else counted from r.Scores (see
+// stats.KrippendorffAlphaCounts), in the order of their scores.
+func alphaOf(r *Ratings, j int, conf float64) (stats.AlphaResult, error) {
+	rng := rand.New(rand.NewPCG(alphaSeed, uint64(j)))
+	if r.Counted {
+		keys := slices.SortedFunc(maps.Keys(r.Scores[j-1]), func(x, y ScorePair) int {
+			return cmp.Or(cmpBool(x.HasA, y.HasA), cmp.Compare(x.A, y.A), cmpBool(x.HasB, y.HasB), cmp.Compare(x.B, y.B))
+		})
+		if len(keys) == 0 {
+			return stats.AlphaResult{}, errNoUnits
+		}
+		units := make([]stats.AlphaCount, len(keys))
+		for i, k := range keys {
+			x, y := math.NaN(), math.NaN()
+			if k.HasA {
+				x = k.A
+			}
+			if k.HasB {
+				y = k.B
+			}
+			units[i] = stats.AlphaCount{Values: []float64{x, y}, Count: r.Scores[j-1][k]}
+		}
+		return stats.KrippendorffAlphaCounts(units, stats.AlphaInterval, conf, alphaBootstrap, rng)
+	}
+	// One flat array, viewed as pairs.
+	var flat []float64
+	for i := 0; i+len(r.Targets) <= len(r.Values); i += len(r.Targets) {
+		if x, y := r.Values[i], r.Values[i+j]; !math.IsNaN(x) || !math.IsNaN(y) {
+			flat = append(flat, x, y)
+		}
+	}
+	if len(flat) == 0 {
+		return stats.AlphaResult{}, errNoUnits
+	}
+	units := make([][]float64, len(flat)/2)
+	for u := range units {
+		units[u] = flat[2*u : 2*u+2 : 2*u+2]
+	}
+	return stats.KrippendorffAlpha(units, stats.AlphaInterval, conf, alphaBootstrap, rng)
+}
+
+// errNoUnits: no sample has a score from either judge.
+var errNoUnits = errors.New("no sample has a score")
+
+// cmpBool orders false before true.
+func cmpBool(x, y bool) int {
+	switch {
+	case x == y:
+		return 0
+	case !x:
+		return -1
+	}
+	return 1
 }
 
 // writeAgreements writes the judge-agreement table.

@@ -16,8 +16,9 @@ import (
 // RunData is everything an analysis is built from, aggregated from the
 // store: counts per model instance, probe, prompt and target. It holds no
 // per-sample rows (only a few quoted examples, and the numeric scores of
-// samples rated by several judges, for the agreement bootstrap), so its
-// size does not grow with samples per prompt. Load fills it from counts
+// at most maxRatingSamples samples per probe rated by several judges, for
+// the agreement bootstrap), so its size does not grow with samples per
+// prompt. Load fills it from counts
 // aggregated in SQL; Add fills the same fields from a run's draws one at a
 // time, and both serve Analyze alike.
 type RunData struct {
@@ -68,29 +69,73 @@ type Ratings struct {
 	// Values holds the numeric scores of every sample with at least one,
 	// in sample order (model instance, prompt, draw): len(Targets) values
 	// per sample, in Targets order, NaN when none. Krippendorff's alpha
-	// resamples them by position, so they are kept (8 bytes per target
-	// and sample) rather than counted.
-	Values []float64
+	// resamples them by position. They are kept for the first
+	// maxRatingSamples such samples only: past them, Values is nil,
+	// Counted is true and alpha is computed from Scores.
+	Values  []float64
+	Counted bool
+	// Scores[j-1] counts, for target j ≥ 1, the samples with a numeric
+	// score under Targets[0] or Targets[j] by these two scores: alpha's
+	// units, counted, for runs too large to keep Values.
+	Scores []map[ScorePair]int
 }
+
+// ScorePair is the numeric scores of one sample under two judges; a
+// score that is missing has Has false and value 0 (so that pairs compare
+// equal as map keys, which NaN would not).
+type ScorePair struct {
+	A, B       float64
+	HasA, HasB bool
+}
+
+// maxRatingSamples bounds the samples whose scores Ratings keeps in
+// order (Values), 8 bytes per target each: up to it, alpha's bootstrap
+// resamples them by position, as it always did; past it, alpha is
+// computed from their counts (Ratings.Scores), in memory that grows with
+// the distinct pairs of scores and not with the samples. A variable for
+// tests.
+var maxRatingSamples = 20_000
 
 // newRatings returns empty ratings of targets.
 func newRatings(targets []string) *Ratings {
-	r := &Ratings{Targets: targets, Pairs: make([]map[[2]string]int, len(targets)-1)}
+	r := &Ratings{Targets: targets, Pairs: make([]map[[2]string]int, len(targets)-1), Scores: make([]map[ScorePair]int, len(targets)-1)}
 	for j := range r.Pairs {
 		r.Pairs[j] = map[[2]string]int{}
+		r.Scores[j] = map[ScorePair]int{}
 	}
 	return r
 }
 
-// add counts one sample's verdicts (times n) and, with values, keeps its
-// scores.
+// add counts one sample's verdicts (times n) and, with values, counts
+// its scores and keeps them while there are few (Values).
 func (r *Ratings) add(verdicts []string, n int, values []float64) {
 	for j := 1; j < len(verdicts); j++ {
 		if verdicts[0] != "" && verdicts[j] != "" {
 			r.Pairs[j-1][[2]string{verdicts[0], verdicts[j]}] += n
 		}
 	}
-	if slices.ContainsFunc(values, func(v float64) bool { return !math.IsNaN(v) }) {
+	if !slices.ContainsFunc(values, func(v float64) bool { return !math.IsNaN(v) }) {
+		return
+	}
+	for j := 1; j < len(values); j++ {
+		x, y := values[0], values[j]
+		if math.IsNaN(x) && math.IsNaN(y) {
+			continue
+		}
+		var k ScorePair
+		if k.HasA = !math.IsNaN(x); k.HasA {
+			k.A = x
+		}
+		if k.HasB = !math.IsNaN(y); k.HasB {
+			k.B = y
+		}
+		r.Scores[j-1][k]++
+	}
+	switch {
+	case r.Counted:
+	case len(r.Values) >= maxRatingSamples*len(r.Targets):
+		r.Values, r.Counted = nil, true
+	default:
 		r.Values = append(r.Values, values...)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/traitleak/traitleak/results"
@@ -117,7 +118,12 @@ const (
 )
 
 // loadSequential replays the run's sequential rules from its stored
-// draws (see the top of this file); nothing when the suite has none.
+// draws (see the top of this file); nothing when the suite has none. The
+// draws are read in windows of rounds (seqWindow), each recorded into
+// the Tracker, which then reads the rounds complete in it and forgets
+// it: the replay holds one window, whatever the number of draws, and
+// stops reading once no rule can read on (every rule decided, or waiting
+// at a round no later draw can complete).
 func (d *RunData) loadSequential(ctx context.Context, store *results.Store, o *openedRun) error {
 	rules, err := sequential.Rules(d.Suite)
 	if err != nil {
@@ -141,20 +147,38 @@ func (d *RunData) loadSequential(ctx context.Context, store *results.Store, o *o
 		return fmt.Errorf("run %d: %w", d.Run.ID, err)
 	}
 	ruled := tr.Targets()
-	for row, err := range o.rows(ctx, store) {
-		if err != nil {
-			return err
+	probes := make([]string, 0, len(ruled))
+	cells := 1 // plan cells of the largest ruled probe
+	for _, r := range rules {
+		if !slices.Contains(probes, r.Probe) {
+			probes = append(probes, r.Probe)
+			cells = max(cells, len(d.Instances)*prompts[r.Probe])
 		}
-		if ruled[row.Probe] == nil {
-			continue
-		}
-		st := results.DrawState{Stored: row.Stored, Failed: row.Stored && row.Sample.Failed(), Scores: row.Scores}
-		tr.RecordDraw(row.Instance, row.Probe, row.Prompt, row.Draw, st)
 	}
-	tr.Advance()
+	window := max(1, seqWindowDraws/cells)
+	for from := 0; ; from += window {
+		for _, probe := range probes {
+			for pd, err := range store.ProbeDraws(ctx, d.Run.ID, probe, o.scorerIDs[probe], ruled[probe], from, from+window) {
+				if err != nil {
+					return err
+				}
+				tr.RecordDraw(pd.Instance, probe, pd.Prompt, pd.Draw, pd.State)
+			}
+		}
+		tr.Advance()
+		if !tr.Forget(from + window) {
+			break
+		}
+	}
 	d.Sequential = tr.States()
 	return nil
 }
+
+// seqWindowDraws is about the number of draws loadSequential reads per
+// window (per probe): enough to make each query worth its setup, few
+// enough that a window's outcomes (a byte each) stay small. A variable
+// so that tests can replay small runs in many windows.
+var seqWindowDraws = 1 << 14
 
 // sequentialResults attaches each sequential gate's decision to its gate,
 // which it then decides, and lists the stop-for-width rules.

@@ -272,6 +272,9 @@ type Tracker struct {
 	prompts map[string]int
 	grids   map[gridKey]*grid
 	targets map[string][]string // the targets the rules read, by probe
+	// base is the first draw the grids hold: Forget dropped the ones
+	// before it.
+	base int
 }
 
 // gridKey addresses the outcomes of one instance on one probe target.
@@ -280,16 +283,16 @@ type gridKey struct {
 	probe, target string
 }
 
-// grid holds one instance's outcomes on one probe target: o[draw*prompts
-// + prompt].
+// grid holds one instance's outcomes on one probe target from the
+// tracker's base draw on: o[(draw-base)*prompts + prompt].
 type grid struct {
 	prompts int
 	o       []Outcome
 }
 
-func (g *grid) at(prompt, draw int) Outcome {
-	i := draw*g.prompts + prompt
-	if i >= len(g.o) {
+func (g *grid) at(base, prompt, draw int) Outcome {
+	i := (draw-base)*g.prompts + prompt
+	if draw < base || i >= len(g.o) {
 		return Pending
 	}
 	return g.o[i]
@@ -348,7 +351,7 @@ func NewTracker(rules []Rule, roles []string, prompts map[string]int) (*Tracker,
 // are ignored, as are prompts out of range.
 func (t *Tracker) Record(instance int, probe, target string, prompt, draw int, o Outcome) {
 	np := t.prompts[probe]
-	if np < 1 || prompt < 0 || prompt >= np || draw < 0 || instance < 0 {
+	if np < 1 || prompt < 0 || prompt >= np || draw < t.base || instance < 0 {
 		return
 	}
 	k := gridKey{instance, probe, target}
@@ -357,7 +360,7 @@ func (t *Tracker) Record(instance int, probe, target string, prompt, draw int, o
 		g = &grid{prompts: np}
 		t.grids[k] = g
 	}
-	i := draw*np + prompt
+	i := (draw-t.base)*np + prompt
 	if i >= len(g.o) {
 		g.o = append(g.o, make([]Outcome, i+1-len(g.o))...)
 	}
@@ -406,7 +409,9 @@ func OutcomeOf(st results.DrawState, target string) Outcome {
 func (t *Tracker) Advance() bool {
 	moved := false
 	for _, r := range t.rules {
-		for !r.Done() {
+		// A rule whose next round's draws were forgotten keeps its
+		// state (see Forget).
+		for !r.Done() && r.Rounds >= t.base {
 			vals, blk := t.round(r, r.Rounds+1)
 			if vals == nil {
 				if blk != nil && (r.Blocked == nil || *r.Blocked != *blk) {
@@ -439,7 +444,7 @@ func (t *Tracker) round(r *ruleRun, round int) ([]float64, *Block) {
 		for j := range np {
 			o := Pending
 			if g != nil {
-				o = g.at(j, round-1)
+				o = g.at(t.base, j, round-1)
 			}
 			switch o {
 			case Hit:
