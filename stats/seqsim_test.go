@@ -217,11 +217,13 @@ func boundaryCells() []seqCell {
 // round, to exceed that limit somewhere, which shows the replicates can
 // fail a method that peeks. With a screen (typeIScreen), a cell whose
 // first screen.reps replicates show at most screen.most verdicts passes
-// on them; any other cell runs all reps. It returns the Markdown table.
+// on them; any other cell runs all reps. It returns the Markdown table
+// (with a screen, followed by the replicates of each cell).
 func checkTypeI(t *testing.T, reps int, seed uint64, screen *typeIScreen) string {
 	var b strings.Builder
-	b.WriteString("| baseline → treatment | ICC | bets | replicates | P(pass) | P(fail) | P(any verdict) ± SE | limit α + 3 SE | z-test every round | z-test once at round 100 |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| baseline → treatment | ICC | bets | P(pass) | P(fail) | P(any verdict) ± SE | limit α + 3 SE | z-test every round | z-test once at round 100 |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	var used []string // replicates per cell, with a screen
 	const alpha = 0.05
 	limit := alpha + 3*math.Sqrt(alpha*(1-alpha)/float64(reps))
 	controlFailed := 0
@@ -247,8 +249,12 @@ func checkTypeI(t *testing.T, reps int, seed uint64, screen *typeIScreen) string
 		if za > limit {
 			controlFailed++
 		}
-		fmt.Fprintf(&b, "| %.2f → %.2f | %.2f | %s | %d | %.4f | %.4f | %.4f ± %.4f | %.4f | %.4f | %.4f |\n",
-			c.pb, c.pt, c.icc, betsName(c.perPrompt), r.Config.Replicates, pp, pf, e, se, limit, za, zf)
+		fmt.Fprintf(&b, "| %.2f → %.2f | %.2f | %s | %.4f | %.4f | %.4f ± %.4f | %.4f | %.4f | %.4f |\n",
+			c.pb, c.pt, c.icc, betsName(c.perPrompt), pp, pf, e, se, limit, za, zf)
+		used = append(used, fmt.Sprint(r.Config.Replicates))
+	}
+	if screen != nil {
+		fmt.Fprintf(&b, "\nReplicates per cell, in table order (%d: passed the screen): %s\n", screen.reps, strings.Join(used, ", "))
 	}
 	if controlFailed == 0 {
 		t.Errorf("the z-test re-checked every round stayed within α + 3 SE = %.4f in every cell: the replicates cannot tell a peeking method", limit)
