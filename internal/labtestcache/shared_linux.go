@@ -20,21 +20,23 @@ func openShared(root string) (*Cache, string, error) {
 	if !ok {
 		return nil, "not run by the go command", nil
 	}
+	// Without the source or the binary's time, what the binary holds is
+	// unknown: a private cache.
 	modRoot, err := findModRoot()
 	if err != nil {
-		return nil, "", fmt.Errorf("lab test cache: %w", err)
+		return nil, err.Error(), nil
 	}
 	fp, latest, err := Fingerprint(modRoot, root)
 	if err != nil {
-		return nil, "", fmt.Errorf("lab test cache: %w", err)
+		return nil, err.Error(), nil
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, "", fmt.Errorf("lab test cache: %w", err)
+		return nil, err.Error(), nil
 	}
 	fi, err := os.Stat(exe)
 	if err != nil {
-		return nil, "", fmt.Errorf("lab test cache: %w", err)
+		return nil, err.Error(), nil
 	}
 	if latest.After(fi.ModTime()) {
 		return nil, "a source file is newer than the test binary", nil
