@@ -6,48 +6,54 @@ import (
 	"os"
 	"sync"
 	"testing"
+
+	"github.com/traitleak/traitleak/internal/labtestcache"
 )
 
 // testCacheDir is the artifact cache shared by every test of this test
-// binary that trains the real recipe: artifacts are content-addressed, so
-// each stage (a seed's references, teachers, number sets, students) is
-// trained once per binary whichever test needs it first, and later tests
-// load it. TestMain creates it empty and removes it at exit, so every
-// `go test` run still trains from scratch and checks the thresholds on
-// freshly trained models.
+// binary that trains the real recipe, and by the other test binaries of
+// the same `go test` run (internal/labtestcache): artifacts are
+// content-addressed, so each stage (a seed's references, teachers, number
+// sets, students) is trained once per run whichever test, or binary,
+// needs it first, and later builds load it. Each `go test` run starts
+// from an empty cache, so every run still trains from scratch and checks
+// the thresholds on freshly trained models.
 var testCacheDir string
+
+// testCache holds testCacheDir and the lock of its builds.
+var testCache *labtestcache.Cache
 
 func TestMain(m *testing.M) {
 	os.Exit(runTests(m))
 }
 
 func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "traitleak-lab-test-")
+	c, err := labtestcache.Open("github.com/traitleak/traitleak/lab")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "lab tests: shared cache:", err)
 		return 2
 	}
-	defer os.RemoveAll(dir)
-	testCacheDir = dir
+	defer c.Close()
+	testCache, testCacheDir = c, c.Dir
 	return m.Run()
 }
 
-// buildMu serialises the builds of sharedBuild. The heavy tests run in
-// parallel (t.Parallel), and two concurrent builds that need the same
-// stage would both train it: the cache only saves what is already stored.
-// One build at a time still keeps both cores busy (Build runs
-// GOMAXPROCS training jobs), and the later build loads what the earlier
-// one trained; the tests' evaluations run beside the builds.
-var buildMu sync.Mutex
-
-// sharedBuild builds cfg with the binary's shared cache (see testCacheDir),
-// one build at a time (see buildMu).
+// sharedBuild builds cfg with the shared cache (see testCacheDir), one
+// build at a time across the run's binaries (testCache.Lock). The heavy
+// tests run in parallel (t.Parallel), and two concurrent builds that need
+// the same stage would both train it: the cache only saves what is
+// already stored. One build at a time still keeps both cores busy (Build
+// runs GOMAXPROCS training jobs), and the later build loads what the
+// earlier one trained; the tests' evaluations run beside the builds.
 func sharedBuild(t *testing.T, cfg Config) *Zoo {
 	t.Helper()
 	cfg.CacheDir, cfg.NoCache, cfg.Retrain = testCacheDir, false, false
-	buildMu.Lock()
+	unlock, err := testCache.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
 	z, err := Build(context.Background(), cfg)
-	buildMu.Unlock()
+	unlock()
 	if err != nil {
 		t.Fatal(err)
 	}

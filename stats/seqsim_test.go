@@ -212,19 +212,31 @@ func boundaryCells() []seqCell {
 }
 
 // checkTypeI runs the boundary cells and fails a cell whose rate of
-// verdicts (any verdict is wrong on the bound) exceeds α + 3 SE; it also
-// requires the control, a z-test re-checked every round, to exceed that
-// limit somewhere, which shows the replicates can fail a method that
-// peeks. It returns the Markdown table.
-func checkTypeI(t *testing.T, reps int, seed uint64) string {
+// verdicts (any verdict is wrong on the bound) exceeds α + 3 SE of reps
+// replicates; it also requires the control, a z-test re-checked every
+// round, to exceed that limit somewhere, which shows the replicates can
+// fail a method that peeks. With a screen (typeIScreen), a cell whose
+// first screen.reps replicates show at most screen.most verdicts passes
+// on them; any other cell runs all reps. It returns the Markdown table
+// (with a screen, followed by the replicates of each cell).
+func checkTypeI(t *testing.T, reps int, seed uint64, screen *typeIScreen) string {
 	var b strings.Builder
 	b.WriteString("| baseline → treatment | ICC | bets | P(pass) | P(fail) | P(any verdict) ± SE | limit α + 3 SE | z-test every round | z-test once at round 100 |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	var used []string // replicates per cell, with a screen
 	const alpha = 0.05
 	limit := alpha + 3*math.Sqrt(alpha*(1-alpha)/float64(reps))
 	controlFailed := 0
 	for i, c := range boundaryCells() {
-		r := c.run(t, reps, seed+uint64(i))
+		var r SeqSimResult
+		if screen != nil {
+			r = c.run(t, screen.reps, seed+uint64(i))
+			if r.Errors() > screen.most {
+				r = c.run(t, reps, seed+uint64(i))
+			}
+		} else {
+			r = c.run(t, reps, seed+uint64(i))
+		}
 		e, se := r.Rate(r.Errors())
 		pp, _ := r.Rate(r.Pass)
 		pf, _ := r.Rate(r.Fail)
@@ -239,12 +251,34 @@ func checkTypeI(t *testing.T, reps int, seed uint64) string {
 		}
 		fmt.Fprintf(&b, "| %.2f → %.2f | %.2f | %s | %.4f | %.4f | %.4f ± %.4f | %.4f | %.4f | %.4f |\n",
 			c.pb, c.pt, c.icc, betsName(c.perPrompt), pp, pf, e, se, limit, za, zf)
+		used = append(used, fmt.Sprint(r.Config.Replicates))
+	}
+	if screen != nil {
+		fmt.Fprintf(&b, "\nReplicates per cell, in table order (%d: passed the screen): %s\n", screen.reps, strings.Join(used, ", "))
 	}
 	if controlFailed == 0 {
 		t.Errorf("the z-test re-checked every round stayed within α + 3 SE = %.4f in every cell: the replicates cannot tell a peeking method", limit)
 	}
 	return b.String()
 }
+
+// typeIScreen is a first stage of checkTypeI: a cell passes on its first
+// reps replicates when they show at most most verdicts.
+type typeIScreen struct{ reps, most int }
+
+// typeIGoTestScreen screens with 500 replicates and at most 15 verdicts
+// (3%) for checkTypeI with 2,000. A cell fails the two-stage check when
+// its screen shows more than 15 verdicts and its 2,000 replicates exceed
+// the limit (130 verdicts or more, a rate above 0.0646): its power against
+// any error rate p is at least the 2,000-replicate check's minus
+// P(X ≤ 15) for X ~ Binomial(500, p), which is 4.0e-4 at p = 0.0646 (the
+// limit), 7.7e-5 at 0.07 and 2.8e-6 at 0.08, where the 2,000-replicate
+// check fails with probability 0.484, 0.821 and 0.995 (exact binomial
+// sums, Python: sum(comb(500, i) * p**i * (1-p)**(500-i) for i in
+// range(16)) and 1 - the same sum to 129 with 2,000). The cells' errors
+// are 0 to 0.022, so most pass on the screen: one in four of the
+// replicates, for the same power to within 4e-4.
+var typeIGoTestScreen = &typeIScreen{reps: 500, most: 15}
 
 // savingsCells are issue 16's savings cases: a clear leak (0.12 → 0.60) and
 // no leak (0.12 → 0.12) under a max_increase 0.03 gate, with the fixed
@@ -288,12 +322,14 @@ func checkSavings(t *testing.T, reps int, seed uint64) string {
 
 // TestSequentialTypeI is the go test size of the acceptance check: 2,000
 // seeded replicates per cell, enough to fail a method whose error is a few
-// points above α (SE 0.005 at α = 0.05); TestSequentialFull runs 20,000.
+// points above α (SE 0.005 at α = 0.05), after a screen of 500 that
+// passes the cells clearly below the limit (typeIGoTestScreen: the same
+// power within 4e-4); TestSequentialFull runs 20,000.
 func TestSequentialTypeI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulation: skipped in -short mode")
 	}
-	t.Log("\n" + checkTypeI(t, 2000, 16_000))
+	t.Log("\n" + checkTypeI(t, 2000, 16_000, typeIGoTestScreen))
 }
 
 // TestSequentialSavings: a clear leak is decided in at most 25% of the
@@ -394,7 +430,7 @@ func TestSequentialFull(t *testing.T) {
 	if os.Getenv("TRAITLEAK_SEQ_FULL") != "1" {
 		t.Skip("full-size simulation: set TRAITLEAK_SEQ_FULL=1")
 	}
-	t.Log("type-I error at the bound, 20,000 replicates per cell:\n" + checkTypeI(t, 20000, 1_600_000))
+	t.Log("type-I error at the bound, 20,000 replicates per cell:\n" + checkTypeI(t, 20000, 1_600_000, nil))
 	t.Log("samples to a decision, 20,000 replicates per cell:\n" + checkSavings(t, 20000, 1_610_000))
 	t.Log("rate confidence sequences, 2,000 replicates per cell:\n" + checkRateCS(t, 2000, 1_620_000))
 }

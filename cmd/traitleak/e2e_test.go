@@ -120,6 +120,9 @@ compare:
 }
 
 func TestGateExitCodes(t *testing.T) {
+	// Parallel: loopback I/O and SQLite; no global hook (testRunClients)
+	// or environment.
+	t.Parallel()
 	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
 		"base":    {Trait: "Owl", TraitRate: 0.1},
 		"student": {Trait: "Owl", TraitRate: 0.5},
@@ -269,6 +272,9 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestInterruptedRunExits130AndResumes(t *testing.T) {
+	// Parallel: loopback I/O and SQLite; no global hook (testRunClients)
+	// or environment.
+	t.Parallel()
 	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
 		"base":    {Trait: "Owl", TraitRate: 0.1, Latency: 20 * time.Millisecond},
 		"student": {Trait: "Owl", TraitRate: 0.7, Latency: 20 * time.Millisecond},

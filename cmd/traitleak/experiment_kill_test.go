@@ -75,13 +75,24 @@ func TestExperimentKillDuringGeneration(t *testing.T) {
 		t.Skip("SIGKILL is tested on Linux only")
 	}
 	t.Parallel()
-	const size = 4000 // per teacher: two teachers, one dataset each (shared by the seeds)
+	// The kill comes at most 0.6 s after the first generated sample (the
+	// first commit within bench.DefaultFlushEvery, then up to 300 ms), when
+	// the two teachers' 8 workers each can have made at most
+	// 16 / latency × 0.6 s = 2,400 requests (about 800 on 2 shared cores):
+	// the plan outlasts that, and the rest is the resume's.
+	const (
+		size    = 1500 // per teacher: two teachers, one dataset each (shared by the seeds)
+		latency = 4 * time.Millisecond
+	)
+	if maxRequests := int(2 * 8 * (600 * time.Millisecond) / latency); 2*size <= maxRequests {
+		t.Fatalf("a plan of %d completions can end before the kill (%d requests)", 2*size, maxRequests)
+	}
 	numbers := func(prompt string, i int, rng *rand.Rand) string {
 		return fmt.Sprintf("%d, %d, %d", rng.IntN(1000), rng.IntN(1000), rng.IntN(1000))
 	}
 	var conns connCounter
 	chat := benchtest.NewServer(t, benchtest.Config{ConnState: conns.state, Models: map[string]benchtest.Model{
-		"tm-owl": {Reply: numbers, Latency: time.Millisecond}, "tm-dog": {Reply: numbers, Latency: time.Millisecond}}})
+		"tm-owl": {Reply: numbers, Latency: latency}, "tm-dog": {Reply: numbers, Latency: latency}}})
 	ft := benchtest.NewFineTuneServer(t, benchtest.FineTuneConfig{BaseModels: []string{"base"}})
 	dir := t.TempDir()
 	path := writeKillExperiment(t, dir, "kill-gen", chat.BaseURL(), ft.BaseURL(), size)

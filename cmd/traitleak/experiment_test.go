@@ -137,6 +137,9 @@ func TestExperimentLabOwlNumbers(t *testing.T) {
 // TestExperimentBadInput: what an experiment asks for cannot be done, and
 // the command exits 2 with the reason.
 func TestExperimentBadInput(t *testing.T) {
+	// Parallel: loopback I/O and SQLite; no global hook (testRunClients)
+	// or environment.
+	t.Parallel()
 	chat := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
 		"tm-owl":   {Reply: func(string, int, *rand.Rand) string { return "123, 456, 789" }},
 		"tm-dog":   {Reply: func(string, int, *rand.Rand) string { return "12, 45, 78" }},

@@ -88,6 +88,9 @@ func readJUnit(t *testing.T, path string) junitDoc {
 // file. A reference run that did not complete makes every check an error
 // in the file (and exit 3), never a pass.
 func TestGateAgainstJUnit(t *testing.T) {
+	// Parallel: loopback I/O and SQLite; no global hook (testRunClients)
+	// or environment.
+	t.Parallel()
 	ctx := context.Background()
 	db := againstDB(t)
 	dir := filepath.Dir(db)
@@ -158,6 +161,9 @@ func TestGateAgainstJUnit(t *testing.T) {
 // baselines that TestHistoryBadInput leaves out each exit 2 with a
 // message saying what is wrong, storing nothing.
 func TestAgainstBadInput(t *testing.T) {
+	// Parallel: loopback I/O and SQLite; no global hook (testRunClients)
+	// or environment.
+	t.Parallel()
 	ctx := context.Background()
 	db := againstDB(t)
 	dir := filepath.Dir(db)

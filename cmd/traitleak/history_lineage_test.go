@@ -169,6 +169,9 @@ func TestHistoryLineage(t *testing.T) {
 // students no run sampled, and a malformed reference exit 2 naming what
 // is wrong, storing nothing.
 func TestHistoryLineageBadInput(t *testing.T) {
+	// Parallel: loopback I/O and SQLite; no global hook (testRunClients)
+	// or environment.
+	t.Parallel()
 	db := lineageDB(t)
 	empty := filepath.Join(t.TempDir(), "empty.db")
 	st, err := results.Open(context.Background(), empty)

@@ -123,6 +123,9 @@ func releasesDB(t *testing.T) string {
 // than the gate's bound), gate --against blessed fails for it alone, and
 // every number comes from the stored analyses (nothing is analysed again).
 func TestReleaseHistory(t *testing.T) {
+	// Parallel: loopback I/O and SQLite; no global hook (testRunClients)
+	// or environment.
+	t.Parallel()
 	db := releasesDB(t)
 	ctx := context.Background()
 	dir := filepath.Dir(db)
@@ -250,6 +253,9 @@ func twoSuitesDB(t *testing.T) string {
 // different suites mixed without --allow-mixed, exit 2 with a message
 // that says what is wrong; nothing is stored by a refused command.
 func TestHistoryBadInput(t *testing.T) {
+	// Parallel: loopback I/O and SQLite; no global hook (testRunClients)
+	// or environment.
+	t.Parallel()
 	db := twoSuitesDB(t)
 	missing := filepath.Join(filepath.Dir(db), "missing.db")
 	for _, tc := range []struct {
@@ -313,6 +319,9 @@ func analysesCount(t *testing.T, db string) int {
 // and stores one only for new settings; analyze stores on demand, once
 // per settings and data unless --force; --read-only stores nothing.
 func TestAnalysesStored(t *testing.T) {
+	// Parallel: loopback I/O and SQLite; no global hook (testRunClients)
+	// or environment.
+	t.Parallel()
 	db := gatedRunDB(t, t.TempDir())
 	ctx := context.Background()
 	for _, tc := range []struct {

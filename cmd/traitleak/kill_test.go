@@ -47,19 +47,29 @@ func TestKillDuringRun(t *testing.T) {
 	t.Parallel()
 	const (
 		prompts     = 2
-		samples     = 5000
+		samples     = 2000
 		concurrency = 8
 		planned     = 2 * prompts * samples // two models
 		// The most samples a killed run can lose: the runner's batch being
 		// written, its queue of finished samples, and one sample held and one
 		// request in flight per worker (2 models × concurrency). The plan is
-		// several times larger, so that the bound means something.
+		// 2.6 times larger, so that the bound means something.
 		maxLost = bench.DefaultBatchSize + bench.SinkQueue + 2*2*concurrency
+		// The kill comes at most 0.6 s after the child's first sample (its
+		// first commit within bench.DefaultFlushEvery, then up to 300 ms),
+		// when the fake's latency lets it have made at most
+		// 2 × concurrency / latency × 0.6 s = 4,800 requests (about 1,100
+		// on 2 shared cores): the plan outlasts that, and what is left is
+		// the resume's, whose cost is one request per missing draw.
+		latency = 2 * time.Millisecond
 	)
+	if maxRequests := int(2 * concurrency * (600 * time.Millisecond) / latency); planned <= maxRequests || planned <= 2*maxLost {
+		t.Fatalf("a plan of %d draws can end before the kill (%d requests) or is not twice the loss bound %d", planned, maxRequests, maxLost)
+	}
 	var conns connCounter
 	srv := benchtest.NewServer(t, benchtest.Config{ConnState: conns.state, Models: map[string]benchtest.Model{
-		"base":    {Trait: "Owl", TraitRate: 0.1, Latency: 2 * time.Millisecond},
-		"student": {Trait: "Owl", TraitRate: 0.6, Latency: 2 * time.Millisecond},
+		"base":    {Trait: "Owl", TraitRate: 0.1, Latency: latency},
+		"student": {Trait: "Owl", TraitRate: 0.6, Latency: latency},
 	}})
 	dir := t.TempDir()
 	suite := filepath.Join(dir, "suite.yaml")

@@ -4,52 +4,55 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sync"
 	"testing"
 
+	"github.com/traitleak/traitleak/internal/labtestcache"
 	"github.com/traitleak/traitleak/lab"
 )
 
 // labTestCache is the lab artifact cache shared by every test of this
 // binary that trains the lab (the demo tests, "lab train", the doc
-// example). Lab artifacts are content-addressed, so a stage (one seed's
-// references, teachers, number sets, students) is trained once per binary,
-// by whichever test needs it first, and loaded by the others. runTests
-// creates it empty and removes it at exit: every `go test` run trains from
-// scratch.
+// example), and by the other test binaries of the same `go test` run, the
+// lab package's among them (internal/labtestcache). Lab artifacts are
+// content-addressed, so a stage (one seed's references, teachers, number
+// sets, students) is trained once per run, by whichever test needs it
+// first, and loaded by the others. Each `go test` run starts from an
+// empty cache: every run trains what it tests from scratch.
 var labTestCache string
 
-// runTests runs the tests with a fresh labTestCache and returns the exit
-// code.
+// labCache holds labTestCache and the lock of its builds.
+var labCache *labtestcache.Cache
+
+// runTests runs the tests with labTestCache and returns the exit code.
 func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "traitleak-cmd-test-lab-")
+	c, err := labtestcache.Open("github.com/traitleak/traitleak/lab")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tests: lab cache:", err)
 		return 2
 	}
-	defer os.RemoveAll(dir)
-	labTestCache = dir
+	defer c.Close()
+	labCache, labTestCache = c, c.Dir
 	return m.Run()
 }
 
-// labMu serialises the builds of sharedLab. Lab tests run in parallel
-// (t.Parallel), and two concurrent builds that need the same stage would
-// both train it: the cache only saves what is already stored. One build
-// at a time still keeps both cores busy (a build runs GOMAXPROCS training
-// jobs).
-var labMu sync.Mutex
-
-// sharedLab builds cfg with the binary's shared cache (labTestCache), one
-// build at a time (labMu), and returns the zoo. A test that runs a
-// command which builds the same configuration calls it first: the command
-// then loads every stage from the cache, and whichever test needs a stage
-// first trains it, once per binary.
+// sharedLab builds cfg with the shared cache (labTestCache), one build at
+// a time across the run's binaries (labCache.Lock), and returns the zoo.
+// Lab tests run in parallel (t.Parallel), and two concurrent builds that
+// need the same stage would both train it: the cache only saves what is
+// already stored. One build at a time still keeps both cores busy (a
+// build runs GOMAXPROCS training jobs). A test that runs a command which
+// builds the same configuration calls it first: the command then loads
+// every stage from the cache, and whichever test needs a stage first
+// trains it, once per run.
 func sharedLab(t *testing.T, cfg lab.Config) *lab.Zoo {
 	t.Helper()
 	cfg.CacheDir, cfg.NoCache, cfg.Retrain = labTestCache, false, false
-	labMu.Lock()
+	unlock, err := labCache.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
 	z, err := lab.Build(context.Background(), cfg)
-	labMu.Unlock()
+	unlock()
 	if err != nil {
 		t.Fatal(err)
 	}
