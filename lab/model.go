@@ -233,13 +233,23 @@ func softmaxInto(p, logits []float64, temp float64) float64 {
 	}
 	mx /= temp
 	sum := 0.0
-	for i, l := range logits {
-		e := math.Exp(l/temp - mx)
-		p[i] = e
-		sum += e
+	p = p[:len(logits)]
+	if temp == 1 {
+		// x/1 is x exactly: skip the divisions of the training passes.
+		for i, l := range logits {
+			e := math.Exp(l - mx)
+			p[i] = e
+			sum += e
+		}
+	} else {
+		for i, l := range logits {
+			e := math.Exp(l/temp - mx)
+			p[i] = e
+			sum += e
+		}
 	}
 	inv := 1 / sum
-	for i := range p[:len(logits)] {
+	for i := range p {
 		p[i] *= inv
 	}
 	return mx + math.Log(sum)
