@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-
-	"gonum.org/v1/gonum/floats"
 )
 
 // sequence is one training or sampled sequence: prompt tokens (UNK-free)
@@ -137,7 +135,6 @@ type trainer struct {
 
 	s            *forwardState
 	p, g, dz, da []float64
-	dzd          []float64  // dz1 as a dense vector of length H (zero between examples)
 	dzv          *sparseVec // dz1 grouped for sparseVec.dot
 }
 
@@ -145,7 +142,7 @@ func newTrainer(m *Model, d *dataset, spec trainSpec) *trainer {
 	h, v := m.H, m.V
 	tr := &trainer{m: m, d: d, spec: spec, nOut: m.out, grad: make([]float64, len(m.P)),
 		rowStep: make([]bool, v+K*v), s: m.newState(),
-		p: make([]float64, m.out), g: make([]float64, m.out), dz: make([]float64, h), da: make([]float64, h), dzd: make([]float64, h), dzv: newSparseVec(h)}
+		p: make([]float64, m.out), g: make([]float64, m.out), dz: make([]float64, h), da: make([]float64, h), dzv: newSparseVec(h)}
 	if spec.Soft {
 		tr.nOut = d.softN
 	}
@@ -235,19 +232,10 @@ func (tr *trainer) gradBatch(idx []int) float64 {
 			row := int(k) * h
 			da[k] = dzv.dot(m.w1[row : row+h])
 		}
-		// The W1 gradient rows: the dense assembly axpy over all of dz1 is
-		// faster than one over its non-zero entries only.
-		dzd := tr.dzd
-		for n, j := range nz1 {
-			dzd[j] = dz[n]
-		}
 		for _, k := range nz0 {
 			row := int(k) * h
-			floats.AddScaled(gv.w1[row:row+h], s.h0[k], dzd)
+			axpyIdx(s.h0[k], nz1, dz, gv.w1[row:row+h])
 			gv.b0[k] += da[k]
-		}
-		for _, j := range nz1 {
-			dzd[j] = 0
 		}
 		if !spec.BodyOnly {
 			bag := d.bag(e)
