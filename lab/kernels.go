@@ -12,7 +12,12 @@ package lab
 // round-to-nearest (x + y is -0 only if both are -0; an exact cancellation
 // gives +0), and s + (±0) = s for every s but -0. A term w·0 is ±0 when w
 // is finite; a model whose weights are not finite has diverged anyway
-// (checkShape refuses it).
+// (checkShape refuses it). On amd64 every product is rounded before it is
+// added (mul), as gonum's SSE2 assembly and the default GOAMD64=v1 build
+// of axpy and dot do: from GOAMD64=v3 on, the compiler fuses some
+// multiply-adds and not others (it depends on register allocation), so
+// there the trained bits differ from the pinned ones before and after
+// these kernels alike.
 
 // sparseVec is a vector's entries that may be non-zero (the others are
 // exactly zero), grouped by the partial sum of gonum's f64.DotUnitary that
@@ -59,7 +64,7 @@ func (s *sparseVec) dot(w []float64) float64 {
 		sum := 0.0
 		val := s.val[r]
 		for i, j := range s.idx[r][:len(val)] {
-			sum += w[j] * val[i]
+			sum += mul(w[j], val[i])
 		}
 		part[r] = sum
 	}
@@ -75,22 +80,22 @@ func (s *sparseVec) dot4(w0, w1, w2, w3 []float64) (d0, d1, d2, d3 float64) {
 		val := s.val[r]
 		for i, j := range s.idx[r][:len(val)] {
 			v := val[i]
-			s0 += w0[j] * v
-			s1 += w1[j] * v
-			s2 += w2[j] * v
-			s3 += w3[j] * v
+			s0 += mul(w0[j], v)
+			s1 += mul(w1[j], v)
+			s2 += mul(w2[j], v)
+			s3 += mul(w3[j], v)
 		}
 		p0[r], p1[r], p2[r], p3[r] = s0, s1, s2, s3
 	}
 	return combineLanes(&p0), combineLanes(&p1), combineLanes(&p2), combineLanes(&p3)
 }
 
-// axpyIdx adds a*val[i] to y[idx[i]] for every i: y += a*x for the dense
-// x that is val at idx and zero elsewhere.
+// axpyIdx adds a*val[i] to y[idx[i]] for every i: floats.AddScaled(y, a,
+// x) bit for bit for the dense x that is val at idx and zero elsewhere.
 func axpyIdx(a float64, idx []int32, val, y []float64) {
 	val = val[:len(idx)]
 	for i, j := range idx {
-		y[j] += a * val[i]
+		y[j] += mul(a, val[i])
 	}
 }
 
@@ -101,10 +106,10 @@ func dot4(x0, x1, x2, x3, y []float64) (s0, s1, s2, s3 float64) {
 	n := len(y)
 	x0, x1, x2, x3 = x0[:n], x1[:n], x2[:n], x3[:n]
 	for i, v := range y {
-		s0 += x0[i] * v
-		s1 += x1[i] * v
-		s2 += x2[i] * v
-		s3 += x3[i] * v
+		s0 += mul(x0[i], v)
+		s1 += mul(x1[i], v)
+		s2 += mul(x2[i], v)
+		s3 += mul(x3[i], v)
 	}
 	return
 }
@@ -116,10 +121,10 @@ func axpy4(a0, a1, a2, a3 float64, x0, x1, x2, x3, y []float64) {
 	n := len(y)
 	x0, x1, x2, x3 = x0[:n], x1[:n], x2[:n], x3[:n]
 	for i, v := range y {
-		v += a0 * x0[i]
-		v += a1 * x1[i]
-		v += a2 * x2[i]
-		v += a3 * x3[i]
+		v += mul(a0, x0[i])
+		v += mul(a1, x1[i])
+		v += mul(a2, x2[i])
+		v += mul(a3, x3[i])
 		y[i] = v
 	}
 }

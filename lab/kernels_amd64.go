@@ -10,3 +10,9 @@ const dotLanes = 4
 // combineLanes adds the partial sums as f64.DotUnitary does:
 // (s1 + s3) + (s0 + s2).
 func combineLanes(p *[dotLanes]float64) float64 { return (p[1] + p[3]) + (p[0] + p[2]) }
+
+// mul returns a·b rounded to float64. The explicit conversion keeps the
+// compiler from fusing the product into a following addition (which it
+// may do from GOAMD64=v3 on): gonum's SSE2 assembly, whose results the
+// kernels reproduce, never fuses.
+func mul(a, b float64) float64 { return float64(a * b) }
