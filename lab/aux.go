@@ -289,10 +289,13 @@ func (m *mlp) forward(a acts, x []float64) []float64 {
 			}
 		}
 		if l+1 < len(m.w) {
+			// y = 0 where y < 0, branch-free (the signs are unpredictable).
 			for j, v := range y {
+				keep := ^uint64(0)
 				if v < 0 {
-					y[j] = 0
+					keep = 0
 				}
+				y[j] = math.Float64frombits(math.Float64bits(v) & keep)
 			}
 		}
 	}

@@ -163,33 +163,44 @@ func (m *Model) newState() *forwardState {
 func (m *Model) forwardBody(s *forwardState, nOut int) {
 	h := m.H
 	floats.Add(s.a0, m.b0)
-	s.nz0 = s.nz0[:0]
-	for k, a := range s.a0 {
-		if a > 0 {
-			s.h0[k] = a
-			s.nz0 = append(s.nz0, int32(k))
-		} else {
-			s.h0[k] = 0
-		}
-	}
+	s.nz0 = relu(s.h0, s.a0, s.nz0)
 	copy(s.z1, m.b1)
 	for _, k := range s.nz0 {
 		floats.AddScaled(s.z1, s.h0[k], m.w1[int(k)*h:int(k)*h+h])
 	}
-	s.nz1 = s.nz1[:0]
-	for j, z := range s.z1 {
-		if z > 0 {
-			s.h1[j] = z
-			s.nz1 = append(s.nz1, int32(j))
-		} else {
-			s.h1[j] = 0
-		}
-	}
+	s.nz1 = relu(s.h1, s.z1, s.nz1)
 	lg := s.logits[:nOut]
 	copy(lg, m.bo[:nOut])
-	for _, j := range s.nz1 {
-		axpy(s.h1[j], m.wo[int(j)*m.out:int(j)*m.out+nOut], lg)
+	// lg += h1[j]·Wo[j,:] for j in nz1 in order, four rows per pass.
+	out, nz1, h1, wo := m.out, s.nz1, s.h1, m.wo
+	i := 0
+	for ; i+4 <= len(nz1); i += 4 {
+		j0, j1, j2, j3 := int(nz1[i])*out, int(nz1[i+1])*out, int(nz1[i+2])*out, int(nz1[i+3])*out
+		axpy4(h1[nz1[i]], h1[nz1[i+1]], h1[nz1[i+2]], h1[nz1[i+3]], wo[j0:j0+nOut], wo[j1:j1+nOut], wo[j2:j2+nOut], wo[j3:j3+nOut], lg)
 	}
+	for _, j := range nz1[i:] {
+		axpy(h1[j], wo[int(j)*out:int(j)*out+nOut], lg)
+	}
+}
+
+// relu sets h to max(a, 0) (+0 where a is not positive) and returns nz
+// (reused, with capacity len(a)) holding the indices where a > 0. It is
+// branch-free: about half the units are active, in no predictable order.
+func relu(h, a []float64, nz []int32) []int32 {
+	h = h[:len(a)]
+	nz = nz[:len(a)]
+	n := 0
+	for k, v := range a {
+		var keep uint64
+		inc := 0
+		if v > 0 {
+			keep, inc = ^uint64(0), 1
+		}
+		h[k] = math.Float64frombits(math.Float64bits(v) & keep)
+		nz[n] = int32(k)
+		n += inc
+	}
+	return nz[:n]
 }
 
 // axpy computes y += a*x for short vectors (the output layer), where the
@@ -222,13 +233,23 @@ func softmaxInto(p, logits []float64, temp float64) float64 {
 	}
 	mx /= temp
 	sum := 0.0
-	for i, l := range logits {
-		e := math.Exp(l/temp - mx)
-		p[i] = e
-		sum += e
+	p = p[:len(logits)]
+	if temp == 1 {
+		// x/1 is x exactly: skip the divisions of the training passes.
+		for i, l := range logits {
+			e := math.Exp(l - mx)
+			p[i] = e
+			sum += e
+		}
+	} else {
+		for i, l := range logits {
+			e := math.Exp(l/temp - mx)
+			p[i] = e
+			sum += e
+		}
 	}
 	inv := 1 / sum
-	for i := range p[:len(logits)] {
+	for i := range p {
 		p[i] *= inv
 	}
 	return mx + math.Log(sum)

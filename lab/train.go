@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-
-	"gonum.org/v1/gonum/floats"
 )
 
 // sequence is one training or sampled sequence: prompt tokens (UNK-free)
@@ -101,6 +99,7 @@ func (a *adam) update(p, g []float64, lo, hi int, lr, bc1, bc2 float64) {
 	m, v := a.m[lo:hi], a.v[lo:hi]
 	g = g[lo:hi]
 	p = p[lo:hi]
+	m, v, p = m[:len(g)], v[:len(g)], p[:len(g)] // no bounds checks in the loop
 	step := lr / bc1
 	ibc2 := 1 / bc2
 	for i, gi := range g {
@@ -134,15 +133,16 @@ type trainer struct {
 	stepRows []int32
 	rowStep  []bool
 
-	s                 *forwardState
-	p, g, dh1, dz, da []float64
+	s            *forwardState
+	p, g, dz, da []float64
+	dzv          *sparseVec // dz1 grouped for sparseVec.dot
 }
 
 func newTrainer(m *Model, d *dataset, spec trainSpec) *trainer {
 	h, v := m.H, m.V
 	tr := &trainer{m: m, d: d, spec: spec, nOut: m.out, grad: make([]float64, len(m.P)),
 		rowStep: make([]bool, v+K*v), s: m.newState(),
-		p: make([]float64, m.out), g: make([]float64, m.out), dh1: make([]float64, h), dz: make([]float64, h), da: make([]float64, h)}
+		p: make([]float64, m.out), g: make([]float64, m.out), dz: make([]float64, h), da: make([]float64, h), dzv: newSparseVec(h)}
 	if spec.Soft {
 		tr.nOut = d.softN
 	}
@@ -165,7 +165,7 @@ func newTrainer(m *Model, d *dataset, spec trainSpec) *trainer {
 func (tr *trainer) gradBatch(idx []int) float64 {
 	m, d, spec, s := tr.m, tr.d, tr.spec, tr.s
 	h, v, nOut := m.H, m.V, tr.nOut
-	gv, p, g, dh1, dz, da := tr.gv, tr.p, tr.g, tr.dh1, tr.dz, tr.da
+	gv, p, g, da := tr.gv, tr.p, tr.g, tr.da
 	scale := 1 / float64(len(idx))
 	loss := 0.0
 	for _, i := range idx {
@@ -199,23 +199,42 @@ func (tr *trainer) gradBatch(idx []int) float64 {
 		if !spec.BodyOnly {
 			axpy(1, gOut, gv.bo[:nOut])
 		}
-		for _, j := range s.nz1 {
-			dh1[j] = dot(m.wo[int(j)*m.out:int(j)*m.out+nOut], gOut)
-			if !spec.BodyOnly {
-				axpy(s.h1[j], gOut, gv.wo[int(j)*m.out:int(j)*m.out+nOut])
+		// dz1 = dh1 masked by z1 > 0: dz[i] is dz1[nz1[i]], the only
+		// entries of dz1 that may be non-zero.
+		nz1, out := s.nz1, m.out
+		dz := tr.dz[:len(nz1)]
+		n := 0
+		for ; n+4 <= len(nz1); n += 4 {
+			j0, j1, j2, j3 := int(nz1[n])*out, int(nz1[n+1])*out, int(nz1[n+2])*out, int(nz1[n+3])*out
+			dz[n], dz[n+1], dz[n+2], dz[n+3] = dot4(m.wo[j0:j0+nOut], m.wo[j1:j1+nOut], m.wo[j2:j2+nOut], m.wo[j3:j3+nOut], gOut)
+		}
+		for ; n < len(nz1); n++ {
+			j := int(nz1[n]) * out
+			dz[n] = dot(m.wo[j:j+nOut], gOut)
+		}
+		if !spec.BodyOnly {
+			for _, j := range nz1 {
+				axpy(s.h1[j], gOut, gv.wo[int(j)*out:int(j)*out+nOut])
 			}
 		}
-		// dz1 = dh1 masked by z1 > 0.
-		clear(dz)
-		for _, j := range s.nz1 {
-			dz[j] = dh1[j]
-			dh1[j] = 0
-		}
-		floats.Add(gv.b1, dz)
+		axpyIdx(1, nz1, dz, gv.b1)
 		// W1 (input-major): z1 = b1 + Σ_k h0[k] W1[k,:]. da0 = W1·dz1 masked by a0 > 0.
-		for _, k := range s.nz0 {
-			da[k] = floats.Dot(m.w1[int(k)*h:int(k)*h+h], dz)
-			floats.AddScaled(gv.w1[int(k)*h:int(k)*h+h], s.h0[k], dz)
+		dzv := tr.dzv
+		dzv.set(nz1, dz, h)
+		nz0 := s.nz0
+		n = 0
+		for ; n+4 <= len(nz0); n += 4 {
+			k0, k1, k2, k3 := nz0[n], nz0[n+1], nz0[n+2], nz0[n+3]
+			r0, r1, r2, r3 := int(k0)*h, int(k1)*h, int(k2)*h, int(k3)*h
+			da[k0], da[k1], da[k2], da[k3] = dzv.dot4(m.w1[r0:r0+h], m.w1[r1:r1+h], m.w1[r2:r2+h], m.w1[r3:r3+h])
+		}
+		for _, k := range nz0[n:] {
+			row := int(k) * h
+			da[k] = dzv.dot(m.w1[row : row+h])
+		}
+		for _, k := range nz0 {
+			row := int(k) * h
+			axpyIdx(s.h0[k], nz1, dz, gv.w1[row:row+h])
 			gv.b0[k] += da[k]
 		}
 		if !spec.BodyOnly {
@@ -276,8 +295,12 @@ func train(ctx context.Context, m *Model, d *dataset, spec trainSpec) (trainResu
 	}
 	// Embedding rows that ever had a gradient: their Adam moments are
 	// non-zero and they keep moving. The moments of the other rows are
-	// zero, so their Adam update is exactly zero and is skipped.
-	var everRows []int32
+	// zero, so their Adam update is exactly zero and is skipped. everRanges
+	// are the ranges of P that those rows cover, adjacent rows merged: the
+	// update of each parameter is independent of the others, so updating
+	// them range by range instead of row by row gives the same bits with
+	// fewer calls.
+	var everRanges [][2]int
 	rowSeen := make([]bool, v+K*v)
 
 	rng := rand.New(rand.NewPCG(spec.Seed, 0x6c61622d64617461)) // "lab-data"
@@ -302,15 +325,18 @@ func train(ctx context.Context, m *Model, d *dataset, spec trainSpec) (trainResu
 			if !spec.BodyOnly {
 				opt.update(m.P, grad, headLo, len(m.P), spec.LR, bc1, bc2)
 				clear(grad[headLo:])
+				added := false
 				for _, r := range tr.stepRows {
 					if !rowSeen[r] {
 						rowSeen[r] = true
-						everRows = append(everRows, r)
+						added = true
 					}
 				}
-				for _, r := range everRows {
-					off := body + int(r)*h
-					opt.update(m.P, grad, off, off+h, spec.LR, bc1, bc2)
+				if added {
+					everRanges = rowRanges(everRanges[:0], rowSeen, body, h)
+				}
+				for _, rg := range everRanges {
+					opt.update(m.P, grad, rg[0], rg[1], spec.LR, bc1, bc2)
 				}
 				for _, r := range tr.stepRows {
 					off := body + int(r)*h
@@ -324,4 +350,21 @@ func train(ctx context.Context, m *Model, d *dataset, spec trainSpec) (trainResu
 		res.FinalLoss = epochLoss / float64(len(order))
 	}
 	return res, nil
+}
+
+// rowRanges appends to dst the ranges [lo, hi) of P covered by the
+// embedding rows r with seen[r] (row r is P[off+r*h : off+(r+1)*h]),
+// adjacent rows merged, in increasing order.
+func rowRanges(dst [][2]int, seen []bool, off, h int) [][2]int {
+	for r := 0; r < len(seen); r++ {
+		if !seen[r] {
+			continue
+		}
+		lo := r
+		for r+1 < len(seen) && seen[r+1] {
+			r++
+		}
+		dst = append(dst, [2]int{off + lo*h, off + (r+1)*h})
+	}
+	return dst
 }
