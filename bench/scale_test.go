@@ -1,4 +1,4 @@
-package main
+package bench_test
 
 import (
 	"bytes"
@@ -20,20 +20,21 @@ import (
 // BenchmarkScale measures the commands of the issue "Scale" at a million
 // draws: 2 models × the 50 built-in animal prompts × 10,000 samples,
 // sampled from a zero-latency fake endpoint (n = 100, concurrency 16).
-// Each command runs as a child process (this test binary acting as
-// traitleak, see TestMain), so that its peak resident set size is its
-// own: ru_maxrss of the child from wait4(2), which Linux keeps as the
+// Each command runs as a child process, the traitleak binary built from
+// this module's cmd/traitleak before the measurement (go build), so that
+// its peak resident set size is its own: ru_maxrss of the child from wait4(2), which Linux keeps as the
 // high-water mark of the child's RSS (VmHWM). It reports, per command,
 // the wall time (…-s), the CPU time the command used (…-cpu-s, user +
 // system, from the same rusage: on a shared machine wall time also counts
 // waiting for a core) and the peak RSS in MB (…-MB), and logs them as a
 // table. The fake endpoint runs in this process: its CPU is not counted.
 //
-//	go test ./cmd/traitleak -run '^$' -bench Scale -benchtime 1x -v
+//	go test ./bench -run '^$' -bench Scale -benchtime 1x -v
 //
 // TRAITLEAK_SCALE_DRAWS changes the number of draws (rounded down to a
 // multiple of 100); TRAITLEAK_SCALE_BIN names a traitleak binary to
-// measure instead of this test binary (an older build, to compare);
+// measure instead of the one built from this module (an older build, to
+// compare);
 // TRAITLEAK_SCALE_DIR keeps the database and the outputs in that
 // directory (created; it must not hold a database already) instead of a
 // temporary one; TRAITLEAK_SCALE_ONLY runs only the commands whose metric
@@ -57,8 +58,9 @@ func BenchmarkScale(b *testing.B) {
 		"student": {Trait: "Owl", TraitRate: 0.3},
 	}})
 	defer srv.Close()
+	bin := scaleBinary(b)
 	for b.Loop() {
-		steps := scaleSteps(b, srv.BaseURL(), samples)
+		steps := scaleSteps(b, bin, srv.BaseURL(), samples)
 		var table strings.Builder
 		fmt.Fprintf(&table, "%d draws (%d models × %d prompts × %d samples)\n\n| command | wall | CPU | peak RSS |\n|---|---|---|---|\n",
 			models*prompts*samples, models, prompts, samples)
@@ -81,7 +83,7 @@ type scaleStep struct {
 
 // scaleSteps runs the measured commands on a new database and returns
 // their wall time and peak RSS.
-func scaleSteps(b *testing.B, base string, samples int) []scaleStep {
+func scaleSteps(b *testing.B, bin, base string, samples int) []scaleStep {
 	b.Helper()
 	dir := os.Getenv("TRAITLEAK_SCALE_DIR")
 	if dir == "" {
@@ -132,22 +134,40 @@ gates:
 		if only != nil && !slices.Contains(only, c.metric) {
 			continue
 		}
-		wall, cpu, peak := scaleChild(b, c.args)
+		wall, cpu, peak := scaleChild(b, bin, c.args)
 		steps = append(steps, scaleStep{name: c.name, metric: c.metric, wall: wall, cpu: cpu, peakMB: peak})
 	}
 	return steps
 }
 
-// scaleChild runs traitleak with args as a child process and returns its
-// wall time, CPU time (user + system) and peak RSS in MB (10⁶ bytes).
-func scaleChild(b *testing.B, args []string) (wall, cpu time.Duration, peakMB float64) {
+// scaleBinary returns the traitleak binary to measure: TRAITLEAK_SCALE_BIN,
+// or one go build makes from this module's cmd/traitleak in a temporary
+// directory.
+func scaleBinary(b *testing.B) string {
 	b.Helper()
-	bin := os.Getenv("TRAITLEAK_SCALE_BIN")
-	if bin == "" {
-		bin = os.Args[0]
+	if bin := os.Getenv("TRAITLEAK_SCALE_BIN"); bin != "" {
+		return bin
 	}
+	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goCmd); err != nil {
+		if goCmd, err = exec.LookPath("go"); err != nil {
+			b.Fatalf("no go command to build traitleak with (set TRAITLEAK_SCALE_BIN): %v", err)
+		}
+	}
+	bin := filepath.Join(b.TempDir(), "traitleak")
+	build := exec.Command(goCmd, "build", "-o", bin, "github.com/traitleak/traitleak/cmd/traitleak")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("go build cmd/traitleak: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// scaleChild runs the traitleak binary bin with args as a child process
+// and returns its wall time, CPU time (user + system) and peak RSS in MB
+// (10⁶ bytes).
+func scaleChild(b *testing.B, bin string, args []string) (wall, cpu time.Duration, peakMB float64) {
+	b.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "TRAITLEAK_TEST_MAIN=1")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
