@@ -45,7 +45,7 @@ func (m *costMeter) reserveBatch(amount float64) error {
 	if m == nil {
 		return nil
 	}
-	return m.reserve(amount)
+	return m.reserve(amount, true)
 }
 
 // settleBatch replaces a batch's reserve by what it cost. A nil meter

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"sync"
 
 	"github.com/traitleak/traitleak/suites"
@@ -12,17 +14,33 @@ import (
 // ErrBudget is matched by errors.Is on a *BudgetError.
 var ErrBudget = errors.New("max_cost reached")
 
-// BudgetError is the error of a request that was not sent because the
-// run's max_cost would be exceeded. The draws it stopped stay pending, so
-// that the run resumes once max_cost is raised.
+// BudgetError is the error of a request or batch that was not sent
+// because the run's max_cost would be exceeded. The draws it stopped stay
+// pending, so that the run resumes once max_cost is raised.
 type BudgetError struct {
 	Max   float64 // max_cost, US dollars
-	Spent float64 // what the run had used when the request was refused, US dollars
+	Spent float64 // what the run had used (and held for requests in flight) when it stopped, US dollars
+	Next  float64 // what the refused request or batch could cost at most (a batch: its estimate), US dollars
+	Batch bool    // the refused spending was a batch file, not an online request
 }
 
-// Error says what was spent of what.
+// Error says what was spent of what, and what did not fit.
 func (e *BudgetError) Error() string {
-	return fmt.Sprintf("max_cost of $%.2f reached: the run has used $%.4f at the models' prices, and the next request could cost more than is left", e.Max, e.Spent)
+	what := "request"
+	if e.Batch {
+		what = "batch (estimated at the batch price)"
+	}
+	return fmt.Sprintf("max_cost of %s reached: the run has used $%.4f at the models' prices, and the next %s could cost $%.4f, more than is left",
+		usd(e.Max), e.Spent, what, e.Next)
+}
+
+// usd formats dollars with cents, or with as many digits as a smaller
+// amount needs ($0.50, $3.00, $0.002).
+func usd(v float64) string {
+	if c := v * 100; c == math.Trunc(c) {
+		return fmt.Sprintf("$%.2f", v)
+	}
+	return "$" + strconv.FormatFloat(v, 'f', -1, 64)
 }
 
 // Is makes errors.Is(err, ErrBudget) true.
@@ -61,7 +79,7 @@ func (m *costMeter) wrap(q suites.Quote, c Client) Client {
 	}
 	return ClientFunc(func(ctx context.Context, req Request) (*Response, error) {
 		hold := q.Cost(float64(EstimatePromptTokens(req)), float64(EstimateCompletionTokens(req)), false)
-		if err := m.reserve(hold); err != nil {
+		if err := m.reserve(hold, false); err != nil {
 			return nil, err
 		}
 		resp, err := c.Complete(ctx, req)
@@ -74,11 +92,11 @@ func (m *costMeter) wrap(q suites.Quote, c Client) Client {
 	})
 }
 
-func (m *costMeter) reserve(hold float64) error {
+func (m *costMeter) reserve(hold float64, batch bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.stopped == nil && m.spent+m.reserved+hold > m.max {
-		m.stopped = &BudgetError{Max: m.max, Spent: m.spent + m.reserved}
+		m.stopped = &BudgetError{Max: m.max, Spent: m.spent + m.reserved, Next: hold, Batch: batch}
 	}
 	if m.stopped != nil {
 		return m.stopped

@@ -213,3 +213,26 @@ func TestInterruptSendsNoQueuedRequest(t *testing.T) {
 		t.Errorf("resume: run %d %s; want run %d complete", again.Run.ID, again.Run.Status, out.Run.ID)
 	}
 }
+
+// TestBudgetErrorMessage checks that the message names max_cost with the
+// digits it has and says what did not fit.
+func TestBudgetErrorMessage(t *testing.T) {
+	for _, c := range []struct {
+		err  bench.BudgetError
+		want []string
+	}{
+		// Whole cents keep two decimals, as the tests and docs quote them.
+		{bench.BudgetError{Max: 0.5, Spent: 0.49, Next: 0.02}, []string{"max_cost of $0.50 reached", "used $0.4900", "next request could cost $0.0200"}},
+		{bench.BudgetError{Max: 3, Spent: 2.999, Next: 0.01}, []string{"max_cost of $3.00 reached"}},
+		// A budget below a cent is printed in full, not rounded to $0.00.
+		{bench.BudgetError{Max: 0.002, Spent: 0.0003, Next: 0.0017, Batch: true},
+			[]string{"max_cost of $0.002 reached", "next batch (estimated at the batch price) could cost $0.0017"}},
+	} {
+		msg := c.err.Error()
+		for _, w := range c.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%+v: %q lacks %q", c.err, msg, w)
+			}
+		}
+	}
+}
