@@ -79,22 +79,11 @@ type alphaUnit struct {
 // values, an unknown metric, reps < 0 or 1, and, when reps > 0, a nil rng
 // or conf outside (0, 1).
 func KrippendorffAlpha(units [][]float64, metric string, conf float64, reps int, rng *rand.Rand) (AlphaResult, error) {
-	if metric != AlphaNominal && metric != AlphaInterval {
-		return AlphaResult{}, fmt.Errorf("krippendorff alpha: unknown metric %q (want %q or %q)", metric, AlphaNominal, AlphaInterval)
+	if err := checkAlphaArgs(metric, conf, reps, rng); err != nil {
+		return AlphaResult{}, err
 	}
 	if len(units) == 0 {
 		return AlphaResult{}, fmt.Errorf("krippendorff alpha: no units")
-	}
-	switch {
-	case reps < 0 || reps == 1:
-		return AlphaResult{}, fmt.Errorf("krippendorff alpha: reps=%d: want 0 (no bootstrap) or at least 2", reps)
-	case reps > 0 && rng == nil:
-		return AlphaResult{}, fmt.Errorf("krippendorff alpha: bootstrap needs a random source")
-	}
-	if reps > 0 {
-		if err := checkConf(conf); err != nil {
-			return AlphaResult{}, fmt.Errorf("krippendorff alpha: %w", err)
-		}
 	}
 	r := AlphaResult{Metric: metric}
 	var pu []alphaUnit
@@ -225,4 +214,25 @@ func alphaOf(pu []alphaUnit, idx []int, metric string, s *alphaScratch) (alpha, 
 		return math.NaN(), do, de
 	}
 	return 1 - do/de, do, de
+}
+
+// checkAlphaArgs checks the arguments both alphas share: the metric, the
+// number of bootstrap resamples (0 or at least 2), and, when there are
+// resamples, their random source and confidence level.
+func checkAlphaArgs(metric string, conf float64, reps int, rng *rand.Rand) error {
+	if metric != AlphaNominal && metric != AlphaInterval {
+		return fmt.Errorf("krippendorff alpha: unknown metric %q (want %q or %q)", metric, AlphaNominal, AlphaInterval)
+	}
+	switch {
+	case reps < 0 || reps == 1:
+		return fmt.Errorf("krippendorff alpha: reps=%d: want 0 (no bootstrap) or at least 2", reps)
+	case reps > 0 && rng == nil:
+		return fmt.Errorf("krippendorff alpha: bootstrap needs a random source")
+	}
+	if reps > 0 {
+		if err := checkConf(conf); err != nil {
+			return fmt.Errorf("krippendorff alpha: %w", err)
+		}
+	}
+	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sort"
 )
 
 // AlphaCount is a unit of reliability data with the number of units
@@ -29,8 +28,8 @@ type AlphaCount struct {
 // from the same rng. Errors as KrippendorffAlpha's, and on a negative
 // count.
 func KrippendorffAlphaCounts(units []AlphaCount, metric string, conf float64, reps int, rng *rand.Rand) (AlphaResult, error) {
-	if metric != AlphaNominal && metric != AlphaInterval {
-		return AlphaResult{}, fmt.Errorf("krippendorff alpha: unknown metric %q (want %q or %q)", metric, AlphaNominal, AlphaInterval)
+	if err := checkAlphaArgs(metric, conf, reps, rng); err != nil {
+		return AlphaResult{}, err
 	}
 	total := 0
 	for u, c := range units {
@@ -41,17 +40,6 @@ func KrippendorffAlphaCounts(units []AlphaCount, metric string, conf float64, re
 	}
 	if total == 0 {
 		return AlphaResult{}, fmt.Errorf("krippendorff alpha: no units")
-	}
-	switch {
-	case reps < 0 || reps == 1:
-		return AlphaResult{}, fmt.Errorf("krippendorff alpha: reps=%d: want 0 (no bootstrap) or at least 2", reps)
-	case reps > 0 && rng == nil:
-		return AlphaResult{}, fmt.Errorf("krippendorff alpha: bootstrap needs a random source")
-	}
-	if reps > 0 {
-		if err := checkConf(conf); err != nil {
-			return AlphaResult{}, fmt.Errorf("krippendorff alpha: %w", err)
-		}
 	}
 	r := AlphaResult{Metric: metric}
 	var pu []alphaUnit
@@ -124,28 +112,6 @@ func KrippendorffAlphaCounts(units []AlphaCount, metric string, conf float64, re
 	}
 	r.CI.Warnings = r.Warnings
 	return r, nil
-}
-
-// percentileOf is BootstrapPercentile's interval from the finite
-// replicates vals of reps over n units (sorted here), with its errors
-// and warnings.
-func percentileOf(est float64, vals []float64, reps, n int, conf float64) (Interval, error) {
-	if len(vals) < 2 {
-		return Interval{}, fmt.Errorf("bootstrap: only %d of %d replicates were finite", len(vals), reps)
-	}
-	sort.Float64s(vals)
-	iv := Interval{Estimate: est, Lower: quantile7(vals, (1-conf)/2), Upper: quantile7(vals, (1+conf)/2),
-		Confidence: conf, Method: "percentile bootstrap"}
-	if dropped := reps - len(vals); dropped > 0 {
-		iv.Warnings = append(iv.Warnings, fmt.Sprintf("%d of %d bootstrap replicates were not finite and were dropped", dropped, reps))
-	}
-	if reps < 1000 {
-		iv.Warnings = append(iv.Warnings, fmt.Sprintf("%d bootstrap replicates: percentile bounds are noisy below ~1000", reps))
-	}
-	if n < 10 {
-		iv.Warnings = append(iv.Warnings, fmt.Sprintf("n=%d: the percentile bootstrap undercovers for small samples", n))
-	}
-	return iv, nil
 }
 
 // alphaOfCounts is alphaOf for the units pu[t] taken w[t] times each.

@@ -46,6 +46,25 @@ func BootstrapPercentile(n, reps int, conf float64, rng *rand.Rand, stat func(id
 			vals = append(vals, v)
 		}
 	}
+	return percentileOf(est, vals, reps, n, conf)
+}
+
+// quantile7 returns R's type-7 quantile of sorted values s at probability p:
+// h = (len-1)·p, s[⌊h⌋] + (h-⌊h⌋)·(s[⌊h⌋+1] - s[⌊h⌋]).
+func quantile7(s []float64, p float64) float64 {
+	h := float64(len(s)-1) * p
+	lo := math.Floor(h)
+	i := int(lo)
+	if i+1 >= len(s) {
+		return s[len(s)-1]
+	}
+	return s[i] + (h-lo)*(s[i+1]-s[i])
+}
+
+// percentileOf is BootstrapPercentile's interval from the finite
+// replicates vals of reps over n units (sorted here), with its errors
+// and warnings.
+func percentileOf(est float64, vals []float64, reps, n int, conf float64) (Interval, error) {
 	if len(vals) < 2 {
 		return Interval{}, fmt.Errorf("bootstrap: only %d of %d replicates were finite", len(vals), reps)
 	}
@@ -62,16 +81,4 @@ func BootstrapPercentile(n, reps int, conf float64, rng *rand.Rand, stat func(id
 		iv.Warnings = append(iv.Warnings, fmt.Sprintf("n=%d: the percentile bootstrap undercovers for small samples", n))
 	}
 	return iv, nil
-}
-
-// quantile7 returns R's type-7 quantile of sorted values s at probability p:
-// h = (len-1)·p, s[⌊h⌋] + (h-⌊h⌋)·(s[⌊h⌋+1] - s[⌊h⌋]).
-func quantile7(s []float64, p float64) float64 {
-	h := float64(len(s)-1) * p
-	lo := math.Floor(h)
-	i := int(lo)
-	if i+1 >= len(s) {
-		return s[len(s)-1]
-	}
-	return s[i] + (h-lo)*(s[i+1]-s[i])
 }
