@@ -89,33 +89,16 @@ func KrippendorffAlpha(units [][]float64, metric string, conf float64, reps int,
 	var pu []alphaUnit
 	catIndex := map[float64]int{} // nominal: distinct values seen so far
 	for u, row := range units {
-		var vals []float64
-		for c, v := range row {
-			if math.IsInf(v, 0) {
-				return AlphaResult{}, fmt.Errorf("krippendorff alpha: units[%d][%d]=%v is not finite (use NaN for missing)", u, c, v)
-			}
-			if !math.IsNaN(v) {
-				vals = append(vals, v)
-			}
+		unit, ok, err := pairableUnit(u, row, metric, catIndex)
+		if err != nil {
+			return AlphaResult{}, err
 		}
-		if len(vals) < 2 {
+		if !ok {
 			r.Dropped++
 			continue
 		}
-		unit := alphaUnit{vals: vals, within: withinDisagreement(vals, metric)}
-		if metric == AlphaNominal {
-			unit.cats = make([]int, len(vals))
-			for i, v := range vals {
-				c, ok := catIndex[v]
-				if !ok {
-					c = len(catIndex)
-					catIndex[v] = c
-				}
-				unit.cats[i] = c
-			}
-		}
 		pu = append(pu, unit)
-		r.NPairable += len(vals)
+		r.NPairable += len(unit.vals)
 	}
 	r.Units = len(pu)
 	if r.Units == 0 {
@@ -235,4 +218,37 @@ func checkAlphaArgs(metric string, conf float64, reps int, rng *rand.Rand) error
 		}
 	}
 	return nil
+}
+
+// pairableUnit makes unit u of its row of values (NaN for missing): ok is
+// false when fewer than two values are present, so that the unit cannot
+// be paired; an infinite value is an error. For the nominal metric it
+// numbers each value among the distinct values in catIndex, adding the
+// new ones.
+func pairableUnit(u int, row []float64, metric string, catIndex map[float64]int) (alphaUnit, bool, error) {
+	var vals []float64
+	for c, v := range row {
+		if math.IsInf(v, 0) {
+			return alphaUnit{}, false, fmt.Errorf("krippendorff alpha: units[%d][%d]=%v is not finite (use NaN for missing)", u, c, v)
+		}
+		if !math.IsNaN(v) {
+			vals = append(vals, v)
+		}
+	}
+	if len(vals) < 2 {
+		return alphaUnit{}, false, nil
+	}
+	unit := alphaUnit{vals: vals, within: withinDisagreement(vals, metric)}
+	if metric == AlphaNominal {
+		unit.cats = make([]int, len(vals))
+		for i, v := range vals {
+			c, ok := catIndex[v]
+			if !ok {
+				c = len(catIndex)
+				catIndex[v] = c
+			}
+			unit.cats[i] = c
+		}
+	}
+	return unit, true, nil
 }

@@ -49,34 +49,17 @@ func KrippendorffAlphaCounts(units []AlphaCount, metric string, conf float64, re
 		if row.Count == 0 {
 			continue
 		}
-		var vals []float64
-		for c, v := range row.Values {
-			if math.IsInf(v, 0) {
-				return AlphaResult{}, fmt.Errorf("krippendorff alpha: units[%d][%d]=%v is not finite (use NaN for missing)", u, c, v)
-			}
-			if !math.IsNaN(v) {
-				vals = append(vals, v)
-			}
+		unit, ok, err := pairableUnit(u, row.Values, metric, catIndex)
+		if err != nil {
+			return AlphaResult{}, err
 		}
-		if len(vals) < 2 {
+		if !ok {
 			r.Dropped += row.Count
 			continue
 		}
-		unit := alphaUnit{vals: vals, within: withinDisagreement(vals, metric)}
-		if metric == AlphaNominal {
-			unit.cats = make([]int, len(vals))
-			for i, v := range vals {
-				c, ok := catIndex[v]
-				if !ok {
-					c = len(catIndex)
-					catIndex[v] = c
-				}
-				unit.cats[i] = c
-			}
-		}
 		pu = append(pu, unit)
 		weights = append(weights, row.Count)
-		r.NPairable += row.Count * len(vals)
+		r.NPairable += row.Count * len(unit.vals)
 		r.Units += row.Count
 	}
 	if r.Units == 0 {
