@@ -14,6 +14,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/traitleak/traitleak/results"
+	"github.com/traitleak/traitleak/suites"
 )
 
 // CostSummary is what the run's tokens cost at the prices the run
@@ -97,9 +98,10 @@ func (a *analyzer) costAndRate() {
 				c.Unpriced = append(c.Unpriced, name)
 				return
 			}
-			cost := (float64(in-bin)*p.Input + float64(out-bout)*p.Output) / 1e6
+			q := suites.Price{Input: p.Input, Output: p.Output, BatchDiscount: &p.BatchDiscount}
+			cost := q.Cost(float64(in-bin), float64(out-bout), false)
 			if bin+bout > 0 {
-				cost += (float64(bin)*p.Input + float64(bout)*p.Output) / 1e6 * (1 - p.BatchDiscount)
+				cost += q.Cost(float64(bin), float64(bout), true)
 			}
 			total += cost
 			r := CostRow{Name: name, ModelID: model, PromptTokens: in, CompletionTokens: out,
@@ -320,6 +322,7 @@ func (a *Analysis) rateCostView() (*rateCostView, error) {
 	v := &rateCostView{}
 	if c := a.Cost; c != nil {
 		cv := &costView{Total: fmtUSD(c.Total)}
+		batched := c.anyBatched()
 		for _, g := range []struct {
 			kind string
 			rows []CostRow
@@ -327,13 +330,13 @@ func (a *Analysis) rateCostView() (*rateCostView, error) {
 			for _, r := range g.rows {
 				rv := costRowView{Kind: g.kind, Name: r.Name, ModelID: r.ModelID, Prompt: r.PromptTokens, Completion: r.CompletionTokens,
 					Price: fmt.Sprintf("$%g / $%g", r.Input, r.Output), Cost: fmtUSD(r.Cost)}
-				if c.anyBatched() {
+				if batched {
 					rv.Batched = batchedCell(r)
 				}
 				cv.Rows = append(cv.Rows, rv)
 			}
 		}
-		if c.anyBatched() {
+		if batched {
 			cv.Batched = batchNote(c)
 		}
 		v.Cost, v.Sources, v.Unpriced = cv, priceSources(c), strings.Join(c.Unpriced, ", ")
