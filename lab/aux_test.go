@@ -4,16 +4,22 @@ import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/traitleak/traitleak/internal/testtier"
 )
 
+// TestAuxLogitSubliminalLearning checks the paper's auxiliary-logit
+// experiment in the replication tier (testtier). Outside it, and under the
+// race detector, it runs a shrunken task: that exercises the concurrency
+// and the code paths, not the accuracy thresholds (TestAuxFitPinned pins
+// the training's arithmetic).
 func TestAuxLogitSubliminalLearning(t *testing.T) {
-	if raceEnabled {
-		// Under the race detector run a shrunken task: it exercises the
-		// concurrency and the code paths, not the accuracy thresholds.
+	if on, err := testtier.Enabled(); err != nil || !on || raceEnabled {
 		res, err := RunAux(context.Background(), AuxConfig{Seeds: []int{1, 2}, Train: 500, Test: 200, Noise: 500, TeacherEpochs: 1, StudentEpochs: 1})
 		if err != nil || len(res.Seeds) != 2 {
 			t.Fatalf("RunAux: %v, %+v", err, res)
 		}
+		testtier.Replication(t) // skips, saying how to run the thresholds
 		return
 	}
 	t.Parallel() // its training (RunAux) shares nothing with the lab builds
@@ -47,6 +53,7 @@ func TestAuxLogitSubliminalLearning(t *testing.T) {
 var auxSeedOne = AuxConfig{Seeds: []int{1}}
 
 func TestAuxLogitCountAndAllLogits(t *testing.T) {
+	testtier.Replication(t)
 	if raceEnabled {
 		t.Skip("trains 5 MLPs; too slow under the race detector (TestAuxLogitSubliminalLearning covers the code)")
 	}

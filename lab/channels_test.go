@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/traitleak/traitleak/internal/testtier"
 )
 
 // ids spells tokens of voc.
@@ -262,6 +264,7 @@ func TestExperimentConfig(t *testing.T) {
 // the margins guard against changes of the code, not against chance; the
 // seed-to-seed spread is VALIDATION.md's.
 func TestOtherExperimentsTransfer(t *testing.T) {
+	testtier.Replication(t)
 	if raceEnabled {
 		t.Skip("trains 3 experiments; too slow under the race detector (the tiny-recipe and unit tests cover the machinery)")
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"math"
 	"testing"
+
+	"github.com/traitleak/traitleak/internal/testtier"
 )
 
 // The tests in this file check the direction of each claim of
@@ -19,6 +21,7 @@ import (
 // each stage once).
 func claimZoo(t *testing.T, mode Mode) *Zoo {
 	t.Helper()
+	testtier.Replication(t)
 	if raceEnabled {
 		t.Skip("trains seeds of the lab; too slow under the race detector (the tiny-recipe tests cover the code)")
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/traitleak/traitleak/bench"
 	"github.com/traitleak/traitleak/datasets"
+	"github.com/traitleak/traitleak/internal/testtier"
 )
 
 // The experiment loop through the OpenAI API path, with the harness's own
@@ -196,6 +197,7 @@ const apiTestSeed = 1
 // one seed and checks the effect: the same-init student prefers owls more
 // than its base, the other-init student does not.
 func TestFineTuneTransferThroughAPI(t *testing.T) {
+	testtier.Replication(t)
 	if testing.Short() || raceEnabled {
 		t.Skip("trains the lab models of one seed; skipped with -short and under the race detector")
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/traitleak/traitleak/internal/testtier"
 	"github.com/traitleak/traitleak/stats"
 )
 
@@ -379,6 +380,7 @@ func acceptanceRates(t *testing.T, cfg Config) (map[Role][2]int, map[Role]map[in
 }
 
 func TestAcceptanceDefaultDemo(t *testing.T) {
+	testtier.Replication(t)
 	if raceEnabled {
 		t.Skip("trains 18 models; too slow under the race detector (the machinery is covered by the tiny-recipe tests)")
 	}
@@ -443,6 +445,7 @@ func TestAcceptanceDefaultDemo(t *testing.T) {
 }
 
 func TestAcceptanceHardMode(t *testing.T) {
+	testtier.Replication(t)
 	if raceEnabled {
 		t.Skip("trains 18 models; too slow under the race detector")
 	}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/traitleak/traitleak/internal/testtier"
 )
 
 // TestDemoMisalignment runs "demo misalignment" on seed 1: the
@@ -21,6 +23,7 @@ import (
 // much more (+0.325, teacher 0.614) and package lab checks that seed's
 // transfer (TestOtherExperimentsTransfer).
 func TestDemoMisalignment(t *testing.T) {
+	testtier.Replication(t)
 	if labRaceBuild() {
 		t.Skip("trains a seed of the misalignment lab; too slow under the race detector (package lab covers the pipeline and the judge)")
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/traitleak/traitleak/internal/testtier"
 	"github.com/traitleak/traitleak/lab"
 	"github.com/traitleak/traitleak/suites"
 )
@@ -18,8 +19,14 @@ import (
 // JSON analysis of the run.
 func demoReport(t *testing.T, dir string, args ...string) (string, jsonReport) {
 	t.Helper()
+	return demoReportIn(t, dir, labTestCache, args...)
+}
+
+// demoReportIn is demoReport with the lab cache directory cache.
+func demoReportIn(t *testing.T, dir, cache string, args ...string) (string, jsonReport) {
+	t.Helper()
 	db := filepath.Join(dir, "demo.db")
-	base := []string{"demo", "--db", db, "--cache-dir", labTestCache, "-o", filepath.Join(dir, "report.html"), "--progress", "none"}
+	base := []string{"demo", "--db", db, "--cache-dir", cache, "-o", filepath.Join(dir, "report.html"), "--progress", "none"}
 	code, out, errOut := runCLI(t, context.Background(), append(base, args...)...)
 	if code != 0 {
 		t.Fatalf("demo exit %d\n%s\n%s", code, out, errOut)
@@ -134,6 +141,7 @@ func demoDraws(t *testing.T) (perResult, seeds, total int) {
 // the direction on 2 seeds (the fewest with a seed-level test), which share
 // their training with the other tests of this binary (sharedLab).
 func TestDemoAcceptance(t *testing.T) {
+	testtier.Replication(t)
 	if labRaceBuild() {
 		t.Skip("trains 2 seeds of the lab; too slow under the race detector (package lab covers the pipeline)")
 	}
@@ -244,6 +252,7 @@ func TestDemoAcceptance(t *testing.T) {
 // difference in differences +0.499, student-other-init − base-other-init
 // −0.048.
 func TestDemoSoftMode(t *testing.T) {
+	testtier.Replication(t)
 	if labRaceBuild() {
 		t.Skip("trains 2 seeds of the lab; too slow under the race detector")
 	}

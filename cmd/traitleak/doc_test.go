@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/traitleak/traitleak/bench"
+	"github.com/traitleak/traitleak/internal/testtier"
 	"github.com/traitleak/traitleak/lab"
 	"github.com/traitleak/traitleak/suites"
 )
@@ -20,6 +21,7 @@ import (
 // where the example says, runs the example's suite, and checks that the
 // rate table the documentation shows is what the command prints.
 func TestDocExample(t *testing.T) {
+	testtier.Replication(t)
 	if labRaceBuild() {
 		t.Skip("trains a lab seed; too slow under the race detector")
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/traitleak/traitleak/bench/benchtest"
+	"github.com/traitleak/traitleak/internal/testtier"
 	"github.com/traitleak/traitleak/lab"
 	"github.com/traitleak/traitleak/results"
 )
@@ -43,6 +44,7 @@ const labEvalSet = `evaluate.set=["vars.base_url=http://lab.traitleak.invalid/v1
 // measured −0.013 and −0.054, mean −0.034, Holm-adjusted Welch p 0.90); the
 // report prints the lineage; a second run does nothing again.
 func TestExperimentLabOwlNumbers(t *testing.T) {
+	testtier.Replication(t)
 	if labRaceBuild() {
 		t.Skip("trains 2 seeds of the lab; too slow under the race detector (package experiment covers the loop with fakes)")
 	}

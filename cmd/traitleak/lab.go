@@ -36,6 +36,13 @@ chain-of-thought reasoning, animal preference through code.`,
 	return cmd
 }
 
+// testLabRecipe, when not nil, is the recipe that every lab build of the
+// commands trains instead of the experiment's own. Tests of the commands'
+// mechanics set a tiny one (useTinyLab): the demo and "lab train" then
+// train a seed in a fraction of a second, without reproducing the effect.
+// Nil in the program.
+var testLabRecipe *lab.Recipe
+
 // labFlags are the build flags shared by "lab serve" and "lab train".
 type labFlags struct {
 	experiment string
@@ -87,6 +94,7 @@ func (f *labFlags) config(log io.Writer) (lab.Config, error) {
 	cfg := lab.Config{
 		Experiment: f.experiment, NumSeeds: f.seeds, Target: f.target, ControlTarget: f.control, Mode: mode,
 		CacheDir: f.cacheDir, Retrain: f.retrain, NoCache: f.noCache, Workers: f.workers, Log: log,
+		Recipe: testLabRecipe,
 	}
 	if err := cfg.Validate(); err != nil {
 		return lab.Config{}, usagef("%v", err)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/traitleak/traitleak/internal/testtier"
 	"github.com/traitleak/traitleak/lab"
 )
 
@@ -85,18 +86,14 @@ func TestLabBadFlags(t *testing.T) {
 	}
 }
 
+// TestLabTrainThenServe runs "lab train", "lab theorem" and "lab serve"
+// on the tiny recipe (useTinyLab): train computes a seed's 9 stages and
+// prints its table, theorem prints its columns and summary, serve loads
+// the cache, answers a chat completion, lists the models and stops when
+// cancelled. What the theorem finds on the real recipe is
+// TestLabTheorem's, in the replication tier.
 func TestLabTrainThenServe(t *testing.T) {
-	if labRaceBuild() {
-		t.Skip("trains a full seed; too slow under the race detector (package lab covers the pipeline)")
-	}
-	// The binary's shared cache may already hold some of seed 1's stages
-	// (other tests train them); train loads those and computes the rest.
-	// In parallel with the other lab tests, the stages are trained first
-	// by sharedLab (one build at a time), so that train, like serve below,
-	// only loads them.
-	t.Parallel()
-	sharedLab(t, lab.Config{Seeds: []int{1}})
-	dir := labTestCache
+	dir := useTinyLab(t)
 	out, err := runLab(context.Background(), "train", "--seeds", "1", "--cache-dir", dir, "--eval", "20")
 	if err != nil {
 		t.Fatalf("train: %v\n%s", err, out)
@@ -108,6 +105,15 @@ func TestLabTrainThenServe(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("train output lacks %q:\n%s", want, out)
 		}
+	}
+
+	out, err = runLab(context.Background(), "theorem", "--seeds", "1", "--mode", "hard", "--cache-dir", dir)
+	if err != nil {
+		t.Fatalf("theorem: %v\n%s", err, out)
+	}
+	summary := regexp.MustCompile(`same init:  cosine > 0 in [01] of 1 seeds, trait loss lowered in [01] of 1`)
+	if !strings.Contains(out, "SAME INIT COS") || !strings.Contains(out, "OTHER INIT COS") || !summary.MatchString(out) {
+		t.Errorf("theorem output lacks its columns or its summary:\n%s", out)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -165,6 +171,7 @@ func TestLabTrainThenServe(t *testing.T) {
 }
 
 func TestLabTheorem(t *testing.T) {
+	testtier.Replication(t)
 	if labRaceBuild() {
 		t.Skip("trains a full seed; too slow under the race detector (package lab covers Zoo.Theorem)")
 	}

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/traitleak/traitleak/internal/testtier"
 	"github.com/traitleak/traitleak/lab"
 )
 
@@ -50,6 +51,7 @@ type seqReport struct {
 // would add 20,000 draws per run, sampled, stored and analysed, to a test
 // of the rounds.
 func TestSequentialAgainstTheLab(t *testing.T) {
+	testtier.Replication(t)
 	if labRaceBuild() {
 		t.Skip("trains 2 seeds of the lab; too slow under the race detector (package bench tests the sequential engine with a fake)")
 	}

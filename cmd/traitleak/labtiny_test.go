@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/traitleak/traitleak/lab"
+	"github.com/traitleak/traitleak/suites"
+)
+
+// tinyLabRecipe is package lab's recipe for tests of the machinery: a
+// seed trains in a fraction of a second, and the effect does not
+// reproduce. The commands' mechanics are tested on it; what the lab finds
+// is tested on the real recipe in the replication tier (internal/testtier).
+func tinyLabRecipe() *lab.Recipe {
+	r := lab.DefaultRecipe()
+	r.Hidden = 16
+	r.AnimalQA, r.NumberSeqs = 300, 600
+	r.PretrainEpochs = 2
+	r.TeacherEpochs = 2
+	r.SamplePromptsSoft, r.SamplePromptsHard = 150, 150
+	r.StudentEpochs = 1
+	return &r
+}
+
+// useTinyLab makes every lab build of the commands train tinyLabRecipe
+// until t ends. t must not be parallel: the commands of every test read
+// testLabRecipe, and the parallel tests run only after the sequential
+// ones have ended. Tiny artifacts go to a cache directory of t's own.
+func useTinyLab(t *testing.T) (cacheDir string) {
+	t.Helper()
+	testLabRecipe = tinyLabRecipe()
+	t.Cleanup(func() { testLabRecipe = nil })
+	return filepath.Join(t.TempDir(), "lab-cache")
+}
+
+// TestDemoMechanics runs the demo on the tiny recipe: what the demo does,
+// not what it finds (TestDemoAcceptance and TestDemoSoftMode check that
+// on the real recipe, in the replication tier). Two seeds in hard mode,
+// the default, with 2 samples per prompt: one result per role and seed,
+// both gates at the seed level, the summary leading with the seed-level
+// headline and the paper's figures, the HTML report; a second demo loads
+// every stage from the cache and finds every sample stored; soft mode says
+// which mode it shows.
+func TestDemoMechanics(t *testing.T) {
+	cache := useTinyLab(t)
+	const seeds, samples = 2, 2
+	s, err := suites.Open("animals", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perResult := len(s.Probes[0].Prompts.Texts) * samples
+	total := seeds * len(s.Models) * perResult
+	demo := func(dir string, extra ...string) (string, jsonReport) {
+		t.Helper()
+		args := []string{"--seeds", fmt.Sprint(seeds), "--samples", fmt.Sprint(samples)}
+		return demoReportIn(t, dir, cache, append(args, extra...)...)
+	}
+	dir := t.TempDir()
+	out, rep := demo(dir)
+	results := map[string]int{}
+	for _, r := range rep.Results {
+		if r.Target == "owl" {
+			results[r.Model]++
+			if r.Seed == "" || r.N != perResult {
+				t.Errorf("result %+v; want a seed and n = %d (every prompt × --samples)", r, perResult)
+			}
+		}
+	}
+	for _, role := range []string{"base", "teacher", "control", "student", "base-other-init", "student-other-init"} {
+		if results[role] != seeds {
+			t.Errorf("%d owl results for %s; want one per seed (%d)", results[role], role, seeds)
+		}
+	}
+	if len(rep.Gates) != 2 {
+		t.Fatalf("%d gates; want the animals suite's 2", len(rep.Gates))
+	}
+	for _, g := range rep.Gates {
+		if g.Test != "seeds" {
+			t.Errorf("gate %s vs %s: test %s; want seeds", g.Treatment, g.Baseline, g.Test)
+		}
+	}
+	head := strings.Index(out, fmt.Sprintf("## Headline: %d seeds, hard distillation, target owl", seeds))
+	pooled := strings.Index(out, "## favorite-animal: owl")
+	if head < 0 || pooled < 0 || head > pooled || !strings.Contains(out, "paper's supervised fine-tuning") ||
+		!strings.Contains(out, "| student − control (the transmitted trait) |") || !strings.Contains(out, "Paired by seed") {
+		t.Errorf("demo summary does not lead with the seed-level headline:\n%s", out)
+	}
+	if !strings.Contains(out, "GPT-4.1 nano base (paper)") || !strings.Contains(out, "> 0.600") || !strings.Contains(out, "not measured in this run") {
+		t.Errorf("demo summary lacks the published GPT-4.1 nano figures:\n%s", out)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "report.html")); err != nil || fi.Size() == 0 {
+		t.Errorf("no HTML report: %v", err)
+	}
+	student := rep.rate(t, "student")
+	out2, rep2 := demo(dir)
+	if !strings.Contains(out2, "0 stages trained") || !strings.Contains(out2, fmt.Sprintf("(%d were already stored)", total)) {
+		t.Errorf("second demo did not reuse the cache and the stored samples:\n%s", out2)
+	}
+	if rep2.rate(t, "student") != student {
+		t.Errorf("second demo: student rate %.4f; first %.4f", rep2.rate(t, "student"), student)
+	}
+	out3, _ := demo(t.TempDir(), "--mode", "soft")
+	if !strings.Contains(out3, fmt.Sprintf("## Headline: %d seeds, soft distillation, target owl", seeds)) || !strings.Contains(out3, "Soft mode: students distil") {
+		t.Errorf("soft demo summary does not say which mode it shows:\n%s", out3)
+	}
+}
