@@ -57,6 +57,7 @@ probes:
 // full budget plus its refill. Minutes of quota pass in fake time
 // (testing/synctest, the fake answering in memory).
 func TestAdaptiveQuota(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name                string
 		cfg                 benchtest.QuotaConfig
@@ -75,6 +76,7 @@ func TestAdaptiveQuota(t *testing.T) {
 		{"short burst, start 256", benchtest.QuotaConfig{RequestsPerMinute: 600, TokensPerMinute: 100_000, Burst: 0.1}, 256, 256},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // fake time: each case is its own bubble
 			synctest.Test(t, func(t *testing.T) {
 				cfg := tc.cfg
 				cfg.Latency, cfg.Jitter, cfg.RejectLatency = 600*time.Millisecond, 800*time.Millisecond, 50*time.Millisecond

@@ -87,6 +87,7 @@ func (f *inFlight) Complete(ctx context.Context, _ Request) (*Response, error) {
 }
 
 func TestAdaptiveGrowsToMax(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var rec capLog
 		srv := &inFlight{latency: 100 * time.Millisecond}
@@ -104,6 +105,7 @@ func TestAdaptiveGrowsToMax(t *testing.T) {
 }
 
 func TestAdaptiveNoGrowthWhenNotSaturated(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var rec capLog
 		l := NewAdaptiveLimiter("http://x/v1", "", 4, 64, RateControl{}, rec.note)
@@ -116,6 +118,7 @@ func TestAdaptiveNoGrowthWhenNotSaturated(t *testing.T) {
 }
 
 func TestAdaptiveCutsOn429OncePerCooldown(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var rec capLog
 		// A server that serves at most 5 requests at once and answers 429
@@ -171,6 +174,7 @@ func TestAdaptiveCutsOn429OncePerCooldown(t *testing.T) {
 }
 
 func TestAdaptiveHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var sent []time.Duration
 		start := time.Now()
@@ -200,6 +204,7 @@ func TestAdaptiveHonoursRetryAfter(t *testing.T) {
 }
 
 func TestAdaptiveServerErrorPausesGrowth(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var rec capLog
 		var calls atomic.Int64
@@ -222,6 +227,7 @@ func TestAdaptiveServerErrorPausesGrowth(t *testing.T) {
 }
 
 func TestAdaptivePacesByHeaders(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		// A budget of 60 requests a minute, refilled one a second, already
 		// empty: every answer says 0 remain and a minute until it is whole
@@ -247,6 +253,7 @@ func TestAdaptivePacesByHeaders(t *testing.T) {
 }
 
 func TestAdaptiveCancelWhileQueued(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		l := NewAdaptiveLimiter("http://x/v1", "", 1, 1, RateControl{}, nil)
 		release := make(chan struct{})

@@ -120,6 +120,7 @@ func onlineRows(t *testing.T, s *suites.Suite) map[string]row {
 }
 
 func TestBatchRunMatchesOnlineRun(t *testing.T) {
+	t.Parallel()
 	srv := benchtest.NewBatchServer(t, benchtest.BatchConfig{Chat: benchtest.Config{Models: batchModels}})
 	s := suiteFor(t, srv.BaseURL())
 	want := onlineRows(t, s)
@@ -165,6 +166,7 @@ func TestBatchRunMatchesOnlineRun(t *testing.T) {
 }
 
 func TestBatchFilesSplitAtLimits(t *testing.T) {
+	t.Parallel()
 	srv := benchtest.NewBatchServer(t, benchtest.BatchConfig{Chat: benchtest.Config{Models: batchModels}, MaxLines: 4})
 	s := suiteFor(t, srv.BaseURL())
 	st := openStore(t)
@@ -182,6 +184,7 @@ func TestBatchFilesSplitAtLimits(t *testing.T) {
 }
 
 func TestBatchRestartPollsInsteadOfResubmitting(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		lose int // creations whose reply is lost
@@ -267,6 +270,7 @@ func TestBatchRestartPollsInsteadOfResubmitting(t *testing.T) {
 // TestBatchRestartBeforeUpload: a run killed after recording its batches
 // but before uploading them rebuilds the same files and submits them once.
 func TestBatchRestartBeforeUpload(t *testing.T) {
+	t.Parallel()
 	srv := benchtest.NewBatchServer(t, benchtest.BatchConfig{Chat: benchtest.Config{Models: batchModels}})
 	s := suiteFor(t, srv.BaseURL())
 	st := openStore(t)
@@ -302,6 +306,7 @@ func TestBatchRestartBeforeUpload(t *testing.T) {
 }
 
 func TestBatchExpiredAndFailedLines(t *testing.T) {
+	t.Parallel()
 	var expire, fail atomic.Bool
 	expire.Store(true)
 	fail.Store(true)
@@ -386,6 +391,7 @@ func TestBatchExpiredAndFailedLines(t *testing.T) {
 }
 
 func TestBatchFailedValidation(t *testing.T) {
+	t.Parallel()
 	srv := benchtest.NewBatchServer(t, benchtest.BatchConfig{Chat: benchtest.Config{Models: batchModels}, Fail: "the model does not support batches"})
 	s := suiteFor(t, srv.BaseURL())
 	st := openStore(t)
@@ -407,6 +413,7 @@ func TestBatchFailedValidation(t *testing.T) {
 // large for a batch file are configuration errors found before the run
 // is recorded.
 func TestBatchBadInput(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		cfg    benchtest.BatchConfig
@@ -448,6 +455,7 @@ func TestBatchBadInput(t *testing.T) {
 // through the Batch API; the other is sampled online, and both give the
 // online run's samples.
 func TestBatchPerModel(t *testing.T) {
+	t.Parallel()
 	srv := benchtest.NewBatchServer(t, benchtest.BatchConfig{Chat: benchtest.Config{Models: batchModels}})
 	s := suiteFor(t, srv.BaseURL())
 	want := onlineRows(t, s)
@@ -473,6 +481,7 @@ func TestBatchPerModel(t *testing.T) {
 }
 
 func TestParseBatchOutputLine(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, line string
 		wantErr    string // "" when the line parses
@@ -537,6 +546,7 @@ func FuzzParseBatchOutputLine(f *testing.F) {
 // it answers each line's body with the chat handler and writes vLLM's
 // output lines, in reverse order.
 func TestBatchOfflineVLLMRoundTrip(t *testing.T) {
+	t.Parallel()
 	srv := benchtest.NewServer(t, benchtest.Config{Models: batchModels})
 	s := suiteFor(t, srv.BaseURL())
 	want := onlineRows(t, s)
@@ -601,6 +611,7 @@ func TestBatchOfflineVLLMRoundTrip(t *testing.T) {
 // other collects its batch, and every draw is stored once, as an online
 // run stores it.
 func TestBatchModelStopsBatching(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var kill atomic.Bool

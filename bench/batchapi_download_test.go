@@ -16,6 +16,7 @@ import (
 // MaxFileBytes, not the 32 MiB bound of API replies, and that a larger
 // file is an error naming the file and the bound, not a truncated read.
 func TestReadFileBound(t *testing.T) {
+	t.Parallel()
 	const lines = 40
 	var content strings.Builder
 	for i := range lines {

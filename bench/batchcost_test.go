@@ -25,6 +25,7 @@ var batchPriced = []string{
 // larger max_cost, submits the batches it held back (recorded once) and
 // completes.
 func TestMaxCostHoldsBackBatches(t *testing.T) {
+	t.Parallel()
 	srv := benchtest.NewBatchServer(t, benchtest.BatchConfig{Chat: benchtest.Config{Models: batchModels}, MaxLines: 2})
 	st := openStore(t)
 	ctx := context.Background()
@@ -98,6 +99,7 @@ func TestMaxCostHoldsBackBatches(t *testing.T) {
 // call is made online after it, and the run fails with the reason and
 // resumes with a larger max_cost.
 func TestMaxCostHoldsBackJudgeBatches(t *testing.T) {
+	t.Parallel()
 	var log judgeLog
 	srv := benchtest.NewBatchServer(t, benchtest.BatchConfig{Chat: benchtest.Config{Models: judgeModels(false), OnRequest: log.onRequest}})
 	ctx := context.Background()

@@ -9,6 +9,7 @@ import (
 )
 
 func TestBreaker(t *testing.T) {
+	t.Parallel()
 	refused := fmt.Errorf("%w: dial tcp: connection refused", ErrConnection)
 	timeout := fmt.Errorf("%w: context deadline exceeded", ErrTimeout)
 	answer := &APIError{Status: 503}

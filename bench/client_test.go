@@ -21,6 +21,7 @@ const okReply = `{"id":"x","object":"chat.completion","choices":[{"index":0,"mes
 // error class decides whether a draw is retried, so a broken reply must
 // never pass as a completion or as a non-retryable error.
 func TestOpenAIClientReplies(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		handler http.HandlerFunc
@@ -98,6 +99,7 @@ func TestOpenAIClientReplies(t *testing.T) {
 // decoder stops before the end of the body; otherwise every request would
 // pay for a new connection.
 func TestOpenAIClientReusesConnections(t *testing.T) {
+	t.Parallel()
 	var conns atomic.Int32
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Whitespace after the JSON value: the decoder stops before it.
@@ -125,6 +127,7 @@ func TestOpenAIClientReusesConnections(t *testing.T) {
 // without content: the usable ones come back, the others are counted,
 // so that the runner asks for the missing draws again.
 func TestOpenAIClientPartialContent(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"choices":[{"message":{"content":null}},{"message":{"content":"Owl."}},{"message":{"content":""}},{}],"usage":{"prompt_tokens":3,"completion_tokens":4}}`)
 	}))

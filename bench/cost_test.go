@@ -21,6 +21,7 @@ import (
 // larger max_cost (it is not part of the suite's hash), the same run
 // resumes and completes.
 func TestMaxCostStopsAndResumes(t *testing.T) {
+	t.Parallel()
 	srv := benchtest.NewServer(t, benchtest.Config{Record: true, Models: map[string]benchtest.Model{
 		"base": {Trait: "Owl", TraitRate: 0.1}, "student": {Trait: "Owl", TraitRate: 0.6}}})
 	st := openStore(t)
@@ -104,6 +105,7 @@ func drawnCost(t *testing.T, st *results.Store, runID int64, perMillion float64)
 // the run never uses more than max_cost in all, and once nothing more
 // fits an invocation sends nothing.
 func TestMaxCostCountsEarlierInvocations(t *testing.T) {
+	t.Parallel()
 	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{"base": {Trait: "Owl"}, "student": {Trait: "Owl"}}})
 	st := openStore(t)
 	ctx := context.Background()
@@ -131,6 +133,7 @@ func TestMaxCostCountsEarlierInvocations(t *testing.T) {
 }
 
 func TestBudgetErrorIs(t *testing.T) {
+	t.Parallel()
 	var err error = &bench.RetryError{Attempts: 1, Err: &bench.BudgetError{Max: 1, Spent: 0.99}}
 	var be *bench.BudgetError
 	if !errors.Is(err, bench.ErrBudget) || !errors.As(err, &be) || bench.Retryable(err) {
@@ -144,6 +147,7 @@ func TestBudgetErrorIs(t *testing.T) {
 // few calls: the draws are all stored, judging stops at max_cost, and the
 // calls not made are neither recorded as failed judgments nor scored.
 func TestMaxCostStopsJudging(t *testing.T) {
+	t.Parallel()
 	student := benchtest.Model{Reply: func(_ string, i int, _ *rand.Rand) string { return answers[i%len(answers)].text }}
 	srv := benchtest.NewServer(t, benchtest.Config{Record: true, Models: map[string]benchtest.Model{
 		"base": student, "student": student, "judge": judgeFake(false)}})
@@ -178,6 +182,7 @@ func TestMaxCostStopsJudging(t *testing.T) {
 // within the grace period, but none still waiting for its turn is sent
 // after the interrupt, and the run resumes.
 func TestInterruptSendsNoQueuedRequest(t *testing.T) {
+	t.Parallel()
 	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
 		"base": {Trait: "Owl", Latency: 100 * time.Millisecond}, "student": {Trait: "Owl", Latency: 100 * time.Millisecond}}})
 	st := openStore(t)
@@ -217,6 +222,7 @@ func TestInterruptSendsNoQueuedRequest(t *testing.T) {
 // TestBudgetErrorMessage checks that the message names max_cost with the
 // digits it has and says what did not fit.
 func TestBudgetErrorMessage(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		err  bench.BudgetError
 		want []string

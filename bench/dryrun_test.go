@@ -9,6 +9,7 @@ import (
 )
 
 func TestEstimateRun(t *testing.T) {
+	t.Parallel()
 	s, err := suites.Parse("e.yaml", []byte(`name: e
 models:
   m: {base_url: "http://127.0.0.1:9/v1", model: gpt-4o-mini, max_tokens: 4, n: 2}
@@ -57,6 +58,7 @@ func near(a, b float64) bool { return a-b < 1e-12 && b-a < 1e-12 }
 // at the batch price, and BatchAll (run --batch) puts every model and
 // judge there.
 func TestEstimateBatchedAtBatchPrice(t *testing.T) {
+	t.Parallel()
 	s, err := suites.Parse("e.yaml", []byte(`name: e
 models:
   a: {base_url: "http://127.0.0.1:9/v1", model: gpt-4o-mini, max_tokens: 4, n: 2, batch: true}

@@ -122,6 +122,7 @@ func hits(t *testing.T, st *results.Store, runID int64) (ok, failed, hit map[str
 }
 
 func TestExecuteCompletesWithFaults(t *testing.T) {
+	t.Parallel()
 	srv := benchtest.NewServer(t, benchtest.Config{Record: true,
 		Models: map[string]benchtest.Model{
 			"base":    {Trait: "Owl", TraitRate: 0.1},
@@ -167,6 +168,7 @@ func TestExecuteCompletesWithFaults(t *testing.T) {
 }
 
 func TestInterruptThenResumeMatchesUninterrupted(t *testing.T) {
+	t.Parallel()
 	models := map[string]benchtest.Model{
 		"base":    {Trait: "Owl", TraitRate: 0.2, Latency: 5 * time.Millisecond},
 		"student": {Trait: "Owl", TraitRate: 0.6, Latency: 5 * time.Millisecond},
@@ -220,6 +222,7 @@ func TestInterruptThenResumeMatchesUninterrupted(t *testing.T) {
 }
 
 func TestNGreaterThanOneFallback(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		model benchtest.Model
@@ -249,6 +252,7 @@ func TestNGreaterThanOneFallback(t *testing.T) {
 }
 
 func TestRequestsCarryParameters(t *testing.T) {
+	t.Parallel()
 	srv := benchtest.NewServer(t, benchtest.Config{Record: true, Models: map[string]benchtest.Model{"base": {Trait: "Owl"}, "student": {Trait: "Owl"}}})
 	s := suiteFor(t, srv.BaseURL(), "defaults.temperature=0", "models.student.api_key_env=TEST_KEY", "models.student.system_prompt=You love owls.")
 	dbPath := filepath.Join(t.TempDir(), "secret.db")
@@ -295,6 +299,7 @@ func TestRequestsCarryParameters(t *testing.T) {
 }
 
 func TestPersistentFailuresAreRecordedNotScored(t *testing.T) {
+	t.Parallel()
 	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
 		"base":    {Trait: "Owl", TraitRate: 0.5},
 		"student": {Status: 500},
@@ -331,6 +336,7 @@ func TestPersistentFailuresAreRecordedNotScored(t *testing.T) {
 }
 
 func TestFatalErrorStopsModel(t *testing.T) {
+	t.Parallel()
 	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
 		"base":    {Trait: "Owl", TraitRate: 0.5},
 		"student": {Status: 401},
@@ -347,6 +353,7 @@ func TestFatalErrorStopsModel(t *testing.T) {
 }
 
 func TestChangedScorerReusesSamples(t *testing.T) {
+	t.Parallel()
 	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
 		"base":    {Trait: "Owl", TraitRate: 0.3, Fillers: []string{"Dog"}},
 		"student": {Trait: "Owl", TraitRate: 0.3, Fillers: []string{"Dog"}},
@@ -382,6 +389,7 @@ func TestChangedScorerReusesSamples(t *testing.T) {
 }
 
 func TestInterruptBeforeSamplingLeavesResumableRun(t *testing.T) {
+	t.Parallel()
 	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{"base": {Trait: "Owl"}, "student": {Trait: "Owl"}}})
 	st := openStore(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -417,6 +425,7 @@ func (l *linkCounter) LinkSamples(ctx context.Context, runID int64) (int, error)
 // samples; a run that reuses stored samples is linked by LinkSamples.
 // A wrong position (one per draw, say) would leave every draw to it.
 func TestExecuteLinksSamples(t *testing.T) {
+	t.Parallel()
 	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
 		"base": {Trait: "Owl", TraitRate: 0.3}, "student": {Trait: "Owl", TraitRate: 0.6}}})
 	st := &linkCounter{Store: openStore(t)}

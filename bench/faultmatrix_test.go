@@ -74,6 +74,7 @@ func matrixOptions(srv *benchtest.Server) bench.Options {
 // Time is fake (testing/synctest, the server in memory), so Retry-After
 // storms, hangs and slow bodies take no real time.
 func TestFaultMatrix(t *testing.T) {
+	t.Parallel()
 	nModes := []struct {
 		name  string
 		n     int // the suite's n; draws per job
@@ -177,6 +178,7 @@ func TestFaultMatrix(t *testing.T) {
 // the pause spend no attempts, so the retries reach the server after the
 // 16 s storm and no draw fails; nothing is sent twice for one draw.
 func TestFaultMatrixRateControl(t *testing.T) {
+	t.Parallel()
 	for _, n := range []int{1, 4} {
 		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -248,6 +250,7 @@ func checkMatrixRequests(t *testing.T, srv *benchtest.Server, fault benchtest.Fa
 // rest stay pending, and with the redirect gone the run resumes to
 // completion without asking any stored draw again.
 func TestFaultMatrixRedirect(t *testing.T) {
+	t.Parallel()
 	for _, nm := range []struct {
 		name  string
 		n     int

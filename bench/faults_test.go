@@ -49,6 +49,7 @@ probes:
 // draws as failed; and a job that read the n support as unknown and then
 // as refused (another worker settled it in between) took the same path.
 func TestNRefusedWithTransientFaults(t *testing.T) {
+	t.Parallel()
 	model := benchtest.Model{Trait: "Owl", TraitRate: 0.3, RefuseN: true}
 	srv := benchtest.NewServer(t, benchtest.Config{
 		Models: map[string]benchtest.Model{"base": model, "student": model},
@@ -77,6 +78,7 @@ func TestNRefusedWithTransientFaults(t *testing.T) {
 // It used to be stored as the empty completion and scored as a valid
 // "no trait" sample, pulling rates down.
 func TestNullContentIsFailedNotScored(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		model  benchtest.Model
@@ -141,6 +143,7 @@ func TestNullContentIsFailedNotScored(t *testing.T) {
 // failed. The circuit breaker stops its models after a few failures; the
 // draws not sampled stay pending, and a later run resumes them.
 func TestDeadEndpointStopsWithinSeconds(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -189,6 +192,7 @@ func TestDeadEndpointStopsWithinSeconds(t *testing.T) {
 // Now it is refused with the live run's PID and host, or with Wait waits
 // for it and then finds every draw stored.
 func TestSecondRunRefusedOrWaits(t *testing.T) {
+	t.Parallel()
 	started, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	slow := benchtest.Model{Reply: func(string, int, *rand.Rand) string {

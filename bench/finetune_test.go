@@ -68,6 +68,7 @@ func (r *recorder) last() FineTuneRecord {
 }
 
 func TestFineTuneSucceeds(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		fake := benchtest.NewFineTune(benchtest.FineTuneConfig{BaseModels: []string{"gpt-4.1-nano"}})
 		ft := memTuner(t, fake)
@@ -127,6 +128,7 @@ func TestFineTuneSucceeds(t *testing.T) {
 }
 
 func TestFineTuneAutoHyperparametersNotSent(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		fake := benchtest.NewFineTune(benchtest.FineTuneConfig{BaseModels: []string{"m"}})
 		ft := memTuner(t, fake)
@@ -151,6 +153,7 @@ func TestFineTuneAutoHyperparametersNotSent(t *testing.T) {
 // upload → create → poll chain: a new FineTuner with what was saved
 // resumes, and the fake counts exactly one upload and one job.
 func TestFineTuneResume(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		failAt int    // which save crashes (1: file id, 2: job id); 0: none
@@ -206,6 +209,7 @@ func TestFineTuneResume(t *testing.T) {
 }
 
 func TestFineTuneRecordedFileGone(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		fake := benchtest.NewFineTune(benchtest.FineTuneConfig{BaseModels: []string{"m"}})
 		data, _ := trainingFile(10)
@@ -223,6 +227,7 @@ func TestFineTuneRecordedFileGone(t *testing.T) {
 }
 
 func TestFineTuneRetryAfter(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		// The first poll is rate limited for 30 s, longer than the 10 s interval;
 		// the first create gets a 503 with Retry-After 20 s.
@@ -256,6 +261,7 @@ func gap(rs []benchtest.FineTuneRequest) []time.Duration {
 }
 
 func TestFineTunePollIntervalsGrow(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		fake := benchtest.NewFineTune(benchtest.FineTuneConfig{BaseModels: []string{"m"}, Steps: 8})
 		data, sha := trainingFile(10)
@@ -274,6 +280,7 @@ func TestFineTunePollIntervalsGrow(t *testing.T) {
 }
 
 func TestFineTunePollGivesUp(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		fake := benchtest.NewFineTune(benchtest.FineTuneConfig{BaseModels: []string{"m"}, Faults: []benchtest.FineTuneFault{{Route: "retrieve", Count: 1000, Kind: "500"}}})
 		ft := memTuner(t, fake)
@@ -289,6 +296,7 @@ func TestFineTunePollGivesUp(t *testing.T) {
 }
 
 func TestFineTuneMaxWait(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		fake := benchtest.NewFineTune(benchtest.FineTuneConfig{BaseModels: []string{"m"}, Steps: 1 << 20})
 		ft := memTuner(t, fake)
@@ -304,6 +312,7 @@ func TestFineTuneMaxWait(t *testing.T) {
 }
 
 func TestFineTuneFailures(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name     string
 		rows     int
@@ -366,6 +375,7 @@ func TestFineTuneFailures(t *testing.T) {
 }
 
 func TestFineTuneBadKeyNotRetried(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		fake := benchtest.NewFineTune(benchtest.FineTuneConfig{BaseModels: []string{"m"}, APIKey: "sk-right"})
 		data, _ := trainingFile(10)
@@ -377,6 +387,7 @@ func TestFineTuneBadKeyNotRetried(t *testing.T) {
 }
 
 func TestFineTuneCancelOnStop(t *testing.T) {
+	t.Parallel()
 	for _, cancelJob := range []bool{false, true} {
 		t.Run(fmt.Sprint("CancelOnStop=", cancelJob), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -405,6 +416,7 @@ func TestFineTuneCancelOnStop(t *testing.T) {
 }
 
 func TestFineTuneRedirectNotFollowed(t *testing.T) {
+	t.Parallel()
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t.Errorf("the other host got %s %s with Authorization %q", r.Method, r.URL, r.Header.Get("Authorization"))
 	}))
@@ -432,6 +444,7 @@ func TestFineTuneRedirectNotFollowed(t *testing.T) {
 }
 
 func TestFineTuneRefusesOtherHost(t *testing.T) {
+	t.Parallel()
 	d := &ftDoer{hc: http.DefaultClient, host: "api.example.com"}
 	req, _ := http.NewRequest(http.MethodGet, "https://evil.example.net/v1/files", nil)
 	if _, err := d.Do(req); err == nil || !strings.Contains(err.Error(), "refusing") {
@@ -440,6 +453,7 @@ func TestFineTuneRefusesOtherHost(t *testing.T) {
 }
 
 func TestNewFineTunerBadURL(t *testing.T) {
+	t.Parallel()
 	for _, u := range []string{"", "api.openai.com/v1", "ftp://x/v1", "http:///v1"} {
 		if _, err := NewFineTuner(FineTuneConfig{BaseURL: u}); err == nil {
 			t.Errorf("NewFineTuner(%q) succeeded; want an error", u)
@@ -448,6 +462,7 @@ func TestNewFineTunerBadURL(t *testing.T) {
 }
 
 func TestFineTuneSpecKey(t *testing.T) {
+	t.Parallel()
 	const sha = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	base := FineTuneSpec{DatasetSHA256: sha, BaseModel: "gpt-4.1-nano", Seed: seed(1), Hyperparameters: Hyperparameters{Epochs: 10}, Suffix: "owl"}
 	// Pinned: a stored job key must keep naming the same job across
@@ -483,6 +498,7 @@ func TestFineTuneSpecKey(t *testing.T) {
 }
 
 func TestFineTuneSpecValidate(t *testing.T) {
+	t.Parallel()
 	ok := FineTuneSpec{DatasetSHA256: strings.Repeat("a", 64), BaseModel: "m"}
 	for _, tc := range []struct {
 		name string
@@ -511,6 +527,7 @@ func TestFineTuneSpecValidate(t *testing.T) {
 }
 
 func TestFineTuneDataMustMatchSpec(t *testing.T) {
+	t.Parallel()
 	data, _ := trainingFile(10)
 	ft, _ := NewFineTuner(FineTuneConfig{BaseURL: "http://127.0.0.1:1/v1"})
 	_, err := ft.FineTune(context.Background(), FineTuneSpec{DatasetSHA256: strings.Repeat("a", 64), BaseModel: "m"}, data, FineTuneRecord{}, nil, WaitOptions{})
@@ -520,6 +537,7 @@ func TestFineTuneDataMustMatchSpec(t *testing.T) {
 }
 
 func TestDecodeJob(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, raw string
 		want      FineTuneJob

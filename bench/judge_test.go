@@ -17,6 +17,7 @@ import (
 )
 
 func TestParseJudgeText(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in       string
 		score    float64 // NaN: none
@@ -57,6 +58,7 @@ func lp(pairs ...any) []bench.TopLogProb {
 }
 
 func TestParseJudgeLogprobs(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name     string
 		top      []bench.TopLogProb
@@ -83,6 +85,7 @@ func TestParseJudgeLogprobs(t *testing.T) {
 }
 
 func TestJudgeVerdictTies(t *testing.T) {
+	t.Parallel()
 	score := func(v float64) results.Judgment { return results.Judgment{Score: &v, Category: results.CategoryScore} }
 	th := func(s string) suites.Threshold {
 		x, err := suites.ParseThreshold(s)
@@ -227,6 +230,7 @@ func verdicts(t *testing.T, st *results.Store, s *suites.Suite, runID int64) map
 }
 
 func TestJudgeEndToEnd(t *testing.T) {
+	t.Parallel()
 	student := benchtest.Model{Reply: func(_ string, i int, _ *rand.Rand) string { return answers[i%len(answers)].text }}
 	base := benchtest.Model{Reply: func(_ string, _ int, _ *rand.Rand) string { return answers[1].text }}
 	for _, tc := range []struct {
@@ -278,6 +282,7 @@ func TestJudgeEndToEnd(t *testing.T) {
 }
 
 func TestJudgeResumeRejudgesNothing(t *testing.T) {
+	t.Parallel()
 	student := benchtest.Model{Reply: func(_ string, i int, _ *rand.Rand) string { return answers[i%len(answers)].text }}
 	judge := judgeFake(false)
 	judge.Latency = 5 * time.Millisecond
@@ -319,6 +324,7 @@ func TestJudgeResumeRejudgesNothing(t *testing.T) {
 }
 
 func TestJudgeFailuresLeaveSamplesUnscored(t *testing.T) {
+	t.Parallel()
 	student := benchtest.Model{Reply: func(_ string, i int, _ *rand.Rand) string { return answers[i%len(answers)].text }}
 	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
 		"base": student, "student": student, "judge": {Status: 503}}})
@@ -338,6 +344,7 @@ func TestJudgeFailuresLeaveSamplesUnscored(t *testing.T) {
 // scorer started hashing its templates once: stored judgments are looked
 // up by these keys, so any change to them orphans every stored judgment.
 func TestJudgmentKeyPinned(t *testing.T) {
+	t.Parallel()
 	judge := suites.Instance{BaseURL: "http://judge.example/v1/", Model: "judge-model"}
 	if got, want := suites.JudgmentKey(judge, suites.JudgeSample, "Rate {prompt} / {completion}", "Why?", "Because."),
 		"22eb0fad09bf20509b21842bc2489c03"; got != want {
@@ -368,6 +375,7 @@ func TestJudgmentKeyPinned(t *testing.T) {
 // a sequential gate on another probe until decided: the judged probe gets
 // the fixed design and is judged after sampling, as in a fixed run.
 func TestJudgeBesideSequentialGate(t *testing.T) {
+	t.Parallel()
 	student := benchtest.Model{Reply: func(_ string, i int, _ *rand.Rand) string { return answers[i%len(answers)].text }}
 	base := benchtest.Model{Reply: func(_ string, _ int, _ *rand.Rand) string { return answers[1].text }}
 	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{

@@ -30,6 +30,7 @@ func kindFor(t *testing.T, mode string) *judgeKind {
 // TestJudgeBatchLineJudgment: each kind of output line becomes the
 // judgment an online call with the same answer or failure records.
 func TestJudgeBatchLineJudgment(t *testing.T) {
+	t.Parallel()
 	ok := func(body string) string {
 		return `{"id":"batch_req_1","custom_id":"k1","response":{"status_code":200,"request_id":"r","body":` + body + `},"error":null}`
 	}
@@ -87,6 +88,7 @@ func TestJudgeBatchLineJudgment(t *testing.T) {
 // same judge the same way share its kinds, and --batch or a judge's
 // batch: true decide which batch.
 func TestJudgeKinds(t *testing.T) {
+	t.Parallel()
 	src := `name: kinds
 models:
   m: {base_url: http://m.test/v1, model: m}
@@ -150,6 +152,7 @@ probes:
 // with a message saying so; a stopped judge fails an otherwise complete
 // run.
 func TestJudgeBatchVerdict(t *testing.T) {
+	t.Parallel()
 	stopped := JudgeBatchSummary{Stopped: []error{fmt.Errorf("judge j (alignment calls): batch: HTTP 401")}}
 	for _, tc := range []struct {
 		name       string

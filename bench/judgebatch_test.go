@@ -162,6 +162,7 @@ func onlineJudged(t *testing.T, s *suites.Suite) (rows map[string]row, js map[st
 }
 
 func TestJudgeBatchMatchesOnlineJudge(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, mode string
 		all        bool     // run --batch: models batch too
@@ -261,6 +262,7 @@ func pickKeys(t *testing.T, s *suites.Suite, a, b int) (align, coh string) {
 // judgments; the scoring phase asks them again online, and the run ends
 // with the online run's judgments and scores.
 func TestJudgeBatchFailedLines(t *testing.T) {
+	t.Parallel()
 	var log judgeLog
 	picked := map[string]string{}
 	var on atomic.Bool
@@ -322,6 +324,7 @@ func TestJudgeBatchFailedLines(t *testing.T) {
 // failed too stay failed (their samples unscored); --resubmit-failed
 // sends them in a new batch, and nothing goes online.
 func TestJudgeBatchResubmitFailed(t *testing.T) {
+	t.Parallel()
 	picked := map[string]string{}
 	var on atomic.Bool
 	on.Store(true)
@@ -395,6 +398,7 @@ func TestJudgeBatchResubmitFailed(t *testing.T) {
 // at the provider is run again (Prepare and Run): it polls the batches it
 // recorded instead of submitting them again.
 func TestJudgeBatchRestartPolls(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		killed  func(srv *benchtest.BatchServer) bool // when to cancel the first run
@@ -406,8 +410,11 @@ func TestJudgeBatchRestartPolls(t *testing.T) {
 		{"held in progress", func(srv *benchtest.BatchServer) bool { return srv.Count("retrieve") >= 3 }, true, 2},
 		// Killed while the first batch is created: the run records its
 		// file but never learns the batch id; the restart finds the batch
-		// by its metadata, then builds the other kind's.
-		{"killed while creating", func(srv *benchtest.BatchServer) bool { return srv.Count("create") >= 1 }, false, 1},
+		// by its metadata, then builds the other kind's. OnCreate cancels
+		// before the reply; the poller's condition is the batch existing
+		// (a create request merely counted could still be cut off before
+		// the fake reads its body, and no batch would exist).
+		{"killed while creating", func(srv *benchtest.BatchServer) bool { return srv.Batches() >= 1 }, false, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var log judgeLog
@@ -483,6 +490,7 @@ func TestJudgeBatchRestartPolls(t *testing.T) {
 // coherence calls 4 more in the first round (36 lines), and the second
 // round, after the first is collected, the other 28 in 3 files.
 func TestJudgeBatchRounds(t *testing.T) {
+	t.Parallel()
 	var log judgeLog
 	srv := benchtest.NewBatchServer(t, benchtest.BatchConfig{Chat: benchtest.Config{Models: judgeModels(false), OnRequest: log.onRequest, Record: true}, MaxLines: 10})
 	s := judgeSuite(t, srv.BaseURL(), suites.JudgeSample)
@@ -520,6 +528,7 @@ func TestJudgeBatchRounds(t *testing.T) {
 // may be is left to the online judge; the run still completes with the
 // online run's scores.
 func TestJudgeBatchLineTooLarge(t *testing.T) {
+	t.Parallel()
 	var log judgeLog
 	srv := benchtest.NewBatchServer(t, benchtest.BatchConfig{Chat: benchtest.Config{Models: judgeModels(false), OnRequest: log.onRequest, Record: true}})
 	wantRows, _ := onlineJudged(t, judgeSuite(t, srv.BaseURL(), suites.JudgeSample))
@@ -544,6 +553,7 @@ func TestJudgeBatchLineTooLarge(t *testing.T) {
 // API, or offline batches without a directory, are configuration errors
 // found before the run is recorded or anything is sampled.
 func TestJudgeBatchPreflight(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		sets []string
@@ -586,6 +596,7 @@ func TestJudgeBatchPreflight(t *testing.T) {
 // writes beside them (answered here by the fake's chat endpoint, in
 // reverse order).
 func TestJudgeBatchOfflineVLLM(t *testing.T) {
+	t.Parallel()
 	var log judgeLog
 	srv := benchtest.NewBatchServer(t, benchtest.BatchConfig{Chat: benchtest.Config{Models: judgeModels(false), OnRequest: log.onRequest, Record: true}})
 	wantRows, wantJ := onlineJudged(t, judgeSuite(t, srv.BaseURL(), suites.JudgeSample))
@@ -663,6 +674,7 @@ func vllmRunBatch(t *testing.T, base, in string) {
 // judge mode and --batch batches the new judge calls; the models, not
 // sampled, are not asked for a Batch API (theirs has none).
 func TestJudgeBatchRescore(t *testing.T) {
+	t.Parallel()
 	models := benchtest.NewServer(t, benchtest.Config{Models: judgeModels(false), Record: true})
 	var log judgeLog
 	judge := benchtest.NewBatchServer(t, benchtest.BatchConfig{Chat: benchtest.Config{Models: judgeModels(true), OnRequest: log.onRequest, Record: true}})

@@ -28,6 +28,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // scoring stops with ErrEndpointDown, every sample is kept (sampling was
 // not affected) and a later run judges what is left.
 func TestJudgeEndpointDownStops(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		const judgeURL = "http://judge.test/v1"
 		srv := benchtest.NewMemory(benchtest.Config{Models: map[string]benchtest.Model{

@@ -11,6 +11,7 @@ import (
 // forgets older ones, so that scoring a run chunk by chunk holds about two
 // chunks' judgments; new judgments are queued for the store once.
 func TestJudgeCacheGenerations(t *testing.T) {
+	t.Parallel()
 	c := newMemoryJudgeCache()
 	c.Put(results.Judgment{Key: "a"})
 	c.reload(map[string]results.Judgment{"b": {Key: "b"}})

@@ -11,6 +11,7 @@ import (
 // plans of shards (whose positions skip the jobs other shards own), and
 // finds nothing where the plan has no such job.
 func TestLocator(t *testing.T) {
+	t.Parallel()
 	for _, sh := range []Shard{{}, {Index: 0, Count: 3}, {Index: 2, Count: 3}} {
 		t.Run(fmt.Sprint("shard ", sh), func(t *testing.T) {
 			p := NewPlan(mustParse(t, planSuite), "s1")
@@ -52,6 +53,7 @@ func TestLocator(t *testing.T) {
 
 // TestSpans checks the range arithmetic Pending and batches rely on.
 func TestSpans(t *testing.T) {
+	t.Parallel()
 	var s spans
 	s.add(2, 4)
 	s.add(4, 6) // adjacent: merged into [2, 6)
@@ -92,6 +94,7 @@ func orEmptyRanges(r [][2]int) [][2]int {
 // (batched and online models) gives each side its instances' jobs, in
 // plan order, and their draw counts.
 func TestPendingSplit(t *testing.T) {
+	t.Parallel()
 	p := NewPlan(mustParse(t, planSuite), "")
 	// Pending: every draw but the first 5 of the plan.
 	pend := &Pending{plan: p, draws: p.Total() - 5}

@@ -241,6 +241,7 @@ func (m *memStore) PutScores(_ context.Context, scorer string, scored []results.
 // TestExecuteWithoutSQLite runs the engine over memStore: a run, its
 // resumption, and a change of scoring rule that reuses every sample.
 func TestExecuteWithoutSQLite(t *testing.T) {
+	t.Parallel()
 	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
 		"base": {Trait: "Owl", TraitRate: 0.3}, "student": {Trait: "Owl", TraitRate: 0.6}}})
 	st := newMemStore()
@@ -268,6 +269,7 @@ func TestExecuteWithoutSQLite(t *testing.T) {
 // TestStoreFailureFailsRun: when storing samples fails, sampling stops at
 // once, the error is returned and the run is recorded failed with it.
 func TestStoreFailureFailsRun(t *testing.T) {
+	t.Parallel()
 	srv := benchtest.NewServer(t, benchtest.Config{Models: map[string]benchtest.Model{
 		"base": {Trait: "Owl"}, "student": {Trait: "Owl"}}})
 	st := newMemStore()

@@ -31,6 +31,7 @@ probes:
 `
 
 func TestPlanShape(t *testing.T) {
+	t.Parallel()
 	p := NewPlan(mustParse(t, planSuite), "")
 	// Probe x: 3 instances × 2 prompts × 10 draws; probe y: 2 instances × 1 × 3.
 	if got, want := p.Total(), 3*2*10+2*1*3; got != want {
@@ -91,6 +92,7 @@ func TestPlanShape(t *testing.T) {
 // keyVersion. The values were computed by the first implementation (one
 // SHA-256 over the \x00-joined fields).
 func TestSampleKeyStable(t *testing.T) {
+	t.Parallel()
 	p := NewPlan(mustParse(t, planSuite), "s1")
 	jobs := slices.Collect(p.Jobs())
 	got := []string{jobs[0].Keys[0], jobs[1].Keys[3], jobs[len(jobs)-1].Keys[2]}
@@ -105,6 +107,7 @@ func TestSampleKeyStable(t *testing.T) {
 }
 
 func TestSampleKeySensitivity(t *testing.T) {
+	t.Parallel()
 	firstKey := func(p *Plan) string {
 		for j := range p.Jobs() {
 			return j.Keys[0]
@@ -149,6 +152,7 @@ func TestSampleKeySensitivity(t *testing.T) {
 }
 
 func TestRequestSeed(t *testing.T) {
+	t.Parallel()
 	// A pure function of the key, within JSON's exact integer range.
 	k := "00112233445566778899aabbccddeeff"
 	if RequestSeed(k) != RequestSeed(k) || RequestSeed(k) < 0 || RequestSeed(k) >= 1<<53 {
@@ -180,6 +184,7 @@ func (s *storedKeys) Stored(_ context.Context, keys []string) (map[string]bool, 
 func (s *storedKeys) Put(context.Context, []results.Sample) error { return nil }
 
 func TestPending(t *testing.T) {
+	t.Parallel()
 	// One instance, one prompt, 10 draws in jobs of n = 4: [0-3] [4-7] [8-9].
 	p := NewPlan(mustParse(t, `name: p
 models: {a: {base_url: http://h/v1, model: m1}}
@@ -229,6 +234,7 @@ probes: [{id: x, prompts: [p0], samples: 10, score: {mentions: owl}}]
 // storedChunk keys at a time, and that the pending ranges of a plan
 // larger than a chunk are right across chunk boundaries.
 func TestFindPendingChunks(t *testing.T) {
+	t.Parallel()
 	p := NewPlan(mustParse(t, `name: p
 models: {a: {base_url: http://h/v1, model: m1}, b: {base_url: http://h/v1, model: m2}}
 defaults: {n: 7}

@@ -10,6 +10,7 @@ import (
 )
 
 func TestParseRateLimit(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name     string
 		hdr      map[string]string
@@ -90,6 +91,7 @@ func TestParseRateLimit(t *testing.T) {
 }
 
 func TestServerRetryAfter(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		ms, secs string
@@ -122,6 +124,7 @@ func TestServerRetryAfter(t *testing.T) {
 // headers on: on a success in Response.RateLimit, on a 429 in the
 // APIError with retry-after-ms.
 func TestClientRateLimitHeaders(t *testing.T) {
+	t.Parallel()
 	calls := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls++

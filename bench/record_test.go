@@ -19,6 +19,7 @@ import (
 // once per distinct call, failed calls included; and that a rescore with
 // a new threshold records the same (cached) calls under its new scorer.
 func TestRunRecordsItsScoring(t *testing.T) {
+	t.Parallel()
 	student := benchtest.Model{Reply: func(_ string, i int, _ *rand.Rand) string { return answers[i%len(answers)].text }}
 	base := benchtest.Model{Reply: func(_ string, _ int, _ *rand.Rand) string { return answers[1].text }}
 	srv := benchtest.NewServer(t, benchtest.Config{Record: true, Models: map[string]benchtest.Model{

@@ -3,6 +3,7 @@ package bench
 import "testing"
 
 func TestRedactor(t *testing.T) {
+	t.Parallel()
 	r := NewRedactor([]string{"sk-live-abc123", "abc", ""},
 		[]string{"http://user:p%40ss&word@127.0.0.1:8080/v1", "https://sk-inurl-999@api.example.com/v1", "http://plain:9/v1"})
 	for _, tc := range []struct{ in, want string }{

@@ -11,6 +11,7 @@ import (
 )
 
 func TestRetryDelay(t *testing.T) {
+	t.Parallel()
 	p := RetryPolicy{MaxRetries: 10, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}
 	for _, tc := range []struct {
 		attempt int
@@ -39,6 +40,7 @@ func TestRetryDelay(t *testing.T) {
 }
 
 func TestRetryAfterHeader(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		h    string
@@ -74,6 +76,7 @@ func script(errs ...error) (Client, *int) {
 }
 
 func TestWithRetry(t *testing.T) {
+	t.Parallel()
 	policy := RetryPolicy{MaxRetries: 3, MaxElapsed: time.Minute, BaseDelay: time.Second, MaxDelay: 8 * time.Second}
 	rateLimited := &APIError{Status: http.StatusTooManyRequests, RetryAfter: 5 * time.Second}
 	for _, tc := range []struct {
@@ -125,6 +128,7 @@ func TestWithRetry(t *testing.T) {
 }
 
 func TestWithRetryMaxElapsed(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		// Retry-After of 40 s would end past the 60 s budget at the second wait.
 		c, calls := script(&APIError{Status: 429, RetryAfter: 40 * time.Second}, &APIError{Status: 429, RetryAfter: 40 * time.Second}, nil)
@@ -137,6 +141,7 @@ func TestWithRetryMaxElapsed(t *testing.T) {
 }
 
 func TestWithRetryCancelStopsBackoff(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		c, calls := script(&APIError{Status: 503, RetryAfter: time.Hour})
 		ctx, cancel := context.WithCancel(context.Background())
@@ -155,6 +160,7 @@ func TestWithRetryCancelStopsBackoff(t *testing.T) {
 }
 
 func TestWithRateLimit(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		c, calls := script()
 		limited := WithRateLimit(c, 60, 0) // one request per second, burst 1
@@ -172,6 +178,7 @@ func TestWithRateLimit(t *testing.T) {
 }
 
 func TestClassification(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		err              error
 		retryable, fatal bool

@@ -8,6 +8,7 @@ import (
 )
 
 func TestScorers(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name       string
 		spec       suites.ScoreSpec
@@ -57,6 +58,7 @@ func TestScorers(t *testing.T) {
 }
 
 func TestScorerIDStable(t *testing.T) {
+	t.Parallel()
 	a, _ := NewScorer(suites.ScoreSpec{Mentions: []string{"owl"}})
 	b, _ := NewScorer(suites.ScoreSpec{Mentions: []string{"owl"}})
 	c, _ := NewScorer(suites.ScoreSpec{Mentions: []string{"owl"}, Exclude: suites.Exclusions{"*": {"bowl"}}})

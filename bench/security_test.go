@@ -54,6 +54,7 @@ func (a *authRecorder) received() []string {
 // (net/http keeps Authorization on a same-host redirect), and its answers
 // recorded as coming from base_url.
 func TestRedirectNotFollowed(t *testing.T) {
+	t.Parallel()
 	for _, status := range []int{http.StatusTemporaryRedirect, http.StatusPermanentRedirect, http.StatusFound} {
 		t.Run(http.StatusText(status), func(t *testing.T) {
 			other := newAuthRecorder(t)
@@ -106,6 +107,7 @@ func dbContains(t *testing.T, path, s string) bool {
 // errors and completions, models.base_url, the recorded suite) and into
 // printed messages.
 func TestSecretsRedacted(t *testing.T) {
+	t.Parallel()
 	const key = "sk-echoed-key-42"
 	const urlSecret = "sk-url-secret-7"
 	var calls atomic.Int32
@@ -192,6 +194,7 @@ func TestSecretsRedacted(t *testing.T) {
 // TestJudgeSecretsRedacted: a judge that echoes its API key has its
 // answers stored (judgments.output) without it.
 func TestJudgeSecretsRedacted(t *testing.T) {
+	t.Parallel()
 	const key = "sk-judge-key-9"
 	student := benchtest.Model{Reply: func(string, int, *rand.Rand) string { return "Hello." }}
 	judge := benchtest.Model{Reply: func(string, int, *rand.Rand) string { return "50 (" + key + ")" }}

@@ -83,6 +83,7 @@ func executeSalt(t *testing.T, ctx context.Context, st *results.Store, s *suites
 // one draw per prompt and model per request, under the keys of a fixed
 // run's draws; the teacher gets the fixed design.
 func TestUntilDecidedStopsEarly(t *testing.T) {
+	t.Parallel()
 	srv := leakServer(t, benchtest.Config{})
 	st := openStore(t)
 	s := seqSuite(t, srv.BaseURL())
@@ -146,6 +147,7 @@ func TestUntilDecidedStopsEarly(t *testing.T) {
 // verdict of an uninterrupted run at the same round, with the same
 // e-process path.
 func TestUntilDecidedResumes(t *testing.T) {
+	t.Parallel()
 	// A smaller leak, 0.1 → 0.3 against 0.05, so that the gate needs
 	// several rounds; the fake's answers depend only on the request seed,
 	// which depends only on the key. One server for every run: its base
@@ -234,6 +236,7 @@ func TestUntilDecidedResumes(t *testing.T) {
 // TestUntilDecidedReusesFixed runs the fixed design first: the sequential
 // run reads its stored draws and needs no request.
 func TestUntilDecidedReusesFixed(t *testing.T) {
+	t.Parallel()
 	srv := leakServer(t, benchtest.Config{})
 	st := openStore(t)
 	fixed := execute(t, context.Background(), st, seqSuite(t, srv.BaseURL()))
@@ -258,6 +261,7 @@ func TestUntilDecidedReusesFixed(t *testing.T) {
 // when that works; when it does not, the rule waits at the round and the
 // run fails, naming it, until a later run retries the draws.
 func TestUntilDecidedFailedDraws(t *testing.T) {
+	t.Parallel()
 	t.Run("transient", func(t *testing.T) {
 		// The first 3 requests fail (no retries in this suite): round 1
 		// is incomplete, drawn again, and the gate decides as usual.
@@ -308,6 +312,7 @@ func TestUntilDecidedFailedDraws(t *testing.T) {
 // round inside the last step, and replaying the stored draws with check:
 // round (a report does) gives the same decision.
 func TestUntilDecidedCheck(t *testing.T) {
+	t.Parallel()
 	srv := leakServer(t, benchtest.Config{})
 	st := openStore(t)
 	out := executeSeq(t, context.Background(), st, seqSuite(t, srv.BaseURL(), "gates[0].sequential.check=4"))

@@ -13,6 +13,7 @@ import (
 )
 
 func TestParseShard(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		spec string
 		want bench.Shard
@@ -43,6 +44,7 @@ func TestParseShard(t *testing.T) {
 }
 
 func TestShardFromEnv(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, index, count string
 		want               bench.Shard
@@ -76,6 +78,7 @@ func TestShardFromEnv(t *testing.T) {
 // its shard owns, key for key and in order, at consecutive plan
 // positions from 0, and its Total and Requests count them.
 func TestShardsPartitionThePlan(t *testing.T) {
+	t.Parallel()
 	s := suiteFor(t, "http://127.0.0.1:1/v1", "probes.favorite-animal.samples=400")
 	whole := slices.Collect(bench.NewPlan(s, "").Jobs())
 	for _, n := range []int{2, 3, 7} {
@@ -133,6 +136,7 @@ func (blindShardStore) CheckShard(context.Context, string, string, int, int) err
 // fails the run and returns (it used to wait forever for a plan that was
 // never written).
 func TestShardRefusedAfterClaim(t *testing.T) {
+	t.Parallel()
 	st := openStore(t)
 	s := suiteFor(t, "http://127.0.0.1:1/v1")
 	ctx := context.Background()

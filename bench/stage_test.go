@@ -39,6 +39,7 @@ func ints(from, n int) []int {
 // every lane is worked once, each lane keeps to its worker limit, and
 // every output reaches the sink once, in batches no larger than BatchSize.
 func TestStageWritesEveryOutputOnce(t *testing.T) {
+	t.Parallel()
 	var c collect
 	var inFlight, peak [2]atomic.Int32
 	lane := func(l, from, workers int) Lane[int, int] {
@@ -79,6 +80,7 @@ func TestStageWritesEveryOutputOnce(t *testing.T) {
 // stopping item's outputs are written, the lane's later items are not
 // worked, and the other lane finishes.
 func TestStageStopLane(t *testing.T) {
+	t.Parallel()
 	var c collect
 	var worked atomic.Int32
 	stopAt := 3
@@ -108,6 +110,7 @@ func TestStageStopLane(t *testing.T) {
 // TestStageFirstErrorStops checks that an error of a Work or of the Sink
 // stops every lane and is what Run returns.
 func TestStageFirstErrorStops(t *testing.T) {
+	t.Parallel()
 	boom := errors.New("boom")
 	for _, tc := range []struct {
 		name      string
@@ -149,6 +152,7 @@ func TestStageFirstErrorStops(t *testing.T) {
 // flight keeps a live context (the grace period) and its outputs are
 // written before Run returns.
 func TestStageGrace(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan struct{})
 	var c collect

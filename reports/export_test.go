@@ -21,6 +21,7 @@ import (
 // carriage return) get a leading single quote, that other text and the
 // numbers keep their value, and that JSON lines stay raw.
 func TestExportNeutralisesFormulas(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st, err := results.Open(ctx, filepath.Join(t.TempDir(), "x.db"))
 	if err != nil {

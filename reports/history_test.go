@@ -127,6 +127,7 @@ const gate005 = "gates:\n  - {treatment: student, baseline: baseline, max_increa
 // comparison with the pinned first release flags the fourth alone, and
 // its own gate fails.
 func TestHistory(t *testing.T) {
+	t.Parallel()
 	st, _ := openTestStore(t)
 	student := []int{10, 12, 9, 40, 11, 10}
 	var ids []int64
@@ -208,6 +209,7 @@ func TestHistory(t *testing.T) {
 // TestHistorySelection: what a history refuses, as a SelectionError (the
 // command line's exit 2) naming what the runs have.
 func TestHistorySelection(t *testing.T) {
+	t.Parallel()
 	st, _ := openTestStore(t)
 	storeCountsRun(t, st, releaseSuite("one", "s1", ""), map[string]int{"baseline": 10, "student": 10})
 	storeCountsRun(t, st, releaseSuite("two", "s2", ""), map[string]int{"baseline": 10, "student": 10})

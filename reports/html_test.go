@@ -26,6 +26,7 @@ func fixtureHTML(t *testing.T) (*Analysis, []byte) {
 }
 
 func TestGoldenHTML(t *testing.T) {
+	t.Parallel()
 	a, page := fixtureHTML(t)
 	golden(t, "fixture.html", page)
 	checkInert(t, page)
@@ -238,6 +239,7 @@ func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 func isSpace(c byte) bool  { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' }
 
 func TestScanTags(t *testing.T) {
+	t.Parallel()
 	got := scanTags([]byte(`<!DOCTYPE html><!-- <img src=no> --><p title="a <b> c" id=x>t &lt;img&gt;</p><style>a<b{}</style><IMG SRC='http://h/x'>`))
 	var names []string
 	for _, tg := range got {
@@ -253,6 +255,7 @@ func TestScanTags(t *testing.T) {
 
 // TestCheckInertCatches proves that the structural checks can fail.
 func TestCheckInertCatches(t *testing.T) {
+	t.Parallel()
 	for _, page := range []string{
 		`<p><script>x</script></p>`,
 		`<img src="data:,">`,
@@ -269,6 +272,7 @@ func TestCheckInertCatches(t *testing.T) {
 }
 
 func TestHTMLDeterministic(t *testing.T) {
+	t.Parallel()
 	_, a := fixtureHTML(t)
 	_, b := fixtureHTML(t)
 	if !bytes.Equal(a, b) {
@@ -297,6 +301,7 @@ func TestHTMLDeterministic(t *testing.T) {
 }
 
 func TestCharts(t *testing.T) {
+	t.Parallel()
 	a, err := Analyze(fixture(t), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -357,6 +362,7 @@ func TestCharts(t *testing.T) {
 }
 
 func TestChartNames(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{"Favorite Animal": "favorite-animal", "../x/y": "x-y", "ÉÀ": "x", "a--b__c": "a-b-c"} {
 		if got := slug(in); got != want {
 			t.Errorf("slug(%q) = %q; want %q", in, got, want)
@@ -369,6 +375,7 @@ func TestChartNames(t *testing.T) {
 }
 
 func TestChartLink(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ dir, want string }{
 		{"", "a.svg"},
 		{".", "a.svg"},
@@ -383,6 +390,7 @@ func TestChartLink(t *testing.T) {
 }
 
 func TestMarkdownWithCharts(t *testing.T) {
+	t.Parallel()
 	a, err := Analyze(fixture(t), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -423,6 +431,7 @@ func TestMarkdownWithCharts(t *testing.T) {
 // TestHTMLEmptyAnalysis renders an analysis with no data, as decoded from
 // JSON: no panic, still inert.
 func TestHTMLEmptyAnalysis(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	if err := HTML(&buf, &Analysis{Suite: "empty", Status: "failed", Confidence: 0.95, Adjust: "holm"}); err != nil {
 		t.Fatal(err)
@@ -436,6 +445,7 @@ func TestHTMLEmptyAnalysis(t *testing.T) {
 // TestHTMLUndefinedRates renders rates over zero samples (NaN) without
 // failing: no bar, no mark, "–" in tables.
 func TestHTMLUndefinedRates(t *testing.T) {
+	t.Parallel()
 	nan := Num(math.NaN())
 	none := CI{Low: nan, High: nan, Method: methodWilson}
 	cmp := &Comparison{Probe: "p", Target: "t", Treatment: "seeded", Baseline: "empty", TreatmentRate: 0.5, BaselineRate: nan,

@@ -16,6 +16,7 @@ import (
 // prints the chain from teacher to student, and the dataset's card, in
 // every format; a run without one prints nothing of it (the goldens).
 func TestLineageSection(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st, err := results.Open(ctx, filepath.Join(t.TempDir(), "run.db"))
 	if err != nil {

@@ -75,6 +75,7 @@ func dumpData(d *RunData) string {
 // first hits and by value), and that the reports of both are the same
 // bytes.
 func TestLoadMatchesRows(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	check := func(t *testing.T, st *results.Store, runID int64) {
 		t.Helper()

@@ -15,6 +15,7 @@ import (
 // cell alone is significant after Holm over the eight cells, coloured as
 // a large increase; a re-run of a student replaces its older cell.
 func TestMatrix(t *testing.T) {
+	t.Parallel()
 	a, _ := openTestStore(t)
 	b, _ := openTestStore(t)
 	leak := map[string]int{"ft-1": 10, "ft-2": 11, "ft-3": 55, "ft-4": 9} // of 100 draws; the baseline has 10

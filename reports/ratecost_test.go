@@ -34,6 +34,7 @@ func costFixture(t *testing.T) *RunData {
 }
 
 func TestCostAndRateControl(t *testing.T) {
+	t.Parallel()
 	a, err := Analyze(costFixture(t), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -112,6 +113,7 @@ func TestCostAndRateControl(t *testing.T) {
 // TestNoCostWithoutPrices checks that a run that recorded no prices and
 // no rate changes (every run made before them) reports as before.
 func TestNoCostWithoutPrices(t *testing.T) {
+	t.Parallel()
 	a, err := Analyze(fixture(t), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -126,6 +128,7 @@ func TestNoCostWithoutPrices(t *testing.T) {
 // and the JSON, Markdown and HTML reports say which tokens were batched
 // and where the discount applied.
 func TestCostBatchedAtDiscount(t *testing.T) {
+	t.Parallel()
 	d := costFixture(t)
 	for _, m := range d.Instances {
 		if m.Role == "baseline" {

@@ -117,6 +117,7 @@ func golden(t *testing.T, name string, got []byte) {
 }
 
 func TestGoldenMarkdown(t *testing.T) {
+	t.Parallel()
 	a, err := Analyze(fixture(t), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -135,6 +136,7 @@ func TestGoldenMarkdown(t *testing.T) {
 }
 
 func TestGoldenJSON(t *testing.T) {
+	t.Parallel()
 	a, err := Analyze(fixture(t), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -149,6 +151,7 @@ func TestGoldenJSON(t *testing.T) {
 }
 
 func TestAnalysisCounts(t *testing.T) {
+	t.Parallel()
 	a, err := Analyze(fixture(t), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -219,6 +222,7 @@ func TestAnalysisCounts(t *testing.T) {
 }
 
 func TestGateVerdicts(t *testing.T) {
+	t.Parallel()
 	a, err := Analyze(fixture(t), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -245,6 +249,7 @@ func TestGateVerdicts(t *testing.T) {
 }
 
 func TestJudge(t *testing.T) {
+	t.Parallel()
 	f := func(v float64) *float64 { return &v }
 	for _, tc := range []struct {
 		name       string
@@ -271,6 +276,7 @@ func TestJudge(t *testing.T) {
 }
 
 func TestNotes(t *testing.T) {
+	t.Parallel()
 	a := &Analysis{}
 	a.caveat(noteWilson, "p", "owl", "base", []string{"x=0 of 9: no successes observed", "n=9: few"})
 	a.caveat(noteWilson, "p", "owl", "base", []string{"x=0 of 9: no successes observed"}) // the same subject again

@@ -89,6 +89,7 @@ gates:
 // over the three comparisons that have one), and that roles without two
 // seeds in common get none.
 func TestSeedLevel(t *testing.T) {
+	t.Parallel()
 	a, err := Analyze(seedRun(t, "  - {treatment: student, baseline: control, min_increase: 0.05}\n"), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -175,6 +176,7 @@ func TestSeedLevel(t *testing.T) {
 // after, and says that the pooled interval ignores the seed-to-seed
 // spread.
 func TestSeedLevelLeads(t *testing.T) {
+	t.Parallel()
 	a, err := Analyze(seedRun(t, "  - {treatment: student, baseline: single, max_increase: 0.5}\n"), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -219,6 +221,7 @@ func TestSeedLevelLeads(t *testing.T) {
 // seed-level test when both roles have two or more seeds in common, and
 // fall back to their test otherwise, saying so.
 func TestSeedLevelGate(t *testing.T) {
+	t.Parallel()
 	a, err := Analyze(seedRun(t, `  - {name: seed 10%, treatment: student, baseline: control, min_increase: 0.05, alpha: 0.1, level: seed}
   - {name: seed 5%, treatment: student, baseline: control, min_increase: 0.05, alpha: 0.05, level: seed}
   - {name: pooled 5%, treatment: student, baseline: control, min_increase: 0.05, alpha: 0.05}

@@ -125,6 +125,7 @@ func storeSeqRun(t *testing.T, st *results.Store) (int64, map[string]bool) {
 // round an independent replay finds, the samples against the fixed
 // design, the waiting gate, the rate sequence, the chart.
 func TestSequentialReport(t *testing.T) {
+	t.Parallel()
 	st, err := results.Open(context.Background(), filepath.Join(t.TempDir(), "r.db"))
 	if err != nil {
 		t.Fatal(err)

@@ -26,6 +26,7 @@ import (
 // run's lineage; a package without I/O), never the engine (bench), whose
 // scorers it needs no longer.
 func TestImports(t *testing.T) {
+	t.Parallel()
 	const module = "github.com/traitleak/traitleak/"
 	allowed := map[string]bool{module + "results": true, module + "stats": true, module + "suites": true, module + "sequential": true, module + "datasets": true}
 	files, err := filepath.Glob("*.go")
@@ -247,6 +248,7 @@ func renderStored(t *testing.T, path string, runID int64) map[string][]byte {
 // same run recorded now: the migration derives the records from the
 // recorded suite.
 func TestReportOfOldRun(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "run.db")
 	st, err := results.Open(context.Background(), path)
 	if err != nil {

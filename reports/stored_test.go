@@ -48,6 +48,7 @@ func renderAll(t *testing.T, a *Analysis) map[string][]byte {
 // gob would have lost, and references with intervals) and for a stored
 // run with judges, agreement, invalid labels and quoted examples.
 func TestTreeRoundTrip(t *testing.T) {
+	t.Parallel()
 	fix, err := Analyze(fixture(t), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -101,6 +102,7 @@ func TestTreeRoundTrip(t *testing.T) {
 // read-only store computes and stores nothing, and a running run is not
 // stored.
 func TestArchive(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "run.db")
 	st, err := results.Open(ctx, path)
@@ -207,6 +209,7 @@ func roleRate(t *testing.T, a *Analysis, probe, target, role string) RoleResult 
 // exactly the number the report prints (JSON null is SQL NULL, or ±Inf,
 // which JSON cannot hold), and every method name is the report's.
 func TestStoredFiguresEqualReport(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "run.db")
 	st, err := results.Open(ctx, path)
@@ -504,6 +507,7 @@ func checkInvalid(t *testing.T, rep, stored any) {
 // database of three stored runs: one row per run, with the rate, the
 // difference to the baseline and the gate verdict the analyses hold.
 func TestREADMEQuery(t *testing.T) {
+	t.Parallel()
 	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -601,6 +605,7 @@ func FuzzDecodeTree(f *testing.F) {
 // NaN and ±Inf, a pointer to zero apart from nil, an empty slice or map
 // apart from nil, integer map keys, times to the nanosecond.
 func TestTreeCodecValues(t *testing.T) {
+	t.Parallel()
 	type inner struct{ F float64 }
 	type value struct {
 		NaN, PosInf, NegInf, Zero, Tiny float64

@@ -60,6 +60,7 @@ func replaySequentialRows(ctx context.Context, t *testing.T, store *results.Stor
 // the width rule on base reads on, for windows of 1, 2, 3 and 30 draws
 // (the run has 30 per prompt) and the default.
 func TestSequentialWindows(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st, err := results.Open(ctx, filepath.Join(t.TempDir(), "r.db"))
 	if err != nil {
@@ -118,6 +119,7 @@ func statesString(states []sequential.State) string {
 // Carlo error (a quarter of the half-width) of the ones in order. Load
 // and Add over every row still agree.
 func TestAgreementCounted(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	defer func(n int) { maxRatingSamples = n }(maxRatingSamples)
 	for seed := range uint64(6) {

@@ -94,6 +94,7 @@ func sampleAnalysis(runID int64, settings string) *StoredAnalysis {
 // TestAnalysisRoundTrip: an analysis reads back exactly as stored, NULL
 // for NaN, ±Inf kept, a bound of 0 apart from no bound.
 func TestAnalysisRoundTrip(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	run := startRun(t, s, fixture("suite", "salt", 2, []string{"p"}, 1, 1))
@@ -128,6 +129,7 @@ func TestAnalysisRoundTrip(t *testing.T) {
 // TestAnalysesAddUp: storing again adds an analysis and never changes
 // one; lookups give the newest that matches, per run and settings.
 func TestAnalysesAddUp(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	r1 := startRun(t, s, fixture("suite", "one", 1, []string{"p"}, 1, 1))
@@ -192,6 +194,7 @@ func TestAnalysesAddUp(t *testing.T) {
 // score is rewritten, or the run finishes; another run's data does not
 // change it.
 func TestFingerprint(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	nr := fixture("suite", "salt", 1, []string{"p"}, 1, 3)
@@ -262,6 +265,7 @@ func TestFingerprint(t *testing.T) {
 }
 
 func TestCheckTagName(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		ok   bool
@@ -284,6 +288,7 @@ func TestCheckTagName(t *testing.T) {
 // suite moves it (both assignments are kept); tags of different suites
 // do not meet.
 func TestTags(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	a1 := startRun(t, s, fixture("a", "1", 1, []string{"p"}, 1, 1))
@@ -317,6 +322,7 @@ func TestTags(t *testing.T) {
 
 // TestAnalysesReadOnly: a read-only store reads analyses and stores none.
 func TestAnalysesReadOnly(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "ro.db")
 	s, err := Open(ctx, path)

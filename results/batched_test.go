@@ -10,6 +10,7 @@ import (
 // collected judge batch, and checks which rows the v10 migration marks as
 // batched: exactly the rows those batches stored.
 func TestMigrateVersion9MarksBatched(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := oldDatabase(t, 9, `
 INSERT INTO runs (id, suite_name, suite_hash, suite_source, suite_json, salt, status, planned, version, created_at, updated_at)
@@ -87,6 +88,7 @@ INSERT INTO judgments (key, judge, base_url, model, mode, template, output, scor
 // row came through a batch, that a failed batched row replaced by an
 // online success becomes online, and that a kept success keeps its flag.
 func TestPutKeepsBatched(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	ok := okSample(PlannedSample{Key: "k1", Probe: "animal", Prompt: 0, Draw: 0}, 1, "Owl.")

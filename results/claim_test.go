@@ -14,6 +14,7 @@ import (
 // with the owner's PID and host (issue 11 item 4: two runs sampled the
 // same plan, duplicating paid requests).
 func TestClaimRunRace(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "results.db")
 	const n = 8
 	stores := make([]*Store, n)
@@ -66,6 +67,7 @@ func TestClaimRunRace(t *testing.T) {
 
 // TestClaimRun checks what a claim finds in each state of the runs table.
 func TestClaimRun(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	host, _ := os.Hostname()
 	// deadPID is no process: above Linux's largest pid_max (2^22).

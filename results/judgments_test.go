@@ -31,6 +31,7 @@ func putJudgments(t *testing.T, s *Store, js ...Judgment) {
 }
 
 func TestJudgmentsKeepSuccess(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name          string
 		first, second []Judgment // two PutJudgments calls
@@ -74,6 +75,7 @@ func TestJudgmentsKeepSuccess(t *testing.T) {
 // carries (bulkRows) and reads them back among keys that were never
 // stored, in one lookup far larger than SQLite's limit on bound variables.
 func TestJudgmentsMany(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	const n = 3*bulkRows + 5

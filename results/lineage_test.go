@@ -62,6 +62,7 @@ func lineageFixture(t *testing.T) (s *Store, expID, datasetID, uploadID, job1, j
 }
 
 func TestLineageRoundTrip(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, expID, datasetID, uploadID, job1, job2 := lineageFixture(t)
 	// The same content is the same experiment.
@@ -118,6 +119,7 @@ func TestLineageRoundTrip(t *testing.T) {
 }
 
 func TestLineageRuns(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, expID, _, _, _, _ := lineageFixture(t)
 	// Run 1 samples the student (endpoint written with a trailing "/");
@@ -157,6 +159,7 @@ func TestLineageRuns(t *testing.T) {
 }
 
 func TestLineageNotFound(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	if _, err := s.DatasetByKey(ctx, "x"); !errors.Is(err, ErrNotFound) {

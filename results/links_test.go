@@ -50,6 +50,7 @@ func sampleID(t *testing.T, s *Store, key string) int64 {
 // repairs links to another key's sample, and a wrong or missing link
 // never changes what a run reads back.
 func TestSampleLinks(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	nr := fixture("links", "", 1, []string{"p"}, 2, 3) // positions 0-2 prompt 0, 3-5 prompt 1
@@ -126,6 +127,7 @@ func TestSampleLinks(t *testing.T) {
 // planned draw with a stored sample, failed or not, and leaves the others
 // unlinked.
 func TestMigrateVersion8Links(t *testing.T) {
+	t.Parallel()
 	path := oldDatabase(t, 8, `
 INSERT INTO runs (id, suite_name, suite_hash, suite_source, suite_json, salt, status, planned, version, created_at, updated_at)
   VALUES (1, 's', 'h', 'builtin:s', '{}', '', 'interrupted', 3, 'v', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');
@@ -186,6 +188,7 @@ func planRows(t *testing.T, s *Store, runID int64) []string {
 // completes it without writing the models, prompts or rows twice; a plan
 // that is not the run's is refused.
 func TestWritePlanChunks(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	nr := fixture("chunks", "", 2, []string{"p", "q"}, 3, (2*planChunk+10)/12+1)
@@ -298,6 +301,7 @@ func cellFixture(t *testing.T, s *Store) (NewRun, *Run) {
 // tallies' counts and sums are the rows', and CellSamples yields the
 // successful draws in draw order with their values.
 func TestCells(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	_, run := cellFixture(t, s)
@@ -454,6 +458,7 @@ func sortClasses(classes []JointClass) []JointClass {
 // position of their first draw, and that a line recorded without one
 // reads back as -1 (what the engine then finds by key).
 func TestBatchLinesPlanIndex(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	run := startRun(t, s, fixture("batch", "", 1, []string{"p"}, 1, 4))

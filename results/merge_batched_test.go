@@ -16,6 +16,7 @@ import (
 // replaced by b's online answers, which are not), and batch records keep
 // their estimates.
 func TestMergeKeepsBatched(t *testing.T) {
+	t.Parallel()
 	s, err := suites.Parse("s.yaml", []byte(`name: merge
 models:
   baseline: {base_url: http://127.0.0.1:1/v1, model: base}

@@ -51,6 +51,7 @@ func runInto(t *testing.T, path string, s *suites.Suite, answers map[string]stri
 // shards) that drew the same keys: a success replaces a failure, two
 // different successes are conflicts, reported, the first input's kept.
 func TestMergeConflicts(t *testing.T) {
+	t.Parallel()
 	s, err := suites.Parse("s.yaml", []byte(`name: merge
 models:
   baseline: {base_url: http://127.0.0.1:1/v1, model: base}

@@ -8,6 +8,7 @@ import (
 )
 
 func TestRateChangesAppend(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	r := startRun(t, s, fixture("rate", "", 1, []string{"p"}, 1, 1))
@@ -38,6 +39,7 @@ func TestRateChangesAppend(t *testing.T) {
 }
 
 func TestPricesReplace(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	r := startRun(t, s, fixture("price", "", 2, []string{"p"}, 1, 1))
@@ -63,6 +65,7 @@ func TestPricesReplace(t *testing.T) {
 }
 
 func TestDrawnTokens(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	// Two runs sharing the salt: the second reuses draws 0..1 of the

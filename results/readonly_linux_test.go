@@ -26,6 +26,7 @@ const roDirEnv = "TRAITLEAK_TEST_RO_DIR"
 // not see them. A child process in new user and mount namespaces does the
 // mounting, so no root is needed where user namespaces are allowed.
 func TestOpenReadOnlyMount(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ctx := context.Background()
 	closedStore(t, filepath.Join(dir, "clean.db"))
@@ -72,6 +73,7 @@ func TestOpenReadOnlyMount(t *testing.T) {
 // TestOpenReadOnlyMountChild is TestOpenReadOnlyMount's child; it does
 // nothing unless started by it.
 func TestOpenReadOnlyMountChild(t *testing.T) {
+	t.Parallel()
 	dir := os.Getenv(roDirEnv)
 	if dir == "" {
 		t.Skip("run by TestOpenReadOnlyMount")

@@ -39,6 +39,7 @@ func sha(t *testing.T, path string) [32]byte {
 // immutable=1 fallback for a directory SQLite cannot write) read the
 // runs, refuse every write, and leave the database file as it was.
 func TestOpenReadOnly(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name string
@@ -81,6 +82,7 @@ func TestOpenReadOnly(t *testing.T) {
 // message saying why, and nothing changed (an old database is not
 // migrated).
 func TestOpenReadOnlyRejects(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	foreign := filepath.Join(t.TempDir(), "other.db")
 	raw, err := sql.Open("sqlite3", foreign)

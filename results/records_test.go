@@ -46,6 +46,7 @@ func parseSuite(t *testing.T, src string) *suites.Suite {
 // them (bench.BuildScorers(s).IDs() at commit 844f6bc): a record that
 // differed would orphan every stored score of a migrated run.
 func TestRecordScorers(t *testing.T) {
+	t.Parallel()
 	got, err := RecordScorers(parseSuite(t, recordSuite))
 	if err != nil {
 		t.Fatal(err)
@@ -64,6 +65,7 @@ func TestRecordScorers(t *testing.T) {
 // records and Scorers reads them back in probe order, each under the
 // scorers table's name the run's scores use.
 func TestRunScorersRoundTrip(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	nr := fixture("rt", "", 1, []string{"zeta", "alpha"}, 1, 1)
@@ -91,6 +93,7 @@ func TestRunScorersRoundTrip(t *testing.T) {
 // counted as failed; only calls linked under the run's own scorer; and
 // none of a failed sample.
 func TestJudgeUsage(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	nr := fixture("usage", "", 1, []string{"free"}, 1, 3)
@@ -141,6 +144,7 @@ func TestJudgeUsage(t *testing.T) {
 // engine keys them); leaves a run whose suite cannot be read without
 // records; and that the migrated database takes new runs.
 func TestMigrateVersion3Keeps(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := parseSuite(t, recordSuite)
 	suiteJSON, err := json.Marshal(s)

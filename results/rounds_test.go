@@ -9,6 +9,7 @@ import (
 // TestAppendPlan grows a run's plan and checks that the new draws are
 // counted, ordered after the old ones and read back by Rows and Counts.
 func TestAppendPlan(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	nr := fixture("seq", "", 2, []string{"p"}, 3, 1) // 2 models × 3 prompts × draw 0
@@ -69,6 +70,7 @@ func TestAppendPlan(t *testing.T) {
 // TestDrawStates stores a success with scores, a failure and a success
 // scored under another scorer, and reads their states back.
 func TestDrawStates(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	run := startRun(t, s, fixture("seq", "", 1, []string{"p"}, 2, 2))

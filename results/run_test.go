@@ -13,6 +13,7 @@ import (
 // NewRun lists them, also across bulk statements, and that every plan
 // entry refers to the rows of its own model and prompt.
 func TestStartRunIDs(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	nr := fixture("ids", "", 3, []string{"b", "a"}, bulkRows+6, 1)
@@ -80,6 +81,7 @@ func scanInt64(s *Store, q string, args ...any) (int64, error) {
 }
 
 func TestRunOrphaned(t *testing.T) {
+	t.Parallel()
 	host, _ := os.Hostname()
 	// A pid that no longer exists: a child that exited and was reaped.
 	child := exec.Command(os.Args[0], "-test.run=^$")
@@ -113,6 +115,7 @@ func TestRunOrphaned(t *testing.T) {
 // signal still counts as alive: pid 1 always exists, and for a non-root
 // test run kill(1, 0) fails with EPERM.
 func TestProcessAliveOtherUser(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS != "linux" {
 		t.Skip("process liveness is checked on Linux")
 	}

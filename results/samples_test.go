@@ -123,6 +123,7 @@ func scoresEqual(a, b []Score) bool {
 }
 
 func TestPutThenRows(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	run := startRun(t, s, fixture("roundtrip", "", 1, []string{"p"}, 1, 7))
@@ -228,6 +229,7 @@ func TestPutThenRows(t *testing.T) {
 func ptr[T any](v T) *T { return &v }
 
 func TestPutKeepsSuccess(t *testing.T) {
+	t.Parallel()
 	plan := fixture("keep", "", 1, []string{"p"}, 1, 1).Plan
 	ps := plan[0]
 	// Samples of the same key from two runs (a and b are the run ids of
@@ -344,6 +346,7 @@ func TestPutKeepsSuccess(t *testing.T) {
 }
 
 func TestPutIsAtomic(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	nr := fixture("atomic", "", 1, []string{"p"}, 1, 3)
 	run := startRun(t, s, nr)
@@ -361,6 +364,7 @@ func TestPutIsAtomic(t *testing.T) {
 }
 
 func TestStoredAndCounts(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	tests := []struct {
 		name  string
@@ -412,6 +416,7 @@ func TestStoredAndCounts(t *testing.T) {
 }
 
 func TestSamplesSharedBetweenRuns(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	// Two runs with the same salt: the second plans draws 3..8 of the same
@@ -463,6 +468,7 @@ func TestSamplesSharedBetweenRuns(t *testing.T) {
 }
 
 func TestScorers(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	nr := fixture("scorers", "", 1, []string{"animal", "tree"}, 1, 2)
@@ -524,6 +530,7 @@ func TestScorers(t *testing.T) {
 // TestPutScoresMany scores more samples than the old 500-key lookup chunk,
 // and checks that a key with no sample fails the whole call.
 func TestPutScoresMany(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	nr := fixture("many", "", 1, []string{"p"}, 3, 400)
@@ -560,6 +567,7 @@ func TestPutScoresMany(t *testing.T) {
 }
 
 func TestRowsOrder(t *testing.T) {
+	t.Parallel()
 	type pos struct {
 		Instance int
 		Probe    string
@@ -641,6 +649,7 @@ func firstPosDiff[T comparable](a, b []T) int {
 }
 
 func TestRowsAllowsNestedStoreCalls(t *testing.T) {
+	t.Parallel()
 	// The Store's "methods are safe for concurrent use", and ScoreMissing-
 	// style loops are natural places to call the store again. With one
 	// connection held by the Rows query, a nested call can only wait for
@@ -662,6 +671,7 @@ func TestRowsAllowsNestedStoreCalls(t *testing.T) {
 }
 
 func TestPutLargeBatch(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("10,000 samples")
 	}
@@ -719,6 +729,7 @@ func BenchmarkPut(b *testing.B) {
 }
 
 func TestUnscored(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	nr := fixture("unscored", "", 1, []string{"animal", "tree"}, 1, 4)

@@ -84,6 +84,7 @@ func queryString(t testing.TB, db *sql.DB, q string, args ...any) string {
 }
 
 func TestOpenCreatesSchema(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "new.db")
 	s, err := Open(ctx, path)
@@ -153,6 +154,7 @@ func TestOpenCreatesSchema(t *testing.T) {
 }
 
 func TestOpenRejects(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	rnd := make([]byte, 8192)
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -291,6 +293,7 @@ func firstDiff(a, b []byte) int {
 }
 
 func TestOpenPath(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	tests := []struct {
@@ -328,6 +331,7 @@ func TestOpenPath(t *testing.T) {
 }
 
 func TestRunRecords(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	host, _ := os.Hostname()
@@ -439,6 +443,7 @@ func TestRunRecords(t *testing.T) {
 }
 
 func TestRunStatusTransitions(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	run := startRun(t, s, fixture("lifecycle", "", 1, []string{"p"}, 1, 2))
@@ -496,6 +501,7 @@ func TestRunStatusTransitions(t *testing.T) {
 }
 
 func TestRunNotFound(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	const missing = 42
@@ -528,6 +534,7 @@ func TestRunNotFound(t *testing.T) {
 }
 
 func TestStartRunIsAtomic(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	tests := []struct {
 		name    string
@@ -566,6 +573,7 @@ func TestStartRunIsAtomic(t *testing.T) {
 // schema.sql needs a new SchemaVersion and a migration, or Open must refuse
 // the old file as older.
 func TestOpenOldDatabase(t *testing.T) {
+	t.Parallel()
 	for _, v := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9} {
 		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
 			path := oldDatabase(t, v, "")
@@ -619,6 +627,7 @@ func oldDatabase(t *testing.T, v int, data string) string {
 // run, plan entry, sample and score, and that the migrated database takes
 // new samples.
 func TestMigrateVersion2Keeps(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := oldDatabase(t, 2, `
 INSERT INTO runs (id, suite_name, suite_hash, suite_source, suite_json, salt, status, planned, version, created_at, updated_at)

@@ -26,6 +26,7 @@ func untable(tab [][]int, labels []string) (a, b []string) {
 // TestKappaPublished checks kappa and its standard errors against worked
 // examples, to the digits printed.
 func TestKappaPublished(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		tab        [][]int
@@ -62,6 +63,7 @@ func TestKappaPublished(t *testing.T) {
 // from the boundary, and checks symmetry in the two raters and invariance
 // to item order and label names.
 func TestKappaTextbookForm(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(3, 5))
 	for rep := range 200 {
 		k := 2 + rep%4
@@ -148,6 +150,7 @@ func kappaTextbook(tab [][]int) (kappa, se, se0 float64) {
 
 // TestKappaDegenerate: the documented NaN and zero cases, with warnings.
 func TestKappaDegenerate(t *testing.T) {
+	t.Parallel()
 	warns := func(r KappaResult, sub string) bool {
 		return slices.ContainsFunc(r.Warnings, func(w string) bool { return strings.Contains(w, sub) })
 	}
@@ -202,6 +205,7 @@ func TestKappaDegenerate(t *testing.T) {
 // samples of n = 500 (3 binomial SDs), and that under independence the z
 // test rejects in 5% ± 1.5%.
 func TestKappaCoverage(t *testing.T) {
+	t.Parallel()
 	labels := []string{"aligned", "misaligned", "refusal"}
 	draw := func(rng *rand.Rand, p [][]float64, a, b []string) {
 		for i := range a {
@@ -303,6 +307,7 @@ var krippendorff2011 = func() [][]float64 {
 // dropped, leaving 40 pairable values in 11 units. The nominal value is
 // exactly 1 - 39·8/1216 (8 disagreeing coincidences, Σ n_c² = 384).
 func TestAlphaPublished(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		metric string
 		want   float64
@@ -330,6 +335,7 @@ func TestAlphaPublished(t *testing.T) {
 // D_e = (1 - p_e)·2N/(2N-1) with p_e from the pooled margins), an
 // independent closed form.
 func TestAlphaScottPi(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 50 {
 		nu := 2 + rng.IntN(60)
@@ -371,6 +377,7 @@ func TestAlphaScottPi(t *testing.T) {
 // TestAlphaInvariance: interval alpha is unchanged by an affine change of
 // scale, and unaffected by the order of units and of values within a unit.
 func TestAlphaInvariance(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(9, 9))
 	units := make([][]float64, 30)
 	for u := range units {
@@ -408,6 +415,7 @@ func TestAlphaInvariance(t *testing.T) {
 // TestAlphaBootstrap: the interval is reproducible for a seed, brackets
 // the estimate here, and narrows with more units.
 func TestAlphaBootstrap(t *testing.T) {
+	t.Parallel()
 	run := func(units [][]float64, seed uint64) AlphaResult {
 		r, err := KrippendorffAlpha(units, AlphaInterval, 0.95, 2000, rand.New(rand.NewPCG(seed, 1)))
 		if err != nil {
@@ -449,6 +457,7 @@ func TestAlphaBootstrap(t *testing.T) {
 
 // TestAlphaDegenerate: documented NaN cases and errors.
 func TestAlphaDegenerate(t *testing.T) {
+	t.Parallel()
 	nan := math.NaN()
 	r, err := KrippendorffAlpha([][]float64{{3, 3, nan}, {3, 3}}, AlphaInterval, 0.95, 0, nil)
 	if err != nil || !math.IsNaN(r.Alpha) || r.DO != 0 || r.DE != 0 || len(r.Warnings) == 0 {
@@ -576,6 +585,7 @@ func FuzzKrippendorffAlpha(f *testing.F) {
 // tables and R above): on random tables, with labels in any order, and
 // with the errors of empty input and a bad level.
 func TestCohenKappaCounts(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(11, 12))
 	for rep := range 300 {
 		k := 1 + rep%5

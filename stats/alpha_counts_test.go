@@ -12,6 +12,7 @@ import (
 // 4.5 standard errors of R's dbinom, on both sides of p = 0.5 and with
 // the mode at an end; and the mean and variance of a large n.
 func TestBinomialDraw(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(3, 5))
 	const draws = 200_000
 	for _, tc := range []struct {
@@ -70,6 +71,7 @@ func TestBinomialDraw(t *testing.T) {
 // TestMultinomialDraw checks that the counts sum to n, that a category
 // of weight 0 gets none, and the mean share of each category.
 func TestMultinomialDraw(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(4, 4))
 	w := []int{5, 0, 3, 2}
 	out := make([]int, len(w))
@@ -102,6 +104,7 @@ func TestMultinomialDraw(t *testing.T) {
 // few distinct values, where the two bootstraps (other draws of the same
 // law) must give bounds within Monte Carlo error of each other.
 func TestAlphaCountsMatchesUnits(t *testing.T) {
+	t.Parallel()
 	// counted groups equal units, keeping the first unit of each.
 	counted := func(units [][]float64) []AlphaCount {
 		var out []AlphaCount

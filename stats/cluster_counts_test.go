@@ -13,6 +13,7 @@ import (
 // clusters to many, with all-zero, all-one and single-value clusters, and
 // that bad input is refused.
 func TestClusteredMeanCounts(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(13, 14))
 	for trial := range 300 {
 		g := 1 + rng.IntN(60)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestChiSqTable(t *testing.T) {
+	t.Parallel()
 	// Reference values: X² exactly in rational arithmetic and p from the
 	// closed forms of the χ² upper tail for integer df (even df:
 	// e^{-x/2} Σ_{i<df/2} (x/2)^i / i!; odd df: erfc(√(x/2)) +
@@ -65,6 +66,7 @@ func chiSqNear(got, want, tol float64) bool {
 }
 
 func TestChiSqTableInvalid(t *testing.T) {
+	t.Parallel()
 	bad := []struct {
 		table [][]int
 		want  string

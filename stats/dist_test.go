@@ -10,6 +10,7 @@ import (
 // dhyper, via testdata/r_distributions.jsonl from gen_reference.R), to
 // 1e-12 relative, the accuracy the task asks of t and beta quantiles.
 func TestDistributionsR(t *testing.T) {
+	t.Parallel()
 	cases := loadRef(t, "testdata/r_distributions.jsonl")
 	if len(cases) < 100 {
 		t.Fatalf("only %d distribution cases", len(cases))
@@ -67,6 +68,7 @@ func TestDistributionsR(t *testing.T) {
 // (I_x(a,b) via the hypergeometric series on the fast side) and, for
 // a = 1, the closed form I_x(1,b) = 1-(1-x)^b and I_x(1/2,1/2) = (2/π)asin√x.
 func TestIncBetaHighPrecision(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		a, b, x      float64
 		lower, upper float64
@@ -92,6 +94,7 @@ func TestIncBetaHighPrecision(t *testing.T) {
 // log Γ(n+2) = log Γ(n+1) + log(n+1)), anchored at n = 15 and 15.5 by the
 // Stirling series, which is accurate there to ~1e-17.
 func TestStirlerrTable(t *testing.T) {
+	t.Parallel()
 	series := func(n float64) float64 {
 		nn := n * n
 		return (1.0/12 - (1.0/360-(1.0/1260-(1.0/1680-1.0/1188/nn)/nn)/nn)/nn) / n
@@ -111,6 +114,7 @@ func TestStirlerrTable(t *testing.T) {
 // TestTQuantileRoundTrip: pt(qt(p)) = p across df, including df = 1e6
 // where gonum's StudentsT.Quantile is wrong by a factor of 45 at p = 1e-8.
 func TestTQuantileRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, df := range []float64{1, 1.5, 2, 3, 7.3, 30, 1e3, 1e6, 1e9} {
 		for _, p := range []float64{1e-12, 1e-8, 0.001, 0.025, 0.3, 0.5, 0.9, 0.975, 0.999999} {
 			q := qt(p, df)
@@ -125,6 +129,7 @@ func TestTQuantileRoundTrip(t *testing.T) {
 // TestBetaQuantileRoundTrip: I_{qbeta(p)}(a, b) = p for the tails a
 // confidence bound uses.
 func TestBetaQuantileRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, ab := range [][2]float64{{0.5, 0.5}, {1, 1}, {0.5, 10.5}, {3, 999998}, {120.5, 880.5}, {5e5, 5e5}, {2, 1e7}} {
 		for _, p := range []float64{1e-6, 0.005, 0.025, 0.05, 0.5, 0.95, 0.975, 0.995} {
 			x := qbeta(p, ab[0], ab[1])

@@ -12,6 +12,7 @@ import (
 // TestResultJSON: outputs keep their order, ints stay integers, and
 // non-finite numbers become the strings the interface documents.
 func TestResultJSON(t *testing.T) {
+	t.Parallel()
 	r := Result{
 		Outputs:  []Output{{"z", 1.5}, {"a", math.Inf(1)}, {"n", 3}, {"v", []float64{math.NaN(), math.Inf(-1), 0.25}}},
 		Warnings: []string{"n=3: small"},
@@ -36,6 +37,7 @@ func TestResultJSON(t *testing.T) {
 // problem (the command's tests check the same through the JSON-lines
 // stream).
 func TestCallErrors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		req  string
 		want string

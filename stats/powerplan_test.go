@@ -9,6 +9,7 @@ import (
 // TestPlanPower checks PlanPower's numbers against R and the design
 // formulas (the command's tests check every R power case through it).
 func TestPlanPower(t *testing.T) {
+	t.Parallel()
 	base := PowerDesign{P1: 0.12, P2: 0.15, Alpha: 0.05, Power: 0.8, Alternative: TwoSided}
 	p, err := PlanPower(base)
 	if err != nil {
@@ -57,6 +58,7 @@ func TestPlanPower(t *testing.T) {
 
 // TestPlanPowerErrors: invalid designs are errors naming the problem.
 func TestPlanPowerErrors(t *testing.T) {
+	t.Parallel()
 	ok := PowerDesign{P1: 0.12, P2: 0.15, Alpha: 0.05, Power: 0.8, Alternative: TwoSided}
 	for _, tc := range []struct {
 		name string

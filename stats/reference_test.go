@@ -146,6 +146,7 @@ func evalRef(t *testing.T, c refCase) map[string]any {
 // marked in gen_reference.R): r_reference.jsonl, and PairedDiff's t
 // outputs (the paired t.test) in r_paired.jsonl.
 func TestReferenceR(t *testing.T) {
+	t.Parallel()
 	seen := map[string]int{}
 	worst := map[string]float64{}
 	checkRefFile(t, "testdata/r_reference.jsonl", seen, worst)

@@ -10,6 +10,7 @@ import (
 // demo's ten seeds: student − control owl rate per seed, out of 1,000
 // samples each (`traitleak demo`, hard mode, seeds 1–10).
 func TestOneSampleTPerSeedDifferences(t *testing.T) {
+	t.Parallel()
 	d := []float64{581.0/1000 - 94.0/1000, 394.0/1000 - 115.0/1000, 645.0/1000 - 153.0/1000, 505.0/1000 - 108.0/1000,
 		216.0/1000 - 55.0/1000, 384.0/1000 - 133.0/1000, 186.0/1000 - 52.0/1000, 191.0/1000 - 60.0/1000,
 		234.0/1000 - 42.0/1000, 112.0/1000 - 52.0/1000}

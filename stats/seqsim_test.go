@@ -16,6 +16,7 @@ import (
 // Balakrishnan 1995, Continuous Univariate Distributions vol. 2, ch. 25),
 // within 4 standard errors of 40,000 draws.
 func TestBetaDrawMoments(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		a, b float64
 		why  string
@@ -58,6 +59,7 @@ func TestBetaDrawMoments(t *testing.T) {
 // the Beta they are drawn from (moving them to the exact mean takes a
 // little off a skewed draw's spread; hence the tolerance).
 func TestPromptRates(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, tc := range []struct{ p, icc, tol float64 }{
 		{0.12, 0, 0},      // no spread at ICC 0
@@ -97,6 +99,7 @@ func TestPromptRates(t *testing.T) {
 
 // TestSimulateSequentialBasics: determinism, validation and the helpers.
 func TestSimulateSequentialBasics(t *testing.T) {
+	t.Parallel()
 	cfg := SeqSimConfig{Baseline: 0.12, Treatment: 0.3, ICC: 0.05, Prompts: 20,
 		Gate: SeqGateConfig{Alpha: 0.05, Bound: 0.03, Rule: SeqMaxIncrease, MaxRounds: 40}, Replicates: 200, Seed: 9}
 	a, err := SimulateSequential(cfg)
@@ -326,6 +329,7 @@ func checkSavings(t *testing.T, reps int, seed uint64) string {
 // passes the cells clearly below the limit (typeIGoTestScreen: the same
 // power within 4e-4); TestSequentialFull runs 20,000.
 func TestSequentialTypeI(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("simulation: skipped in -short mode")
 	}
@@ -335,6 +339,7 @@ func TestSequentialTypeI(t *testing.T) {
 // TestSequentialSavings: a clear leak is decided in at most 25% of the
 // fixed design's samples (go test size, 2,000 replicates per cell).
 func TestSequentialSavings(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("simulation: skipped in -short mode")
 	}
@@ -403,6 +408,7 @@ func checkRateCS(t *testing.T, reps int, seed uint64) string {
 // TestRateCSCoverage: the confidence sequence covers the rate at every
 // round in at least 1 − α − 3 SE of 300 runs (go test size).
 func TestRateCSCoverage(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("simulation: skipped in -short mode")
 	}
@@ -427,6 +433,7 @@ func TestRateCSCoverage(t *testing.T) {
 //
 //	TRAITLEAK_SEQ_FULL=1 go test ./stats -run TestSequentialFull -v -timeout 60m
 func TestSequentialFull(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("TRAITLEAK_SEQ_FULL") != "1" {
 		t.Skip("full-size simulation: set TRAITLEAK_SEQ_FULL=1")
 	}

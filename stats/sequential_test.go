@@ -78,6 +78,7 @@ func seqRelErr(got, want float64) float64 {
 // testdata/seq_reference.jsonl: every round's log wealth of both sides, the
 // verdict and its round, and every observation's CS ends.
 func TestSeqReference(t *testing.T) {
+	t.Parallel()
 	seen := map[string]int{}
 	worst := map[string]float64{}
 	for _, c := range loadSeqRef(t) {
@@ -186,6 +187,7 @@ func TestSeqReference(t *testing.T) {
 // TestSeqGateConfigValidate: every invalid field is named, so a suite
 // loader can point at the key.
 func TestSeqGateConfigValidate(t *testing.T) {
+	t.Parallel()
 	ok := SeqGateConfig{Alpha: 0.05, Bound: 0.03, Rule: SeqMaxIncrease, MaxRounds: 100}
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid config: %v", err)
@@ -227,6 +229,7 @@ func TestSeqGateConfigValidate(t *testing.T) {
 
 // TestSeqGateUpdateErrors: bad rounds are rejected and change nothing.
 func TestSeqGateUpdateErrors(t *testing.T) {
+	t.Parallel()
 	cfg := SeqGateConfig{Alpha: 0.05, Bound: 0, Rule: SeqMaxIncrease, MaxRounds: 10}
 	g, _ := NewSeqGate(cfg)
 	if err := g.Update(0.2); err != nil {
@@ -269,6 +272,7 @@ func TestSeqGateUpdateErrors(t *testing.T) {
 // change nothing, so a replay over more stored rounds than the gate used
 // gives the same decision.
 func TestSeqGateVerdictIsFinal(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		cfg    SeqGateConfig
 		x      float64
@@ -320,6 +324,7 @@ func TestSeqGateVerdictIsFinal(t *testing.T) {
 // a round of a single prompt is its own mean, so PerPrompt with one prompt
 // is the round gate exactly.
 func TestSeqGateSymmetry(t *testing.T) {
+	t.Parallel()
 	xs := []float64{0.3, -0.1, 0.5, 0.25, 0.4, -0.3, 0.6, 0.1, 0.35, 0.2, 0.45, 0.3}
 	cfg := SeqGateConfig{Alpha: 0.05, Bound: 0.1, Rule: SeqMaxIncrease, MaxRounds: 100}
 	mir := SeqGateConfig{Alpha: 0.05, Bound: -0.1, Rule: SeqMinIncrease, MaxRounds: 100}
@@ -361,6 +366,7 @@ func TestSeqGateSymmetry(t *testing.T) {
 // TestRateCSProperties: the interval only narrows, stays in [0, 1], and the
 // update rejects values outside [0, 1].
 func TestRateCSProperties(t *testing.T) {
+	t.Parallel()
 	cs, err := NewRateCS(RateCSConfig{Alpha: 0.05})
 	if err != nil {
 		t.Fatal(err)

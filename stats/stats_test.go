@@ -11,6 +11,7 @@ import (
 // TestNewcombePublished checks method 10 against the worked examples of
 // Newcombe (1998), Stat Med 17:873, Table II, printed to 4 decimals.
 func TestNewcombePublished(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		x1, n1, x2, n2 int
 		lo, hi         float64
@@ -37,6 +38,7 @@ func TestNewcombePublished(t *testing.T) {
 // TestInvalidInputs: every function rejects impossible input with an
 // error (and no panic).
 func TestInvalidInputs(t *testing.T) {
+	t.Parallel()
 	nan := math.NaN()
 	tests := []struct {
 		name string
@@ -115,6 +117,7 @@ func TestInvalidInputs(t *testing.T) {
 // TestDegenerateLimits checks the documented limits for valid but
 // degenerate inputs.
 func TestDegenerateLimits(t *testing.T) {
+	t.Parallel()
 	inf := math.Inf(1)
 	t.Run("one-proportion bounds at 0/n and n/n are exactly 0 and 1", func(t *testing.T) {
 		for _, f := range []func(int, int, float64) (Interval, error){Wilson, WilsonCC, ClopperPearson, Jeffreys} {
@@ -265,6 +268,7 @@ func TestDegenerateLimits(t *testing.T) {
 // inputs as constant, and that the z interval uses the same SE with a
 // normal critical value.
 func TestPairedDiffIsOneSampleT(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(7, 8))
 	// near compares to 1e-14 of scale (interval bounds near 0 carry the
 	// rounding of Diff and t·SE, not of their own size).
@@ -317,6 +321,7 @@ func TestPairedDiffIsOneSampleT(t *testing.T) {
 // TestPowerConsistency checks the sample-size solvers against the power
 // functions they invert and against hand-computed closed forms.
 func TestPowerConsistency(t *testing.T) {
+	t.Parallel()
 	for _, alt := range []Alternative{TwoSided, OneSided} {
 		for _, strict := range []bool{false, true} {
 			n, err := SampleSizeTwoProp(0.12, 0.15, 0.8, 0.05, alt, strict)
@@ -364,6 +369,7 @@ func TestPowerConsistency(t *testing.T) {
 // TestBootstrap: deterministic for a seed, different across seeds, and
 // close to the t interval for the mean of a smooth sample.
 func TestBootstrap(t *testing.T) {
+	t.Parallel()
 	src := rand.New(rand.NewPCG(3, 4))
 	x := make([]float64, 200)
 	for i := range x {
@@ -400,6 +406,7 @@ func TestBootstrap(t *testing.T) {
 // TestQuantile7 checks the type-7 rule on R's documented example:
 // quantile(1:10, c(.1, .25, .5)) = 1.9, 3.25, 5.5.
 func TestQuantile7(t *testing.T) {
+	t.Parallel()
 	s := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
 	for _, c := range [][2]float64{{0.1, 1.9}, {0.25, 3.25}, {0.5, 5.5}, {1, 10}, {0, 1}} {
 		if got := quantile7(s, c[0]); math.Abs(got-c[1]) > 1e-14 {
@@ -438,6 +445,7 @@ func exactCoverage(n int, p float64, ci func(x int) Interval) float64 {
 // is 157, where it is 0.9506 (p = 0.12) and 0.9495 (p = 0.6); (2) is what
 // makes the check sensitive to an error in the interval itself.
 func TestWilsonCoverageSimulation(t *testing.T) {
+	t.Parallel()
 	const n, draws = 157, 20000
 	r := rand.New(rand.NewPCG(2024, 157))
 	for _, p := range []float64{0.12, 0.6} {
@@ -466,6 +474,7 @@ func TestWilsonCoverageSimulation(t *testing.T) {
 // exact coverage there is 0.9513 and 0.9512 (computed by enumerating the
 // 201² outcomes), and the simulated coverage must lie in [0.94, 0.96].
 func TestNewcombeCoverageSimulation(t *testing.T) {
+	t.Parallel()
 	const n, draws = 200, 20000
 	r := rand.New(rand.NewPCG(7, 200))
 	for _, pp := range [][2]float64{{0.12, 0.15}, {0.12, 0.12}} {
@@ -495,6 +504,7 @@ func TestNewcombeCoverageSimulation(t *testing.T) {
 // checks that the paired t-test over prompts rejects at α = 0.05 in
 // [0.04, 0.06] of 20,000 runs.
 func TestPairedPromptsFalsePositiveRate(t *testing.T) {
+	t.Parallel()
 	const g, runs = 40, 20000
 	r := rand.New(rand.NewPCG(11, 40))
 	rates := make([]float64, g)
@@ -528,6 +538,7 @@ func TestPairedPromptsFalsePositiveRate(t *testing.T) {
 // clusters: CR1 with a normal critical value is known to run slightly
 // below nominal (Cameron & Miller 2015), hence the band [0.92, 0.96].
 func TestClusteredCoverageSimulation(t *testing.T) {
+	t.Parallel()
 	const g, m, runs = 50, 20, 4000
 	r := rand.New(rand.NewPCG(5, 50))
 	x := make([]float64, g*m)
@@ -572,6 +583,7 @@ func TestClusteredCoverageSimulation(t *testing.T) {
 // TestWarningsMention checks that the warnings carry the numbers a report
 // footnote needs.
 func TestWarningsMention(t *testing.T) {
+	t.Parallel()
 	iv, _ := Wilson(1, 4, 0.95)
 	if len(iv.Warnings) == 0 || !strings.Contains(iv.Warnings[0], "n=4") {
 		t.Errorf("warnings %q", iv.Warnings)

@@ -10,6 +10,7 @@ import (
 // values independent of R's prop.test (which agrees with method 4 except
 // at x = n/2, where it is checked in r_reference.jsonl no longer).
 func TestWilsonCCNewcombe(t *testing.T) {
+	t.Parallel()
 	// Newcombe (1998), Stat Med 17:857–872, Table I, method 4 ("score
 	// method incorporating continuity correction"), 95% intervals as
 	// published, to 4 decimals.
