@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -36,12 +37,14 @@ chain-of-thought reasoning, animal preference through code.`,
 	return cmd
 }
 
-// testLabRecipe, when not nil, is the recipe that every lab build of the
-// commands trains instead of the experiment's own. Tests of the commands'
-// mechanics set a tiny one (useTinyLab): the demo and "lab train" then
-// train a seed in a fraction of a second, without reproducing the effect.
-// Nil in the program.
-var testLabRecipe *lab.Recipe
+// testLabRecipes maps a lab cache directory to the recipe that the
+// commands' lab builds with that --cache-dir train instead of the
+// experiment's own. Tests of the commands' mechanics register a tiny
+// recipe for a directory of their own (useTinyLab): the demo and "lab
+// train" then train a seed in a fraction of a second, without reproducing
+// the effect, in parallel with the tests of the real recipe. Empty in the
+// program.
+var testLabRecipes sync.Map // string → *lab.Recipe
 
 // labFlags are the build flags shared by "lab serve" and "lab train".
 type labFlags struct {
@@ -94,7 +97,9 @@ func (f *labFlags) config(log io.Writer) (lab.Config, error) {
 	cfg := lab.Config{
 		Experiment: f.experiment, NumSeeds: f.seeds, Target: f.target, ControlTarget: f.control, Mode: mode,
 		CacheDir: f.cacheDir, Retrain: f.retrain, NoCache: f.noCache, Workers: f.workers, Log: log,
-		Recipe: testLabRecipe,
+	}
+	if r, ok := testLabRecipes.Load(f.cacheDir); ok {
+		cfg.Recipe = r.(*lab.Recipe)
 	}
 	if err := cfg.Validate(); err != nil {
 		return lab.Config{}, usagef("%v", err)

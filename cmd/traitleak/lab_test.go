@@ -93,6 +93,7 @@ func TestLabBadFlags(t *testing.T) {
 // cancelled. What the theorem finds on the real recipe is
 // TestLabTheorem's, in the replication tier.
 func TestLabTrainThenServe(t *testing.T) {
+	t.Parallel()
 	dir := useTinyLab(t)
 	out, err := runLab(context.Background(), "train", "--seeds", "1", "--cache-dir", dir, "--eval", "20")
 	if err != nil {

@@ -26,15 +26,14 @@ func tinyLabRecipe() *lab.Recipe {
 	return &r
 }
 
-// useTinyLab makes every lab build of the commands train tinyLabRecipe
-// until t ends. t must not be parallel: the commands of every test read
-// testLabRecipe, and the parallel tests run only after the sequential
-// ones have ended. Tiny artifacts go to a cache directory of t's own.
+// useTinyLab returns a lab cache directory of t's own, for which the
+// commands' lab builds train tinyLabRecipe (testLabRecipes) until t ends.
 func useTinyLab(t *testing.T) (cacheDir string) {
 	t.Helper()
-	testLabRecipe = tinyLabRecipe()
-	t.Cleanup(func() { testLabRecipe = nil })
-	return filepath.Join(t.TempDir(), "lab-cache")
+	cacheDir = filepath.Join(t.TempDir(), "lab-cache")
+	testLabRecipes.Store(cacheDir, tinyLabRecipe())
+	t.Cleanup(func() { testLabRecipes.Delete(cacheDir) })
+	return cacheDir
 }
 
 // TestDemoMechanics runs the demo on the tiny recipe: what the demo does,
@@ -46,6 +45,7 @@ func useTinyLab(t *testing.T) (cacheDir string) {
 // every stage from the cache and finds every sample stored; soft mode says
 // which mode it shows.
 func TestDemoMechanics(t *testing.T) {
+	t.Parallel()
 	cache := useTinyLab(t)
 	const seeds, samples = 2, 2
 	s, err := suites.Open("animals", nil)

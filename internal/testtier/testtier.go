@@ -1,26 +1,27 @@
 // Package testtier splits the test suite into the tier that `go test
 // ./...` runs and the replication tier, which CI runs after it.
 //
-// The default tier is every unit, mechanics, fault and end-to-end test,
-// and the lab's headline replication: the animal lab of seeds 1 and 2,
-// soft and hard, as the demo trains it, with its thresholds (package lab's
-// acceptance and claims tests, the command's demo tests).
+// The default tier is every unit, mechanics, fault and end-to-end test:
+// against the fake endpoints (bench/benchtest) and against the lab trained
+// on its tiny recipe, which runs the lab's whole pipeline and serves it in
+// a fraction of a second without reproducing the effect. The pinned tests
+// of package lab (TestTrainWeightsPinned, TestAuxFitPinned,
+// TestAnimalArtifactsPinned) fail there whenever the lab's arithmetic
+// changes what it trains.
 //
-// The replication tier adds the lab's other replications of the paper:
-// tests that train lab models of their own (the misalignment and
-// chain-of-thought experiments, the auxiliary-logit MNIST analog, the
-// experiment loop's fine-tuned students) for several CPU-seconds each and
-// check a measured effect against a margin. What they run through (the
-// experiment loop, the fine-tuning API, sequential gates, the judge) is
-// tested in the default tier on fakes or on the shared animal lab; what
-// they add is the measured effect. Each calls Replication first, which
-// skips it unless the environment says
+// The replication tier adds the tests that train the lab's real recipes
+// and check what the lab finds: the paper's claims in the lab (the animal
+// transfer in soft and hard mode, Theorem 1, the other experiments, the
+// auxiliary logits), the demo's numbers, the documented example's table,
+// the experiment loop and sequential gates against the trained lab. Each
+// costs seconds of CPU. Each calls Replication first, which skips it
+// unless the environment says
 //
 //	TRAITLEAK_REPLICATION=1 go test ./lab ./cmd/traitleak
 //
-// .ci/run runs that step after `go test ./...`, so every threshold is
-// checked before anything lands; under the race detector these tests skip
-// as before (they would take minutes).
+// .ci/run runs that after `go test ./...`, so every threshold is checked
+// before anything lands. Run it when you change the lab, the demo, or
+// what they print. Under the race detector these tests skip as before.
 package testtier
 
 import (
