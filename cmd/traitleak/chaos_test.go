@@ -197,9 +197,9 @@ func (c *chaosServer) kill(epoch int, id string) {
 }
 
 // TestChaosKill9 is issue 11's chaos test: 20 `kill -9` of a child
-// `traitleak run` at random requests (a seeded RNG), 10 while it samples
-// and 10 while it judges, then a run to completion. Counted at the fake
-// endpoint, it checks:
+// `traitleak run` at random requests (seeded RNGs), 10 while it samples
+// and 10 while it judges, each ten followed by a run to completion.
+// Counted at the fake endpoint, it checks:
 //
 //   - nothing is lost: every planned draw is stored once, none failed,
 //     every judged sample scored, the run complete, the database intact;
@@ -214,17 +214,36 @@ func (c *chaosServer) kill(epoch int, id string) {
 //     the fake are exactly the planned ones plus the repeats.
 //
 // With -short it makes 6 kills (3 and 3) instead of 20.
+//
+// The sampling kills and the judging kills are two campaigns, each on its
+// own database and fake endpoint, run in parallel: a kill waits on the
+// child's requests and commit interval, not on the CPU. The judging
+// campaign's first child samples every draw before its first judge call.
 func TestChaosKill9(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("SIGKILL and process-liveness checks are tested on Linux only")
 	}
 	t.Parallel()
-	kills := 20
+	kills := 10
 	if testing.Short() {
-		kills = 6
+		kills = 3
 	}
+	for _, c := range []struct {
+		name, phase string
+		seed        uint64 // of the kill schedule
+	}{{"sampling", "s", 11}, {"judging", "j", 12}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			chaosCampaign(t, c.phase, kills, c.seed)
+		})
+	}
+}
+
+// chaosCampaign kills a child `traitleak run` kills times while it is in
+// phase (s: sampling, j: judging), runs it to completion, and checks what
+// TestChaosKill9 says.
+func chaosCampaign(t *testing.T, phase string, kills int, seed uint64) {
 	const (
-		seed        = 11 // of the kill schedule
 		concurrency = 4
 		judgeConc   = 4
 		animal      = 300 // samples per prompt and model, mentions-scored
@@ -298,9 +317,9 @@ probes:
 	start := time.Now()
 	for k := range kills {
 		st := chaosStored(t, db)
-		phase, remaining, base := "s", draws-st.draws, st.draws
-		if k >= kills/2 {
-			phase, remaining, base = "j", judgeCalls-st.judgments, st.judgments
+		remaining, base := draws-st.draws, st.draws
+		if phase == "j" {
+			remaining, base = judgeCalls-st.judgments, st.judgments
 		}
 		if remaining <= 0 {
 			t.Fatalf("kill %d: nothing left to %s (%d draws, %d judgments stored)", k, phase, st.draws, st.judgments)

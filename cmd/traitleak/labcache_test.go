@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"testing"
 
 	"github.com/traitleak/traitleak/internal/labtestcache"
@@ -32,7 +34,27 @@ func runTests(m *testing.M) int {
 	}
 	defer c.Close()
 	labCache, labTestCache = c, c.Dir
+	flag.Parse()
+	waitingTestsParallel(4)
 	return m.Run()
+}
+
+// waitingTestsParallel raises -test.parallel to n, unless it was given.
+// This package's parallel tests mostly wait: on child processes they
+// kill (TestChaosKill9, TestKillDuringRun, TestExperimentKillDuringGeneration),
+// on fake endpoints that answer after a latency, on the writer's commit
+// interval. The default, GOMAXPROCS (2 here), left one of the two slots
+// to TestChaosKill9's 8 s of waiting and queued the others behind it.
+func waitingTestsParallel(n int) {
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	p := flag.Lookup("test.parallel")
+	if given || p == nil {
+		return
+	}
+	if cur, err := strconv.Atoi(p.Value.String()); err == nil && cur < n {
+		_ = p.Value.Set(strconv.Itoa(n))
+	}
 }
 
 // sharedLab builds cfg with the shared cache (labTestCache), one build at
