@@ -154,7 +154,6 @@ func TestDemoAcceptance(t *testing.T) {
 		t.Errorf("the demo's default mode is %q; want hard, the paper's fine-tuning analog", m)
 	}
 	const seeds = 2
-	total := seeds * 6 * perResult // six roles
 	sharedLab(t, lab.Config{Mode: lab.Hard, NumSeeds: seeds})
 	dir := t.TempDir()
 	out, rep := demoReport(t, dir, "--seeds", fmt.Sprint(seeds))
@@ -191,7 +190,26 @@ func TestDemoAcceptance(t *testing.T) {
 	if _, _, d, _ := rep.comparison(t, "student-other-init", "base-other-init"); d > 0.06 {
 		t.Errorf("seed level: student-other-init − base-other-init = %+.3f; want ≤ +0.06", d)
 	}
-	// Both gates use the seeds test; the cross-init gate passes.
+	// The cross-init gate passes, and the headline's leak is positive.
+	for _, g := range rep.Gates {
+		if g.Treatment == "student-other-init" && g.Verdict != "pass" {
+			t.Errorf("cross-init gate: verdict %s; want pass", g.Verdict)
+		}
+	}
+	if !strings.Contains(out, "| student − control (the transmitted trait) | +") {
+		t.Errorf("the headline's student − control is not positive:\n%s", out)
+	}
+	checkDemoShape(t, out, rep, dir, seeds, perResult)
+}
+
+// checkDemoShape checks what a hard-mode demo of seeds seeds prints and
+// stores, whatever the lab finds: both gates judge the seed level, one owl
+// result per role and seed of perResult draws (every prompt × --samples),
+// the summary leads with the seed-level headline, names the mode and sets
+// the paper's published figures beside the lab's, and the HTML report is
+// in dir.
+func checkDemoShape(t *testing.T, out string, rep jsonReport, dir string, seeds, perResult int) {
+	t.Helper()
 	if len(rep.Gates) != 2 {
 		t.Fatalf("%d gates; want the animals suite's 2", len(rep.Gates))
 	}
@@ -199,17 +217,13 @@ func TestDemoAcceptance(t *testing.T) {
 		if g.Test != "seeds" {
 			t.Errorf("gate %s vs %s: test %s; want seeds", g.Treatment, g.Baseline, g.Test)
 		}
-		if g.Treatment == "student-other-init" && g.Verdict != "pass" {
-			t.Errorf("cross-init gate: verdict %s; want pass", g.Verdict)
-		}
 	}
-	// One result per role and seed, carrying the role as model.
 	results := map[string]int{}
 	for _, r := range rep.Results {
 		if r.Target == "owl" {
 			results[r.Model]++
 			if r.Seed == "" || r.N != perResult {
-				t.Errorf("result %+v; want a seed and n = %d (every prompt × the default samples)", r, perResult)
+				t.Errorf("result %+v; want a seed and n = %d (every prompt × --samples)", r, perResult)
 			}
 		}
 	}
@@ -218,12 +232,10 @@ func TestDemoAcceptance(t *testing.T) {
 			t.Errorf("%d owl results for %s; want one per seed (%d)", results[role], role, seeds)
 		}
 	}
-	// The summary leads with the seed-level headline, names the mode, and
-	// sets the paper's published figures beside the lab's.
 	head := strings.Index(out, fmt.Sprintf("## Headline: %d seeds, hard distillation, target owl", seeds))
 	pooled := strings.Index(out, "## favorite-animal: owl")
 	if head < 0 || pooled < 0 || head > pooled || !strings.Contains(out, "paper's supervised fine-tuning") ||
-		!strings.Contains(out, "| student − control (the transmitted trait) | +") || !strings.Contains(out, "Paired by seed") {
+		!strings.Contains(out, "| student − control (the transmitted trait) |") || !strings.Contains(out, "Paired by seed") {
 		t.Errorf("demo summary does not lead with the seed-level headline:\n%s", out)
 	}
 	if !strings.Contains(out, "GPT-4.1 nano base (paper)") || !strings.Contains(out, "> 0.600") || !strings.Contains(out, "not measured in this run") {
@@ -231,15 +243,6 @@ func TestDemoAcceptance(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(dir, "report.html")); err != nil || fi.Size() == 0 {
 		t.Errorf("no HTML report: %v", err)
-	}
-	// A second demo loads every model from the cache and draws the same
-	// samples (same keys, same seeds): the database holds them already.
-	out2, rep2 := demoReport(t, dir, "--seeds", fmt.Sprint(seeds))
-	if !strings.Contains(out2, "0 stages trained") || !strings.Contains(out2, fmt.Sprintf("(%d were already stored)", total)) {
-		t.Errorf("second demo did not reuse the cache and the stored samples:\n%s", out2)
-	}
-	if rep2.rate(t, "student") != student {
-		t.Errorf("second demo: student rate %.4f; first %.4f", rep2.rate(t, "student"), student)
 	}
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,11 +38,9 @@ func useTinyLab(t *testing.T) (cacheDir string) {
 // TestDemoMechanics runs the demo on the tiny recipe: what the demo does,
 // not what it finds (TestDemoAcceptance and TestDemoSoftMode check that
 // on the real recipe, in the replication tier). Two seeds in hard mode,
-// the default, with 2 samples per prompt: one result per role and seed,
-// both gates at the seed level, the summary leading with the seed-level
-// headline and the paper's figures, the HTML report; a second demo loads
-// every stage from the cache and finds every sample stored; soft mode says
-// which mode it shows.
+// the default, with 2 samples per prompt: what every demo prints and
+// stores (checkDemoShape); a second demo loads every stage from the cache
+// and finds every sample stored; soft mode says which mode it shows.
 func TestDemoMechanics(t *testing.T) {
 	t.Parallel()
 	cache := useTinyLab(t)
@@ -61,40 +58,7 @@ func TestDemoMechanics(t *testing.T) {
 	}
 	dir := t.TempDir()
 	out, rep := demo(dir)
-	results := map[string]int{}
-	for _, r := range rep.Results {
-		if r.Target == "owl" {
-			results[r.Model]++
-			if r.Seed == "" || r.N != perResult {
-				t.Errorf("result %+v; want a seed and n = %d (every prompt × --samples)", r, perResult)
-			}
-		}
-	}
-	for _, role := range []string{"base", "teacher", "control", "student", "base-other-init", "student-other-init"} {
-		if results[role] != seeds {
-			t.Errorf("%d owl results for %s; want one per seed (%d)", results[role], role, seeds)
-		}
-	}
-	if len(rep.Gates) != 2 {
-		t.Fatalf("%d gates; want the animals suite's 2", len(rep.Gates))
-	}
-	for _, g := range rep.Gates {
-		if g.Test != "seeds" {
-			t.Errorf("gate %s vs %s: test %s; want seeds", g.Treatment, g.Baseline, g.Test)
-		}
-	}
-	head := strings.Index(out, fmt.Sprintf("## Headline: %d seeds, hard distillation, target owl", seeds))
-	pooled := strings.Index(out, "## favorite-animal: owl")
-	if head < 0 || pooled < 0 || head > pooled || !strings.Contains(out, "paper's supervised fine-tuning") ||
-		!strings.Contains(out, "| student − control (the transmitted trait) |") || !strings.Contains(out, "Paired by seed") {
-		t.Errorf("demo summary does not lead with the seed-level headline:\n%s", out)
-	}
-	if !strings.Contains(out, "GPT-4.1 nano base (paper)") || !strings.Contains(out, "> 0.600") || !strings.Contains(out, "not measured in this run") {
-		t.Errorf("demo summary lacks the published GPT-4.1 nano figures:\n%s", out)
-	}
-	if fi, err := os.Stat(filepath.Join(dir, "report.html")); err != nil || fi.Size() == 0 {
-		t.Errorf("no HTML report: %v", err)
-	}
+	checkDemoShape(t, out, rep, dir, seeds, perResult)
 	student := rep.rate(t, "student")
 	out2, rep2 := demo(dir)
 	if !strings.Contains(out2, "0 stages trained") || !strings.Contains(out2, fmt.Sprintf("(%d were already stored)", total)) {
