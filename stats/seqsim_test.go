@@ -6,9 +6,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // TestBetaDrawMoments checks the Beta sampler's mean and variance against
@@ -183,13 +186,17 @@ type seqCell struct {
 
 func (c seqCell) run(t testing.TB, reps int, seed uint64) SeqSimResult {
 	t.Helper()
-	r, err := SimulateSequential(SeqSimConfig{Baseline: c.pb, Treatment: c.pt, ICC: c.icc, Prompts: 50,
-		Gate:       SeqGateConfig{Alpha: 0.05, Bound: c.bound, Rule: SeqMaxIncrease, MaxRounds: c.rounds, PerPrompt: c.perPrompt},
-		Replicates: reps, Seed: seed})
+	r, err := c.simulate(reps, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r
+}
+
+func (c seqCell) simulate(reps int, seed uint64) (SeqSimResult, error) {
+	return SimulateSequential(SeqSimConfig{Baseline: c.pb, Treatment: c.pt, ICC: c.icc, Prompts: 50,
+		Gate:       SeqGateConfig{Alpha: 0.05, Bound: c.bound, Rule: SeqMaxIncrease, MaxRounds: c.rounds, PerPrompt: c.perPrompt},
+		Replicates: reps, Seed: seed})
 }
 
 func betsName(perPrompt bool) string {
@@ -230,16 +237,28 @@ func checkTypeI(t *testing.T, reps int, seed uint64, screen *typeIScreen) string
 	const alpha = 0.05
 	limit := alpha + 3*math.Sqrt(alpha*(1-alpha)/float64(reps))
 	controlFailed := 0
-	for i, c := range boundaryCells() {
-		var r SeqSimResult
-		if screen != nil {
-			r = c.run(t, screen.reps, seed+uint64(i))
-			if r.Errors() > screen.most {
-				r = c.run(t, reps, seed+uint64(i))
+	// Each cell is its own simulation with its own seed: they run
+	// concurrently, and the table keeps their order.
+	cells := boundaryCells()
+	res := make([]SeqSimResult, len(cells))
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, c := range cells {
+		g.Go(func() (err error) {
+			if screen != nil {
+				if res[i], err = c.simulate(screen.reps, seed+uint64(i)); err != nil || res[i].Errors() <= screen.most {
+					return err
+				}
 			}
-		} else {
-			r = c.run(t, reps, seed+uint64(i))
-		}
+			res[i], err = c.simulate(reps, seed+uint64(i))
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cells {
+		r := res[i]
 		e, se := r.Rate(r.Errors())
 		pp, _ := r.Rate(r.Pass)
 		pf, _ := r.Rate(r.Fail)
@@ -350,11 +369,15 @@ func TestSequentialSavings(t *testing.T) {
 		}
 	}
 	for i, c := range cells {
-		r := c.run(t, 2000, 16_100+uint64(i))
-		if med := r.RoundsQuantile(0.5); med > 25 || r.Fail != 2000 {
-			t.Errorf("0.12 → 0.60, ICC %v, %s bets: median %d rounds (want <= 25), %d of 2000 failed (want all)",
-				c.icc, betsName(c.perPrompt), med, r.Fail)
-		}
+		// Each cell is its own simulation with its own seed: in parallel.
+		t.Run(fmt.Sprintf("ICC %v %s", c.icc, betsName(c.perPrompt)), func(t *testing.T) {
+			t.Parallel()
+			r := c.run(t, 2000, 16_100+uint64(i))
+			if med := r.RoundsQuantile(0.5); med > 25 || r.Fail != 2000 {
+				t.Errorf("0.12 → 0.60, ICC %v, %s bets: median %d rounds (want <= 25), %d of 2000 failed (want all)",
+					c.icc, betsName(c.perPrompt), med, r.Fail)
+			}
+		})
 	}
 }
 
@@ -415,14 +438,18 @@ func TestRateCSCoverage(t *testing.T) {
 	const reps = 300
 	limit := 0.05 + 3*math.Sqrt(0.05*0.95/reps)
 	for i, cs := range []RateCSConfig{{Alpha: 0.05}, {Alpha: 0.05, PerPrompt: true, Horizon: 100}} {
-		r, err := SimulateRateCS(RateSimConfig{Rate: 0.12, ICC: 0.2, Prompts: 50, CS: cs, Width: 0.02, MaxRounds: 100,
-			Replicates: reps, Seed: 16_200 + uint64(i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if miss := float64(r.Misses) / reps; miss > limit {
-			t.Errorf("%+v: P(ever excludes 0.12) = %.4f > %.4f", cs, miss, limit)
-		}
+		// Each configuration is its own simulation with its own seed.
+		t.Run(fmt.Sprintf("per-prompt %v", cs.PerPrompt), func(t *testing.T) {
+			t.Parallel()
+			r, err := SimulateRateCS(RateSimConfig{Rate: 0.12, ICC: 0.2, Prompts: 50, CS: cs, Width: 0.02, MaxRounds: 100,
+				Replicates: reps, Seed: 16_200 + uint64(i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if miss := float64(r.Misses) / reps; miss > limit {
+				t.Errorf("%+v: P(ever excludes 0.12) = %.4f > %.4f", cs, miss, limit)
+			}
+		})
 	}
 }
 
