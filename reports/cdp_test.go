@@ -96,8 +96,9 @@ type browser struct {
 	calls    map[int64]chan cdpMessage
 	sessions map[string]*cdpSession
 
-	done chan struct{} // closed when the reader stopped: the browser is gone
-	err  error         // why it stopped; set before done is closed
+	done   chan struct{} // closed when the reader stopped: the browser is gone
+	err    error         // why it stopped; set before done is closed
+	killed error         // why abandon killed it, if it did
 }
 
 // cdpSession collects the events of one attached page, in order.
@@ -206,6 +207,9 @@ func (b *browser) read(r *os.File) {
 	waitErr := b.cmd.Wait()
 	b.mu.Lock()
 	b.err = fmt.Errorf("chromium stopped (exit: %v; devtools pipe: %v)", waitErr, readErr)
+	if b.killed != nil {
+		b.err = fmt.Errorf("chromium was killed: %w", b.killed)
+	}
 	b.mu.Unlock()
 	close(b.done)
 }
@@ -229,6 +233,17 @@ func (b *browser) dispatch(m cdpMessage) {
 		default:
 		}
 	}
+}
+
+// abandon kills a browser that did not answer in time, so that the
+// tests still waiting for it fail at once, with the reason.
+func (b *browser) abandon(reason error) {
+	b.mu.Lock()
+	if b.killed == nil {
+		b.killed = reason
+	}
+	b.mu.Unlock()
+	_ = syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL)
 }
 
 // close kills the browser and its helpers and removes its profile.
@@ -277,7 +292,13 @@ func (b *browser) call(ctx context.Context, sessionID, method string, params, re
 	_, err = b.toChild.Write(append(data, 0))
 	b.writeMu.Unlock()
 	if err != nil {
-		return fmt.Errorf("%s: write to chromium: %w", method, err)
+		// A broken pipe is a browser that stopped: say why.
+		select {
+		case <-b.done:
+			return fmt.Errorf("%s: %w", method, b.err)
+		case <-ctx.Done():
+			return fmt.Errorf("%s: write to chromium: %w", method, err)
+		}
 	}
 	select {
 	case m := <-ch:
@@ -376,6 +397,7 @@ func loadPage(t *testing.T, rec *netRecorder, file string, v pageView) pageLoad 
 		t.Helper()
 		if err != nil {
 			if ctx.Err() != nil {
+				b.abandon(fmt.Errorf("a page did not load within %v: %w", chromiumTimeout, err))
 				t.Fatal(b.failure("chromium did not finish within %v: %v", chromiumTimeout, err))
 			}
 			t.Fatal(b.failure("chromium: %v", err))
@@ -388,6 +410,14 @@ func loadPage(t *testing.T, rec *netRecorder, file string, v pageView) pageLoad 
 	}, &bc))
 	defer func() {
 		// Closes the page too. Its own deadline: the page's may be spent.
+		select {
+		case <-b.done:
+			return // the failure that stopped the browser is reported
+		default:
+			if ctx.Err() != nil {
+				return // abandoned: the timeout is reported
+			}
+		}
 		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer ccancel()
 		if err := b.call(cctx, "", "Target.disposeBrowserContext", map[string]any{"browserContextId": bc.BrowserContextID}, nil); err != nil {
