@@ -8,7 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -25,7 +25,8 @@ import (
 // object ended by a NUL byte. Every page gets its own browser context
 // (its own proxy, cache and cookies) and its own target, so pages of
 // different tests load at once. TestMain kills the browser and its
-// helpers (one process group) when the tests end.
+// helpers (one process group) when the tests end; a test binary killed
+// before that closes the pipe, and Chromium exits when its pipe closes.
 
 // chromiumArgs is the browser's command line. The proxy is set per page
 // (browser context); these flags keep the browser itself from making
@@ -131,8 +132,7 @@ func theBrowser(t *testing.T) *browser {
 	return sharedBrowser.b
 }
 
-// stopSharedBrowser kills the shared browser, if one was started, and
-// returns what it wrote to standard error.
+// stopSharedBrowser kills the shared browser, if one was started.
 func stopSharedBrowser() {
 	sharedBrowser.mu.Lock()
 	defer sharedBrowser.mu.Unlock()
@@ -365,7 +365,7 @@ func (b *browser) waitEvent(ctx context.Context, s *cdpSession, from int, method
 // colour scheme the page is told the user prefers.
 type pageView struct {
 	width, height int    // CSS pixels
-	dark          bool   // prefers-color-scheme: dark, else light
+	dark          bool   // prefers-color-scheme: dark, else light (was --blink-settings=preferredColorScheme=0, else 1)
 	shot          string // where to write a PNG of the viewport; "" for none
 }
 
@@ -429,9 +429,15 @@ func loadPage(t *testing.T, rec *netRecorder, file string, v pageView) pageLoad 
 	var at struct{ SessionID string }
 	must(b.call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": tg.TargetID, "flatten": true}, &at))
 	sid := at.SessionID
+	// No event is lost before this: the page sends none until its
+	// domains are enabled below.
 	s := b.attach(sid)
 	defer b.detach(sid)
 
+	scheme := "light"
+	if v.dark {
+		scheme = "dark"
+	}
 	for _, c := range []struct {
 		method string
 		params any
@@ -442,17 +448,18 @@ func loadPage(t *testing.T, rec *netRecorder, file string, v pageView) pageLoad 
 		{"Log.enable", nil},
 		{"Emulation.setDeviceMetricsOverride", map[string]any{"width": v.width, "height": v.height, "deviceScaleFactor": 1, "mobile": false}},
 		{"Emulation.setScrollbarsHidden", map[string]any{"hidden": true}},
-		{"Emulation.setEmulatedMedia", map[string]any{"features": []map[string]string{{"name": "prefers-color-scheme", "value": map[bool]string{true: "dark", false: "light"}[v.dark]}}}},
+		{"Emulation.setEmulatedMedia", map[string]any{"features": []map[string]string{{"name": "prefers-color-scheme", "value": scheme}}}},
 	} {
 		must(b.call(ctx, sid, c.method, c.params, nil))
 	}
-	// Events of about:blank may still come: wait for the load event of
-	// the file, which comes after the navigation's reply.
+	// Events of about:blank may still come: wait for a load event after
+	// which the page is the file.
 	s.mu.Lock()
 	from := len(s.events)
 	s.mu.Unlock()
+	u := (&url.URL{Scheme: "file", Path: file}).String()
 	var nav struct{ ErrorText string }
-	must(b.call(ctx, sid, "Page.navigate", map[string]any{"url": "file://" + file}, &nav))
+	must(b.call(ctx, sid, "Page.navigate", map[string]any{"url": u}, &nav))
 	if nav.ErrorText != "" {
 		t.Fatalf("navigate to %s: %s", file, nav.ErrorText)
 	}
@@ -461,7 +468,7 @@ func loadPage(t *testing.T, rec *netRecorder, file string, v pageView) pageLoad 
 		must(err)
 		var loc struct{ Result struct{ Value string } }
 		must(b.call(ctx, sid, "Runtime.evaluate", map[string]any{"expression": "location.href", "returnByValue": true}, &loc))
-		if loc.Result.Value == "file://"+file {
+		if loc.Result.Value == u {
 			break
 		}
 		from = i + 1
@@ -564,5 +571,3 @@ func (w *tailBuffer) String() string {
 	defer w.mu.Unlock()
 	return w.buf.String()
 }
-
-var _ io.Writer = (*tailBuffer)(nil)
