@@ -47,22 +47,22 @@ func TestBrowserHistory(t *testing.T) {
 	file := writeFile(t, "history.html", page.Bytes())
 	for _, mode := range []struct {
 		name string
-		flag string
 		dark bool
 	}{
-		{"light", "--blink-settings=preferredColorScheme=1", false},
-		{"dark", "--blink-settings=preferredColorScheme=0", true},
+		{"light", false},
+		{"dark", true},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
 			shot := filepath.Join(t.TempDir(), mode.name+".png")
 			rec := newNetRecorder(t)
-			dom, stderr := runChromium(t, rec, file, mode.flag, "--dump-dom", "--screenshot="+shot, "--window-size=1280,1400", "--hide-scrollbars")
+			got := loadPage(t, rec, file, pageView{width: 1280, height: 1400, dark: mode.dark, shot: shot})
+			dom := got.dom
 			if seen := rec.seen(); len(seen) > 0 {
 				t.Errorf("the history page made %d network requests: %q", len(seen), seen)
 			}
-			if lines := consoleLines(stderr); len(lines) > 0 {
-				t.Errorf("console messages:\n%s", strings.Join(lines, "\n"))
+			if len(got.console) > 0 {
+				t.Errorf("console messages:\n%s", strings.Join(got.console, "\n"))
 			}
 			if !strings.Contains(dom, `id="methods"`) {
 				t.Fatalf("dumped DOM is incomplete (%d bytes)", len(dom))
@@ -142,12 +142,12 @@ func TestBrowserMatrixSorts(t *testing.T) {
 		file := writeFile(t, fmt.Sprintf("matrix-%d.html", i), []byte(html))
 		shot := filepath.Join(t.TempDir(), "matrix.png")
 		rec := newNetRecorder(t)
-		_, stderr := runChromium(t, rec, file, "--screenshot="+shot, "--window-size=1000,900", "--hide-scrollbars")
+		got := loadPage(t, rec, file, pageView{width: 1000, height: 900, shot: shot})
 		if seen := rec.seen(); len(seen) > 0 {
 			t.Errorf("the matrix page made %d network requests: %q", len(seen), seen)
 		}
-		if lines := consoleLines(stderr); len(lines) > 0 {
-			t.Errorf("console messages:\n%s", strings.Join(lines, "\n"))
+		if len(got.console) > 0 {
+			t.Errorf("console messages:\n%s", strings.Join(got.console, "\n"))
 		}
 		shots[i] = decodePNG(t, shot)
 		checkShot(t, shots[i], false, "light")

@@ -2,31 +2,29 @@ package reports
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"html"
 	"image"
 	"image/png"
 	"math"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
 
 // These tests open the HTML report in headless Chromium (Debian's
-// package). Without it they skip locally and fail in CI (CI is set), which
-// must run them. TRAITLEAK_SCREENSHOTS=dir keeps the screenshots.
+// package), one browser for the test binary (cdp_test.go). Without it they
+// skip locally and fail in CI (CI is set), which must run them.
+// TRAITLEAK_SCREENSHOTS=dir keeps the screenshots.
 
 const chromiumBin = "/usr/bin/chromium"
 
-// chromiumTimeout bounds one browser run: a hung browser fails the test.
+// chromiumTimeout bounds the load of one page, every command included: a
+// hung browser fails the test.
 const chromiumTimeout = 30 * time.Second
 
 func needChromium(t *testing.T) {
@@ -39,9 +37,9 @@ func needChromium(t *testing.T) {
 	}
 }
 
-// netRecorder is a loopback listener that Chromium uses as its proxy for
-// every request: any connection it accepts is a request the page (or the
-// browser) tried to make.
+// netRecorder is a loopback listener that a page's browser context uses
+// as its proxy for every request: any connection it accepts is a request
+// the page tried to make.
 type netRecorder struct {
 	ln    net.Listener
 	mu    sync.Mutex
@@ -93,69 +91,6 @@ func (r *netRecorder) seen() []string {
 	return append([]string(nil), r.lines...)
 }
 
-// runChromium opens a local file in headless Chromium with every request
-// sent to rec, and returns its standard output and error. Extra flags
-// choose what it does (--dump-dom, --screenshot).
-func runChromium(t *testing.T, rec *netRecorder, file string, extra ...string) (stdout, stderr string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), chromiumTimeout)
-	defer cancel()
-	args := []string{
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir=" + t.TempDir(),
-		"--enable-logging=stderr", "--v=0",
-		// Every request goes to the recorder, loopback included...
-		"--proxy-server=http://" + rec.ln.Addr().String(),
-		// ...except the reserved .invalid domain, which never resolves:
-		// the browser's own sign-in and component-update services are
-		// pointed there below, so that only the page can reach the
-		// recorder.
-		"--proxy-bypass-list=<-loopback>;*.invalid",
-		"--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-		"--gaia-url=http://gaia.invalid",
-		"--component-updater=url-source=http://updater.invalid",
-		"--optimization-guide-service-get-hints-url=http://hints.invalid",
-		"--optimization-guide-service-get-models-url=http://models.invalid",
-		// Only the last --disable-features counts: list them all here. The
-		// optimization guide fetches hints from googleapis.com on its own.
-		"--disable-features=NetworkTimeServiceQuerying,OptimizationHints,OptimizationHintsFetching," +
-			"OptimizationGuideModelDownloading,OptimizationTargetPrediction",
-	}
-	args = append(append(args, extra...), "file://"+file)
-	cmd := exec.CommandContext(ctx, chromiumBin, args...)
-	cmd.Env = append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS=disabled:") // no session bus to wait for
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 2 * time.Second
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	if cmd.Process != nil {
-		// Chromium's helpers share its process group: end any left over.
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}
-	if ctx.Err() != nil {
-		t.Fatalf("chromium did not finish within %v; stderr:\n%s", chromiumTimeout, errb.String())
-	}
-	if err != nil {
-		t.Fatalf("chromium: %v; stderr:\n%s", err, errb.String())
-	}
-	return out.String(), errb.String()
-}
-
-// consoleLines returns the lines of Chromium's log that report console
-// messages, uncaught exceptions or blocked loads.
-func consoleLines(stderr string) []string {
-	var out []string
-	for _, l := range strings.Split(stderr, "\n") {
-		if strings.Contains(l, "CONSOLE") || strings.Contains(l, "Uncaught") || strings.Contains(l, "Refused to") {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 func writeFile(t *testing.T, name string, data []byte) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
@@ -166,21 +101,44 @@ func writeFile(t *testing.T, name string, data []byte) string {
 }
 
 // TestBrowserDetectors proves that the network and console detectors see
-// what they are meant to see: a page that loads an image from a remote
-// host and throws an error.
+// what they are meant to see, on a page that shows each signal once: an
+// image from a remote host (the recorder), a console.error call
+// (Runtime.consoleAPICalled), an uncaught error (Runtime.exceptionThrown)
+// and an inline script its Content-Security-Policy refuses, as the
+// report's policy (default-src 'none') refuses any (Log.entryAdded).
 func TestBrowserDetectors(t *testing.T) {
 	needChromium(t)
 	t.Parallel()
-	page := writeFile(t, "bad.html", []byte(`<!DOCTYPE html><html><body><p>bad</p>`+
-		`<img src="http://example.com/x.png"><script>throw new Error("deliberate")</script></body></html>`))
+	page := writeFile(t, "bad.html", []byte(`<!DOCTYPE html><html><head>`+
+		`<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'nonce-n1'; img-src http://example.com">`+
+		`</head><body><p>bad</p><img src="http://example.com/x.png">`+
+		`<script nonce="n1">console.error("noisy")</script>`+
+		`<script>document.title = "refused"</script>`+
+		`<script nonce="n1">throw new Error("deliberate")</script></body></html>`))
 	rec := newNetRecorder(t)
-	_, stderr := runChromium(t, rec, page, "--dump-dom")
+	got := loadPage(t, rec, page, pageView{width: 800, height: 600})
 	seen := rec.seen()
 	if !slicesContainsPrefix(seen, "GET http://example.com/x.png") {
 		t.Errorf("the recorder did not see the image request; it saw %q", seen)
 	}
-	if lines := consoleLines(stderr); len(lines) == 0 || !strings.Contains(strings.Join(lines, "\n"), "deliberate") {
-		t.Errorf("the console detector missed the uncaught error; stderr:\n%s", stderr)
+	for _, want := range []struct{ prefix, text string }{
+		{"console.error: ", "noisy"},  // the console.error call
+		{"exception: ", "deliberate"}, // the uncaught Error
+		// The script without the nonce. Chromium 156 words it "Executing
+		// inline script violates the following Content Security Policy
+		// directive …", older ones "Refused to execute inline script …".
+		{"log security error: ", "Content Security Policy"},
+	} {
+		found := false
+		for _, l := range got.console {
+			found = found || strings.HasPrefix(l, want.prefix) && strings.Contains(l, want.text)
+		}
+		if !found {
+			t.Errorf("the console detector missed %q; it saw:\n%s", want.prefix+"…"+want.text+"…", strings.Join(got.console, "\n"))
+		}
+	}
+	if strings.Contains(got.dom, "<title>refused</title>") {
+		t.Error("the refused script ran")
 	}
 }
 
@@ -205,24 +163,23 @@ func TestBrowserReport(t *testing.T) {
 	file := writeFile(t, "report.html", page)
 	for _, mode := range []struct {
 		name string
-		flag string
 		dark bool
 	}{
-		{"light", "--blink-settings=preferredColorScheme=1", false},
-		{"dark", "--blink-settings=preferredColorScheme=0", true},
+		{"light", false},
+		{"dark", true},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
 			shot := filepath.Join(t.TempDir(), mode.name+".png")
 			rec := newNetRecorder(t)
-			dom, stderr := runChromium(t, rec, file, mode.flag, "--dump-dom", "--screenshot="+shot, "--window-size=1280,2400", "--hide-scrollbars")
+			got := loadPage(t, rec, file, pageView{width: 1280, height: 2400, dark: mode.dark, shot: shot})
 			if seen := rec.seen(); len(seen) > 0 {
 				t.Errorf("the report made %d network requests: %q", len(seen), seen)
 			}
-			if lines := consoleLines(stderr); len(lines) > 0 {
-				t.Errorf("console messages while loading the report:\n%s", strings.Join(lines, "\n"))
+			if len(got.console) > 0 {
+				t.Errorf("console messages while loading the report:\n%s", strings.Join(got.console, "\n"))
 			}
-			checkDOM(t, dom)
+			checkDOM(t, got.dom)
 
 			img := decodePNG(t, shot)
 			if b := img.Bounds(); b.Dx() != 1280 || b.Dy() != 2400 {
