@@ -174,12 +174,14 @@ type nesting struct {
 }
 
 // lineStart is a line outside flow collections: its number, the column
-// of its first character, whether it begins with "- ", and whether with
-// ": " (which goccy/go-yaml reads as the value of a key that ends the
-// line above: the line continues that one).
+// of its first character, whether it begins with "- ", whether with ": "
+// (which goccy/go-yaml reads as the value of a key that ends the line
+// above: the line continues that one), and whether its first mark opens a
+// flow collection.
 type lineStart struct {
 	line, col  int
 	dash, cont bool
+	flow       bool
 }
 
 // blockLevel is one indentation level of block collections: the lines
@@ -249,16 +251,17 @@ func (n *nesting) startLine(line, col int, dash, cont bool) {
 		// the last line that ended with one.
 		n.levels[len(n.levels)-1].open = false
 	}
-	n.next, n.pending = lineStart{line, col, dash, cont}, false
+	n.next, n.pending = lineStart{line: line, col: col, dash: dash, cont: cont}, false
 }
 
 // enter places the current line among the indentation levels, at its
 // first mark. A line indented more than the one above is inside it. A
 // line at the same indentation is a sibling of the lines of its kind
-// ("- " or not) there, or, when the line above is of the other kind and
-// ends with an indicator, inside it: "key:" then "- item" is a list in
-// the mapping, and goccy/go-yaml reads "-" then "key:" as a mapping in
-// the list (so a chain of such pairs nests one level a line).
+// ("- " or not) there, or, when the line above ends with an indicator and
+// is of the other kind or the line opens a flow collection, inside it:
+// "key:" then "- item" is a list in the mapping, goccy/go-yaml reads "-"
+// then "key:" as a mapping in the list (so a chain of such pairs nests
+// one level a line), and "key:" then "[...]" as the key's value.
 func (n *nesting) enter() {
 	if n.inFlow > 0 || n.next.line == n.line {
 		return
@@ -284,7 +287,7 @@ func (n *nesting) enter() {
 	top := &n.levels[k-1]
 	base := top.line
 	switch {
-	case top.marks > 0 && top.open && dash != top.dash:
+	case top.marks > 0 && top.open && (dash != top.dash || n.next.flow):
 		base = top.line + top.marks
 	case dash && top.dashBase >= 0:
 		base = top.dashBase
@@ -331,6 +334,9 @@ func (n *nesting) indicator() overflow {
 
 // open records "[" or "{" and returns the limit it exceeds.
 func (n *nesting) open() overflow {
+	if n.inFlow == 0 && n.next.line != n.line {
+		n.next.flow = true // the line's first mark
+	}
 	n.enter()
 	n.value()
 	n.flow = append(n.flow, 1)
