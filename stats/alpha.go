@@ -122,17 +122,23 @@ func KrippendorffAlpha(units [][]float64, metric string, conf float64, reps int,
 			a, _, _ := alphaOf(pu, idx, metric, &scratch)
 			return a
 		})
-		if err != nil {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("no bootstrap interval: %v", err))
-			r.CI.Confidence = conf
-		} else {
-			iv.Method = "percentile bootstrap over units"
-			r.Warnings = append(r.Warnings, iv.Warnings...)
-			r.CI = iv
-		}
+		r.setBootstrap(iv, err, conf)
 	}
 	r.CI.Warnings = r.Warnings
 	return r, nil
+}
+
+// setBootstrap records the percentile bootstrap interval over units, or,
+// when there is none (err), why, keeping the interval without bounds.
+func (r *AlphaResult) setBootstrap(iv Interval, err error, conf float64) {
+	if err != nil {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("no bootstrap interval: %v", err))
+		r.CI.Confidence = conf
+		return
+	}
+	iv.Method = "percentile bootstrap over units"
+	r.Warnings = append(r.Warnings, iv.Warnings...)
+	r.CI = iv
 }
 
 // withinDisagreement returns Σ_{i≠j} δ²(v_i, v_j)/(m - 1) for one unit's

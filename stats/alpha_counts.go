@@ -84,14 +84,7 @@ func KrippendorffAlphaCounts(units []AlphaCount, metric string, conf float64, re
 			}
 		}
 		iv, err := percentileOf(r.Alpha, vals, reps, r.Units, conf)
-		if err != nil {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("no bootstrap interval: %v", err))
-			r.CI.Confidence = conf
-		} else {
-			iv.Method = "percentile bootstrap over units"
-			r.Warnings = append(r.Warnings, iv.Warnings...)
-			r.CI = iv
-		}
+		r.setBootstrap(iv, err, conf)
 	}
 	r.CI.Warnings = r.Warnings
 	return r, nil
