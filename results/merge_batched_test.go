@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/traitleak/traitleak/results"
-	"github.com/traitleak/traitleak/suites"
 )
 
 // TestMergeKeepsBatched merges two databases of one suite whose first
@@ -17,17 +16,7 @@ import (
 // their estimates.
 func TestMergeKeepsBatched(t *testing.T) {
 	t.Parallel()
-	s, err := suites.Parse("s.yaml", []byte(`name: merge
-models:
-  baseline: {base_url: http://127.0.0.1:1/v1, model: base}
-  student:  {base_url: http://127.0.0.1:1/v1, model: student}
-defaults: {n: 2, max_retries: 0}
-probes:
-  - {id: p, prompts: [a, b], samples: 4, score: {mentions: owl}}
-`), "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mergeSuite(t)
 	dir := t.TempDir()
 	a, b, out := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db"), filepath.Join(dir, "out.db")
 	runInto(t, a, s, map[string]string{"base": "Owl.", "student": ""})

@@ -33,6 +33,24 @@ func answering(answers map[string]string) bench.ClientFactory {
 	}
 }
 
+// mergeSuite is the suite of the merge tests: a baseline and a student,
+// 2 prompts × 4 samples at n = 2, no retries.
+func mergeSuite(t *testing.T) *suites.Suite {
+	t.Helper()
+	s, err := suites.Parse("s.yaml", []byte(`name: merge
+models:
+  baseline: {base_url: http://127.0.0.1:1/v1, model: base}
+  student:  {base_url: http://127.0.0.1:1/v1, model: student}
+defaults: {n: 2, max_retries: 0}
+probes:
+  - {id: p, prompts: [a, b], samples: 4, score: {mentions: owl}}
+`), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func runInto(t *testing.T, path string, s *suites.Suite, answers map[string]string) {
 	t.Helper()
 	st, err := results.Open(context.Background(), path)
@@ -52,17 +70,7 @@ func runInto(t *testing.T, path string, s *suites.Suite, answers map[string]stri
 // different successes are conflicts, reported, the first input's kept.
 func TestMergeConflicts(t *testing.T) {
 	t.Parallel()
-	s, err := suites.Parse("s.yaml", []byte(`name: merge
-models:
-  baseline: {base_url: http://127.0.0.1:1/v1, model: base}
-  student:  {base_url: http://127.0.0.1:1/v1, model: student}
-defaults: {n: 2, max_retries: 0}
-probes:
-  - {id: p, prompts: [a, b], samples: 4, score: {mentions: owl}}
-`), "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mergeSuite(t)
 	dir := t.TempDir()
 	a, b, out := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db"), filepath.Join(dir, "out.db")
 	runInto(t, a, s, map[string]string{"base": "", "student": "Owl."})
