@@ -46,21 +46,10 @@ func storeCountsRun(t testing.TB, st *results.Store, src string, hits map[string
 	if err != nil {
 		t.Fatal(err)
 	}
-	prefix := fmt.Sprintf("r%d", len(runs)+1) // sample keys are unique per run
-	suiteJSON, _ := json.Marshal(s)
-	nr := results.NewRun{SuiteName: s.Name, SuiteHash: s.Hash(), SuiteSource: "release.yaml", SuiteJSON: string(suiteJSON), Version: "v0.test", Salt: prefix}
-	if nr.Scorers, err = results.RecordScorers(s); err != nil {
-		t.Fatal(err)
-	}
-	for i, in := range s.Instances() {
-		settings, _ := json.Marshal(in.Settings)
-		nr.Instances = append(nr.Instances, results.InstanceRow{Index: i, Role: in.Role, Seed: in.Seed, Condition: in.Condition,
-			BaseURL: in.BaseURL, ModelID: in.Model, Settings: string(settings)})
-	}
+	prefix := fmt.Sprintf("r%d", len(runs)+1)       // sample keys are unique per run
+	nr := newRunOf(t, s, "release.yaml", "v0.test") // one probe
+	nr.Salt = prefix
 	p := s.Probes[0]
-	for i, text := range p.Prompts.Texts {
-		nr.Prompts = append(nr.Prompts, results.PromptRow{Probe: p.ID, Index: i, Text: text})
-	}
 	var samples []results.Sample
 	for m, in := range nr.Instances {
 		k := 0

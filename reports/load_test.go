@@ -179,21 +179,7 @@ func randomRun(t *testing.T, st *results.Store, seed uint64) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	suiteJSON, _ := json.Marshal(s)
-	nr := results.NewRun{SuiteName: s.Name, SuiteHash: s.Hash(), SuiteSource: "random.yaml", SuiteJSON: string(suiteJSON), Version: "v0.test"}
-	if nr.Scorers, err = results.RecordScorers(s); err != nil {
-		t.Fatal(err)
-	}
-	for i, in := range s.Instances() {
-		settings, _ := json.Marshal(in.Settings)
-		nr.Instances = append(nr.Instances, results.InstanceRow{Index: i, Role: in.Role, Seed: in.Seed, Condition: in.Condition,
-			BaseURL: in.BaseURL, ModelID: in.Model, Settings: string(settings)})
-	}
-	for _, p := range s.Probes {
-		for i, text := range p.Prompts.Texts {
-			nr.Prompts = append(nr.Prompts, results.PromptRow{Probe: p.ID, Index: i, Text: text})
-		}
-	}
+	nr := newRunOf(t, s, "random.yaml", "v0.test")
 	for _, p := range s.Probes {
 		for m := range nr.Instances {
 			for i := range p.Prompts.Texts {

@@ -2,7 +2,6 @@ package reports
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -167,19 +166,9 @@ func storeJudgedSeqRun(b *testing.B, st *results.Store, samples int) int64 {
 	if err != nil {
 		b.Fatal(err)
 	}
-	suiteJSON, _ := json.Marshal(s)
-	nr := results.NewRun{SuiteName: s.Name, SuiteHash: s.Hash(), SuiteSource: "judged.yaml", SuiteJSON: string(suiteJSON), Version: "v0.bench"}
-	if nr.Scorers, err = results.RecordScorers(s); err != nil {
-		b.Fatal(err)
-	}
-	for i, in := range s.Instances() {
-		nr.Instances = append(nr.Instances, results.InstanceRow{Index: i, Role: in.Role, Seed: in.Seed, Condition: in.Condition,
-			BaseURL: in.BaseURL, ModelID: in.Model, Settings: `{}`})
-	}
-	for _, p := range s.Probes {
-		for i, text := range p.Prompts.Texts {
-			nr.Prompts = append(nr.Prompts, results.PromptRow{Probe: p.ID, Index: i, Text: text})
-		}
+	nr := newRunOf(b, s, "judged.yaml", "v0.bench")
+	for i := range nr.Instances {
+		nr.Instances[i].Settings = `{}`
 	}
 	for m := range nr.Instances {
 		for _, p := range s.Probes {

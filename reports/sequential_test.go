@@ -51,19 +51,9 @@ func storeSeqRun(t *testing.T, st *results.Store) (int64, map[string]bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	suiteJSON, _ := json.Marshal(s)
-	nr := results.NewRun{SuiteName: s.Name, SuiteHash: s.Hash(), SuiteSource: "seq.yaml", SuiteJSON: string(suiteJSON), Version: "v0.test"}
-	if nr.Scorers, err = results.RecordScorers(s); err != nil {
-		t.Fatal(err)
-	}
-	for i, in := range s.Instances() {
-		nr.Instances = append(nr.Instances, results.InstanceRow{Index: i, Role: in.Role, Seed: in.Seed, Condition: in.Condition,
-			BaseURL: in.BaseURL, ModelID: in.Model, Settings: `{"temperature":1}`})
-	}
-	for _, p := range s.Probes {
-		for i, text := range p.Prompts.Texts {
-			nr.Prompts = append(nr.Prompts, results.PromptRow{Probe: p.ID, Index: i, Text: text})
-		}
+	nr := newRunOf(t, s, "seq.yaml", "v0.test")
+	for i := range nr.Instances {
+		nr.Instances[i].Settings = `{"temperature":1}`
 	}
 	key := func(m int, probe string, p, d int) string { return fmt.Sprintf("m%d-%s-p%d-d%d", m, probe, p, d) }
 	for m := range nr.Instances {

@@ -73,6 +73,36 @@ gates:
   - {probe: em, treatment: student, baseline: base, max_increase: 0.1}
 `
 
+// newRunOf is the record the engine starts a run of s with, for tests
+// that store samples by hand: the suite (source, hash, JSON), its scorers,
+// its instances with their settings as JSON, and every probe's prompts.
+// The plan is the caller's.
+func newRunOf(tb testing.TB, s *suites.Suite, source, version string) results.NewRun {
+	tb.Helper()
+	suiteJSON, err := json.Marshal(s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	nr := results.NewRun{SuiteName: s.Name, SuiteHash: s.Hash(), SuiteSource: source, SuiteJSON: string(suiteJSON), Version: version}
+	if nr.Scorers, err = results.RecordScorers(s); err != nil {
+		tb.Fatal(err)
+	}
+	for i, in := range s.Instances() {
+		settings, err := json.Marshal(in.Settings)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		nr.Instances = append(nr.Instances, results.InstanceRow{Index: i, Role: in.Role, Seed: in.Seed, Condition: in.Condition,
+			BaseURL: in.BaseURL, ModelID: in.Model, Settings: string(settings)})
+	}
+	for _, p := range s.Probes {
+		for i, text := range p.Prompts.Texts {
+			nr.Prompts = append(nr.Prompts, results.PromptRow{Probe: p.ID, Index: i, Text: text})
+		}
+	}
+	return nr
+}
+
 // storeRun records a run of storedSuite as the engine does: the run with
 // its scorers, samples with their scores, judge calls and the links from
 // each judged sample to its calls. One draw fails, one is never drawn,
@@ -84,21 +114,7 @@ func storeRun(t *testing.T, st *results.Store) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	suiteJSON, _ := json.Marshal(s)
-	nr := results.NewRun{SuiteName: s.Name, SuiteHash: s.Hash(), SuiteSource: "stored.yaml", SuiteJSON: string(suiteJSON), Version: "v0.test"}
-	if nr.Scorers, err = results.RecordScorers(s); err != nil {
-		t.Fatal(err)
-	}
-	for i, in := range s.Instances() {
-		settings, _ := json.Marshal(in.Settings)
-		nr.Instances = append(nr.Instances, results.InstanceRow{Index: i, Role: in.Role, Seed: in.Seed, Condition: in.Condition,
-			BaseURL: in.BaseURL, ModelID: in.Model, Settings: string(settings)})
-	}
-	for _, p := range s.Probes {
-		for i, text := range p.Prompts.Texts {
-			nr.Prompts = append(nr.Prompts, results.PromptRow{Probe: p.ID, Index: i, Text: text})
-		}
-	}
+	nr := newRunOf(t, s, "stored.yaml", "v0.test")
 	key := func(m int, probe string, p, d int) string { return fmt.Sprintf("m%d-%s-p%d-d%d", m, probe, p, d) }
 	for m := range nr.Instances {
 		for _, p := range s.Probes {
