@@ -52,6 +52,7 @@ type RunData struct {
 	Prices      []results.RunPrice
 	RateChanges []results.RateChange
 
+	bounds   loadBounds                    // zero: the defaults (tests lower them: see load)
 	scorerOf map[string]*results.RunScorer // by probe; built by scorer
 	byTarget map[CellKey][]CellKey         // cells by probe and target (Instance, Prompt zero); built by cellsOf
 }
@@ -78,6 +79,8 @@ type Ratings struct {
 	// score under Targets[0] or Targets[j] by these two scores: alpha's
 	// units, counted, for runs too large to keep Values.
 	Scores []map[ScorePair]int
+
+	keep int // the samples whose scores Values keeps: maxRatingSamples unless a test lowers it
 }
 
 // ScorePair is the numeric scores of one sample under two judges; a
@@ -92,13 +95,14 @@ type ScorePair struct {
 // order (Values), 8 bytes per target each: up to it, alpha's bootstrap
 // resamples them by position, as it always did; past it, alpha is
 // computed from their counts (Ratings.Scores), in memory that grows with
-// the distinct pairs of scores and not with the samples. A variable for
-// tests.
-var maxRatingSamples = 20_000
+// the distinct pairs of scores and not with the samples. Tests lower it
+// (loadBounds).
+const maxRatingSamples = 20_000
 
-// newRatings returns empty ratings of targets.
-func newRatings(targets []string) *Ratings {
-	r := &Ratings{Targets: targets, Pairs: make([]map[[2]string]int, len(targets)-1), Scores: make([]map[ScorePair]int, len(targets)-1)}
+// newRatings returns empty ratings of targets, keeping the scores of at
+// most keep samples in order.
+func newRatings(targets []string, keep int) *Ratings {
+	r := &Ratings{Targets: targets, keep: keep, Pairs: make([]map[[2]string]int, len(targets)-1), Scores: make([]map[ScorePair]int, len(targets)-1)}
 	for j := range r.Pairs {
 		r.Pairs[j] = map[[2]string]int{}
 		r.Scores[j] = map[ScorePair]int{}
@@ -133,7 +137,7 @@ func (r *Ratings) add(verdicts []string, n int, values []float64) {
 	}
 	switch {
 	case r.Counted:
-	case len(r.Values) >= maxRatingSamples*len(r.Targets):
+	case len(r.Values) >= r.keep*len(r.Targets):
 		r.Values, r.Counted = nil, true
 	default:
 		r.Values = append(r.Values, values...)
@@ -144,7 +148,7 @@ func (r *Ratings) add(verdicts []string, n int, values []float64) {
 func (d *RunData) ratings(probe string, targets []string) *Ratings {
 	r := d.Ratings[probe]
 	if r == nil {
-		r = newRatings(targets)
+		r = newRatings(targets, d.bounds.ratingsOrDefault())
 		if d.Ratings == nil {
 			d.Ratings = map[string]*Ratings{}
 		}
@@ -285,12 +289,39 @@ func (o *openedRun) rows(ctx context.Context, store *results.Store) iter.Seq2[*r
 // run, so later edits of the suite file do not change the report. The
 // result is the one Add gives for every draw of the run in Rows order.
 func Load(ctx context.Context, store *results.Store, runID int64) (*RunData, error) {
+	return load(ctx, store, runID, loadBounds{})
+}
+
+// loadBounds are the bounds on what Load holds at once; a zero field is
+// the default. Tests lower them to load small runs as Load loads large
+// ones.
+type loadBounds struct {
+	ratings   int // rated samples per probe whose scores Ratings keep in order (maxRatingSamples)
+	seqWindow int // draws per window of the sequential replay (seqWindowDraws)
+}
+
+func (b loadBounds) ratingsOrDefault() int {
+	if b.ratings <= 0 {
+		return maxRatingSamples
+	}
+	return b.ratings
+}
+
+func (b loadBounds) seqWindowOrDefault() int {
+	if b.seqWindow <= 0 {
+		return seqWindowDraws
+	}
+	return b.seqWindow
+}
+
+// load is Load within bounds.
+func load(ctx context.Context, store *results.Store, runID int64, bounds loadBounds) (*RunData, error) {
 	o, err := openRun(ctx, store, runID)
 	if err != nil {
 		return nil, err
 	}
 	d := &RunData{Run: *o.run, Suite: o.suite, Instances: o.instances, Prompts: o.prompts, Scorers: o.scorers,
-		Cells: map[CellKey]*Cell{}, Usage: map[int]*Usage{}, Examples: map[ExampleKey][]Example{}}
+		Cells: map[CellKey]*Cell{}, Usage: map[int]*Usage{}, Examples: map[ExampleKey][]Example{}, bounds: bounds}
 	cells, err := store.PlanCells(ctx, runID)
 	if err != nil {
 		return nil, err

@@ -20,13 +20,19 @@ import (
 // every planned draw, in Rows order, through Add. Load must give the same.
 func rowsData(t *testing.T, st *results.Store, runID int64) *RunData {
 	t.Helper()
+	return rowsDataWithin(t, st, runID, loadBounds{})
+}
+
+// rowsDataWithin is rowsData within bounds, as load holds them.
+func rowsDataWithin(t *testing.T, st *results.Store, runID int64, bounds loadBounds) *RunData {
+	t.Helper()
 	ctx := context.Background()
 	o, err := openRun(ctx, st, runID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := &RunData{Run: *o.run, Suite: o.suite, Instances: o.instances, Prompts: o.prompts, Scorers: o.scorers,
-		Cells: map[CellKey]*Cell{}, Usage: map[int]*Usage{}, Examples: map[ExampleKey][]Example{}}
+		Cells: map[CellKey]*Cell{}, Usage: map[int]*Usage{}, Examples: map[ExampleKey][]Example{}, bounds: bounds}
 	for row, err := range o.rows(ctx, st) {
 		if err != nil {
 			t.Fatal(err)

@@ -155,7 +155,7 @@ func (d *RunData) loadSequential(ctx context.Context, store *results.Store, o *o
 			cells = max(cells, len(d.Instances)*prompts[r.Probe])
 		}
 	}
-	window := max(1, seqWindowDraws/cells)
+	window := max(1, d.bounds.seqWindowOrDefault()/cells)
 	for from := 0; ; from += window {
 		for _, probe := range probes {
 			for pd, err := range store.ProbeDraws(ctx, d.Run.ID, probe, o.scorerIDs[probe], ruled[probe], from, from+window) {
@@ -176,9 +176,9 @@ func (d *RunData) loadSequential(ctx context.Context, store *results.Store, o *o
 
 // seqWindowDraws is about the number of draws loadSequential reads per
 // window (per probe): enough to make each query worth its setup, few
-// enough that a window's outcomes (a byte each) stay small. A variable
-// so that tests can replay small runs in many windows.
-var seqWindowDraws = 1 << 14
+// enough that a window's outcomes (a byte each) stay small. Tests lower
+// it (loadBounds) to replay small runs in many windows.
+const seqWindowDraws = 1 << 14
 
 // sequentialResults attaches each sequential gate's decision to its gate,
 // which it then decides, and lists the stop-for-width rules.

@@ -78,12 +78,10 @@ func TestSequentialWindows(t *testing.T) {
 	if len(want) != 3 || !want[0].Done() || want[1].Blocked == nil || want[1].Blocked.Round != 2 || want[2].Rounds < 2 {
 		t.Fatalf("oracle states = %+v; want the leak gate done, the flaky gate waiting at round 2, the width rule past round 1", want)
 	}
-	defer func(w int) { seqWindowDraws = w }(seqWindowDraws)
 	// 15 plan cells (3 instances × 5 prompts) per probe: windows of
 	// seqWindowDraws/15 draws.
 	for _, draws := range []int{1, 30, 45, 450, 1 << 14} {
-		seqWindowDraws = draws
-		d, err := Load(ctx, st, runID)
+		d, err := load(ctx, st, runID, loadBounds{seqWindow: draws})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,7 +119,6 @@ func statesString(states []sequential.State) string {
 func TestAgreementCounted(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	defer func(n int) { maxRatingSamples = n }(maxRatingSamples)
 	for seed := range uint64(6) {
 		st, _ := openTestStore(t)
 		runID := randomRun(t, st, seed)
@@ -136,7 +133,6 @@ func TestAgreementCounted(t *testing.T) {
 			}
 			return a.Agreements
 		}
-		maxRatingSamples = 20_000
 		d, err := Load(ctx, st, runID)
 		if err != nil {
 			t.Fatal(err)
@@ -145,14 +141,13 @@ func TestAgreementCounted(t *testing.T) {
 			t.Fatalf("seed %d: ratings counted under the default bound", seed)
 		}
 		want := analyze(d)[0]
-		maxRatingSamples = 10
-		if d, err = Load(ctx, st, runID); err != nil {
+		if d, err = load(ctx, st, runID, loadBounds{ratings: 10}); err != nil {
 			t.Fatal(err)
 		}
 		if r := d.Ratings["em"]; !r.Counted || r.Values != nil {
 			t.Fatalf("seed %d: %d values kept past the bound of 10 samples", seed, len(r.Values)/2)
 		}
-		if g, w := dumpData(d), dumpData(rowsData(t, st, runID)); g != w {
+		if g, w := dumpData(d), dumpData(rowsDataWithin(t, st, runID, loadBounds{ratings: 10})); g != w {
 			t.Fatalf("seed %d: Load differs from Add over Rows:\n%s", seed, lineDiff(g, w))
 		}
 		got := analyze(d)[0]
