@@ -14,7 +14,7 @@ import (
 // and the code paths, not the accuracy thresholds (TestAuxFitPinned pins
 // the training's arithmetic).
 func TestAuxLogitSubliminalLearning(t *testing.T) {
-	if on, err := testtier.Enabled(); err != nil || !on || raceEnabled {
+	if on, err := testtier.Enabled(testtier.ReplicationEnv); err != nil || !on || raceEnabled {
 		res, err := RunAux(context.Background(), AuxConfig{Seeds: []int{1, 2}, Train: 500, Test: 200, Noise: 500, TeacherEpochs: 1, StudentEpochs: 1})
 		if err != nil || len(res.Seeds) != 2 {
 			t.Fatalf("RunAux: %v, %+v", err, res)

@@ -14,12 +14,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/traitleak/traitleak/internal/testtier"
 )
 
 // These tests open the HTML report in headless Chromium (Debian's
-// package), one browser for the test binary (cdp_test.go). Without it they
-// skip locally and fail in CI (CI is set), which must run them.
-// TRAITLEAK_SCREENSHOTS=dir keeps the screenshots.
+// package), one browser for the test binary (cdp_test.go). They are the
+// system tier's (internal/testtier: TRAITLEAK_SYSTEM=1 runs them). Without
+// Chromium they skip locally and fail in CI (CI is set), which must run
+// them. TRAITLEAK_SCREENSHOTS=dir keeps the screenshots.
 
 const chromiumBin = "/usr/bin/chromium"
 
@@ -27,8 +30,11 @@ const chromiumBin = "/usr/bin/chromium"
 // hung browser fails the test.
 const chromiumTimeout = 30 * time.Second
 
+// needChromium skips t unless the system tier is on, and then unless
+// Chromium is installed (outside CI).
 func needChromium(t *testing.T) {
 	t.Helper()
+	testtier.System(t)
 	if _, err := os.Stat(chromiumBin); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("CI must run the browser tests: %v (apt-get install chromium)", err)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/traitleak/traitleak/bench"
 	"github.com/traitleak/traitleak/bench/benchtest"
+	"github.com/traitleak/traitleak/internal/testtier"
 	"github.com/traitleak/traitleak/results"
 )
 
@@ -220,6 +221,7 @@ func (c *chaosServer) kill(epoch int, id string) {
 // child's requests and commit interval, not on the CPU. The judging
 // campaign's first child samples every draw before its first judge call.
 func TestChaosKill9(t *testing.T) {
+	testtier.System(t) // seconds of CPU: the system tier
 	if runtime.GOOS != "linux" {
 		t.Skip("SIGKILL and process-liveness checks are tested on Linux only")
 	}

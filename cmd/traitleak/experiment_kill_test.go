@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/traitleak/traitleak/bench/benchtest"
+	"github.com/traitleak/traitleak/internal/testtier"
 	"github.com/traitleak/traitleak/results"
 )
 
@@ -71,6 +72,7 @@ func queryInt(db, q string) int {
 // SIGKILL while it samples the teachers, and resumes: exactly the
 // completions not stored are requested again, none stored twice.
 func TestExperimentKillDuringGeneration(t *testing.T) {
+	testtier.System(t) // seconds of CPU: the system tier
 	if runtime.GOOS != "linux" {
 		t.Skip("SIGKILL is tested on Linux only")
 	}

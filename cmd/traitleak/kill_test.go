@@ -19,6 +19,7 @@ import (
 
 	"github.com/traitleak/traitleak/bench"
 	"github.com/traitleak/traitleak/bench/benchtest"
+	"github.com/traitleak/traitleak/internal/testtier"
 	"github.com/traitleak/traitleak/results"
 )
 
@@ -39,6 +40,7 @@ func TestMain(m *testing.M) {
 // gone)", and resumes to completion without sampling any stored draw
 // again.
 func TestKillDuringRun(t *testing.T) {
+	testtier.System(t) // seconds of CPU: the system tier
 	if runtime.GOOS != "linux" {
 		t.Skip("SIGKILL and process-liveness checks are tested on Linux only")
 	}
