@@ -132,6 +132,10 @@ type Store struct {
 	path     string
 	file     string // the database file's absolute path: see own
 	readOnly bool   // OpenReadOnly: db and rdb are one read-only pool
+	// stmts holds the prepared per-cell reader queries (stmts.go), and
+	// scorerIDs the scorer row ids found so far.
+	stmts     stmtCache
+	scorerIDs scorerIDCache
 }
 
 // Open opens or creates the database at path and checks its schema
@@ -175,6 +179,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open results database %s: %w", path, err)
 	}
 	rdb.SetMaxOpenConns(4)
+	// Idle readers stay open (database/sql keeps 2 by default), so the
+	// statements prepared on them (stmts.go) stay prepared.
+	rdb.SetMaxIdleConns(4)
 	s.rdb = rdb
 	return s, nil
 }
@@ -269,10 +276,11 @@ func (s *Store) create(ctx context.Context) error {
 // Close checkpoints the WAL and closes the database (a read-only store
 // only closes it).
 func (s *Store) Close() error {
+	serr := s.stmts.close()
 	if s.readOnly {
-		return s.db.Close()
+		return errors.Join(s.db.Close(), serr)
 	}
-	rerr := s.rdb.Close()
+	rerr := errors.Join(s.rdb.Close(), serr)
 	_, _ = s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
 	if err := s.db.Close(); err != nil {
 		return err
