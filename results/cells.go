@@ -95,27 +95,14 @@ func (s *Store) cellTally(ctx context.Context, runID int64, c PlanCell, scorer s
 	if err != nil {
 		return t, err
 	}
-	var cols, joins strings.Builder
 	args := []any{runID, c.first, c.last, c.modelID, c.promptID, sid}
-	for j, target := range targets {
-		n := "c" + strconv.Itoa(j)
-		hit := n + ".valid AND " + n + ".hit"
-		fmt.Fprintf(&cols, `, count(%[1]s.target), coalesce(sum(%[1]s.valid), 0), coalesce(sum(%[2]s), 0),
-			count(CASE WHEN %[2]s THEN %[1]s.value END), min(CASE WHEN %[2]s THEN %[1]s.value END), max(CASE WHEN %[2]s THEN %[1]s.value END)`, n, hit)
-		fmt.Fprintf(&joins, " LEFT JOIN scores %[1]s ON %[1]s.sample_id = s.id AND %[1]s.scorer_id = ?6 AND %[1]s.target = ?%[2]d AND s.error IS NULL", n, len(args)+1)
+	for _, target := range targets {
 		args = append(args, target)
 	}
-	// Latencies are rounded half away from zero to the nanosecond, as
-	// fromMS rounds them (math.Round): exact for latencies of 1 ns and up.
-	ok := "CASE WHEN s.error IS NULL THEN "
-	q := `SELECT count(*), count(s.id), count(s.error),
-			coalesce(sum(` + ok + `s.prompt_tokens END), 0), coalesce(sum(` + ok + `s.completion_tokens END), 0),
-			coalesce(sum(` + ok + `CAST(s.latency_ms * 1e6 + (CASE WHEN s.latency_ms < 0 THEN -0.5 ELSE 0.5 END) AS INTEGER) END), 0),
-			coalesce(sum(` + ok + `s.attempts END), 0),
-			coalesce(sum(CASE WHEN s.error IS NULL AND s.batched THEN s.prompt_tokens END), 0),
-			coalesce(sum(CASE WHEN s.error IS NULL AND s.batched THEN s.completion_tokens END), 0)` + cols.String() + `
-		FROM run_samples rs LEFT JOIN samples s ON ` + sampleOf + joins.String() + `
-		WHERE ` + cellWhere
+	q, err := s.readStmt(ctx, "tally:"+strconv.Itoa(len(targets)), func() string { return tallyQuery(len(targets)) })
+	if err != nil {
+		return t, err
+	}
 	dest := []any{&t.Planned, &t.Stored, &t.Failed, &t.PromptTokens, &t.CompletionTokens, &t.Latency, &t.Attempts,
 		&t.BatchedPromptTokens, &t.BatchedCompletionTokens}
 	lo := make([]sql.NullFloat64, len(targets))
@@ -124,7 +111,7 @@ func (s *Store) cellTally(ctx context.Context, runID int64, c PlanCell, scorer s
 		tt := &t.Targets[j]
 		dest = append(dest, &tt.Scored, &tt.Valid, &tt.Hits, &tt.HitValues, &lo[j], &hi[j])
 	}
-	if err := s.rdb.QueryRowContext(ctx, q, args...).Scan(dest...); err != nil {
+	if err := q.QueryRowContext(ctx, args...).Scan(dest...); err != nil {
 		return t, err
 	}
 	for j := range t.Targets {
@@ -147,14 +134,44 @@ func (s *Store) cellTally(ctx context.Context, runID int64, c PlanCell, scorer s
 	return t, nil
 }
 
+// tallyQuery is the query of cellTally for n targets: the cell ?2..?5 of
+// run ?1, with the scores under scorer row id ?6 of targets ?7, ?8, ….
+func tallyQuery(n int) string {
+	var cols, joins strings.Builder
+	for j := range n {
+		c := "c" + strconv.Itoa(j)
+		hit := c + ".valid AND " + c + ".hit"
+		fmt.Fprintf(&cols, `, count(%[1]s.target), coalesce(sum(%[1]s.valid), 0), coalesce(sum(%[2]s), 0),
+			count(CASE WHEN %[2]s THEN %[1]s.value END), min(CASE WHEN %[2]s THEN %[1]s.value END), max(CASE WHEN %[2]s THEN %[1]s.value END)`, c, hit)
+		fmt.Fprintf(&joins, " LEFT JOIN scores %[1]s ON %[1]s.sample_id = s.id AND %[1]s.scorer_id = ?6 AND %[1]s.target = ?%[2]d AND s.error IS NULL", c, 7+j)
+	}
+	// Latencies are rounded half away from zero to the nanosecond, as
+	// fromMS rounds them (math.Round): exact for latencies of 1 ns and up.
+	ok := "CASE WHEN s.error IS NULL THEN "
+	return `SELECT count(*), count(s.id), count(s.error),
+			coalesce(sum(` + ok + `s.prompt_tokens END), 0), coalesce(sum(` + ok + `s.completion_tokens END), 0),
+			coalesce(sum(` + ok + `CAST(s.latency_ms * 1e6 + (CASE WHEN s.latency_ms < 0 THEN -0.5 ELSE 0.5 END) AS INTEGER) END), 0),
+			coalesce(sum(` + ok + `s.attempts END), 0),
+			coalesce(sum(CASE WHEN s.error IS NULL AND s.batched THEN s.prompt_tokens END), 0),
+			coalesce(sum(CASE WHEN s.error IS NULL AND s.batched THEN s.completion_tokens END), 0)` + cols.String() + `
+		FROM run_samples rs LEFT JOIN samples s ON ` + sampleOf + joins.String() + `
+		WHERE ` + cellWhere
+}
+
 // invalidLabels counts the invalid scores of a cell's successful draws
 // under target by label; args are the cell's query arguments ?1..?6.
 func (s *Store) invalidLabels(ctx context.Context, args []any, target string) (map[string]int, error) {
 	out := map[string]int{}
-	err := queryEach(s.rdb.QueryContext(ctx, `SELECT c.label, count(*) FROM run_samples rs
-		JOIN samples s ON `+sampleOf+` AND s.error IS NULL
+	q, err := s.readStmt(ctx, "invalid", func() string {
+		return `SELECT c.label, count(*) FROM run_samples rs
+		JOIN samples s ON ` + sampleOf + ` AND s.error IS NULL
 		JOIN scores c ON c.sample_id = s.id AND c.scorer_id = ?6 AND c.target = ?7 AND NOT c.valid
-		WHERE `+cellWhere+` GROUP BY c.label`, append(slices.Clone(args), target)...))(func(r *sql.Rows) error {
+		WHERE ` + cellWhere + ` GROUP BY c.label`
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = queryEach(q.QueryContext(ctx, append(slices.Clone(args), target)...))(func(r *sql.Rows) error {
 		var label string
 		var n int
 		if err := r.Scan(&label, &n); err != nil {
@@ -170,19 +187,12 @@ func (s *Store) invalidLabels(ctx context.Context, args []any, target string) (m
 // under each of n targets; args are the cell's query arguments and the
 // targets, as cellTally builds them.
 func (s *Store) jointClasses(ctx context.Context, args []any, n int) ([]JointClass, error) {
-	var cols, joins strings.Builder
-	for j := range n {
-		c := "c" + strconv.Itoa(j)
-		if j > 0 {
-			cols.WriteString(", ")
-		}
-		fmt.Fprintf(&cols, "%[1]s.target IS NOT NULL, coalesce(%[1]s.valid, 0), coalesce(%[1]s.hit, 0), coalesce(%[1]s.label, '')", c)
-		fmt.Fprintf(&joins, " LEFT JOIN scores %[1]s ON %[1]s.sample_id = s.id AND %[1]s.scorer_id = ?6 AND %[1]s.target = ?%[2]d", c, 7+j)
+	q, err := s.readStmt(ctx, "joint:"+strconv.Itoa(n), func() string { return jointQuery(n) })
+	if err != nil {
+		return nil, err
 	}
 	var out []JointClass
-	err := queryEach(s.rdb.QueryContext(ctx, `SELECT `+cols.String()+`, count(*) FROM run_samples rs
-		JOIN samples s ON `+sampleOf+` AND s.error IS NULL`+joins.String()+`
-		WHERE `+cellWhere+` GROUP BY `+cols.String(), args...))(func(r *sql.Rows) error {
+	err = queryEach(q.QueryContext(ctx, args...))(func(r *sql.Rows) error {
 		jc := JointClass{Scores: make([]ScoreClass, n)}
 		dest := make([]any, 0, 4*n+1)
 		for j := range jc.Scores {
@@ -196,6 +206,23 @@ func (s *Store) jointClasses(ctx context.Context, args []any, n int) ([]JointCla
 		return nil
 	})
 	return out, err
+}
+
+// jointQuery is the query of jointClasses for n targets, with the
+// arguments of tallyQuery.
+func jointQuery(n int) string {
+	var cols, joins strings.Builder
+	for j := range n {
+		c := "c" + strconv.Itoa(j)
+		if j > 0 {
+			cols.WriteString(", ")
+		}
+		fmt.Fprintf(&cols, "%[1]s.target IS NOT NULL, coalesce(%[1]s.valid, 0), coalesce(%[1]s.hit, 0), coalesce(%[1]s.label, '')", c)
+		fmt.Fprintf(&joins, " LEFT JOIN scores %[1]s ON %[1]s.sample_id = s.id AND %[1]s.scorer_id = ?6 AND %[1]s.target = ?%[2]d", c, 7+j)
+	}
+	return `SELECT ` + cols.String() + `, count(*) FROM run_samples rs
+		JOIN samples s ON ` + sampleOf + ` AND s.error IS NULL` + joins.String() + `
+		WHERE ` + cellWhere + ` GROUP BY ` + cols.String()
 }
 
 // CellQuery selects what CellSamples reads.

@@ -324,14 +324,32 @@ func (s *Store) Rows(ctx context.Context, runID int64, scorerFor func(probe stri
 }
 
 // scorerRowID returns the row id of the named scorer, -1 when it has
-// stored no scores.
+// stored no scores. A found id is remembered (see scorerIDCache); -1 is
+// not, as a writer may add the scorer later.
 func (s *Store) scorerRowID(ctx context.Context, name string) (int64, error) {
-	var id int64
+	c := &s.scorerIDs
+	c.mu.Lock()
+	id, ok := c.ids[name]
+	c.mu.Unlock()
+	if ok {
+		return id, nil
+	}
 	err := s.rdb.QueryRowContext(ctx, `SELECT id FROM scorers WHERE name = ?`, name).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return -1, nil
 	}
-	return id, err
+	if err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	if c.ids == nil {
+		c.ids = map[string]int64{}
+	}
+	if len(c.ids) < maxScorerIDs {
+		c.ids[name] = id
+	}
+	c.mu.Unlock()
+	return id, nil
 }
 
 // cellOrder is the ORDER BY of the rows of one plan cell in draw order:
@@ -349,15 +367,12 @@ func (s *Store) cellRows(ctx context.Context, runID int64, c PlanCell, sid int64
 	return func(yield func(*Row, error) bool) {
 		// One row per draw and score: scores come in target order after
 		// their draw's other columns.
-		rows, err := s.rdb.QueryContext(ctx, `SELECT rs.idx, rs.draw, rs.key,
-				s.id IS NOT NULL, s.run_id, s.base_url, s.model, s.completion, s.finish_reason, s.prompt_tokens, s.completion_tokens,
-				s.latency_ms, s.attempts, s.batch, s.request_seed, s.error, s.http_status, s.created_at, coalesce(s.batched, 0),
-				sc.target, sc.valid, sc.hit, sc.value, sc.label
-			FROM run_samples rs
-			LEFT JOIN samples s ON `+sampleOf+`
-			LEFT JOIN scores sc ON sc.sample_id = s.id AND sc.scorer_id = ?6 AND s.error IS NULL
-			WHERE rs.run_id = ?1 AND rs.idx BETWEEN ?2 AND ?3 AND rs.model_id = ?4 AND rs.prompt_id = ?5
-			ORDER BY `+cellOrder(c)+`, sc.target`, runID, c.first, c.last, c.modelID, c.promptID, sid)
+		q, err := s.readStmt(ctx, "rows:"+cellOrder(c), func() string { return cellRowsQuery(c) })
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		rows, err := q.QueryContext(ctx, runID, c.first, c.last, c.modelID, c.promptID, sid)
 		if err != nil {
 			yield(nil, err)
 			return
@@ -421,4 +436,19 @@ func (s *Store) cellRows(ctx context.Context, runID int64, c PlanCell, sid int64
 			yield(r, nil)
 		}
 	}
+}
+
+// cellRowsQuery is the query of cellRows for cell c: the cell ?2..?5 of
+// run ?1 with its scores under scorer row id ?6, one row per draw and
+// score, scores in target order after their draw's other columns.
+func cellRowsQuery(c PlanCell) string {
+	return `SELECT rs.idx, rs.draw, rs.key,
+				s.id IS NOT NULL, s.run_id, s.base_url, s.model, s.completion, s.finish_reason, s.prompt_tokens, s.completion_tokens,
+				s.latency_ms, s.attempts, s.batch, s.request_seed, s.error, s.http_status, s.created_at, coalesce(s.batched, 0),
+				sc.target, sc.valid, sc.hit, sc.value, sc.label
+			FROM run_samples rs
+			LEFT JOIN samples s ON ` + sampleOf + `
+			LEFT JOIN scores sc ON sc.sample_id = s.id AND sc.scorer_id = ?6 AND s.error IS NULL
+			WHERE rs.run_id = ?1 AND rs.idx BETWEEN ?2 AND ?3 AND rs.model_id = ?4 AND rs.prompt_id = ?5
+			ORDER BY ` + cellOrder(c) + `, sc.target`
 }

@@ -66,6 +66,17 @@ var migrations = map[int]migration{
 	9: {script: batchedSQL},
 }
 
+// currentSQL creates a new database at SchemaVersion in one script: the
+// tables and indexes that schema.sql and every migration script after it
+// leave, as SQLite stores them. It is generated from those scripts (go
+// test ./results -run TestCurrentSchema -update) and checked against
+// them, so they stay the one source of truth. Why not run the scripts:
+// each ALTER TABLE re-parses the whole schema and each data fill prepares
+// its joins, which made creating a database cost ten times opening one.
+//
+//go:embed current.sql
+var currentSQL string
+
 //go:embed schema.sql
 var schemaSQL string
 
@@ -121,6 +132,10 @@ type Store struct {
 	path     string
 	file     string // the database file's absolute path: see own
 	readOnly bool   // OpenReadOnly: db and rdb are one read-only pool
+	// stmts holds the prepared per-cell reader queries (stmts.go), and
+	// scorerIDs the scorer row ids found so far.
+	stmts     stmtCache
+	scorerIDs scorerIDCache
 }
 
 // Open opens or creates the database at path and checks its schema
@@ -164,6 +179,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open results database %s: %w", path, err)
 	}
 	rdb.SetMaxOpenConns(4)
+	// Idle readers stay open (database/sql keeps 2 by default), so the
+	// statements prepared on them (stmts.go) stay prepared.
+	rdb.SetMaxIdleConns(4)
 	s.rdb = rdb
 	return s, nil
 }
@@ -246,7 +264,7 @@ func (s *Store) create(ctx context.Context) error {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, schemaSQL+judgmentsSQL+recordsSQL+analysesSQL+rateCostSQL+lineageSQL+batchesSQL+linksSQL+batchedSQL); err != nil {
+	if _, err := tx.ExecContext(ctx, currentSQL); err != nil {
 		return fmt.Errorf("create schema: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('schema_version', ?)`, strconv.Itoa(SchemaVersion)); err != nil {
@@ -258,10 +276,11 @@ func (s *Store) create(ctx context.Context) error {
 // Close checkpoints the WAL and closes the database (a read-only store
 // only closes it).
 func (s *Store) Close() error {
+	serr := s.stmts.close()
 	if s.readOnly {
-		return s.db.Close()
+		return errors.Join(s.db.Close(), serr)
 	}
-	rerr := s.rdb.Close()
+	rerr := errors.Join(s.rdb.Close(), serr)
 	_, _ = s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
 	if err := s.db.Close(); err != nil {
 		return err
