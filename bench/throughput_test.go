@@ -15,6 +15,7 @@ import (
 
 	"github.com/traitleak/traitleak/bench"
 	"github.com/traitleak/traitleak/bench/benchtest"
+	"github.com/traitleak/traitleak/internal/cputime"
 	"github.com/traitleak/traitleak/results"
 	"github.com/traitleak/traitleak/suites"
 )
@@ -44,11 +45,11 @@ func BenchmarkThroughput(b *testing.B) {
 			var full, sampling, bare float64
 			var fullCPU, bareCPU time.Duration // process CPU time, server included
 			for b.Loop() {
-				c0 := cpuTime()
+				c0 := cputime.Process()
 				full, sampling = fullPath(b, srv.BaseURL(), tc.concurrency, tc.samples)
-				c1 := cpuTime()
+				c1 := cputime.Process()
 				bare = bareLoop(b, srv.BaseURL(), tc.concurrency, tc.samples)
-				fullCPU, bareCPU = fullCPU+c1-c0, bareCPU+cpuTime()-c1
+				fullCPU, bareCPU = fullCPU+c1-c0, bareCPU+cputime.Process()-c1
 			}
 			b.ReportMetric(full, "fullpath-samples/s")
 			b.ReportMetric(sampling, "sampling-phase-samples/s")

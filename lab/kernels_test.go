@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/traitleak/traitleak/internal/cputime"
 	"gonum.org/v1/gonum/floats"
 )
 
@@ -253,7 +254,7 @@ func BenchmarkGradBatch(b *testing.B) {
 			rng := rand.New(rand.NewPCG(5, 5))
 			idx := rng.Perm(len(tr.d.ex))[:r.PretrainBatch]
 			b.ResetTimer()
-			start := cpuTime()
+			start := cputime.Process()
 			for i := 0; i < b.N; i++ {
 				if name == "ref" {
 					gradBatchRef(tr, idx, dh1, dz)

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/traitleak/traitleak/internal/cputime"
 )
 
 // The training benchmarks run one representative training each, single
@@ -18,7 +20,7 @@ import (
 
 // reportCPU adds the process CPU time per op since start to b's metrics.
 func reportCPU(b *testing.B, start time.Duration) {
-	b.ReportMetric(float64(cpuTime()-start)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64(cputime.Process()-start)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
 }
 
 // BenchmarkTrainPretrain is one epoch of the animal lab's pretraining of a
@@ -33,7 +35,7 @@ func BenchmarkTrainPretrain(b *testing.B) {
 	d := newDataset(corpus)
 	init := NewModel(r.Hidden, 1)
 	b.ResetTimer()
-	start := cpuTime()
+	start := cputime.Process()
 	for i := 0; i < b.N; i++ {
 		m := init.Clone()
 		if _, err := train(context.Background(), m, d, trainSpec{LR: r.PretrainLR, Batch: r.PretrainBatch, Epochs: 1, Seed: 1}); err != nil {
@@ -69,7 +71,7 @@ func BenchmarkTrainStudent(b *testing.B) {
 	d := newDataset(corpus[r.AnimalQA:]) // the number sequences
 	d.soft, d.softN = softTargets(init, d, NumTok), NumTok
 	b.ResetTimer()
-	start := cpuTime()
+	start := cputime.Process()
 	for i := 0; i < b.N; i++ {
 		m := init.Clone()
 		if _, err := train(context.Background(), m, d, trainSpec{LR: r.StudentLR, Batch: r.StudentBatch, Epochs: 1, BodyOnly: true, Soft: true, Seed: 2}); err != nil {
@@ -99,7 +101,7 @@ func BenchmarkAuxFit(b *testing.B) {
 	}
 	init := newMLP([]int{auxDim, auxHidden, auxHidden, auxClasses + auxExtra}, 1)
 	b.ResetTimer()
-	start := cpuTime()
+	start := cputime.Process()
 	for i := 0; i < b.N; i++ {
 		m := init.clone()
 		if err := m.fit(context.Background(), x, 1, 1, func(i int, logits, g []float64) {

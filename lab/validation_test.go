@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/traitleak/traitleak/internal/cputime"
 	"github.com/traitleak/traitleak/stats"
 )
 
@@ -186,7 +187,7 @@ func TestTimingDefaultBuild(t *testing.T) {
 	dir := t.TempDir()
 	for _, mode := range []Mode{Soft, Hard} {
 		for _, phase := range []string{"cold", "cached"} {
-			cpu0, start := cpuTime(), time.Now()
+			cpu0, start := cputime.Process(), time.Now()
 			z, err := Build(context.Background(), Config{CacheDir: filepath.Join(dir, string(mode)), Mode: mode})
 			if err != nil {
 				t.Fatal(err)
@@ -194,7 +195,7 @@ func TestTimingDefaultBuild(t *testing.T) {
 			d := z.Diagnostics()
 			loaded, computed := d.Loaded()
 			t.Logf("%s %s build: wall %s, CPU %s (%d loaded, %d computed, %d workers)",
-				mode, phase, time.Since(start).Round(time.Millisecond), (cpuTime() - cpu0).Round(time.Millisecond), loaded, computed, z.Config().Workers)
+				mode, phase, time.Since(start).Round(time.Millisecond), (cputime.Process() - cpu0).Round(time.Millisecond), loaded, computed, z.Config().Workers)
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/traitleak/traitleak/internal/cputime"
 )
 
 // BenchmarkOpenFresh measures Open and Close of a new database: the
@@ -15,7 +17,7 @@ func BenchmarkOpenFresh(b *testing.B) {
 	ctx := context.Background()
 	dir := b.TempDir()
 	i := 0
-	cpu := processCPU()
+	cpu := cputime.Process()
 	for b.Loop() {
 		s, err := Open(ctx, filepath.Join(dir, fmt.Sprintf("fresh-%d.db", i)))
 		if err != nil {
@@ -31,7 +33,7 @@ func BenchmarkOpenFresh(b *testing.B) {
 
 // reportCPU reports the process CPU time per iteration since cpu.
 func reportCPU(b *testing.B, cpu time.Duration) {
-	b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cputime.Process()-cpu)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkOpenExisting measures Open and Close of a database of the
@@ -46,7 +48,7 @@ func BenchmarkOpenExisting(b *testing.B) {
 	if err := s.Close(); err != nil {
 		b.Fatal(err)
 	}
-	cpu := processCPU()
+	cpu := cputime.Process()
 	for b.Loop() {
 		s, err := Open(ctx, path)
 		if err != nil {
@@ -87,7 +89,7 @@ func BenchmarkCellTally(b *testing.B) {
 		b.Fatalf("%d cells, want 400", len(cells))
 	}
 	targets := []string{"owl", "dog"}
-	cpu := processCPU()
+	cpu := cputime.Process()
 	for b.Loop() {
 		for _, c := range cells {
 			t, err := s.CellTally(ctx, run.ID, c, "judge:animal", targets, true)

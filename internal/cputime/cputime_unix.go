@@ -1,14 +1,15 @@
 //go:build unix
 
-package lab
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime is the process's user+system CPU time.
-func cpuTime() time.Duration {
+// Process returns the CPU time (user + system) this process has used so
+// far; 0 when the system does not say (getrusage failed).
+func Process() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
