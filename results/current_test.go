@@ -1,7 +1,6 @@
 package results
 
 import (
-	"context"
 	"database/sql"
 	"flag"
 	"fmt"
@@ -162,31 +161,6 @@ func TestCurrentSchema(t *testing.T) {
 	}
 	if v := queryString(t, s.db, `SELECT value FROM meta WHERE key = 'schema_version'`); v != fmt.Sprint(SchemaVersion) {
 		t.Errorf("schema_version of a new database = %s, want %d", v, SchemaVersion)
-	}
-}
-
-// TestMigratedSchema checks that a database of every earlier version,
-// migrated by Open, has the sqlite_master of a new one: the same tables,
-// indexes and columns, declared alike. Comments and layout may differ:
-// migrate_v3.sql rebuilt the tables of versions 1 and 2 from statements
-// without schema.sql's column comments.
-func TestMigratedSchema(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	fresh := openStore(t)
-	want := sortedMaster(t, fresh.db)
-	for v := 1; v < SchemaVersion; v++ {
-		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
-			t.Parallel()
-			old, err := Open(ctx, oldDatabase(t, v, ""))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer old.Close()
-			if d := masterDiff(withoutComments(sortedMaster(t, old.db)), withoutComments(want)); d != "" {
-				t.Errorf("a version %d database migrated to %d differs from a new one:\n%s", v, SchemaVersion, d)
-			}
-		})
 	}
 }
 
